@@ -1,0 +1,3 @@
+from dtsctl.cli.main import main
+
+main()

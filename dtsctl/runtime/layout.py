@@ -1,0 +1,76 @@
+"""Where the runtime keeps things under a workspace's `.dtsctl/` directory.
+
+    .dtsctl/
+      .gitignore                 "*": nothing here is ever committed
+      supervisor.pid  supervisor.lock  supervisor.log
+      tasks/<task dir>/          one per task address ("task.orders_sync" -> "task.orders_sync")
+        config.json   (0600)     {"address", "task_id", "attributes"}: what the agent runs; holds credentials
+        control.json             {"desired": "running" | "paused" | "stopped"}: written by the CLI
+        agent.lock               flock held by the live agent for its whole life (liveness without pid races)
+        agent.pid                the agent's pid (informational; the lock is the truth)
+        agent.log                the agent's log (secrets redacted)
+        status.json              written by the agent: see STATUS_KEYS
+        supervisor.json          written by the supervisor: restarts, first failure time, failed reason
+        changelog.db             the durable local change log (SQLite, WAL)
+
+The agent is started as `python -m dtsctl.runtime.agent <task dir>` in its own session.
+Agent exit codes: 0 stopped on request or completed, 3 fatal (do not restart), anything else: crashed (restart).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+RUNTIME_ENV = "DTSCTL_RUNTIME_DIR"
+EXIT_FATAL = 3
+
+# Keys of status.json (a superset of `dtsctl status --json`, contract section 5).
+STATUS_KEYS = (
+    "state",  # running | paused | failed | stopped | completed  (as the agent sees itself)
+    "phase",  # precheck | schema | full | incremental | done
+    "lag_seconds",
+    "rows_copied",
+    "events_applied",
+    "last_error",
+    "checkpoint",  # human-readable source position the agent resumes from
+    "tables",  # {"db.table": {"rows_copied": n, "rows_estimated": n, "done": bool}}
+    "conflicts",  # {"insert": n, "update": n, "delete": n}
+    "updated_at",  # unix time of this write
+)
+
+
+def runtime_dir(workspace: Path) -> Path:
+    override = os.environ.get(RUNTIME_ENV)
+    return Path(override).resolve() if override else (workspace / ".dtsctl").resolve()
+
+
+def task_dir_name(address: str) -> str:
+    """A directory name for a task address; addresses are already dotted identifiers."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", address)
+
+
+class TaskPaths:
+    def __init__(self, runtime: Path, address: str) -> None:
+        self.root = runtime / "tasks" / task_dir_name(address)
+        self.config = self.root / "config.json"
+        self.control = self.root / "control.json"
+        self.lock = self.root / "agent.lock"
+        self.pid = self.root / "agent.pid"
+        self.log = self.root / "agent.log"
+        self.status = self.root / "status.json"
+        self.supervisor = self.root / "supervisor.json"
+        self.changelog = self.root / "changelog.db"
+
+
+class RuntimePaths:
+    def __init__(self, runtime: Path) -> None:
+        self.root = runtime
+        self.tasks = runtime / "tasks"
+        self.supervisor_pid = runtime / "supervisor.pid"
+        self.supervisor_lock = runtime / "supervisor.lock"
+        self.supervisor_log = runtime / "supervisor.log"
+
+    def task(self, address: str) -> TaskPaths:
+        return TaskPaths(self.root, address)
