@@ -1,0 +1,31 @@
+"""The machine-readable plan of `dtsctl plan --json` (contract, section 4).
+
+Secrets read "(sensitive value)" in `before` and `after`, exactly as in the
+human plan; neither clear text nor hash ever appears.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dtsctl.plan.model import Plan
+
+FORMAT_VERSION = "1"
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "resource_changes": [
+            {
+                "address": change.address,
+                "type": change.type,
+                "name": change.name,
+                "change": {"actions": list(change.actions), "before": change.before, "after": change.after},
+                "action_reason": change.action_reason,
+            }
+            for change in plan.changes
+        ],
+        "drift": [dict(entry) for entry in plan.drift],
+        "summary": plan.summary,
+    }
