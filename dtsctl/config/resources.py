@@ -17,6 +17,12 @@ Task attributes (every key always present):
     objects             list of ObjectSelection dicts (model_dump, defaults filled)
     conflict_policy, throttle, retry, status, lifecycle   as in the model
     workspace           absolute path of the root workspace (where relative paths were resolved)
+    topology            None for a task declared under `tasks:`; for a task a topology expanded into:
+                        {"name": topology name, "type": one-way | one-to-many | cascade | two-way,
+                         "peer": address of the opposite direction (two-way) or None}
+
+`sensitive_paths` are paths into the attributes; a path covers everything below it
+(("source_endpoint", "password") or a whole ("objects", 0, "filter") rendered from a secret).
 """
 
 from __future__ import annotations

@@ -1,0 +1,148 @@
+"""Pydantic models of a resolved declaration (after templating).
+
+Every model forbids unknown keys, so a typo such as `destinaton` is reported
+instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Engine = Literal["mysql", "redis", "mongodb", "sqlite"]
+TaskType = Literal["migration", "synchronization", "subscription"]
+Phase = Literal["schema", "full", "incremental"]
+DmlOp = Literal["insert", "update", "delete"]
+ConflictPolicy = Literal["fail", "ignore", "overwrite"]
+DesiredStatus = Literal["running", "paused"]
+TopologyType = Literal["one-way", "one-to-many", "cascade", "two-way"]
+
+ALL_PHASES: tuple[Phase, ...] = ("schema", "full", "incremental")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Variable(Strict):
+    default: Any = None
+    description: str | None = None
+    sensitive: bool = False
+    type: Literal["string", "number", "bool", "list", "map", "any"] = "any"
+
+    @property
+    def required(self) -> bool:
+        return "default" not in self.model_fields_set
+
+
+class Endpoint(Strict):
+    engine: Engine
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    user: str | None = None
+    password: str | None = None
+    path: str | None = None  # sqlite: the database file, relative to the workspace
+    database: str | None = None  # mongodb: authentication database
+    cluster: bool = False  # redis: the endpoint is a Redis Cluster (seed node)
+
+    @model_validator(mode="after")
+    def _engine_fields(self) -> "Endpoint":
+        if self.engine == "sqlite":
+            if not self.path:
+                raise ValueError("a sqlite endpoint needs `path` (the database file)")
+        elif not self.host:
+            raise ValueError(f"a {self.engine} endpoint needs `host`")
+        return self
+
+
+class ObjectSelection(Strict):
+    database: str | int
+    tables: list[str] | None = None
+    all: bool = False
+    rename: str | int | None = None
+    table_rename: dict[str, str] = Field(default_factory=dict)
+    filter: dict[str, str] = Field(default_factory=dict)
+    dml: list[DmlOp] = Field(default_factory=lambda: ["insert", "update", "delete"])
+    ddl: bool = True
+    key_prefixes: list[str] | None = None  # redis
+    collections: list[str] | None = None  # mongodb
+
+    @model_validator(mode="after")
+    def _tables_or_all(self) -> "ObjectSelection":
+        if self.all and self.tables is not None:
+            raise ValueError("give either `tables` or `all: true`, not both")
+        for name in list(self.table_rename) + list(self.filter):
+            if self.tables is not None and name not in self.tables:
+                raise ValueError(f"table `{name}` is renamed or filtered but not listed in `tables`")
+        return self
+
+
+class Throttle(Strict):
+    rps: float = Field(default=0, ge=0)
+    mbps: float = Field(default=0, ge=0)
+
+
+class Retry(Strict):
+    connection_minutes: float = Field(default=720, gt=0)
+    other_minutes: float = Field(default=10, gt=0)
+
+
+class Lifecycle(Strict):
+    prevent_destroy: bool = False
+
+
+class Task(Strict):
+    type: TaskType
+    source: str
+    destination: str | None = None
+    phases: list[Phase] = Field(default_factory=lambda: list(ALL_PHASES))
+    objects: list[ObjectSelection] = Field(min_length=1)
+    conflict_policy: ConflictPolicy = "fail"
+    throttle: Throttle = Field(default_factory=Throttle)
+    retry: Retry = Field(default_factory=Retry)
+    status: DesiredStatus = "running"
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Task":
+        if self.type != "subscription" and not self.destination:
+            raise ValueError(f"a {self.type} task needs `destination`")
+        if self.type == "subscription" and self.destination:
+            raise ValueError("a subscription task has no `destination`")
+        if not self.phases:
+            raise ValueError("`phases` needs at least one of schema, full, incremental")
+        order = [ALL_PHASES.index(p) for p in self.phases]
+        if order != sorted(set(order)):
+            raise ValueError("`phases` must be in the order schema, full, incremental, each at most once")
+        return self
+
+
+class Topology(Strict):
+    type: TopologyType
+    endpoints: list[str] = Field(min_length=2)
+    objects: list[ObjectSelection] = Field(min_length=1)
+    initial_sync_from: str | None = None
+    conflict_policy: ConflictPolicy | None = None
+    phases: list[Phase] | None = None
+    throttle: Throttle = Field(default_factory=Throttle)
+    retry: Retry = Field(default_factory=Retry)
+    status: DesiredStatus = "running"
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+
+
+class ModuleCall(Strict):
+    source: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Declaration(Strict):
+    """One module's declaration: the merge of its `*.dts.yaml` files."""
+
+    variables: dict[str, Variable] = Field(default_factory=dict)
+    locals: dict[str, Any] = Field(default_factory=dict)
+    endpoints: dict[str, Endpoint] = Field(default_factory=dict)
+    tasks: dict[str, Task] = Field(default_factory=dict)
+    topologies: dict[str, Topology] = Field(default_factory=dict)
+    modules: dict[str, ModuleCall] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,113 @@
+"""Loading a workspace: the public entry point of the config layer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dtsctl.config.evaluate import ModuleInstance, OutputValue, evaluate_module, variable_models
+from dtsctl.config.model import Declaration
+from dtsctl.config.overlap import self_copy_problem, write_conflicts
+from dtsctl.config.problems import Location, Problems
+from dtsctl.config.reader import DECLARATION_GLOB, read_module
+from dtsctl.config.resources import DesiredResource
+from dtsctl.config.variables import ENV_PREFIX, root_assignments
+from dtsctl.errors import ValidationFailed
+
+__all__ = ["OutputValue", "Workspace", "load_workspace"]
+
+
+@dataclass
+class Workspace:
+    """A loaded, valid workspace."""
+
+    root: Path
+    files: list[Path]
+    resources: list[DesiredResource]
+    declaration: Declaration
+    variables: dict[str, Any]
+    sensitive_variables: set[str]
+    _module: ModuleInstance = field(repr=False)
+
+    def evaluate_outputs(self, task_values: Mapping[str, Mapping[str, Any]]) -> dict[str, OutputValue]:
+        """The root outputs, reading live task attributes from `task_values` (address -> attributes).
+
+        Live attributes an agent has not reported yet (e.g. `lag_seconds`) read as None.
+        Raises ValidationFailed when an output cannot be evaluated.
+        """
+        problems = Problems()
+        outputs = self._module.output_values(task_values, problems)
+        problems.raise_if_any()
+        return outputs.values
+
+
+def load_workspace(
+    root: Path,
+    var_files: Sequence[Path] = (),
+    var_args: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Workspace:
+    """Read, evaluate and check every `*.dts.yaml` in `root`; raises ValidationFailed listing every problem."""
+    root = root.resolve()
+    environ = dict(os.environ if environ is None else environ)
+    if not root.is_dir():
+        raise ValidationFailed([f"workspace folder {root} does not exist; pass an existing folder with -C DIR"])
+    problems = Problems()
+    raw = read_module(root, problems)
+    if not raw.files:
+        raise ValidationFailed([f"no {DECLARATION_GLOB} files in {root}; run dtsctl in a workspace folder or pass -C DIR"])
+    declared = variable_models(raw, problems)
+    given = root_assignments(root, declared, var_files, var_args, environ, problems, Location(raw.files[0], 1))
+    module = evaluate_module(
+        raw,
+        prefix="",
+        workspace=root,
+        given=given,
+        how_to_set="give it in a *.dtsvars.yaml file, with --var {name}=VALUE or " + ENV_PREFIX + "{name}",
+        environ=environ,
+        problems=problems,
+    )
+    resources = _dependency_order(module.resources())
+    _check_across_tasks(resources, problems)
+    problems.raise_if_any()
+    return Workspace(
+        root=root,
+        files=raw.files,
+        resources=resources,
+        declaration=module.declaration(),
+        variables=module.variables,
+        sensitive_variables=module.sensitive_variables,
+        _module=module,
+    )
+
+
+def _check_across_tasks(resources: list[DesiredResource], problems: Problems) -> None:
+    for resource in resources:
+        message = self_copy_problem(resource)
+        if message:
+            problems.add(Location(Path(resource.file), resource.line), message)
+    for resource, message in write_conflicts(resources):
+        problems.add(Location(Path(resource.file), resource.line), message)
+
+
+def _dependency_order(resources: list[DesiredResource]) -> list[DesiredResource]:
+    """Stable order in which every resource comes after the ones it depends on."""
+    by_address = {r.address: r for r in resources}
+    ordered: list[DesiredResource] = []
+    placed: set[str] = set()
+
+    def place(resource: DesiredResource) -> None:
+        if resource.address in placed:
+            return
+        placed.add(resource.address)
+        for dep in resource.depends_on:
+            if dep in by_address:
+                place(by_address[dep])
+        ordered.append(resource)
+
+    for resource in resources:
+        place(resource)
+    return ordered
