@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from dtsctl.config.yamlsrc import TemplateShield
+
 from dtsctl.errors import DtsError
 
 _BLOCK_SCALAR = re.compile(r"(?:^|[:\-]\s+|^-\s*)[|>][-+0-9]*\s*(?:#.*)?$")
@@ -41,7 +43,8 @@ def format_yaml(text: str) -> str:
 
 def _data(text: str, strict: bool = True) -> Any:
     try:
-        return list(yaml.safe_load_all(text))
+        shield = TemplateShield(text)
+        return shield.restore(list(yaml.safe_load_all(shield.text)))
     except yaml.YAMLError as exc:
         if not strict:
             return _Unparsable()

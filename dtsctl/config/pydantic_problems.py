@@ -41,6 +41,8 @@ def describe(error: Any, address: str, loc: YamlPath) -> str:
     where = _path(address, loc[:-1])
     if kind == "extra_forbidden":
         key = str(loc[-1])
+        if key in _KNOWN_KEYS:
+            return f"key `{key}` is not allowed in {where}; check the indentation: it belongs elsewhere"
         return f"unknown key `{key}` in {where}{did_you_mean(key, _KNOWN_KEYS)}"
     if kind == "missing" and loc:
         return f"{where}: `{loc[-1]}` is required"

@@ -7,6 +7,8 @@ the tuple of keys and indexes that reaches a value (as in pydantic's `loc`).
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,34 @@ import yaml
 from dtsctl.config.problems import Location
 
 YamlPath = tuple[Any, ...]
+
+# `${ expr }` and `%{ directive }` on one line. The contract writes them unquoted, even inside
+# flow mappings (`{password: ${ var.pw }}`), where plain YAML would read the braces as syntax.
+_TEMPLATE = re.compile(r"[$%]\{[^\n]*?\}")
+
+
+class TemplateShield:
+    """Swaps template expressions for inert tokens before parsing, and back in every parsed string."""
+
+    def __init__(self, text: str) -> None:
+        self._originals: list[str] = []
+        nonce = secrets.token_hex(4)
+        self._token = re.compile(f"DTSTPL{nonce}N(\\d+)X")
+        self.text = _TEMPLATE.sub(lambda m: self._swap(m.group(0), nonce), text)
+
+    def _swap(self, original: str, nonce: str) -> str:
+        self._originals.append(original)
+        return f"DTSTPL{nonce}N{len(self._originals) - 1}X"
+
+    def restore(self, value: Any) -> Any:
+        """`value` with every token put back, recursively through lists and mappings."""
+        if isinstance(value, str) and self._originals:
+            return self._token.sub(lambda m: self._originals[int(m.group(1))], value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.restore(item) for item in value)
+        if isinstance(value, dict):
+            return {self.restore(key): self.restore(item) for key, item in value.items()}
+        return value
 
 
 class YamlSyntaxError(Exception):
@@ -49,13 +79,16 @@ class YamlDoc:
 
 def parse_yaml(text: str, path: Path) -> YamlDoc:
     """Parse `text`; raises YamlSyntaxError for invalid YAML or a key repeated in one mapping."""
-    loader = yaml.SafeLoader(text)
+    shield = TemplateShield(text)
+    loader = yaml.SafeLoader(shield.text)
     try:
         node = loader.get_single_node()
         doc = YamlDoc(path, None)
         if node is not None:
             doc.lines[()] = node.start_mark.line + 1
-            doc.data = _build(loader, node, (), doc.lines)
+            built = _build(loader, node, (), doc.lines)
+            doc.data = shield.restore(built)
+            doc.lines = {shield.restore(key): line for key, line in doc.lines.items()}
         return doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

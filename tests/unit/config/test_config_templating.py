@@ -96,3 +96,21 @@ def test_environment_variable_is_read(write, load) -> None:
     )
     workspace = load(root, environ={"DATA": "/srv/data"})
     assert workspace.resources[0].attributes["source_endpoint"]["path"] == "/srv/data/a.db"
+
+
+def test_unquoted_expressions_inside_flow_mappings_parse_as_in_the_contract(write, load) -> None:
+    root = write({"main.dts.yaml": """
+        variables:
+          dst_password: {sensitive: true}
+          tables: {default: [orders, items]}
+        endpoints:
+          sh: {engine: mysql, host: 127.0.0.1, port: 3307, user: dts, password: ${ var.dst_password }}
+          lake: {engine: sqlite, path: ./lake.db}
+        tasks:
+          copy: {type: migration, source: sh, destination: lake, objects: [{database: shop, tables: ${ var.tables }}]}
+        """})
+    workspace = load(root, var_args=["dst_password=p{a}ss"])
+    attributes = workspace.resources[0].attributes
+    assert attributes["source_endpoint"]["password"] == "p{a}ss"
+    assert attributes["objects"][0]["tables"] == ["orders", "items"]
+    assert ("source_endpoint", "password") in workspace.resources[0].sensitive_paths

@@ -151,3 +151,22 @@ def test_plain_task_resource_attributes(write, load, tmp_path) -> None:
     assert attributes["workspace"] == str(tmp_path)
     assert attributes["topology"] is None
     assert attributes["throttle"] == {"rps": 0, "mbps": 0}
+
+
+def test_a_known_key_at_the_wrong_level_points_at_the_indentation(write, problems) -> None:
+    root = write({"main.dts.yaml": """
+        endpoints:
+          a: {engine: sqlite, path: ./a.db}
+          b: {engine: sqlite, path: ./b.db}
+        tasks:
+          copy:
+            type: synchronization
+            source: a
+            destination: b
+            objects:
+              - database: main
+                tables: [t]
+                retry: {other_minutes: 1}
+        """})
+    assert problems(root) == [
+        "main.dts.yaml:12: key `retry` is not allowed in task.copy.objects[0]; check the indentation: it belongs elsewhere"]
