@@ -1,0 +1,98 @@
+"""Change capture by triggers: per task, a capture table and three triggers per selected table.
+
+Triggers write full before/after row images as JSON, with BLOBs as {"$x": hex}
+and REALs as {"$f": "%!.17g"} (SQLite's JSON would round them), and the time of
+the change. Capture ids are assigned in commit order (SQLite has one writer at
+a time), so the id is the stream position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from typing import Sequence
+
+from dtsctl.connectors.sqlite.connection import quote, transaction
+from dtsctl.engine.interfaces import TableSchema
+
+_NOW = "(julianday('now') - 2440587.5) * 86400.0"
+
+
+def short_id(task_id: str) -> str:
+    """A short, identifier-safe form of the task id used in object names."""
+    compact = re.sub(r"[^a-z0-9]", "", task_id.lower())[:8]
+    return compact if len(compact) >= 6 else hashlib.sha256(task_id.encode()).hexdigest()[:8]
+
+
+def capture_table(task_id: str) -> str:
+    return f"_dtsctl_capture_{short_id(task_id)}"
+
+
+def trigger_prefix(task_id: str) -> str:
+    return f"_dtsctl_{short_id(task_id)}_"
+
+
+def install(conn: sqlite3.Connection, task_id: str, tables: Sequence[TableSchema]) -> None:
+    """Make exactly `tables` captured, in one transaction (no window without a trigger)."""
+    capture = quote(capture_table(task_id))
+    with transaction(conn):
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {capture} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "tbl TEXT NOT NULL, op TEXT NOT NULL, old TEXT, new TEXT, ts REAL NOT NULL)"
+        )
+        for name in installed_triggers(conn, task_id):
+            conn.execute(f"DROP TRIGGER IF EXISTS {quote(name)}")
+        for schema in tables:
+            for statement in _trigger_sql(task_id, schema):
+                conn.execute(statement)
+
+
+def remove(conn: sqlite3.Connection, task_id: str) -> None:
+    with transaction(conn):
+        for name in installed_triggers(conn, task_id):
+            conn.execute(f"DROP TRIGGER IF EXISTS {quote(name)}")
+        conn.execute(f"DROP TABLE IF EXISTS {quote(capture_table(task_id))}")
+
+
+def installed_triggers(conn: sqlite3.Connection, task_id: str) -> list[str]:
+    prefix = trigger_prefix(task_id)
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?", (len(prefix), prefix)
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def captured_tables(conn: sqlite3.Connection, task_id: str) -> set[str]:
+    prefix = trigger_prefix(task_id)
+    rows = conn.execute(
+        "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
+        (len(prefix), prefix),
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def _image(schema: TableSchema, alias: str) -> str:
+    pairs = []
+    for name in schema.column_names:
+        ref = f"{alias}.{quote(name)}"
+        value = (f"CASE typeof({ref}) WHEN 'blob' THEN json_object('$x', hex({ref})) "
+                 f"WHEN 'real' THEN json_object('$f', printf('%!.17g', {ref})) ELSE {ref} END")
+        pairs.append(f"'{name.replace(chr(39), chr(39) * 2)}', {value}")
+    return f"json_object({', '.join(pairs)})"
+
+
+def _trigger_sql(task_id: str, schema: TableSchema) -> list[str]:
+    capture = quote(capture_table(task_id))
+    table = quote(schema.name)
+    literal = "'" + schema.name.replace("'", "''") + "'"
+    insert = f"INSERT INTO {capture} (tbl, op, old, new, ts) VALUES ({literal}, "
+    prefix = trigger_prefix(task_id) + schema.name
+    return [
+        f"CREATE TRIGGER {quote(prefix + '_ins')} AFTER INSERT ON {table} BEGIN "
+        f"{insert}'insert', NULL, {_image(schema, 'NEW')}, {_NOW}); END",
+        f"CREATE TRIGGER {quote(prefix + '_upd')} AFTER UPDATE ON {table} BEGIN "
+        f"{insert}'update', {_image(schema, 'OLD')}, {_image(schema, 'NEW')}, {_NOW}); END",
+        f"CREATE TRIGGER {quote(prefix + '_del')} AFTER DELETE ON {table} BEGIN "
+        f"{insert}'delete', {_image(schema, 'OLD')}, NULL, {_NOW}); END",
+    ]

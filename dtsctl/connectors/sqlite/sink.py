@@ -1,0 +1,213 @@
+"""The SQLite Sink: creates tables, upserts/deletes by key, and stores the checkpoint
+in the same transaction as the data (`_dtsctl_checkpoint`, keyed by task id)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from dtsctl.connectors.sqlite.connection import (open_or_create, quote, transaction, translate_errors,
+                                                 try_enable_wal)
+from dtsctl.connectors.sqlite.schema import create_table_sql
+from dtsctl.engine.checksum import table_checksum
+from dtsctl.engine.errors import ConflictError, ConnectionFailure
+from dtsctl.engine.events import ConflictCounts, Row, RowChange
+from dtsctl.engine.interfaces import Sink, TableSchema
+
+CHECKPOINT_TABLE = "_dtsctl_checkpoint"
+
+
+class SqliteSink(Sink):
+    def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
+        super().__init__(endpoint, task_id)
+        self.path = str(endpoint["path"])
+        self._conn: sqlite3.Connection | None = None
+        self._statements: dict[tuple[Any, ...], str] = {}
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = open_or_create(self.path, "destination")
+            try_enable_wal(conn)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _errors(self) -> Any:
+        return translate_errors("destination", self.path)
+
+    def check_connection(self) -> None:
+        """Check without creating anything: the file is created by the first write."""
+        if not self._file_exists():
+            folder = Path(self.path).parent
+            if not folder.is_dir():
+                raise ConnectionFailure(
+                    f"destination folder {folder} does not exist; create it or fix endpoint `path`"
+                )
+            return
+        with self._errors():
+            self.conn.execute("SELECT 1").fetchone()
+
+    def _file_exists(self) -> bool:
+        return Path(self.path).exists()
+
+    def check_database(self, database: str) -> str | None:
+        if database == "main":
+            return None
+        return f"a SQLite destination has only the database `main`, not `{database}`; remove `rename`"
+
+    # -- checkpoint -----------------------------------------------------------------
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        if not self._file_exists():
+            return None
+        with self._errors():
+            if not self._exists(CHECKPOINT_TABLE):
+                return None
+            row = self.conn.execute(
+                f"SELECT data FROM {CHECKPOINT_TABLE} WHERE task_id = ?", (self.task_id,)
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        with self._errors(), transaction(self.conn):
+            self._store(checkpoint)
+
+    def delete_checkpoint(self) -> None:
+        if not self._file_exists():
+            return
+        with self._errors():
+            if self._exists(CHECKPOINT_TABLE):
+                with transaction(self.conn):
+                    self.conn.execute(f"DELETE FROM {CHECKPOINT_TABLE} WHERE task_id = ?", (self.task_id,))
+
+    def _store(self, checkpoint: dict[str, Any]) -> None:
+        self.conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} "
+            "(task_id TEXT PRIMARY KEY, data TEXT NOT NULL, updated_at REAL NOT NULL)"
+        )
+        self.conn.execute(
+            f"INSERT INTO {CHECKPOINT_TABLE} (task_id, data, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(task_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            (self.task_id, json.dumps(checkpoint), time.time()),
+        )
+
+    # -- tables ---------------------------------------------------------------------
+    def row_count(self, database: str, table: str) -> int | None:
+        if not self._file_exists():
+            return None
+        with self._errors():
+            if not self._exists(table):
+                return None
+            return self.conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+
+    def create_table(self, schema: TableSchema, database: str, table: str) -> None:
+        with self._errors(), transaction(self.conn):
+            for statement in create_table_sql(schema, table):
+                self.conn.execute(statement)
+
+    def checksum(self, schema: TableSchema, database: str, table: str) -> tuple[int, str]:
+        columns = ", ".join(quote(name) for name in sorted(schema.column_names))
+        order = ", ".join(quote(name) for name in schema.key)
+        with self._errors():
+            return table_checksum(self.conn.execute(f"SELECT {columns} FROM {quote(table)} ORDER BY {order}"))
+
+    def _exists(self, table: str) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone() is not None
+
+    # -- data -----------------------------------------------------------------------
+    def write_rows(self, schema: TableSchema, database: str, table: str, rows: Sequence[Row],
+                   checkpoint: dict[str, Any]) -> None:
+        with self._errors(), transaction(self.conn):
+            if rows:
+                columns = tuple(rows[0])
+                self.conn.executemany(self._upsert_sql(table, columns, schema.key),
+                                      [tuple(row.values()) for row in rows])
+            self._store(checkpoint)
+
+    def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
+              checkpoint: Callable[[ConflictCounts], dict[str, Any]]) -> ConflictCounts:
+        conflicts = ConflictCounts()
+        with self._errors(), transaction(self.conn):
+            for change in changes:
+                if not self._apply_one(change, keys[(change.database, change.table)]):
+                    if change.policy == "fail":
+                        raise ConflictError(change.op, f"{change.database}.{change.table}", change.key)
+                    conflicts.add(change.op)
+            self._store(checkpoint(conflicts))
+        return conflicts
+
+    def _apply_one(self, change: RowChange, key: tuple[str, ...]) -> bool:
+        """Apply one change under its policy; False when it met a conflict (already resolved
+        for ignore/overwrite, to be raised for fail)."""
+        execute = self.conn.execute
+        table, policy, row = change.table, change.policy, change.row
+        if change.op == "delete":
+            deleted = execute(*self._delete(table, change.key)).rowcount
+            return policy == "idempotent" or deleted > 0
+        assert row is not None
+        if policy == "idempotent":
+            if change.op == "update" and _key(row, key) != change.key:
+                execute(*self._delete(table, change.key))
+            execute(self._upsert_sql(table, tuple(row), key), tuple(row.values()))
+            return True
+        if change.op == "insert":
+            if execute(self._insert_sql(table, tuple(row), key), tuple(row.values())).rowcount:
+                return True
+        elif _key(row, key) != change.key:  # an update of the key: the old row must exist
+            if execute(*self._delete(table, change.key)).rowcount:
+                execute(self._upsert_sql(table, tuple(row), key), tuple(row.values()))
+                return True
+        elif execute(*self._update(table, row, change.key)).rowcount:
+            return True
+        if policy == "overwrite" and change.op in ("insert", "update"):
+            execute(self._upsert_sql(table, tuple(row), key), tuple(row.values()))
+        return False
+
+    # -- statements (cached: the same few shapes repeat for every row) -----------------
+    def _upsert_sql(self, table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+        cache_key = ("upsert", table, columns, key)
+        sql = self._statements.get(cache_key)
+        if sql is None:
+            others = [name for name in columns if name not in key]
+            action = (f"DO UPDATE SET {', '.join(f'{quote(n)} = excluded.{quote(n)}' for n in others)}"
+                      if others else "DO NOTHING")
+            sql = f"{self._insert_head(table, columns)} ON CONFLICT ({', '.join(map(quote, key))}) {action}"
+            self._statements[cache_key] = sql
+        return sql
+
+    def _insert_sql(self, table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+        cache_key = ("insert", table, columns, key)
+        sql = self._statements.get(cache_key)
+        if sql is None:
+            sql = f"{self._insert_head(table, columns)} ON CONFLICT ({', '.join(map(quote, key))}) DO NOTHING"
+            self._statements[cache_key] = sql
+        return sql
+
+    @staticmethod
+    def _insert_head(table: str, columns: tuple[str, ...]) -> str:
+        return (f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
+                f"VALUES ({', '.join('?' for _ in columns)})")
+
+    @staticmethod
+    def _delete(table: str, key: Row) -> tuple[str, tuple[Any, ...]]:
+        where = " AND ".join(f"{quote(name)} = ?" for name in key)
+        return f"DELETE FROM {quote(table)} WHERE {where}", tuple(key.values())
+
+    @staticmethod
+    def _update(table: str, row: Row, key: Row) -> tuple[str, tuple[Any, ...]]:
+        assignments = ", ".join(f"{quote(name)} = ?" for name in row)
+        where = " AND ".join(f"{quote(name)} = ?" for name in key)
+        return f"UPDATE {quote(table)} SET {assignments} WHERE {where}", (*row.values(), *key.values())
+
+
+def _key(row: Row, key: tuple[str, ...]) -> Row:
+    return {name: row[name] for name in key}

@@ -1,0 +1,159 @@
+"""The SQLite Source: schema, chunked snapshot by key, and the trigger-fed change stream."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from dtsctl.connectors.sqlite import capture
+from dtsctl.connectors.sqlite.connection import (open_existing, quote, transaction, translate_errors,
+                                                 try_enable_wal)
+from dtsctl.connectors.sqlite.schema import list_user_tables, read_schema
+from dtsctl.engine.checksum import table_checksum
+from dtsctl.engine.errors import FatalError
+from dtsctl.engine.events import ChangeEvent, Position, Row, Transaction, decode_row
+from dtsctl.engine.interfaces import Source, TableSchema
+
+DATABASE = "main"
+
+
+class SqliteSource(Source):
+    def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
+        super().__init__(endpoint, task_id)
+        self.path = str(endpoint["path"])
+        self._conn: sqlite3.Connection | None = None
+        self._capture = capture.capture_table(task_id)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = open_existing(self.path, "source")
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _errors(self) -> Any:
+        return translate_errors("source", self.path)
+
+    # -- connectivity and schema ----------------------------------------------------
+    def check_connection(self) -> None:
+        with self._errors():
+            self.conn.execute("SELECT 1").fetchone()
+
+    def list_tables(self, database: str) -> list[str]:
+        with self._errors():
+            return list_user_tables(self.conn) if database == DATABASE else []
+
+    def table_schema(self, database: str, table: str) -> TableSchema | None:
+        if database != DATABASE:
+            return None
+        with self._errors():
+            return read_schema(self.conn, database, table)
+
+    def check_filter(self, database: str, table: str, expression: str) -> str | None:
+        try:
+            with self._errors():
+                self.conn.execute(f"SELECT 1 FROM {quote(table)} WHERE ({expression}) LIMIT 0").fetchall()
+        except (sqlite3.Error, ValueError) as exc:
+            return str(exc)
+        return None
+
+    # -- snapshot -------------------------------------------------------------------
+    def estimate_rows(self, database: str, table: str) -> int:
+        with self._errors():
+            return self.conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+
+    def read_chunk(self, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
+                   where: str | None) -> list[Row]:
+        names = schema.column_names
+        conditions = [f"({where})"] if where else []
+        params: list[Any] = []
+        if after_key is not None:
+            key = ", ".join(quote(name) for name in schema.key)
+            conditions.append(f"({key}) > ({', '.join('?' for _ in schema.key)})")
+            params.extend(after_key)
+        sql = (f"SELECT {', '.join(quote(name) for name in names)} FROM {quote(schema.name)}"
+               f"{' WHERE ' + ' AND '.join(conditions) if conditions else ''}"
+               f" ORDER BY {', '.join(quote(name) for name in schema.key)} LIMIT ?")
+        with self._errors():
+            rows = self.conn.execute(sql, (*params, limit)).fetchall()
+        return [dict(zip(names, row)) for row in rows]
+
+    def checksum(self, schema: TableSchema, where: str | None) -> tuple[int, str]:
+        columns = ", ".join(quote(name) for name in sorted(schema.column_names))
+        order = ", ".join(quote(name) for name in schema.key)
+        sql = (f"SELECT {columns} FROM {quote(schema.name)}{f' WHERE ({where})' if where else ''}"
+               f" ORDER BY {order}")
+        with self._errors():
+            return table_checksum(self.conn.execute(sql))
+
+    # -- change stream --------------------------------------------------------------
+    def current_position(self) -> Position:
+        with self._errors():
+            row = self.conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = ?", (self._capture,)
+            ).fetchone() if self._has_sequence() else None
+        return 0 if row is None else int(row[0])
+
+    def _has_sequence(self) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+        ).fetchone() is not None
+
+    def position_order(self, position: Position) -> tuple[Any, ...]:
+        return (int(position),)
+
+    def describe_position(self, position: Position) -> str:
+        return f"{Path(self.path).name} capture id {position}"
+
+    def read_changes(self, position: Position, max_events: int, wait_seconds: float) -> list[Transaction]:
+        rows = self._fetch(position, max_events)
+        if not rows and wait_seconds > 0:
+            time.sleep(wait_seconds)
+            rows = self._fetch(position, max_events)
+        if not rows:
+            return []
+        events = tuple(
+            ChangeEvent(database=DATABASE, table=table, op=op,
+                        before=decode_row(json.loads(old)) if old is not None else None,
+                        after=decode_row(json.loads(new)) if new is not None else None,
+                        commit_time=ts, position=change_id)
+            for change_id, table, op, old, new, ts in rows
+        )
+        # One poll is one change-log transaction: it holds whole source transactions unless
+        # `max_events` cut one, and a cut only makes the destination see it in two commits.
+        return [Transaction(events=events, position=rows[-1][0], commit_time=max(row[5] for row in rows))]
+
+    def _fetch(self, position: Position, limit: int) -> list[tuple[Any, ...]]:
+        with self._errors():
+            try:
+                return self.conn.execute(
+                    f"SELECT id, tbl, op, old, new, ts FROM {quote(self._capture)} WHERE id > ? ORDER BY id LIMIT ?",
+                    (int(position), limit),
+                ).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    raise FatalError(
+                        f"capture table {self._capture} is missing in {self.path}; run `dtsctl apply` to "
+                        "reinstall change capture"
+                    ) from exc
+                raise
+
+    def release(self, position: Position) -> None:
+        with self._errors(), transaction(self.conn):
+            self.conn.execute(f"DELETE FROM {quote(self._capture)} WHERE id <= ?", (int(position),))
+
+    def install_capture(self, tables: Sequence[TableSchema]) -> None:
+        with self._errors():
+            try_enable_wal(self.conn)
+            capture.install(self.conn, self.task_id, tables)
+
+    def remove_capture(self) -> None:
+        with self._errors():
+            capture.remove(self.conn, self.task_id)

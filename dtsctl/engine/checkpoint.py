@@ -1,0 +1,93 @@
+"""The applier checkpoint: everything the applier needs to resume, stored by the sink.
+
+It is committed in the same destination transaction as the data it describes,
+so after any crash the destination and its checkpoint agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dtsctl.engine.events import ConflictCounts, decode_value, encode_value
+
+VERSION = 1
+
+
+@dataclass
+class TableProgress:
+    """Full-copy progress of one source table (keyed "db.table" in the checkpoint)."""
+
+    destination: str = ""  # "db.table" it is copied to; a changed rename starts the table over
+    schema_done: bool = False
+    copy_done: bool = False
+    last_key: list[Any] | None = None  # key of the last copied row; the copy resumes after it
+    rows_copied: int = 0
+    rows_estimated: int = 0
+    # Changes at or before this source position (position_order form) may already be in the
+    # copy and are applied idempotently; None while copying (everything is idempotent then).
+    copy_end: list[Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "destination": self.destination,
+            "schema_done": self.schema_done,
+            "copy_done": self.copy_done,
+            "last_key": None if self.last_key is None else [encode_value(v) for v in self.last_key],
+            "rows_copied": self.rows_copied,
+            "rows_estimated": self.rows_estimated,
+            "copy_end": self.copy_end,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TableProgress":
+        last_key = data.get("last_key")
+        return cls(
+            destination=data.get("destination", ""),
+            schema_done=data.get("schema_done", False),
+            copy_done=data.get("copy_done", False),
+            last_key=None if last_key is None else [decode_value(v) for v in last_key],
+            rows_copied=data.get("rows_copied", 0),
+            rows_estimated=data.get("rows_estimated", 0),
+            copy_end=data.get("copy_end"),
+        )
+
+
+@dataclass
+class Checkpoint:
+    """The applier's resume point and the task's lifetime counters."""
+
+    applied_seq: int = 0  # last change-log sequence number applied
+    applied_commit_time: float | None = None  # source commit time of the newest applied change
+    rows_copied: int = 0
+    events_applied: int = 0
+    conflicts: ConflictCounts = field(default_factory=ConflictCounts)
+    tables: dict[str, TableProgress] = field(default_factory=dict)
+    precheck_done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "applied_seq": self.applied_seq,
+            "applied_commit_time": self.applied_commit_time,
+            "rows_copied": self.rows_copied,
+            "events_applied": self.events_applied,
+            "conflicts": self.conflicts.as_dict(),
+            "tables": {name: progress.to_json() for name, progress in self.tables.items()},
+            "precheck_done": self.precheck_done,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Checkpoint":
+        return cls(
+            applied_seq=data.get("applied_seq", 0),
+            applied_commit_time=data.get("applied_commit_time"),
+            rows_copied=data.get("rows_copied", 0),
+            events_applied=data.get("events_applied", 0),
+            conflicts=ConflictCounts(**data.get("conflicts", {})),
+            tables={name: TableProgress.from_json(value) for name, value in data.get("tables", {}).items()},
+            precheck_done=data.get("precheck_done", False),
+        )
+
+    def copy(self) -> "Checkpoint":
+        return Checkpoint.from_json(self.to_json())

@@ -1,0 +1,142 @@
+"""Change events and transactions, as plain engine-neutral data.
+
+A source emits `Transaction`s of `ChangeEvent`s; the reader appends them to the
+change log; the applier turns each event into `RowChange`s for the sink after
+filtering and renaming. Row images are dicts of column -> JSON-compatible value;
+`encode_value`/`decode_value` carry bytes and exact floats through JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Op = Literal["insert", "update", "delete"]
+Row = dict[str, Any]
+Position = Any  # JSON-compatible, opaque to the engine; ordered by Source.position_order
+
+OPS: tuple[Op, ...] = ("insert", "update", "delete")
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """One row change at the source. `before` is absent for inserts, `after` for deletes."""
+
+    database: str
+    table: str
+    op: Op
+    before: Row | None
+    after: Row | None
+    commit_time: float  # unix seconds at the source
+    position: Position  # source position of this event (resuming after it skips it)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "db": self.database,
+            "t": self.table,
+            "op": self.op,
+            "b": encode_row(self.before),
+            "a": encode_row(self.after),
+            "ts": self.commit_time,
+            "pos": self.position,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ChangeEvent":
+        return cls(
+            database=data["db"],
+            table=data["t"],
+            op=data["op"],
+            before=decode_row(data["b"]),
+            after=decode_row(data["a"]),
+            commit_time=data["ts"],
+            position=data["pos"],
+        )
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """Changes the source committed together, in order.
+
+    `position` is where the source stream resumes after this transaction.
+    `origin` names the dtsctl task that wrote it at the source (two-way loop
+    prevention: a reader drops transactions its peer wrote); None for user writes.
+    """
+
+    events: tuple[ChangeEvent, ...]
+    position: Position
+    commit_time: float
+    origin: str | None = None
+
+    def payload(self) -> str:
+        return json.dumps([event.to_json() for event in self.events], separators=(",", ":"))
+
+    @classmethod
+    def from_payload(cls, payload: str, position: Position, commit_time: float, origin: str | None) -> "Transaction":
+        events = tuple(ChangeEvent.from_json(item) for item in json.loads(payload))
+        return cls(events=events, position=position, commit_time=commit_time, origin=origin)
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """What the sink must do to one destination row.
+
+    `key` identifies the existing row (the before image's key for updates and
+    deletes, the new row's key for inserts); `row` is the full new image.
+    `policy` is the conflict policy, or "idempotent" for changes that may
+    already be reflected by the full copy (upsert, delete-if-present, no counting).
+    """
+
+    database: str  # destination database
+    table: str  # destination table
+    op: Op
+    key: Row
+    row: Row | None
+    policy: Literal["idempotent", "fail", "ignore", "overwrite"]
+
+
+@dataclass
+class ConflictCounts:
+    insert: int = 0
+    update: int = 0
+    delete: int = 0
+
+    def add(self, op: Op, count: int = 1) -> None:
+        setattr(self, op, getattr(self, op) + count)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"insert": self.insert, "update": self.update, "delete": self.delete}
+
+
+def encode_value(value: Any) -> Any:
+    """A JSON-safe form of a column value: bytes become {"$b": base64}."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$b": base64.b64encode(bytes(value)).decode("ascii")}
+    return value
+
+
+def decode_value(value: Any) -> Any:
+    """Inverse of `encode_value`; also reads {"$x": hex} and {"$f": "%!.17g"} written by capture triggers."""
+    if isinstance(value, dict):
+        if "$b" in value:
+            return base64.b64decode(value["$b"])
+        if "$x" in value:
+            return bytes.fromhex(value["$x"])
+        if "$f" in value:
+            return float(value["$f"])
+    return value
+
+
+def encode_row(row: Row | None) -> Row | None:
+    return None if row is None else {name: encode_value(value) for name, value in row.items()}
+
+
+def decode_row(row: Row | None) -> Row | None:
+    return None if row is None else {name: decode_value(value) for name, value in row.items()}
+
+
+def format_key(key: Row) -> str:
+    """`(id=5)` or `(a=1, b='x')`, for messages."""
+    return "(" + ", ".join(f"{name}={value!r}" for name, value in key.items()) + ")"

@@ -1,0 +1,175 @@
+"""The two interfaces every connector implements: a `Source` and a `Sink`.
+
+The engine drives them; a connector never sees plans, state or the change log.
+Positions are JSON-compatible values that only the source understands, except
+for ordering, which `Source.position_order` exposes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from dtsctl.engine.events import ConflictCounts, Position, Row, RowChange, Transaction
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # declared type as the source spells it
+    not_null: bool = False
+    default: str | None = None  # a SQL expression, as the source spells it
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table's shape, enough to create it on a destination and to address rows by key."""
+
+    database: str
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]  # primary key, or a unique key over NOT NULL columns
+    indexes: tuple[Index, ...] = field(default_factory=tuple)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+    def key_of(self, row: Row) -> Row:
+        return {name: row[name] for name in self.key}
+
+
+class Source(ABC):
+    """Reads a source endpoint: schema, snapshot chunks, and the change stream."""
+
+    def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
+        self.endpoint = endpoint
+        self.task_id = task_id
+
+    # -- connectivity and schema ----------------------------------------------------
+    @abstractmethod
+    def check_connection(self) -> None:
+        """Raise ConnectionFailure (or DtsError) with a message that says what to fix."""
+
+    @abstractmethod
+    def list_tables(self, database: str) -> list[str]:
+        """User tables in `database`, without dtsctl's own bookkeeping tables."""
+
+    @abstractmethod
+    def table_schema(self, database: str, table: str) -> TableSchema | None:
+        """The table's schema, or None when it does not exist. `key` is empty when it has none."""
+
+    @abstractmethod
+    def check_filter(self, database: str, table: str, expression: str) -> str | None:
+        """None when `expression` is a valid row filter for the table, else why not."""
+
+    # -- snapshot -------------------------------------------------------------------
+    @abstractmethod
+    def estimate_rows(self, database: str, table: str) -> int: ...
+
+    @abstractmethod
+    def read_chunk(
+        self, schema: TableSchema, after_key: Sequence[Any] | None, limit: int, where: str | None
+    ) -> list[Row]:
+        """Up to `limit` rows with key greater than `after_key`, in key order, matching `where`."""
+
+    @abstractmethod
+    def checksum(self, schema: TableSchema, where: str | None) -> tuple[int, str]:
+        """(row count, checksum) over the rows matching `where`, for verify."""
+
+    # -- change stream --------------------------------------------------------------
+    @abstractmethod
+    def current_position(self) -> Position:
+        """The stream position now: every change committed so far is at or before it."""
+
+    @abstractmethod
+    def position_order(self, position: Position) -> tuple[Any, ...]:
+        """A sortable form of a position."""
+
+    @abstractmethod
+    def describe_position(self, position: Position) -> str:
+        """A human-readable position for status (binlog file:pos, capture id, ...)."""
+
+    @abstractmethod
+    def read_changes(self, position: Position, max_events: int, wait_seconds: float) -> list[Transaction]:
+        """Transactions after `position`, waiting up to `wait_seconds` when there are none."""
+
+    @abstractmethod
+    def release(self, position: Position) -> None:
+        """Changes up to `position` are durable in the change log; the source may discard them."""
+
+    @abstractmethod
+    def install_capture(self, tables: Sequence[TableSchema]) -> None:
+        """Make changes of exactly these tables capturable (idempotent, reconciling)."""
+
+    @abstractmethod
+    def remove_capture(self) -> None:
+        """Remove everything install_capture made for this task; tolerate it being gone."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class Sink(ABC):
+    """Writes a destination endpoint, recording the applier checkpoint in the same transaction."""
+
+    def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
+        self.endpoint = endpoint
+        self.task_id = task_id
+
+    @abstractmethod
+    def check_connection(self) -> None: ...
+
+    def check_database(self, database: str) -> str | None:
+        """None when tables can be written to `database` on this endpoint, else what to change."""
+        return None
+
+    @abstractmethod
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """This task's checkpoint as last committed, or None for a fresh task."""
+
+    @abstractmethod
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store this task's checkpoint on its own (progress that carries no data)."""
+
+    @abstractmethod
+    def row_count(self, database: str, table: str) -> int | None:
+        """Rows in the destination table, or None when it does not exist."""
+
+    @abstractmethod
+    def create_table(self, schema: TableSchema, database: str, table: str) -> None:
+        """Create the table under the given destination name when it does not exist."""
+
+    @abstractmethod
+    def write_rows(self, schema: TableSchema, database: str, table: str, rows: Sequence[Row],
+                   checkpoint: dict[str, Any]) -> None:
+        """Upsert `rows` (full copy) and store `checkpoint`, in one transaction."""
+
+    @abstractmethod
+    def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
+              checkpoint: Callable[[ConflictCounts], dict[str, Any]]) -> ConflictCounts:
+        """Apply `changes` and then store `checkpoint(conflicts)` in one transaction.
+
+        `keys` maps each destination (database, table) to its key columns. `checkpoint` is a
+        callable that receives the conflicts of this batch and returns the
+        checkpoint dict to store. Raises ConflictError under policy `fail`,
+        rolling the whole transaction back.
+        """
+
+    @abstractmethod
+    def checksum(self, schema: TableSchema, database: str, table: str) -> tuple[int, str]: ...
+
+    @abstractmethod
+    def delete_checkpoint(self) -> None:
+        """Forget this task's bookkeeping; never touch user data; tolerate it being gone."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,90 @@
+"""The agent's live status, shared between its threads and written to status.json."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from dtsctl.engine.checkpoint import Checkpoint
+
+
+class Progress:
+    """Thread-safe status; `snapshot()` returns the status.json document (STATUS_KEYS)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+        self.state = "running"
+        self.phase = "precheck"
+        self.last_error: str | None = None
+        self.position = ""
+        self.newest_seen: float | None = None  # source commit time of the newest change in the change log
+        self.caught_up = True
+        self._checkpoint = Checkpoint()
+
+    def set_phase(self, phase: str) -> None:
+        with self._lock:
+            self.phase = phase
+        self._changed.set()
+
+    def set_state(self, state: str, error: str | None = None) -> None:
+        with self._lock:
+            self.state = state
+            if error is not None:
+                self.last_error = error
+        self._changed.set()
+
+    def set_error(self, error: str | None) -> None:
+        with self._lock:
+            self.last_error = error
+
+    def committed(self, checkpoint: Checkpoint, caught_up: bool | None = None) -> None:
+        """The applier committed `checkpoint` (copied so later mutation does not leak in)."""
+        with self._lock:
+            self._checkpoint = checkpoint.copy()
+            if caught_up is not None:
+                self.caught_up = caught_up
+
+    def reader_advanced(self, position: str, newest_commit_time: float | None) -> None:
+        with self._lock:
+            self.position = position
+            if newest_commit_time is not None:
+                self.newest_seen = newest_commit_time
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Sleep until a phase or state change, or `timeout`."""
+        self._changed.wait(timeout)
+        self._changed.clear()
+
+    def lag_seconds(self) -> float | None:
+        """Commit time of the newest change seen minus that of the newest applied; None before incremental."""
+        with self._lock:
+            return self._lag()
+
+    def _lag(self) -> float | None:
+        if self.phase not in ("incremental",):
+            return None
+        applied = self._checkpoint.applied_commit_time
+        if self.caught_up or self.newest_seen is None:
+            return 0.0
+        return round(max(0.0, self.newest_seen - (applied if applied is not None else self.newest_seen)), 3)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            cp = self._checkpoint
+            return {
+                "state": self.state,
+                "phase": self.phase,
+                "lag_seconds": self._lag(),
+                "rows_copied": cp.rows_copied,
+                "events_applied": cp.events_applied,
+                "last_error": self.last_error,
+                "checkpoint": self.position or None,
+                "tables": {
+                    name: {"rows_copied": tp.rows_copied, "rows_estimated": tp.rows_estimated, "done": tp.copy_done}
+                    for name, tp in cp.tables.items()
+                },
+                "conflicts": cp.conflicts.as_dict(),
+                "updated_at": time.time(),
+            }

@@ -1,0 +1,75 @@
+"""The reader: source change stream -> change log. It never waits for the applier."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.interfaces import Source
+from dtsctl.engine.progress import Progress
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS_PER_READ = 2000
+POLL_SECONDS = 0.05
+RELEASE_EVERY_SECONDS = 1.0
+
+
+class Reader(threading.Thread):
+    """Appends source transactions to the change log, committing its source position with them.
+
+    Changes are released at the source (e.g. the capture table trimmed) only after the
+    append committed. Errors are kept in `error` for the main thread to raise.
+    """
+
+    def __init__(self, make_source: Callable[[], Source], changelog_path: Path, progress: Progress,
+                 appended: threading.Event) -> None:
+        super().__init__(name="reader", daemon=True)
+        self._make_source = make_source
+        self._changelog_path = changelog_path
+        self._progress = progress
+        self._appended = appended
+        self._halt = threading.Event()
+        self.error: BaseException | None = None
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        source = self._make_source()
+        changelog = ChangeLog(self._changelog_path)
+        try:
+            self._loop(source, changelog)
+        except BaseException as exc:  # handed to the main thread, which decides retry or exit
+            self.error = exc
+            self._appended.set()
+        finally:
+            source.close()
+            changelog.close()
+
+    def _loop(self, source: Source, changelog: ChangeLog) -> None:
+        _, position = changelog.reader_position()
+        released_at = 0.0
+        released = None
+        self._progress.reader_advanced(source.describe_position(position), changelog.newest_commit_time())
+        while not self._halt.is_set():
+            transactions = source.read_changes(position, MAX_EVENTS_PER_READ, POLL_SECONDS)
+            if transactions:
+                position = transactions[-1].position
+                changelog.append(transactions, position)
+                self._appended.set()
+                self._progress.reader_advanced(source.describe_position(position), changelog.newest_commit_time())
+            if position != released and time.monotonic() - released_at >= RELEASE_EVERY_SECONDS:
+                self._release(source, position)
+                released, released_at = position, time.monotonic()
+
+    @staticmethod
+    def _release(source: Source, position: object) -> None:
+        try:
+            source.release(position)
+        except Exception as exc:  # trimming is housekeeping; the next round tries again
+            log.warning("could not trim captured changes at the source yet: %s", exc)

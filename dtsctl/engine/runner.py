@@ -1,0 +1,213 @@
+"""One run of a task: precheck (fresh task), schema, full copy, then incremental until stopped.
+
+A run always starts from the committed checkpoints, so after any failure the
+caller can simply run again: that is how crashes and connection retries resume.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from dtsctl.connectors import registry
+from dtsctl.engine import fullcopy, lifecycle
+from dtsctl.engine.applier import Applier
+from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.checkpoint import Checkpoint, TableProgress
+from dtsctl.engine.errors import FatalError
+from dtsctl.engine.interfaces import Sink, Source, TableSchema
+from dtsctl.engine.progress import Progress
+from dtsctl.engine.reader import Reader
+from dtsctl.engine.selection import TablePlan, TaskSpec, resolve_tables
+from dtsctl.engine.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_SECONDS = 0.1
+TRIM_EVERY_SECONDS = 1.0
+
+
+class Outcome(enum.Enum):
+    COMPLETED = "completed"  # a migration finished: do not run again
+    STOPPED = "stopped"  # asked to stop; resumable
+
+
+class TaskRunner:
+    def __init__(self, attributes: dict[str, Any], task_id: str, changelog_path: Path, progress: Progress,
+                 stop: threading.Event, on_commit: Callable[[], None] = lambda: None) -> None:
+        self.attributes = attributes
+        self.spec = TaskSpec.from_attributes(attributes, task_id)
+        self.changelog_path = changelog_path
+        self.progress = progress
+        self.stop = stop
+        self.on_commit = on_commit
+        if self.spec.destination_endpoint is None:
+            raise FatalError("subscription tasks are not available yet in this version of dtsctl")
+
+    def _source(self) -> Source:
+        endpoint = self.spec.source_endpoint
+        return registry.source_class(endpoint["engine"])(endpoint, self.spec.task_id)
+
+    def _sink(self) -> Sink:
+        endpoint = self.spec.destination_endpoint
+        assert endpoint is not None
+        return registry.sink_class(endpoint["engine"])(endpoint, self.spec.task_id)
+
+    def run(self) -> Outcome:
+        source, sink = self._source(), self._sink()
+        changelog: ChangeLog | None = None
+        reader: Reader | None = None
+        try:
+            source.check_connection()
+            sink.check_connection()
+            self.progress.set_error(None)  # both ends answer again
+            cp = self._checkpoint(sink)
+            plans = resolve_tables(self.spec.objects, source.list_tables)
+            schemas = self._schemas(source, plans)
+            self._reconcile(cp, plans, sink)
+            throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
+            appended = threading.Event()
+            if self.spec.incremental:
+                changelog = ChangeLog(self.changelog_path)
+                self._start_stream(changelog, source, cp)
+                reader = Reader(self._source, self.changelog_path, self.progress, appended)
+                reader.start()
+            if not self._snapshot(source, sink, plans, schemas, cp, throttle, reader, changelog):
+                return Outcome.STOPPED
+            if changelog is None:
+                self.progress.set_phase("done")
+                return Outcome.COMPLETED
+            assert reader is not None
+            self._stream(sink, changelog, reader, appended, plans, schemas, cp, throttle, source)
+            return Outcome.STOPPED
+        finally:
+            if reader is not None:
+                reader.stop()
+                reader.join(timeout=30)
+            if changelog is not None:
+                changelog.close()
+            source.close()
+            sink.close()
+
+    # -- start ----------------------------------------------------------------------
+    def _checkpoint(self, sink: Sink) -> Checkpoint:
+        """The committed checkpoint; a fresh task passes the precheck first."""
+        raw = sink.load_checkpoint()
+        cp = Checkpoint.from_json(raw) if raw else Checkpoint()
+        if not cp.precheck_done:
+            self.progress.set_phase("precheck")
+            failures = [check for check in lifecycle.precheck(self.attributes, self.spec.task_id) if not check.ok]
+            if failures:
+                raise FatalError("precheck failed: " + "; ".join(check.message for check in failures))
+            cp.precheck_done = True
+            sink.save_checkpoint(cp.to_json())
+            log.info("precheck passed")
+        self.progress.committed(cp)
+        return cp
+
+    @staticmethod
+    def _schemas(source: Source, plans: list[TablePlan]) -> dict[str, TableSchema]:
+        schemas = {}
+        for plan in plans:
+            schema = source.table_schema(plan.source_database, plan.source_table)
+            if schema is None:
+                raise FatalError(f"table {plan.name} no longer exists in the source; fix `objects` and apply")
+            if not schema.key:
+                raise FatalError(f"table {plan.name} has no primary key or unique NOT NULL key; add one")
+            schemas[plan.name] = schema
+        return schemas
+
+    def _reconcile(self, cp: Checkpoint, plans: list[TablePlan], sink: Sink) -> None:
+        """Match table progress to the selection: new (or re-pointed) tables start over,
+        removed ones are forgotten."""
+        wanted = {plan.name: plan for plan in plans}
+        changed = False
+        for name in [name for name in cp.tables if name not in wanted]:
+            log.info("table %s is no longer selected: its changes are no longer applied", name)
+            del cp.tables[name]
+            changed = True
+        for name, plan in wanted.items():
+            progress = cp.tables.get(name)
+            if progress is None or progress.destination != plan.dest_name:
+                if progress is not None:
+                    log.info("table %s now goes to %s: copying it there", name, plan.dest_name)
+                cp.tables[name] = TableProgress(destination=plan.dest_name)
+                changed = True
+        if changed:
+            sink.save_checkpoint(cp.to_json())
+            self.progress.committed(cp)
+
+    def _start_stream(self, changelog: ChangeLog, source: Source, cp: Checkpoint) -> None:
+        """Fix the stream's start before the first snapshot read, so no change falls in a gap."""
+        emptied = changelog.bind(self.spec.task_id)
+        has_position, _ = changelog.reader_position()
+        nothing_copied = not any(t.copy_done or t.last_key is not None for t in cp.tables.values())
+        if nothing_copied and cp.applied_seq == 0:
+            # Everything committed so far will be read by the snapshot: start the stream here.
+            changelog.reset()
+            changelog.set_reader_position(source.current_position())
+        elif emptied or not has_position:
+            raise FatalError(
+                f"the change log {self.changelog_path} lost its position while the task was running; "
+                "replace the task (destroy, then apply) to copy again"
+            )
+
+    # -- phases ---------------------------------------------------------------------
+    def _snapshot(self, source: Source, sink: Sink, plans: list[TablePlan], schemas: dict[str, TableSchema],
+                  cp: Checkpoint, throttle: Throttle, reader: Reader | None, changelog: ChangeLog | None) -> bool:
+        """Schema and full copy of the tables that need them; False when stopped midway."""
+        if "schema" in self.spec.phases and not all(cp.tables[p.name].schema_done for p in plans):
+            self.progress.set_phase("schema")
+            fullcopy.create_tables(sink, plans, schemas, cp, self.progress)
+        pending = [plan for plan in plans if not cp.tables[plan.name].copy_done]
+        if not pending:
+            return True
+        if "full" not in self.spec.phases:
+            stream_start = changelog.reader_position()[1] if changelog is not None else None
+            for plan in pending:
+                table = cp.tables[plan.name]
+                table.copy_done = True
+                table.copy_end = list(source.position_order(stream_start)) if changelog is not None else None
+            sink.save_checkpoint(cp.to_json())
+            self.progress.committed(cp)
+            return True
+        self.progress.set_phase("full")
+        for plan in pending:
+            if not fullcopy.copy_table(source, sink, plan, schemas[plan.name], cp, throttle, self.progress,
+                                       self.stop, self.spec.incremental):
+                return False
+            self.on_commit()
+            _raise_reader_error(reader)
+        return True
+
+    def _stream(self, sink: Sink, changelog: ChangeLog, reader: Reader, appended: threading.Event,
+                plans: list[TablePlan], schemas: dict[str, TableSchema], cp: Checkpoint, throttle: Throttle,
+                source: Source) -> None:
+        self.progress.set_phase("incremental")
+        applier = Applier(sink, changelog, plans, schemas, self.spec.conflict_policy, source.position_order, throttle)
+        trimmed_at = 0.0
+        while not self.stop.is_set():
+            _raise_reader_error(reader)
+            if applier.apply_next(cp):
+                self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())
+                self.on_commit()
+                if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
+                    changelog.trim(cp.applied_seq)
+                    trimmed_at = time.monotonic()
+                continue
+            self.progress.committed(cp, caught_up=True)
+            appended.wait(IDLE_WAIT_SECONDS)
+            appended.clear()
+
+
+def _raise_reader_error(reader: Reader | None) -> None:
+    if reader is None:
+        return
+    if reader.error is not None:
+        raise reader.error
+    if not reader.is_alive():
+        raise RuntimeError("the reader thread ended unexpectedly")

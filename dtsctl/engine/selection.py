@@ -1,0 +1,90 @@
+"""What a task replicates, resolved from its attributes: one `TablePlan` per source table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from dtsctl.engine.events import Op
+from dtsctl.errors import DtsError
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    source_database: str
+    source_table: str
+    dest_database: str
+    dest_table: str
+    filter: str | None
+    dml: frozenset[Op]
+
+    @property
+    def name(self) -> str:
+        """The source table as "db.table", the key of its progress in the checkpoint."""
+        return f"{self.source_database}.{self.source_table}"
+
+    @property
+    def dest_name(self) -> str:
+        return f"{self.dest_database}.{self.dest_table}"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """The task attributes the engine acts on."""
+
+    task_id: str
+    type: str
+    phases: tuple[str, ...]
+    objects: tuple[dict[str, Any], ...]
+    conflict_policy: str
+    rps: float
+    mbps: float
+    connection_minutes: float
+    source_endpoint: dict[str, Any]
+    destination_endpoint: dict[str, Any] | None
+
+    @classmethod
+    def from_attributes(cls, attributes: dict[str, Any], task_id: str) -> "TaskSpec":
+        throttle = attributes.get("throttle") or {}
+        retry = attributes.get("retry") or {}
+        return cls(
+            task_id=task_id,
+            type=attributes["type"],
+            phases=tuple(attributes.get("phases") or ("schema", "full", "incremental")),
+            objects=tuple(attributes["objects"]),
+            conflict_policy=attributes.get("conflict_policy") or "fail",
+            rps=float(throttle.get("rps") or 0),
+            mbps=float(throttle.get("mbps") or 0),
+            connection_minutes=float(retry.get("connection_minutes") or 720),
+            source_endpoint=attributes["source_endpoint"],
+            destination_endpoint=attributes.get("destination_endpoint"),
+        )
+
+    @property
+    def incremental(self) -> bool:
+        return "incremental" in self.phases
+
+
+def resolve_tables(objects: tuple[dict[str, Any], ...], list_tables: Callable[[str], list[str]]) -> list[TablePlan]:
+    """Expand object selections into table plans; `all: true` lists the source's tables."""
+    plans: dict[str, TablePlan] = {}
+    destinations: dict[str, str] = {}
+    for selection in objects:
+        database = str(selection["database"])
+        dest_database = str(selection["rename"]) if selection.get("rename") is not None else database
+        tables = list_tables(database) if selection.get("all") else list(selection.get("tables") or [])
+        renames = selection.get("table_rename") or {}
+        filters = selection.get("filter") or {}
+        dml = frozenset(selection.get("dml") or ("insert", "update", "delete"))
+        for table in tables:
+            plan = TablePlan(database, table, dest_database, renames.get(table, table), filters.get(table), dml)
+            if plan.name in plans:
+                raise DtsError(f"table {plan.name} is selected twice in `objects`; select each table once")
+            if plan.dest_name in destinations:
+                raise DtsError(
+                    f"tables {destinations[plan.dest_name]} and {plan.name} both map to {plan.dest_name}; "
+                    "fix `table_rename`"
+                )
+            plans[plan.name] = plan
+            destinations[plan.dest_name] = plan.name
+    return list(plans.values())

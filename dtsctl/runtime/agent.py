@@ -1,0 +1,174 @@
+"""The agent process: runs one task until it completes, fails or is asked to stop.
+
+    python -m dtsctl.runtime.agent <task dir>
+
+It holds `agent.lock` for its whole life (a second agent exits 0 at once), writes
+`status.json` at least every second, and exits 0 when stopped or completed,
+EXIT_FATAL (3) on an error retrying cannot fix, 1 on a crash (the supervisor
+restarts it; it resumes from its checkpoints).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any, Iterable, TextIO
+
+from dtsctl.engine.errors import ConnectionFailure, FatalError
+from dtsctl.engine.progress import Progress
+from dtsctl.engine.retry import RetryWindow
+from dtsctl.engine.runner import Outcome, TaskRunner
+from dtsctl.errors import DtsError
+from dtsctl.jsonfile import read_json, write_json_atomic
+from dtsctl.runtime.layout import EXIT_FATAL
+
+log = logging.getLogger("dtsctl.agent")
+
+STATUS_EVERY_SECONDS = 0.5
+REDACTED = "(sensitive value)"
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces every secret value in a record's final text."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = self.redact(record.getMessage())
+        if record.exc_info:
+            message += "\n" + self.redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
+            record.exc_info = None
+        record.msg, record.args, record.exc_text = message, None, None
+        return True
+
+
+def secrets_in(value: Any) -> list[str]:
+    """Every value of a field named `password`, anywhere in the attributes."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "password" and isinstance(item, str):
+                found.append(item)
+            else:
+                found.extend(secrets_in(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(secrets_in(item))
+    return found
+
+
+def configure_logging(redactor: RedactSecrets, stream: TextIO = sys.stderr) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(redactor)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+class StatusWriter(threading.Thread):
+    """Writes status.json every STATUS_EVERY_SECONDS and on every phase or state change."""
+
+    def __init__(self, path: Path, progress: Progress, redactor: RedactSecrets) -> None:
+        super().__init__(name="status", daemon=True)
+        self.path = path
+        self.progress = progress
+        self.redactor = redactor
+        self._halt = threading.Event()
+
+    def write(self) -> None:
+        status = self.progress.snapshot()
+        if status["last_error"]:
+            status["last_error"] = self.redactor.redact(status["last_error"])
+        write_json_atomic(self.path, status)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.write()
+            self.progress.wait_for_change(STATUS_EVERY_SECONDS)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+        self.write()
+
+
+def run_task(runner: TaskRunner, progress: Progress, stop: threading.Event, window: RetryWindow) -> Outcome:
+    """Run the task, resuming from checkpoints after connection failures within the retry window."""
+    while True:
+        try:
+            return runner.run()
+        except ConnectionFailure as exc:
+            delay = window.failed()
+            if delay is None:
+                raise FatalError(f"{exc} (still failing after {window.seconds / 60:g} minutes of retries)") from exc
+            progress.set_error(str(exc))
+            log.warning("%s; retrying in %.1fs", exc, delay)
+            if stop.wait(delay):
+                return Outcome.STOPPED
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m dtsctl.runtime.agent <task dir>", file=sys.stderr)
+        return 2
+    task_dir = Path(argv[0])
+    lock = open(task_dir / "agent.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another agent runs this task
+    (task_dir / "agent.pid").write_text(f"{os.getpid()}\n")
+
+    config = read_json(task_dir / "config.json")
+    redactor = RedactSecrets(secrets_in(config["attributes"]))
+    configure_logging(redactor)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    progress = Progress()
+    status = StatusWriter(task_dir / "status.json", progress, redactor)
+    status.start()
+    log.info("agent %d starting %s (task %s)", os.getpid(), config["address"], config["task_id"])
+    attributes = config["attributes"]
+    window = RetryWindow(float((attributes.get("retry") or {}).get("connection_minutes") or 720))
+    try:
+        runner = TaskRunner(attributes, config["task_id"], task_dir / "changelog.db", progress, stop,
+                            on_commit=window.succeeded)
+        outcome = run_task(runner, progress, stop, window)
+    except DtsError as exc:  # FatalError, and bad attributes that no restart can fix
+        log.error("%s", exc)
+        progress.set_state("failed", str(exc))
+        status.stop()
+        return EXIT_FATAL
+    except BaseException as exc:
+        log.exception("agent crashed; it resumes from its checkpoint when restarted")
+        progress.set_error(f"{type(exc).__name__}: {exc}")
+        status.stop()
+        return 1
+    if outcome is Outcome.COMPLETED:
+        progress.set_state("completed")
+        log.info("task completed")
+    else:
+        progress.set_state("stopped")
+        log.info("stopped on request")
+    status.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+
+from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.events import ChangeEvent, Transaction
+
+
+def _tx(position: int, commit_time: float = 100.0) -> Transaction:
+    event = ChangeEvent("main", "orders", "insert", None, {"id": position, "b": b"\x00"}, commit_time, position)
+    return Transaction((event,), position, commit_time)
+
+
+def test_append_then_read_from_a_sequence_number_in_order(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([_tx(1), _tx(2), _tx(3)], 3)
+    assert [seq for seq, _ in log.read(0, 10)] == [1, 2, 3]
+    [(seq, tx)] = log.read(2, 10)
+    assert seq == 3 and tx == _tx(3)
+    assert log.reader_position() == (True, 3)
+
+
+def test_append_commits_position_with_rows_or_neither(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([_tx(1)], 1)
+    broken = Transaction((), position=object(), commit_time=1.0)  # position cannot be stored
+    with pytest.raises(TypeError):
+        log.append([_tx(2)], broken.position)
+    assert [seq for seq, _ in log.read(0, 10)] == [1]
+    assert log.reader_position() == (True, 1)
+
+
+def test_trim_drops_only_what_is_past_and_never_reuses_sequence_numbers(tmp_path):
+    path = tmp_path / "changelog.db"
+    log = ChangeLog(path)
+    log.append([_tx(1), _tx(2), _tx(3)], 3)
+    assert log.trim(2) == 2
+    log.append([_tx(4)], 4)
+    reopened = ChangeLog(path)
+    assert [seq for seq, _ in reopened.read(0, 10)] == [3, 4]
+    assert reopened.last_seq() == 4
+
+
+def test_newest_commit_time_tracks_the_latest_append(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    assert log.newest_commit_time() is None
+    log.append([_tx(1, 50.0), _tx(2, 70.0)], 2)
+    assert log.newest_commit_time() == 70.0
+
+
+def test_bind_to_another_task_empties_the_log(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    assert log.bind("task-a") is True
+    log.append([_tx(1)], 1)
+    assert log.bind("task-a") is False and log.count() == 1
+    assert log.bind("task-b") is True
+    assert log.count() == 0 and log.reader_position() == (False, None)
