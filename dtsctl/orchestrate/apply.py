@@ -1,0 +1,114 @@
+"""Carry a plan out, one resource at a time, saving the state after each.
+
+A failure midway leaves a state that describes exactly what exists: a
+resource is recorded only once its agent is set up, and forgotten only once
+it is torn down. Resources that depend on a failed one are skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from dtsctl.config.resources import DesiredResource
+from dtsctl.errors import DtsError
+from dtsctl.orchestrate.task_ops import create_task, delete_task, reconfigure_task
+from dtsctl.plan import Plan, ResourceChange
+from dtsctl.runtime.agents import Agent, list_agents
+from dtsctl.runtime.layout import RuntimePaths
+from dtsctl.runtime.process import stop_process
+from dtsctl.runtime.supervisor import SUPERVISOR_MODULE, ensure_supervisor, supervisor_pid
+from dtsctl.state import State, StateFile, new_recorded
+
+VERBS = {"create": "Creating", "update": "Modifying", "replace": "Replacing", "delete": "Destroying"}
+
+
+@dataclass
+class Outcome:
+    address: str
+    action: str  # create | update | replace | delete
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def action_of(change: ResourceChange) -> str:
+    actions = change.actions
+    if actions == ["delete", "create"]:
+        return "replace"
+    return actions[0]
+
+
+def apply_plan(
+    plan: Plan,
+    desired: Mapping[str, DesiredResource],
+    state_file: StateFile,
+    state: State,
+    runtime: RuntimePaths,
+    report: Callable[[str], None] = lambda _line: None,
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    failed: set[str] = set()
+    for change in plan.changes:
+        if change.actions == ["no-op"]:
+            continue
+        action = action_of(change)
+        resource = desired.get(change.address)
+        blocked_by = [dep for dep in (resource.depends_on if resource else ()) if dep in failed]
+        if blocked_by:
+            outcomes.append(Outcome(change.address, action, f"skipped because {', '.join(blocked_by)} failed"))
+            failed.add(change.address)
+            continue
+        report(f"{change.address}: {VERBS[action]}...")
+        try:
+            _carry_out(action, change.address, resource, state_file, state, runtime)
+        except DtsError as error:
+            outcomes.append(Outcome(change.address, action, error.message))
+            failed.add(change.address)
+            report(f"{change.address}: failed: {error.message}")
+            continue
+        outcomes.append(Outcome(change.address, action))
+        report(f"{change.address}: {action} complete")
+    _settle_supervisor(runtime)
+    return outcomes
+
+
+def _carry_out(
+    action: str,
+    address: str,
+    resource: DesiredResource | None,
+    state_file: StateFile,
+    state: State,
+    runtime: RuntimePaths,
+) -> None:
+    agent = Agent(runtime, address)
+    recorded = state.get(address)
+    if action in ("delete", "replace") and recorded is not None:
+        delete_task(agent, recorded.task_id, recorded.attributes)
+        state.remove(address)
+        state_file.write(state)
+    if action == "delete":
+        return
+    assert resource is not None, f"{address}: a create or update needs the declared resource"
+    if action == "update" and recorded is not None:
+        reconfigure_task(agent, recorded.task_id, resource.attributes)
+        state.put(new_recorded(resource, recorded.task_id))
+    else:
+        task_id = str(uuid.uuid4())
+        create_task(agent, task_id, resource.attributes)
+        state.put(new_recorded(resource, task_id))
+    state_file.write(state)
+    if resource.attributes["status"] == "running":
+        ensure_supervisor(runtime)
+
+
+def _settle_supervisor(runtime: RuntimePaths) -> None:
+    """Stop the supervisor when the workspace has no task left (destroy of the last one)."""
+    if list_agents(runtime):
+        return
+    pid = supervisor_pid(runtime)
+    if pid:
+        stop_process(pid, SUPERVISOR_MODULE, grace_seconds=10)

@@ -1,0 +1,30 @@
+"""Refresh: what the runtime really runs, compared with what the state records."""
+
+from __future__ import annotations
+
+from dtsctl.plan import Observation
+from dtsctl.runtime.agents import Agent
+from dtsctl.runtime.layout import RuntimePaths
+from dtsctl.runtime.supervisor import supervisor_pid
+from dtsctl.state import State
+
+
+def observe(runtime: RuntimePaths, state: State) -> dict[str, Observation]:
+    """One observation per recorded task; unhealthy ones become drift in the plan."""
+    supervised = supervisor_pid(runtime) is not None
+    return {record.address: _observe_one(Agent(runtime, record.address), supervised) for record in state.resources}
+
+
+def _observe_one(agent: Agent, supervised: bool) -> Observation:
+    if not agent.exists:
+        return Observation(agent.address, False, "its agent's files are gone from the runtime directory")
+    view = agent.view()
+    if view.state == "failed":
+        return Observation(agent.address, False, f"task failed: {view.last_error or 'see dtsctl logs'}")
+    if view.state == "stopped" and agent.desired == "running":
+        crashed = view.status.get("state") == "running"
+        if crashed and supervised:
+            return Observation(agent.address, True, "the supervisor is restarting its agent")
+        how = "the agent died and no supervisor is running" if crashed else "the agent was stopped outside dtsctl"
+        return Observation(agent.address, False, f"agent is not running: {how}")
+    return Observation(agent.address, True, None)

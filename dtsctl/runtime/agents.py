@@ -1,0 +1,134 @@
+"""One task's agent on this machine: its files, start, stop, and what it is doing now."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from dtsctl.jsonfile import read_json, write_json_atomic
+from dtsctl.runtime.layout import RuntimePaths, TaskPaths
+from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
+
+AGENT_MODULE = "dtsctl.runtime.agent"
+GRACEFUL_STOP_SECONDS = 30.0
+Desired = Literal["running", "paused", "stopped"]
+
+
+@dataclass
+class TaskView:
+    """What a task is doing now, merged from the agent's, the supervisor's and the CLI's files."""
+
+    address: str
+    state: str  # running | paused | failed | stopped | completed
+    phase: str | None
+    pid: int | None
+    status: dict[str, Any]
+    last_error: str | None
+
+    def as_contract(self) -> dict[str, Any]:
+        """The keys of `dtsctl status --json` (contract, section 5), plus engine details."""
+        status = self.status
+        return {
+            "address": self.address,
+            "state": self.state,
+            "phase": self.phase,
+            "lag_seconds": status.get("lag_seconds"),
+            "rows_copied": status.get("rows_copied", 0),
+            "events_applied": status.get("events_applied", 0),
+            "pid": self.pid,
+            "last_error": self.last_error,
+            "checkpoint": status.get("checkpoint"),
+            "conflicts": status.get("conflicts", {"insert": 0, "update": 0, "delete": 0}),
+            "tables": status.get("tables", {}),
+        }
+
+
+class Agent:
+    """Files and process of the agent that runs one task."""
+
+    def __init__(self, runtime: RuntimePaths, address: str) -> None:
+        self.address = address
+        self.paths: TaskPaths = runtime.task(address)
+
+    @property
+    def exists(self) -> bool:
+        return self.paths.config.exists()
+
+    @property
+    def pid(self) -> int | None:
+        pid = read_pid(self.paths.pid)
+        return pid if is_running(pid, str(self.paths.root)) else None
+
+    @property
+    def desired(self) -> Desired:
+        return (read_json(self.paths.control, {}) or {}).get("desired", "stopped")
+
+    def config(self) -> dict[str, Any]:
+        return read_json(self.paths.config, {}) or {}
+
+    def write_config(self, task_id: str, attributes: dict[str, Any]) -> None:
+        """config.json holds credentials the agent needs to restart by itself: owner-only."""
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(
+            self.paths.config,
+            {"address": self.address, "task_id": task_id, "attributes": attributes},
+            mode=0o600,
+        )
+
+    def set_desired(self, desired: Desired) -> None:
+        write_json_atomic(self.paths.control, {"desired": desired, "changed_at": time.time()})
+
+    def start(self) -> int:
+        """Start the agent now, clearing any failure so the supervisor watches it again."""
+        self.set_desired("running")
+        status = read_json(self.paths.status, {}) or {}
+        status.update(state="running", last_error=None)
+        write_json_atomic(self.paths.status, status)
+        write_json_atomic(self.paths.supervisor, {"restarts": 0, "started_at": time.time()})
+        process = spawn_detached(AGENT_MODULE, self.paths.root, self.paths.log, cwd=self.paths.root)
+        self.paths.pid.write_text(f"{process.pid}\n")
+        return process.pid
+
+    def stop(self, desired: Desired) -> None:
+        """Record why the agent stops (so the supervisor leaves it alone), then stop it gracefully."""
+        self.set_desired(desired)
+        pid = self.pid
+        if pid:
+            stop_process(pid, str(self.paths.root), GRACEFUL_STOP_SECONDS)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.paths.root, ignore_errors=True)
+
+    def view(self) -> TaskView:
+        status = read_json(self.paths.status, {}) or {}
+        supervisor = read_json(self.paths.supervisor, {}) or {}
+        pid = self.pid
+        desired = self.desired
+        agent_state = status.get("state")
+        last_error = status.get("last_error")
+        if desired == "paused":
+            state = "paused"
+        elif agent_state == "completed":
+            state = "completed"
+        elif agent_state == "failed" or supervisor.get("failed"):
+            state = "failed"
+            last_error = last_error or supervisor.get("reason")
+        elif pid:
+            state = "running"
+        else:
+            state = "stopped"
+        return TaskView(self.address, state, status.get("phase"), pid, status, last_error)
+
+
+def list_agents(runtime: RuntimePaths) -> list[Agent]:
+    """Every task directory under the runtime, by the address recorded in its config."""
+    if not runtime.tasks.is_dir():
+        return []
+    agents = []
+    for task_dir in sorted(runtime.tasks.iterdir()):
+        config = read_json(task_dir / "config.json", None)
+        if config and "address" in config:
+            agents.append(Agent(runtime, config["address"]))
+    return agents

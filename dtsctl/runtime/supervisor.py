@@ -1,0 +1,145 @@
+"""The HA manager: one process per workspace that restarts crashed agents.
+
+It restarts an agent that died while its task should run (a crash or a
+SIGKILL), with exponential backoff. It leaves alone agents that stopped on
+purpose (paused, stopped by dtsctl or by an operator's SIGTERM: the plan then
+reports drift), completed migrations, and failed tasks. A task whose agent
+keeps dying for longer than its `retry.other_minutes` window is marked failed.
+It exits by itself when the workspace has no task left that should run.
+
+Run as `python -m dtsctl.runtime.supervisor <runtime dir>`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dtsctl.jsonfile import read_json, write_json_atomic
+from dtsctl.runtime.agents import AGENT_MODULE, Agent, list_agents
+from dtsctl.runtime.layout import RuntimePaths
+from dtsctl.runtime.process import is_running, read_pid, spawn_detached
+
+SUPERVISOR_MODULE = "dtsctl.runtime.supervisor"
+POLL_SECONDS = 0.5
+FIRST_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 30.0
+HEALTHY_AFTER_SECONDS = 60.0  # an agent alive this long has recovered: its failure window resets
+
+log = logging.getLogger("dtsctl.supervisor")
+
+
+class Supervisor:
+    def __init__(self, runtime: RuntimePaths) -> None:
+        self.runtime = runtime
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.stopping = False
+
+    def run(self) -> None:
+        while not self.stopping:
+            wanted = self.tick()
+            self._reap()
+            if not wanted:
+                log.info("no task left to supervise; exiting")
+                return
+            time.sleep(POLL_SECONDS)
+
+    def tick(self) -> bool:
+        """One pass over the tasks; returns whether any task still needs supervision."""
+        wanted = False
+        for agent in list_agents(self.runtime):
+            if agent.desired in ("running", "paused"):
+                wanted = True
+            if agent.desired == "running":
+                try:
+                    self._watch(agent, time.time())
+                except Exception:  # one broken task directory must not stop the others' supervision
+                    log.exception("%s: could not supervise", agent.address)
+        return wanted
+
+    def _watch(self, agent: Agent, now: float) -> None:
+        status = read_json(agent.paths.status, {}) or {}
+        record = read_json(agent.paths.supervisor, {}) or {}
+        if record.get("failed") or status.get("state") in ("completed", "failed", "stopped"):
+            return
+        if agent.pid:
+            started = record.get("started_at") or now
+            if record.get("first_failure_at") and now - started >= HEALTHY_AFTER_SECONDS:
+                record.update(first_failure_at=None, restarts=0)
+                write_json_atomic(agent.paths.supervisor, record)
+            return
+        first_failure = record.get("first_failure_at") or now
+        window = float(agent.config().get("attributes", {}).get("retry", {}).get("other_minutes", 10)) * 60
+        if now - first_failure > window:
+            reason = f"agent kept failing for more than {window / 60:g} minutes (retry.other_minutes); see `dtsctl logs {agent.address}`"
+            record.update(failed=True, reason=reason, failed_at=now)
+            write_json_atomic(agent.paths.supervisor, record)
+            log.error("%s: %s", agent.address, reason)
+            return
+        if now < record.get("next_start_at", 0):
+            if not record.get("first_failure_at"):
+                record["first_failure_at"] = first_failure
+                write_json_atomic(agent.paths.supervisor, record)
+            return
+        restarts = int(record.get("restarts", 0))
+        backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**restarts)
+        log.warning("%s: agent is not running; restarting it (restart %d)", agent.address, restarts + 1)
+        process = spawn_detached(AGENT_MODULE, agent.paths.root, agent.paths.log, cwd=agent.paths.root)
+        agent.paths.pid.write_text(f"{process.pid}\n")
+        self.children.append(process)
+        record.update(
+            restarts=restarts + 1,
+            first_failure_at=first_failure,
+            started_at=now,
+            next_start_at=now + backoff,
+        )
+        write_json_atomic(agent.paths.supervisor, record)
+
+    def _reap(self) -> None:
+        self.children = [child for child in self.children if child.poll() is None]
+
+
+def supervisor_pid(runtime: RuntimePaths) -> int | None:
+    pid = read_pid(runtime.supervisor_pid)
+    return pid if is_running(pid, SUPERVISOR_MODULE) else None
+
+
+def ensure_supervisor(runtime: RuntimePaths) -> int:
+    """Start the workspace's supervisor unless one is already running; returns its pid."""
+    pid = supervisor_pid(runtime)
+    if pid:
+        return pid
+    process = spawn_detached(SUPERVISOR_MODULE, runtime.root, runtime.supervisor_log, cwd=runtime.root)
+    runtime.supervisor_pid.write_text(f"{process.pid}\n")
+    return process.pid
+
+
+def main(argv: list[str]) -> int:
+    runtime = RuntimePaths(Path(argv[0]).resolve())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
+    lock = open(runtime.supervisor_lock, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another supervisor watches this workspace
+    runtime.supervisor_pid.write_text(f"{os.getpid()}\n")
+    supervisor = Supervisor(runtime)
+
+    def stop(_signum: int, _frame: object) -> None:
+        supervisor.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("supervising %s", runtime.root)
+    supervisor.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
