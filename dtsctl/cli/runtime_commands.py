@@ -1,0 +1,187 @@
+"""status, wait, logs, precheck, verify: what the agents are doing, and checks on the endpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+
+import click
+
+from dtsctl.cli.context import CliContext, pass_context, state_option, var_options
+from dtsctl.config.resources import DesiredResource
+from dtsctl.engine import lifecycle
+from dtsctl.errors import DtsError
+from dtsctl.runtime.agents import Agent, TaskView
+from dtsctl.runtime.follow import follow_lines, last_lines
+
+PHASE_ORDER = ("precheck", "schema", "full", "incremental", "done")
+
+
+def _matches(address: str, selector: str | None) -> bool:
+    return selector is None or address == selector or address.startswith(selector + ".")
+
+
+def _managed_views(cli: CliContext, selector: str | None) -> list[TaskView]:
+    state = cli.state_file().read()
+    runtime = cli.runtime()
+    views = [Agent(runtime, r.address).view() for r in state.resources if _matches(r.address, selector)]
+    if selector and not views:
+        raise DtsError(f"no managed task matches {selector}; see `dtsctl state list`")
+    return views
+
+
+def _format_lag(lag: float | None) -> str:
+    return "-" if lag is None else f"{lag:.1f}s"
+
+
+def _render_table(views: list[TaskView]) -> str:
+    if not views:
+        return "No tasks are managed in this workspace. Run `dtsctl apply` to start some."
+    header = ("ADDRESS", "STATE", "PHASE", "LAG", "ROWS", "EVENTS", "PID", "LAST ERROR")
+    rows = [header]
+    for view in views:
+        data = view.as_contract()
+        rows.append((view.address, view.state, view.phase or "-", _format_lag(data["lag_seconds"]),
+                     str(data["rows_copied"]), str(data["events_applied"]), str(view.pid or "-"),
+                     (view.last_error or "")[:100]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+                     for row in rows).rstrip()
+
+
+@click.command()
+@click.argument("address", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print {\"tasks\": [...]} as JSON.")
+@click.option("--watch", is_flag=True, help="Refresh every second until interrupted.")
+@state_option
+@pass_context
+def status(cli: CliContext, address: str | None, as_json: bool, watch: bool) -> None:
+    """What each task is doing now."""
+    while True:
+        views = _managed_views(cli, address)
+        if as_json:
+            click.echo(json.dumps({"tasks": [view.as_contract() for view in views]}, indent=2))
+        else:
+            if watch:
+                click.clear()
+            click.echo(_render_table(views))
+        if not watch:
+            return
+        time.sleep(1)
+
+
+@click.command()
+@click.argument("address")
+@click.option("--phase", type=click.Choice(PHASE_ORDER[1:]), default="incremental", show_default=True)
+@click.option("--max-lag", type=float, default=None, metavar="SECONDS", help="Also wait until lag is at most this.")
+@click.option("--timeout", type=float, default=600.0, show_default=True, metavar="SECONDS")
+@state_option
+@pass_context
+def wait(cli: CliContext, address: str, phase: str, max_lag: float | None, timeout: float) -> int:
+    """Block until the task reaches PHASE (and lag at most --max-lag); exit 1 on timeout or failure."""
+    deadline = time.monotonic() + timeout
+    wanted = PHASE_ORDER.index(phase)
+    while True:
+        views = _managed_views(cli, address)
+        failed = [v for v in views if v.state == "failed"]
+        if failed:
+            click.echo(f"Error: {failed[0].address} failed: {failed[0].last_error}", err=True)
+            return 1
+        if all(_reached(view, wanted, max_lag) for view in views):
+            for view in views:
+                click.echo(f"{view.address}: {view.phase}, lag {_format_lag(view.status.get('lag_seconds'))}")
+            return 0
+        if time.monotonic() >= deadline:
+            pending = [v for v in views if not _reached(v, wanted, max_lag)]
+            click.echo(f"Error: timed out after {timeout:g}s waiting for {pending[0].address} to reach {phase}"
+                       f" (it is {pending[0].state}, phase {pending[0].phase})", err=True)
+            return 1
+        time.sleep(0.2)
+
+
+def _reached(view: TaskView, wanted: int, max_lag: float | None) -> bool:
+    if view.state == "completed":
+        return True
+    if view.phase not in PHASE_ORDER or PHASE_ORDER.index(view.phase) < wanted:
+        return False
+    lag = view.status.get("lag_seconds")
+    return max_lag is None or (lag is not None and lag <= max_lag)
+
+
+@click.command()
+@click.argument("address")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
+@click.option("--lines", "-n", type=int, default=50, show_default=True, help="How many last lines to show.")
+@state_option
+@pass_context
+def logs(cli: CliContext, address: str, follow: bool, lines: int) -> None:
+    """The task's agent log."""
+    agent = Agent(cli.runtime(), address)
+    if not agent.paths.log.exists():
+        raise DtsError(f"no log for {address}: it has no agent in this workspace; see `dtsctl status`")
+    for line in last_lines(agent.paths.log, lines):
+        click.echo(line)
+    if follow:
+        for line in follow_lines(agent.paths.log):
+            click.echo(line)
+
+
+def _declared(cli: CliContext, address: str | None) -> Iterator[tuple[DesiredResource, str]]:
+    """Declared tasks matching ADDRESS, with their recorded task id (or a placeholder for new ones)."""
+    state = cli.state_file().read()
+    found = False
+    for resource in cli.workspace().resources:
+        if _matches(resource.address, address):
+            found = True
+            record = state.get(resource.address)
+            yield resource, record.task_id if record else "new"
+    if address and not found:
+        raise DtsError(f"no declared task matches {address}; see `dtsctl validate --json`")
+
+
+@click.command()
+@click.argument("address", required=False)
+@var_options
+@state_option
+@pass_context
+def precheck(cli: CliContext, address: str | None) -> int:
+    """Run the checks apply runs first: connectivity, privileges, log settings, keys, destination conflicts."""
+    failures = 0
+    for resource, task_id in _declared(cli, address):
+        click.echo(resource.address)
+        for check in lifecycle.precheck(resource.attributes, task_id):
+            mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
+            failures += not check.ok and not check.warning
+            click.echo(f"  {mark} {check.name}: {check.message}")
+    if failures:
+        click.echo(f"Error: {failures} check(s) failed; fix them and run `dtsctl precheck` again", err=True)
+        return 1
+    return 0
+
+
+@click.command()
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@var_options
+@state_option
+@pass_context
+def verify(cli: CliContext, address: str, as_json: bool) -> int:
+    """Compare source and destination: row counts and checksums per table."""
+    results = []
+    for resource, _task_id in _declared(cli, address):
+        for comparison in lifecycle.verify(resource.attributes):
+            results.append({"address": resource.address, **dataclasses.asdict(comparison), "equal": comparison.ok})
+    different = [r for r in results if not r["equal"]]
+    if as_json:
+        click.echo(json.dumps({"equal": not different, "tables": results}, indent=2))
+    else:
+        for r in results:
+            mark = "equal    " if r["equal"] else "DIFFERENT"
+            click.echo(f"{mark} {r['address']} {r['table']} -> {r['destination']}: "
+                       f"{r['source_count']} / {r['destination_count']} rows")
+    return 1 if different else 0
+
+
+COMMANDS = [status, wait, logs, precheck, verify]

@@ -1,0 +1,49 @@
+"""Write docs/commands.md from the CLI's own --help, so the reference cannot drift.
+
+Run: .venv/bin/python scripts/cli_reference.py   (tests/unit/test_cli_reference.py checks it is current)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dtsctl.cli.main import cli
+
+INTRO = """# Command reference
+
+Generated from `dtsctl --help` by `scripts/cli_reference.py`; do not edit by hand.
+
+Exit codes: 0 success; 1 error (one line on stderr saying what is wrong and what
+to do; `--debug` or `DTSCTL_DEBUG=1` adds the traceback); `plan
+--detailed-exitcode`: 0 no changes, 2 changes present; `fmt --check`: 3 when a
+file would change. Commands that write the state take its lock and fail at once
+when another command holds it, or wait up to `--lock-timeout` seconds.
+"""
+
+
+def _sections(command: click.Command, path: list[str]) -> list[str]:
+    with click.Context(command, info_name=" ".join(path)) as ctx:
+        text = command.get_help(ctx)
+    sections = [f"## `{' '.join(path)}`\n\n```text\n{text}\n```\n"]
+    if isinstance(command, click.Group):
+        for name in sorted(command.commands):
+            sections += _sections(command.commands[name], [*path, name])
+    return sections
+
+
+def render() -> str:
+    return INTRO + "\n" + "\n".join(_sections(cli, ["dtsctl"]))
+
+
+def main() -> int:
+    target = Path(__file__).resolve().parent.parent / "docs" / "commands.md"
+    target.write_text(render())
+    print(f"wrote {target}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Drive the real `dtsctl` CLI in a subprocess against a workspace folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dtsctl.runtime.process import is_running, read_pid
+
+
+class Workspace:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.runtime = root / ".dtsctl"
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DTS_VAR_", "DTSCTL_"))}
+        full_env.update(env or {})
+        result = subprocess.run([sys.executable, "-m", "dtsctl", "-C", str(self.root), *args],
+                                capture_output=True, text=True, env=full_env, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"dtsctl {' '.join(args)} exited {result.returncode}\n"
+                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        return result
+
+    def status(self, address: str) -> dict[str, Any]:
+        import json
+
+        tasks = json.loads(self.run("status", "--json").stdout)["tasks"]
+        return next(task for task in tasks if task["address"] == address)
+
+    def agent_pid(self, address: str) -> int | None:
+        task_dir = self.runtime / "tasks" / address
+        pid = read_pid(task_dir / "agent.pid")
+        return pid if is_running(pid, str(task_dir)) else None
+
+    def supervisor_pid(self) -> int | None:
+        pid = read_pid(self.runtime / "supervisor.pid")
+        return pid if is_running(pid, "dtsctl.runtime.supervisor") else None
+
+    def kill_everything(self) -> None:
+        """Teardown: no agent or supervisor of this workspace survives the test."""
+        pids = [self.supervisor_pid()]
+        tasks = self.runtime / "tasks"
+        if tasks.is_dir():
+            pids += [self.agent_pid(d.name) for d in tasks.iterdir()]
+        for pid in filter(None, pids):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def rows(db: Path, table: str) -> list[tuple]:
+    with sqlite3.connect(db) as connection:
+        return connection.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+
+
+def execute(db: Path, *statements: str) -> None:
+    connection = sqlite3.connect(db, timeout=30)
+    try:
+        for statement in statements:
+            connection.execute(statement)
+        connection.commit()
+    finally:
+        connection.close()
