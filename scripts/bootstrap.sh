@@ -1,0 +1,16 @@
+# Sourced by the README's commands: a virtualenv in .venv with dtsctl installed (editable).
+# Usage: source scripts/bootstrap.sh [extra]   (extra: "test" also installs the test dependencies)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "dtsctl needs Python 3.11 or newer as '$python' (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+if [ ! -x "$repo/.venv/bin/python" ]; then
+  "$python" -m venv "$repo/.venv"
+fi
+spec="$repo"
+[ "${1:-}" = "test" ] && spec="$repo[test]"
+"$repo/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec"
+export PATH="$repo/.venv/bin:$PATH"
