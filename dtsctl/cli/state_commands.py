@@ -93,7 +93,7 @@ def _move_agent(old: Agent, new: Agent, task_id: str) -> None:
     old.stop("stopped")
     old.paths.root.rename(new.paths.root)
     config = new.config()
-    new.write_config(task_id, config["attributes"])
+    new.write_config(task_id, config["attributes"], config.get("sensitive_paths", ()))
     if was == "running":
         new.start()
     else:

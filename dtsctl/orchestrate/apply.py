@@ -94,11 +94,11 @@ def _carry_out(
         return
     assert resource is not None, f"{address}: a create or update needs the declared resource"
     if action == "update" and recorded is not None:
-        reconfigure_task(agent, recorded.task_id, resource.attributes)
+        reconfigure_task(agent, recorded.task_id, resource)
         state.put(new_recorded(resource, recorded.task_id))
     else:
         task_id = str(uuid.uuid4())
-        create_task(agent, task_id, resource.attributes)
+        create_task(agent, task_id, resource)
         state.put(new_recorded(resource, task_id))
     state_file.write(state)
     if resource.attributes["status"] == "running":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from dtsctl.config.resources import DesiredResource
 from dtsctl.engine import lifecycle
 from dtsctl.errors import DtsError
 from dtsctl.runtime.agents import Agent
@@ -17,39 +19,39 @@ def run_precheck(address: str, attributes: dict[str, Any], task_id: str) -> None
         raise DtsError(f"{address}: precheck failed: {details}")
 
 
-def _run(agent: Agent, task_id: str, attributes: dict[str, Any]) -> None:
+def _run(agent: Agent, task_id: str, attributes: dict[str, Any], sensitive_paths: Iterable[Sequence[Any]]) -> None:
     lifecycle.prepare(attributes, task_id)
-    agent.write_config(task_id, attributes)
+    agent.write_config(task_id, attributes, sensitive_paths)
     if attributes["status"] == "running":
         agent.start()
     else:
         agent.set_desired("paused")
 
 
-def create_task(agent: Agent, task_id: str, attributes: dict[str, Any]) -> None:
+def create_task(agent: Agent, task_id: str, resource: DesiredResource) -> None:
     """Precheck, prepare the source and start; on failure nothing of the task is left behind."""
-    run_precheck(agent.address, attributes, task_id)
+    run_precheck(agent.address, resource.attributes, task_id)
     try:
-        _run(agent, task_id, attributes)
+        _run(agent, task_id, resource.attributes, resource.sensitive_paths)
     except BaseException:
-        delete_task(agent, task_id, attributes)
+        delete_task(agent, task_id, resource.attributes)
         raise
 
 
-def reconfigure_task(agent: Agent, task_id: str, attributes: dict[str, Any]) -> None:
+def reconfigure_task(agent: Agent, task_id: str, resource: DesiredResource) -> None:
     """Stop gracefully, take the new configuration, resume from the checkpoint (or stay paused).
 
     The precheck runs before the agent is stopped, and if anything fails after
     the stop the agent goes back to its previous configuration.
     """
-    run_precheck(agent.address, attributes, task_id)
-    previous = agent.config().get("attributes")
+    run_precheck(agent.address, resource.attributes, task_id)
+    previous = agent.config()
     agent.stop("stopped")
     try:
-        _run(agent, task_id, attributes)
+        _run(agent, task_id, resource.attributes, resource.sensitive_paths)
     except BaseException:
-        if previous is not None:
-            _run(agent, task_id, previous)
+        if previous:
+            _run(agent, task_id, previous["attributes"], previous.get("sensitive_paths", ()))
         raise
 
 

@@ -55,9 +55,9 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def secrets_in(value: Any) -> list[str]:
-    """Every value of a field named `password`, anywhere in the attributes."""
-    found: list[str] = []
+def secrets_in(value: Any, sensitive_paths: Iterable[Iterable[Any]] = ()) -> list[str]:
+    """Every value of a field named `password`, and every value at a sensitive path."""
+    found: list[str] = [str(item) for item in _at_paths(value, sensitive_paths) if item not in (None, "")]
     if isinstance(value, dict):
         for key, item in value.items():
             if key == "password" and isinstance(item, str):
@@ -67,6 +67,20 @@ def secrets_in(value: Any) -> list[str]:
     elif isinstance(value, list):
         for item in value:
             found.extend(secrets_in(item))
+    return found
+
+
+def _at_paths(value: Any, paths: Iterable[Iterable[Any]]) -> list[Any]:
+    """The values found at each path; a path that no longer leads anywhere is skipped."""
+    found = []
+    for path in paths:
+        node = value
+        try:
+            for step in path:
+                node = node[step]
+        except (KeyError, IndexError, TypeError):
+            continue
+        found.extend(secrets_in(node) + [node] if isinstance(node, (dict, list)) else [node])
     return found
 
 
@@ -134,7 +148,7 @@ def main(argv: list[str]) -> int:
     (task_dir / "agent.pid").write_text(f"{os.getpid()}\n")
 
     config = read_json(task_dir / "config.json")
-    redactor = RedactSecrets(secrets_in(config["attributes"]))
+    redactor = RedactSecrets(secrets_in(config["attributes"], config.get("sensitive_paths", ())))
     configure_logging(redactor)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from dtsctl.jsonfile import read_json, write_json_atomic
@@ -68,14 +69,15 @@ class Agent:
     def config(self) -> dict[str, Any]:
         return read_json(self.paths.config, {}) or {}
 
-    def write_config(self, task_id: str, attributes: dict[str, Any]) -> None:
-        """config.json holds credentials the agent needs to restart by itself: owner-only."""
+    def write_config(self, task_id: str, attributes: dict[str, Any], sensitive_paths: Iterable[Sequence[Any]]) -> None:
+        """config.json holds credentials the agent needs to restart by itself: owner-only.
+
+        The sensitive paths travel along so the agent can keep those values out of its log.
+        """
         self.paths.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(
-            self.paths.config,
-            {"address": self.address, "task_id": task_id, "attributes": attributes},
-            mode=0o600,
-        )
+        document = {"address": self.address, "task_id": task_id, "attributes": attributes,
+                    "sensitive_paths": sorted(list(path) for path in sensitive_paths)}
+        write_json_atomic(self.paths.config, document, mode=0o600)
 
     def set_desired(self, desired: Desired) -> None:
         write_json_atomic(self.paths.control, {"desired": desired, "changed_at": time.time()})

@@ -18,7 +18,7 @@ from dtsctl.runtime.process import is_running, stop_process
 @pytest.fixture
 def agent(tmp_path: Path) -> Agent:
     agent = Agent(RuntimePaths(tmp_path), "module.dr.task.copy")
-    agent.write_config("id-1", {"status": "running"})
+    agent.write_config("id-1", {"status": "running"}, [])
     return agent
 
 
