@@ -89,3 +89,11 @@ def execute(db: Path, *statements: str) -> None:
         connection.commit()
     finally:
         connection.close()
+
+
+def same_rows(source: Path, replica: Path, table: str) -> bool:
+    """Whether the table holds the same rows on both sides; False while the replica lacks it."""
+    try:
+        return rows(source, table) == rows(replica, table)
+    except sqlite3.OperationalError:
+        return False

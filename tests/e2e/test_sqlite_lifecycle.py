@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import Workspace, execute, rows, wait_for
+from tests.e2e.cli import Workspace, execute, rows, same_rows, wait_for
 
 ADDRESS = "task.shop_sync"
 
@@ -80,10 +80,7 @@ class WriteLoop(threading.Thread):
 
 
 def destination_matches(ws: Workspace, tables: list[str]) -> bool:
-    try:
-        return all(rows(ws.root / "shop.db", t) == rows(ws.root / "replica.db", t) for t in tables)
-    except sqlite3.OperationalError:  # a table not created on the replica yet
-        return False
+    return all(same_rows(ws.root / "shop.db", ws.root / "replica.db", t) for t in tables)
 
 
 def capture_objects(db: Path) -> list[str]:

@@ -128,7 +128,7 @@ def test_shipped_one_way_sync_module_validates(write, load) -> None:
 
 
 def test_shipped_one_way_sync_example_validates(load) -> None:
-    workspace = load(SHIPPED_MODULES / "one-way-sync" / "example")
+    workspace = load(SHIPPED_MODULES.parent / "examples" / "reporting")
     assert [r.address for r in workspace.resources] == ["module.orders.task.sync"]
 
 
