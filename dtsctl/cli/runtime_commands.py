@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from collections.abc import Iterator
 
 import click
 
 from dtsctl.cli.context import CliContext, pass_context, state_option, var_options
+from dtsctl.cli.progress import LiveLines, table_lines
 from dtsctl.config.resources import DesiredResource
 from dtsctl.engine import lifecycle
 from dtsctl.errors import DtsError
@@ -51,6 +53,16 @@ def _render_table(views: list[TaskView]) -> str:
                      for row in rows).rstrip()
 
 
+def _render_details(view: TaskView) -> None:
+    data = view.as_contract()
+    click.echo(f"\n{view.address}: checkpoint {data['checkpoint'] or '-'}")
+    conflicts = data["conflicts"]
+    if any(conflicts.values()):
+        click.echo("  conflicts: " + ", ".join(f"{op} {count}" for op, count in conflicts.items()))
+    for line in table_lines(data["tables"]):
+        click.echo(line)
+
+
 @click.command()
 @click.argument("address", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print {\"tasks\": [...]} as JSON.")
@@ -58,7 +70,7 @@ def _render_table(views: list[TaskView]) -> str:
 @state_option
 @pass_context
 def status(cli: CliContext, address: str | None, as_json: bool, watch: bool) -> None:
-    """What each task is doing now."""
+    """What each task is doing now; with ADDRESS, also each table's full-copy progress."""
     while True:
         views = _managed_views(cli, address)
         if as_json:
@@ -67,6 +79,9 @@ def status(cli: CliContext, address: str | None, as_json: bool, watch: bool) -> 
             if watch:
                 click.clear()
             click.echo(_render_table(views))
+            if address:
+                for view in views:
+                    _render_details(view)
         if not watch:
             return
         time.sleep(1)
@@ -83,13 +98,18 @@ def wait(cli: CliContext, address: str, phase: str, max_lag: float | None, timeo
     """Block until the task reaches PHASE (and lag at most --max-lag); exit 1 on timeout or failure."""
     deadline = time.monotonic() + timeout
     wanted = PHASE_ORDER.index(phase)
+    bar = LiveLines() if sys.stdout.isatty() else None
     while True:
         views = _managed_views(cli, address)
+        if bar:
+            bar.show([line for view in views if view.phase == "full" for line in table_lines(view.status.get("tables", {}))])
         failed = [v for v in views if v.state == "failed"]
         if failed:
             click.echo(f"Error: {failed[0].address} failed: {failed[0].last_error}", err=True)
             return 1
         if all(_reached(view, wanted, max_lag) for view in views):
+            if bar:
+                bar.show([])
             for view in views:
                 click.echo(f"{view.address}: {view.phase}, lag {_format_lag(view.status.get('lag_seconds'))}")
             return 0
