@@ -90,6 +90,16 @@ def _run(cli: CliContext, the_plan: Plan, workspace: Workspace, state_file: Stat
     return _summarise(outcomes, verb)
 
 
+def _confirm_and_run(cli: CliContext, the_plan: Plan, workspace: Workspace, state_file: StateFile, state: State,
+                     auto_approve: bool, question: str, verb: str) -> int:
+    """Show the plan, ask (unless --auto-approve), and carry it out."""
+    click.echo(render_plan(the_plan))
+    if not the_plan.has_changes:
+        return 0
+    _confirm(auto_approve, question)
+    return _run(cli, the_plan, workspace, state_file, state, verb)
+
+
 @click.command()
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
@@ -112,14 +122,10 @@ def apply(cli: CliContext, planfile: str | None, auto_approve: bool, targets: tu
         state = state_file.read()
         if planfile:
             check_saved_plan(saved, state, workspace.resources)
-            the_plan = saved.plan
-        else:
-            the_plan = _make_plan(cli, workspace, state, targets=targets, destroy=False)
-            click.echo(render_plan(the_plan))
-            if not the_plan.has_changes:
-                return 0
-            _confirm(auto_approve, "Do you want to perform these actions?")
-        return _run(cli, the_plan, workspace, state_file, state, "Apply")
+            return _run(cli, saved.plan, workspace, state_file, state, "Apply")
+        the_plan = _make_plan(cli, workspace, state, targets=targets, destroy=False)
+        return _confirm_and_run(cli, the_plan, workspace, state_file, state, auto_approve,
+                                "Do you want to perform these actions?", "Apply")
 
 
 @click.command()
@@ -138,11 +144,8 @@ def destroy(cli: CliContext, auto_approve: bool, targets: tuple[str, ...], lock_
     with state_file.lock("destroy", timeout=lock_timeout):
         state = state_file.read()
         the_plan = _make_plan(cli, workspace, state, targets=targets, destroy=True, refresh=False)
-        click.echo(render_plan(the_plan))
-        if not the_plan.has_changes:
-            return 0
-        _confirm(auto_approve, "Do you really want to destroy these tasks? Data on the endpoints is kept.")
-        return _run(cli, the_plan, workspace, state_file, state, "Destroy")
+        return _confirm_and_run(cli, the_plan, workspace, state_file, state, auto_approve,
+                                "Do you really want to destroy these tasks? Data on the endpoints is kept.", "Destroy")
 
 
 @click.command()

@@ -19,6 +19,7 @@ from dtsctl.state.sensitive import (
     SENSITIVE_DISPLAY,
     effective_sensitive_paths,
     get_at,
+    lookup,
     is_under,
     plain_json,
     record_attributes,
@@ -69,8 +70,8 @@ def attribute_changes(diff: AttributeDiff, before: dict[str, Any], after: dict[s
     """The changed paths with their display-safe old and new values (see ResourceChange)."""
     described = []
     for path in diff.changed:
-        had, old = _lookup(before, path)
-        has, new = _lookup(after, path)
+        had, old = lookup(before, path)
+        has, new = lookup(after, path)
         described.append({
             "path": format_path(path),
             "symbol": "~" if had and has else ("+" if has else "-"),
@@ -80,17 +81,6 @@ def attribute_changes(diff: AttributeDiff, before: dict[str, Any], after: dict[s
         })
     return described
 
-
-def _lookup(tree: Any, path: AttributePath) -> tuple[bool, Any]:
-    node = tree
-    for step in path:
-        if isinstance(node, dict) and step in node:
-            node = node[step]
-        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
-            node = node[step]
-        else:
-            return False, None
-    return True, node
 
 
 def _display_path(path: AttributePath, before: Any, after: Any, sensitive: set[AttributePath]) -> AttributePath:

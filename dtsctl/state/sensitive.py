@@ -42,8 +42,8 @@ def hash_secret(value: Any, salt: str) -> str:
     return f"{HASH_SCHEME}:{digest.hex()}"
 
 
-def get_at(tree: Any, path: AttributePath) -> Any:
-    """The value at `path`, or None when any step is missing."""
+def lookup(tree: Any, path: AttributePath) -> tuple[bool, Any]:
+    """(True, value) at `path`, or (False, None) when any step is missing."""
     node = tree
     for step in path:
         if isinstance(node, dict) and step in node:
@@ -51,8 +51,13 @@ def get_at(tree: Any, path: AttributePath) -> Any:
         elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
             node = node[step]
         else:
-            return None
-    return node
+            return False, None
+    return True, node
+
+
+def get_at(tree: Any, path: AttributePath) -> Any:
+    """The value at `path`, or None when any step is missing."""
+    return lookup(tree, path)[1]
 
 
 def replace_at_paths(tree: dict[str, Any], paths: Iterable[AttributePath], replace: Callable[[Any], Any]) -> dict[str, Any]:
