@@ -14,6 +14,7 @@ from dtsctl.errors import DtsError
 # engine -> (Source "module:Class", Sink "module:Class")
 _CONNECTORS: dict[str, tuple[str, str]] = {
     "sqlite": ("dtsctl.connectors.sqlite.source:SqliteSource", "dtsctl.connectors.sqlite.sink:SqliteSink"),
+    "mysql": ("dtsctl.connectors.mysql.source:MysqlSource", "dtsctl.connectors.mysql.sink:MysqlSink"),
 }
 KNOWN_ENGINES = ("mysql", "redis", "mongodb", "sqlite")
 

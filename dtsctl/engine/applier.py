@@ -2,19 +2,24 @@
 
 Each batch of whole change-log transactions is applied in one destination
 transaction together with the checkpoint naming its last sequence number.
+
+A transaction holding DDL is applied on its own: DDL commits by itself on most
+engines, so the checkpoint first records it as pending, and a restart replays it
+tolerating "already done". CREATE/RENAME/DROP change the selection as they go.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, Callable
 
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.checkpoint import Checkpoint
+from dtsctl.engine.checkpoint import Checkpoint, TableProgress
 from dtsctl.engine.events import ChangeEvent, ConflictCounts, Position, RowChange, Transaction
 from dtsctl.engine.filters import FilterEvaluator
 from dtsctl.engine.interfaces import Sink, TableSchema
-from dtsctl.engine.selection import TablePlan
+from dtsctl.engine.selection import TablePlan, plan_for
 from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -26,7 +31,7 @@ MAX_EVENTS_PER_BATCH = 5000
 class Applier:
     def __init__(self, sink: Sink, changelog: ChangeLog, plans: list[TablePlan], schemas: dict[str, TableSchema],
                  conflict_policy: str, position_order: Callable[[Position], tuple[Any, ...]],
-                 throttle: Throttle) -> None:
+                 throttle: Throttle, objects: tuple[dict[str, Any], ...] = ()) -> None:
         self._sink = sink
         self._changelog = changelog
         self._plans = {plan.name: plan for plan in plans}
@@ -36,6 +41,7 @@ class Applier:
         self._throttle = throttle
         self._filters = FilterEvaluator()
         self._keys = {(plan.dest_database, plan.dest_table): schemas[plan.name].key for plan in plans}
+        self._objects = objects
 
     def apply_next(self, cp: Checkpoint) -> int:
         """Apply the next batch from the change log; mutate `cp` to what was committed.
@@ -43,6 +49,9 @@ class Applier:
         batch = self._next_batch(cp.applied_seq)
         if not batch:
             return 0
+        if _has_ddl(batch[0][1]):
+            self._apply_ddl(*batch[0], cp)
+            return 1
         changes = [change for _, tx in batch for event in tx.events for change in self.changes_for(event, cp)]
         if self._throttle.limited:
             size = sum(len(tx.payload()) for _, tx in batch) if self._throttle.bytes.rate else 0
@@ -69,17 +78,85 @@ class Applier:
         batch: list[tuple[int, Transaction]] = []
         events = 0
         for seq, tx in self._changelog.read(after_seq, MAX_TRANSACTIONS_PER_BATCH):
-            if batch and events + len(tx.events) > MAX_EVENTS_PER_BATCH:
+            if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or _has_ddl(tx)):
                 break  # never split a transaction; a single large one still goes alone
             batch.append((seq, tx))
             events += len(tx.events)
+            if _has_ddl(tx):
+                break  # DDL goes alone
         return batch
+
+    # -- DDL ------------------------------------------------------------------------
+    def _apply_ddl(self, seq: int, tx: Transaction, cp: Checkpoint) -> None:
+        replay = cp.ddl_pending_seq == seq
+        if not replay:
+            cp.ddl_pending_seq = seq
+            self._sink.save_checkpoint(cp.to_json())
+        ddl_events = [event for event in tx.events if event.op == "ddl"]
+        for index, event in enumerate(ddl_events):
+            after = cp.copy()
+            if index == len(ddl_events) - 1:
+                after.applied_seq = seq
+                after.ddl_pending_seq = None
+                after.applied_commit_time = max(tx.commit_time, cp.applied_commit_time or 0.0)
+            self._apply_ddl_event(event, after, replay)
+            cp.__dict__.update(after.__dict__)
+
+    def _apply_ddl_event(self, event: ChangeEvent, cp: Checkpoint, replay: bool) -> None:
+        """Replay one DDL event if its table is selected with `ddl` on; update plans, keys and
+        progress in `cp`, which the sink stores right after the statement."""
+        change = event.ddl
+        assert change is not None
+        name = f"{event.database}.{event.table}"
+        plan = self._plans.get(name)
+        created = None
+        if plan is None and change.kind == "create":
+            plan = created = plan_for(self._objects, event.database, event.table)
+        if plan is None or not plan.ddl:
+            if plan is not None:
+                log.info("not replicating %s TABLE on %s (ddl is off for it)", change.kind.upper(), name)
+            self._sink.save_checkpoint(cp.to_json())
+            return
+        progress = cp.tables.get(plan.name)
+        copy_end = progress.copy_end if progress is not None else None
+        replay = replay or (progress is not None and (copy_end is None or self._order(event.position) <= tuple(copy_end)))
+        new_plan = None
+        if created is not None:
+            self._select(plan, change.key, cp, TableProgress(
+                destination=plan.dest_name, schema_done=True, copy_done=True,
+                copy_end=list(self._order(event.position))))
+        elif change.kind == "rename":
+            assert change.new_table is not None
+            new_plan = plan_for(self._objects, event.database, change.new_table)
+            moved = cp.tables.pop(plan.name, None)
+            self._unselect(plan)
+            if new_plan is not None and moved is not None:
+                self._select(new_plan, change.key, cp, dataclasses.replace(moved, destination=new_plan.dest_name))
+        elif change.kind == "drop":
+            cp.tables.pop(plan.name, None)
+            self._unselect(plan)
+        elif change.kind == "alter" and change.key:
+            self._keys[(plan.dest_database, plan.dest_table)] = change.key
+            self._schemas[plan.name] = dataclasses.replace(self._schemas[plan.name], key=change.key)
+        new_table = (new_plan.dest_table if new_plan is not None else change.new_table) if change.kind == "rename" else None
+        self._sink.apply_ddl(change, plan.dest_database, plan.dest_table, new_table, replay, cp.to_json())
+
+    def _select(self, plan: TablePlan, key: tuple[str, ...], cp: Checkpoint, progress: TableProgress) -> None:
+        schema = self._schemas.get(plan.name) or TableSchema(plan.source_database, plan.source_table, (), key)
+        self._plans[plan.name] = plan
+        self._schemas[plan.name] = dataclasses.replace(schema, name=plan.source_table, key=key or schema.key)
+        self._keys[(plan.dest_database, plan.dest_table)] = self._schemas[plan.name].key
+        cp.tables[plan.name] = progress
+
+    def _unselect(self, plan: TablePlan) -> None:
+        self._plans.pop(plan.name, None)
+        self._keys.pop((plan.dest_database, plan.dest_table), None)
 
     def changes_for(self, event: ChangeEvent, cp: Checkpoint) -> list[RowChange]:
         """What the destination must do for `event`: nothing for tables no longer selected or
         ops not in `dml`; filters may turn an update into an insert or a delete."""
         plan = self._plans.get(f"{event.database}.{event.table}")
-        if plan is None or event.op not in plan.dml:
+        if plan is None or event.op not in plan.dml:  # DDL events never reach here (op "ddl")
             return []
         op = self._filters.route(plan.filter, event.op, event.before, event.after)
         if op is None:
@@ -96,3 +173,7 @@ class Applier:
         assert row is not None
         identity = event.before if op == "update" and event.before is not None else row
         return [RowChange(plan.dest_database, plan.dest_table, op, {k: identity[k] for k in key}, row, policy)]  # type: ignore[arg-type]
+
+
+def _has_ddl(tx: Transaction) -> bool:
+    return any(event.op == "ddl" for event in tx.events)

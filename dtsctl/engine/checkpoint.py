@@ -64,6 +64,9 @@ class Checkpoint:
     conflicts: ConflictCounts = field(default_factory=ConflictCounts)
     tables: dict[str, TableProgress] = field(default_factory=dict)
     precheck_done: bool = False
+    # A DDL statement (change-log seq) was about to run when this was saved: on restart it
+    # is replayed tolerating "already done" errors, since DDL commits on its own.
+    ddl_pending_seq: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,7 @@ class Checkpoint:
             "conflicts": self.conflicts.as_dict(),
             "tables": {name: progress.to_json() for name, progress in self.tables.items()},
             "precheck_done": self.precheck_done,
+            "ddl_pending_seq": self.ddl_pending_seq,
         }
 
     @classmethod
@@ -87,6 +91,7 @@ class Checkpoint:
             conflicts=ConflictCounts(**data.get("conflicts", {})),
             tables={name: TableProgress.from_json(value) for name, value in data.get("tables", {}).items()},
             precheck_done=data.get("precheck_done", False),
+            ddl_pending_seq=data.get("ddl_pending_seq"),
         )
 
     def copy(self) -> "Checkpoint":

@@ -2,18 +2,25 @@
 
 A source emits `Transaction`s of `ChangeEvent`s; the reader appends them to the
 change log; the applier turns each event into `RowChange`s for the sink after
-filtering and renaming. Row images are dicts of column -> JSON-compatible value;
-`encode_value`/`decode_value` carry bytes and exact floats through JSON.
+filtering and renaming. Row images are dicts of column -> Python value;
+`encode_value`/`decode_value` carry the values JSON has no form for (bytes,
+exact decimals, dates and times, sets) through JSON as tagged objects.
+
+A `ChangeEvent` with op "ddl" carries a `SchemaChange` instead of row images.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
+import decimal
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Op = Literal["insert", "update", "delete"]
+EventOp = Literal["insert", "update", "delete", "ddl"]
+DdlKind = Literal["create", "alter", "rename", "drop", "truncate"]
 Row = dict[str, Any]
 Position = Any  # JSON-compatible, opaque to the engine; ordered by Source.position_order
 
@@ -21,19 +28,46 @@ OPS: tuple[Op, ...] = ("insert", "update", "delete")
 
 
 @dataclass(frozen=True)
+class SchemaChange:
+    """A DDL statement on one table, in a form a sink can replay under other names.
+
+    `body` is the source engine's SQL after the table name (the column list and options of
+    a CREATE, the clauses of an ALTER), or "" for rename/drop/truncate; `new_table` is the
+    target of a rename; `key` the table's key columns after the change.
+    """
+
+    kind: DdlKind
+    body: str = ""
+    new_table: str | None = None
+    key: tuple[str, ...] = ()
+    dialect: str = ""  # engine whose SQL `body` is ("mysql")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "body": self.body, "new": self.new_table, "key": list(self.key),
+                "dialect": self.dialect}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "SchemaChange":
+        return cls(kind=data["kind"], body=data["body"], new_table=data["new"], key=tuple(data["key"]),
+                   dialect=data.get("dialect", ""))
+
+
+@dataclass(frozen=True)
 class ChangeEvent:
-    """One row change at the source. `before` is absent for inserts, `after` for deletes."""
+    """One row change at the source. `before` is absent for inserts, `after` for deletes.
+    A DDL event (op "ddl") has neither, and its `ddl`."""
 
     database: str
     table: str
-    op: Op
+    op: EventOp
     before: Row | None
     after: Row | None
     commit_time: float  # unix seconds at the source
     position: Position  # source position of this event (resuming after it skips it)
+    ddl: SchemaChange | None = field(default=None)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "db": self.database,
             "t": self.table,
             "op": self.op,
@@ -42,6 +76,9 @@ class ChangeEvent:
             "ts": self.commit_time,
             "pos": self.position,
         }
+        if self.ddl is not None:
+            data["ddl"] = self.ddl.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ChangeEvent":
@@ -53,6 +90,7 @@ class ChangeEvent:
             after=decode_row(data["a"]),
             commit_time=data["ts"],
             position=data["pos"],
+            ddl=SchemaChange.from_json(data["ddl"]) if "ddl" in data else None,
         )
 
 
@@ -111,22 +149,43 @@ class ConflictCounts:
 
 
 def encode_value(value: Any) -> Any:
-    """A JSON-safe form of a column value: bytes become {"$b": base64}."""
+    """A JSON-safe form of a column value: bytes become {"$b": base64}, decimals {"$d": text},
+    datetimes {"$dt": iso}, dates {"$date": iso}, durations {"$td": microseconds}, sets {"$set": [...]}."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"$b": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, decimal.Decimal):
+        return {"$d": str(value)}
+    if isinstance(value, datetime.datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, datetime.timedelta):
+        return {"$td": (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds}
+    if isinstance(value, (set, frozenset)):
+        return {"$set": sorted(value)}
     return value
 
 
 def decode_value(value: Any) -> Any:
     """Inverse of `encode_value`; also reads {"$x": hex} and {"$f": "%!.17g"} written by capture triggers."""
-    if isinstance(value, dict):
-        if "$b" in value:
-            return base64.b64decode(value["$b"])
-        if "$x" in value:
-            return bytes.fromhex(value["$x"])
-        if "$f" in value:
-            return float(value["$f"])
+    if isinstance(value, dict) and len(value) == 1:
+        tag, payload = next(iter(value.items()))
+        decoder = _DECODERS.get(tag)
+        if decoder is not None:
+            return decoder(payload)
     return value
+
+
+_DECODERS: dict[str, Any] = {
+    "$b": base64.b64decode,
+    "$x": bytes.fromhex,
+    "$f": float,
+    "$d": decimal.Decimal,
+    "$dt": datetime.datetime.fromisoformat,
+    "$date": datetime.date.fromisoformat,
+    "$td": lambda micros: datetime.timedelta(microseconds=micros),
+    "$set": set,
+}
 
 
 def encode_row(row: Row | None) -> Row | None:

@@ -8,8 +8,10 @@ a row into the filter becomes an insert, out of it a delete.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import sqlite3
-from typing import Sequence
+from typing import Any, Sequence
 
 from dtsctl.engine.events import Op, Row
 
@@ -28,7 +30,7 @@ class FilterEvaluator:
             projection = ", ".join(f"? AS {_quote(name)}" for name in columns) or "NULL AS _"
             sql = f"SELECT CASE WHEN ({expression}) THEN 1 ELSE 0 END FROM (SELECT {projection})"
             self._sql[(expression, columns)] = sql
-        return self._conn.execute(sql, tuple(row.values())).fetchone()[0] == 1
+        return self._conn.execute(sql, tuple(_comparable(value) for value in row.values())).fetchone()[0] == 1
 
     def check(self, expression: str, columns: Sequence[str]) -> str | None:
         """None when `expression` is valid over these columns, else the SQL error."""
@@ -51,6 +53,22 @@ class FilterEvaluator:
         if was_in:
             return "delete"
         return None
+
+
+def _comparable(value: Any) -> Any:
+    """A value SQLite can bind and compare as SQL would: decimals as numbers, dates and times
+    as ISO text (which orders like the values), sets as their comma-separated text."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 2**63 - 1:
+        return float(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return ",".join(sorted(value))
+    return value
 
 
 def _quote(name: str) -> str:

@@ -11,7 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from dtsctl.engine.events import ConflictCounts, Position, Row, RowChange, Transaction
+from dtsctl.engine.errors import FatalError
+from dtsctl.engine.events import ConflictCounts, Position, Row, RowChange, SchemaChange, Transaction
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class TableSchema:
     columns: tuple[Column, ...]
     key: tuple[str, ...]  # primary key, or a unique key over NOT NULL columns
     indexes: tuple[Index, ...] = field(default_factory=tuple)
+    # The source engine's own CREATE TABLE statement, for a destination of the same engine
+    # (`dialect` names it), and the options of the database that holds the table.
+    dialect: str = ""
+    definition: str = ""
+    database_options: str = ""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -71,7 +77,23 @@ class Source(ABC):
     def check_filter(self, database: str, table: str, expression: str) -> str | None:
         """None when `expression` is a valid row filter for the table, else why not."""
 
+    def check_settings(self, incremental: bool, databases: Sequence[str]) -> list[str]:
+        """Server settings and privileges the task needs: one message per problem, saying what to change."""
+        return []
+
+    def server_version(self) -> str | None:
+        """The server's version, for destinations that must not be older; None when it does not apply."""
+        return None
+
     # -- snapshot -------------------------------------------------------------------
+    def open_snapshot(self) -> Position | None:
+        """Open a consistent read view for the following `read_chunk` calls and return the stream
+        position it corresponds to; None when the source has no such view (chunks read live data)."""
+        return None
+
+    def close_snapshot(self) -> None:
+        """End the read view `open_snapshot` opened, if any."""
+
     @abstractmethod
     def estimate_rows(self, database: str, table: str) -> int: ...
 
@@ -97,6 +119,10 @@ class Source(ABC):
     @abstractmethod
     def describe_position(self, position: Position) -> str:
         """A human-readable position for status (binlog file:pos, capture id, ...)."""
+
+    def restrict(self, wanted: Callable[[str, str], bool], databases: frozenset[str]) -> None:
+        """Only changes of tables where `wanted(database, table)`, all in `databases`, need be read;
+        a source may drop the others before they reach the change log."""
 
     @abstractmethod
     def read_changes(self, position: Position, max_events: int, wait_seconds: float) -> list[Transaction]:
@@ -131,6 +157,21 @@ class Sink(ABC):
     def check_database(self, database: str) -> str | None:
         """None when tables can be written to `database` on this endpoint, else what to change."""
         return None
+
+    def check_settings(self, source_version: str | None) -> list[str]:
+        """Destination settings and privileges the task needs: one message per problem."""
+        return []
+
+    def apply_ddl(self, change: SchemaChange, database: str, table: str, new_table: str | None,
+                  replay: bool, checkpoint: dict[str, Any]) -> None:
+        """Replay a source DDL statement on destination table `database`.`table` (renamed to
+        `new_table`), then store `checkpoint`. With `replay`, the change may already be in
+        place (a restart after it ran, or a table created after it) and errors saying so are
+        ignored. Raises FatalError when this destination cannot replay DDL."""
+        raise FatalError(
+            f"cannot replay a {change.kind.upper()} TABLE on {database}.{table}: this destination does not "
+            "replicate DDL; set `ddl: false` on the object and change the destination by hand"
+        )
 
     @abstractmethod
     def load_checkpoint(self) -> dict[str, Any] | None:

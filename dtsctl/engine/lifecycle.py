@@ -13,7 +13,7 @@ from dtsctl.connectors import registry
 from dtsctl.engine.errors import EndpointMissing
 from dtsctl.engine.filters import FilterEvaluator
 from dtsctl.engine.interfaces import Sink, Source, TableSchema
-from dtsctl.engine.selection import TablePlan, TaskSpec, resolve_tables
+from dtsctl.engine.selection import TablePlan, TaskSpec, databases_of, resolve_tables
 from dtsctl.errors import DtsError
 
 
@@ -52,6 +52,7 @@ def precheck(attributes: dict[str, Any], task_id: str) -> list[CheckResult]:
                 results.append(CheckResult("connectivity", False, str(exc)))
                 return results
             results.append(CheckResult("connectivity", True, f"{role} is reachable"))
+        results.extend(_check_settings(spec, source, sink))
         try:
             plans = resolve_tables(spec.objects, source.list_tables)
         except DtsError as exc:
@@ -124,6 +125,17 @@ def _schema_or_error(source: Source, plan: TablePlan) -> TableSchema:
     if schema is None:
         raise DtsError(f"table {plan.name} does not exist in the source; fix `objects`")
     return schema
+
+
+def _check_settings(spec: TaskSpec, source: Source, sink: Sink | None) -> list[CheckResult]:
+    """Log settings and privileges on the source; version and settings on the destination."""
+    databases = sorted(databases_of(spec.objects))
+    problems = source.check_settings(spec.incremental, databases)
+    if sink is not None:
+        problems += sink.check_settings(source.server_version())
+    if not problems:
+        return [CheckResult("settings", True, "server settings and privileges are sufficient")]
+    return [CheckResult("settings", False, problem) for problem in problems]
 
 
 def _check_table(source: Source, plan: TablePlan) -> list[CheckResult]:

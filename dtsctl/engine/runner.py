@@ -22,7 +22,7 @@ from dtsctl.engine.errors import FatalError
 from dtsctl.engine.interfaces import Sink, Source, TableSchema
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.reader import Reader
-from dtsctl.engine.selection import TablePlan, TaskSpec, resolve_tables
+from dtsctl.engine.selection import TablePlan, TaskSpec, databases_of, plan_for, resolve_tables
 from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,14 @@ class TaskRunner:
         endpoint = self.spec.source_endpoint
         return registry.source_class(endpoint["engine"])(endpoint, self.spec.task_id)
 
+    def _stream_source(self) -> Source:
+        """The reader's source, told which tables matter so it can drop the rest early."""
+        source = self._source()
+        objects = self.spec.objects
+        source.restrict(lambda database, table: plan_for(objects, database, table) is not None,
+                        databases_of(objects))
+        return source
+
     def _sink(self) -> Sink:
         endpoint = self.spec.destination_endpoint
         assert endpoint is not None
@@ -74,9 +82,11 @@ class TaskRunner:
             if self.spec.incremental:
                 changelog = ChangeLog(self.changelog_path)
                 self._start_stream(changelog, source, cp)
-                reader = Reader(self._source, self.changelog_path, self.progress, appended)
+                reader = Reader(self._stream_source, self.changelog_path, self.progress, appended)
                 reader.start()
-            if not self._snapshot(source, sink, plans, schemas, cp, throttle, reader, changelog):
+            copied = self._snapshot(source, sink, plans, schemas, cp, throttle, reader, changelog)
+            source.close_snapshot()
+            if not copied:
                 return Outcome.STOPPED
             if changelog is None:
                 self.progress.set_phase("done")
@@ -147,9 +157,11 @@ class TaskRunner:
         has_position, _ = changelog.reader_position()
         nothing_copied = not any(t.copy_done or t.last_key is not None for t in cp.tables.values())
         if nothing_copied and cp.applied_seq == 0:
-            # Everything committed so far will be read by the snapshot: start the stream here.
+            # Everything committed so far will be read by the snapshot: start the stream here
+            # (at the snapshot's own position when the source has consistent snapshots).
             changelog.reset()
-            changelog.set_reader_position(source.current_position())
+            start = source.open_snapshot()
+            changelog.set_reader_position(start if start is not None else source.current_position())
         elif emptied or not has_position:
             raise FatalError(
                 f"the change log {self.changelog_path} lost its position while the task was running; "
@@ -188,7 +200,8 @@ class TaskRunner:
                 plans: list[TablePlan], schemas: dict[str, TableSchema], cp: Checkpoint, throttle: Throttle,
                 source: Source) -> None:
         self.progress.set_phase("incremental")
-        applier = Applier(sink, changelog, plans, schemas, self.spec.conflict_policy, source.position_order, throttle)
+        applier = Applier(sink, changelog, plans, schemas, self.spec.conflict_policy, source.position_order, throttle,
+                          self.spec.objects)
         trimmed_at = 0.0
         while not self.stop.is_set():
             _raise_reader_error(reader)

@@ -17,6 +17,7 @@ class TablePlan:
     dest_table: str
     filter: str | None
     dml: frozenset[Op]
+    ddl: bool = True
 
     @property
     def name(self) -> str:
@@ -76,8 +77,9 @@ def resolve_tables(objects: tuple[dict[str, Any], ...], list_tables: Callable[[s
         renames = selection.get("table_rename") or {}
         filters = selection.get("filter") or {}
         dml = frozenset(selection.get("dml") or ("insert", "update", "delete"))
+        ddl = selection.get("ddl", True) is not False
         for table in tables:
-            plan = TablePlan(database, table, dest_database, renames.get(table, table), filters.get(table), dml)
+            plan = TablePlan(database, table, dest_database, renames.get(table, table), filters.get(table), dml, ddl)
             if plan.name in plans:
                 raise DtsError(f"table {plan.name} is selected twice in `objects`; select each table once")
             if plan.dest_name in destinations:
@@ -88,3 +90,18 @@ def resolve_tables(objects: tuple[dict[str, Any], ...], list_tables: Callable[[s
             plans[plan.name] = plan
             destinations[plan.dest_name] = plan.name
     return list(plans.values())
+
+
+def plan_for(objects: tuple[dict[str, Any], ...], database: str, table: str) -> TablePlan | None:
+    """The plan a table would get if it existed now (a table created at the source while the
+    task runs): selected when its database has `all: true` or it is listed in `tables`."""
+    for selection in objects:
+        if str(selection["database"]) != database:
+            continue
+        if selection.get("all") or table in (selection.get("tables") or []):
+            return resolve_tables(({**selection, "all": False, "tables": [table]},), lambda _: [])[0]
+    return None
+
+
+def databases_of(objects: tuple[dict[str, Any], ...]) -> frozenset[str]:
+    return frozenset(str(selection["database"]) for selection in objects)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 from dtsctl.connectors.sqlite.connection import (open_or_create, quote, transaction, translate_errors,
                                                  try_enable_wal)
 from dtsctl.connectors.sqlite.schema import create_table_sql
+from dtsctl.connectors.sqlite.types import translate, values
 from dtsctl.engine.checksum import table_checksum
 from dtsctl.engine.errors import ConflictError, ConnectionFailure
 from dtsctl.engine.events import ConflictCounts, Row, RowChange
@@ -109,7 +110,7 @@ class SqliteSink(Sink):
 
     def create_table(self, schema: TableSchema, database: str, table: str) -> None:
         with self._errors(), transaction(self.conn):
-            for statement in create_table_sql(schema, table):
+            for statement in create_table_sql(translate(schema, table), table):
                 self.conn.execute(statement)
 
     def checksum(self, schema: TableSchema, database: str, table: str) -> tuple[int, str]:
@@ -130,7 +131,7 @@ class SqliteSink(Sink):
             if rows:
                 columns = tuple(rows[0])
                 self.conn.executemany(self._upsert_sql(table, columns, schema.key),
-                                      [tuple(row.values()) for row in rows])
+                                      [values(row.values()) for row in rows])
             self._store(checkpoint)
 
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
@@ -157,19 +158,19 @@ class SqliteSink(Sink):
         if policy == "idempotent":
             if change.op == "update" and _key(row, key) != change.key:
                 execute(*self._delete(table, change.key))
-            execute(self._upsert_sql(table, tuple(row), key), tuple(row.values()))
+            execute(self._upsert_sql(table, tuple(row), key), values(row.values()))
             return True
         if change.op == "insert":
-            if execute(self._insert_sql(table, tuple(row), key), tuple(row.values())).rowcount:
+            if execute(self._insert_sql(table, tuple(row), key), values(row.values())).rowcount:
                 return True
         elif _key(row, key) != change.key:  # an update of the key: the old row must exist
             if execute(*self._delete(table, change.key)).rowcount:
-                execute(self._upsert_sql(table, tuple(row), key), tuple(row.values()))
+                execute(self._upsert_sql(table, tuple(row), key), values(row.values()))
                 return True
         elif execute(*self._update(table, row, change.key)).rowcount:
             return True
         if policy == "overwrite" and change.op in ("insert", "update"):
-            execute(self._upsert_sql(table, tuple(row), key), tuple(row.values()))
+            execute(self._upsert_sql(table, tuple(row), key), values(row.values()))
         return False
 
     # -- statements (cached: the same few shapes repeat for every row) -----------------
@@ -200,13 +201,13 @@ class SqliteSink(Sink):
     @staticmethod
     def _delete(table: str, key: Row) -> tuple[str, tuple[Any, ...]]:
         where = " AND ".join(f"{quote(name)} = ?" for name in key)
-        return f"DELETE FROM {quote(table)} WHERE {where}", tuple(key.values())
+        return f"DELETE FROM {quote(table)} WHERE {where}", values(key.values())
 
     @staticmethod
     def _update(table: str, row: Row, key: Row) -> tuple[str, tuple[Any, ...]]:
         assignments = ", ".join(f"{quote(name)} = ?" for name in row)
         where = " AND ".join(f"{quote(name)} = ?" for name in key)
-        return f"UPDATE {quote(table)} SET {assignments} WHERE {where}", (*row.values(), *key.values())
+        return f"UPDATE {quote(table)} SET {assignments} WHERE {where}", values((*row.values(), *key.values()))
 
 
 def _key(row: Row, key: tuple[str, ...]) -> Row:

@@ -1,0 +1,1 @@
+"""MySQL and MariaDB: schema from information_schema, consistent snapshot, binlog stream, transactional sink."""

@@ -1,0 +1,208 @@
+"""The binlog stream: whole source transactions from a GTID position, read on a thread.
+
+python-mysql-replication is used in blocking mode with a server heartbeat, so the
+thread wakes at least every HEARTBEAT_SECONDS to see its stop flag. Transactions are
+handed over only once complete (XID, COMMIT, or a standalone DDL), so a transaction
+is never split. The library reconnects by itself after a lost connection and then
+replays from the position it was opened at: GTIDs at or below the state already
+handed over are skipped, which also makes that replay harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable
+
+import pymysql
+from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.event import (HeartbeatLogEvent, MariadbGtidEvent, QueryEvent, RotateEvent,
+                                      XidEvent)
+from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+from dtsctl.connectors.mysql import ddl
+from dtsctl.connectors.mysql import position as positions
+from dtsctl.connectors.mysql.connection import settings
+from dtsctl.connectors.mysql.values import normalise_binlog
+from dtsctl.engine.events import ChangeEvent, SchemaChange, Transaction
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 0.5
+QUEUE_TRANSACTIONS = 20_000
+EMPTY_EVERY_SECONDS = 1.0  # how often a position-only transaction records progress past unselected ones
+FL_STANDALONE = 0x01  # MariaDB GTID flag: the group is one statement with no COMMIT/XID (DDL)
+
+Wanted = Callable[[str, str], bool]
+KeyOf = Callable[[str, str], tuple[str, ...]]
+
+
+class Reconnected(Exception):
+    """The library reconnected by itself. Its cached table maps may describe another server
+    lifetime's table ids, so the stream is reopened from what was handed over instead."""
+
+
+class StreamEnded(Exception):
+    """The stream thread stopped with an error; `cause` is the original exception."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class BinlogStream(threading.Thread):
+    """Reads from `start` and puts complete `Transaction`s (or a `StreamEnded`) on `queue`."""
+
+    def __init__(self, endpoint: dict[str, Any], server_id: int, start: positions.Position, wanted: Wanted,
+                 databases: frozenset[str] | None, key_of: KeyOf) -> None:
+        super().__init__(name="binlog", daemon=True)
+        self.queue: queue.Queue[Transaction | StreamEnded] = queue.Queue(QUEUE_TRANSACTIONS)
+        self._endpoint = endpoint
+        self._server_id = server_id
+        self._start = start
+        self._wanted = wanted
+        self._databases = databases
+        self._key_of = key_of
+        self._halt = threading.Event()
+        self._gtids = positions.parse_gtid_state(start.get("gtid", ""))
+        self._file = start.get("file") or ""
+        self._pending: list[ChangeEvent] = []
+        self._gtid = (0, 0, 0)  # (domain, server, seq) of the open transaction
+        self._standalone = False
+        self._skipping = False
+        self._open = False
+        self._connected = False
+        self._skipped_to: tuple[positions.Position, float] | None = None
+        self._emitted_at = time.monotonic()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        reader = BinLogStreamReader(
+            connection_settings=settings(self._endpoint),
+            server_id=self._server_id,
+            auto_position=self._start.get("gtid") or "",
+            is_mariadb=True,
+            blocking=True,
+            slave_heartbeat=HEARTBEAT_SECONDS,
+            freeze_schema=True,  # table ids change with the table's definition, so caching by id is safe
+            only_schemas=sorted(self._databases) if self._databases is not None else None,
+            only_events=[MariadbGtidEvent, QueryEvent, XidEvent, RotateEvent, HeartbeatLogEvent,
+                         WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
+            enable_logging=False,
+        )
+        try:
+            while not self._halt.is_set():
+                event = reader.fetchone()
+                if event is None:
+                    raise pymysql.err.OperationalError(2013, "the source ended the binlog stream")
+                self._handle(event, reader)
+        except BaseException as exc:  # handed to the consumer, which classifies it
+            if not self._halt.is_set():
+                self._put(StreamEnded(exc))
+        finally:
+            reader.close()
+
+    # -- events ---------------------------------------------------------------------
+    def _handle(self, event: Any, reader: BinLogStreamReader) -> None:
+        if isinstance(event, RotateEvent):
+            if event.timestamp == 0:  # artificial: sent when a dump connection starts or changes file
+                if self._connected:
+                    raise Reconnected()
+                self._connected = True
+            self._file = event.next_binlog
+        elif isinstance(event, HeartbeatLogEvent):
+            self._maybe_record_skipped()
+        elif isinstance(event, MariadbGtidEvent):
+            self._begin(event)
+        elif self._skipping or not self._open:
+            return
+        elif isinstance(event, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
+            self._rows(event)
+        elif isinstance(event, XidEvent):
+            self._commit(event.packet.log_pos, event.timestamp)
+        elif isinstance(event, QueryEvent):
+            self._query(event)
+
+    def _begin(self, event: MariadbGtidEvent) -> None:
+        self._pending = []
+        seen = self._gtids.get(event.domain_id)
+        self._skipping = seen is not None and event.gtid_seq_no <= seen[1]
+        self._standalone = bool(event.flags & FL_STANDALONE)
+        self._open = True
+        self._gtid = (event.domain_id, event.server_id, event.gtid_seq_no)
+
+    def _rows(self, event: Any) -> None:
+        if not self._wanted(event.schema, event.table):
+            return
+        pos = {"file": self._file, "pos": event.packet.log_pos}
+        columns = event.columns
+        for row in event.rows:
+            if isinstance(event, WriteRowsEvent):
+                op, before, after = "insert", None, normalise_binlog(row["values"], columns, row["none_sources"])
+            elif isinstance(event, DeleteRowsEvent):
+                op, before, after = "delete", normalise_binlog(row["values"], columns, row["none_sources"]), None
+            else:
+                op = "update"
+                before = normalise_binlog(row["before_values"], columns, row["before_none_sources"])
+                after = normalise_binlog(row["after_values"], columns, row["after_none_sources"])
+            self._pending.append(ChangeEvent(event.schema, event.table, op, before, after,  # type: ignore[arg-type]
+                                             float(event.timestamp), pos))
+
+    def _query(self, event: QueryEvent) -> None:
+        statement = _text(event.query).strip()
+        if statement.upper() == "BEGIN":
+            return
+        if statement.upper() == "COMMIT":
+            self._commit(event.packet.log_pos, event.timestamp)
+            return
+        pos = {"file": self._file, "pos": event.packet.log_pos}
+        for entry in ddl.parse(statement, _text(event.schema)):
+            if self._wanted(entry.database, entry.table) or (
+                    entry.change.new_table and self._wanted(entry.database, entry.change.new_table)):
+                change = _with_key(entry.change, self._key_of(entry.database, entry.change.new_table or entry.table))
+                self._pending.append(ChangeEvent(entry.database, entry.table, "ddl", None, None,
+                                                 float(event.timestamp), pos, ddl=change))
+        if self._standalone:
+            self._commit(event.packet.log_pos, event.timestamp)
+
+    def _commit(self, log_pos: int, timestamp: int) -> None:
+        domain, server, seq = self._gtid
+        self._gtids[domain] = (server, seq)
+        here = positions.make(positions.format_gtid_state(self._gtids), self._file, log_pos)
+        self._open = False
+        if not self._pending:
+            self._skipped_to = (here, float(timestamp))
+            self._maybe_record_skipped()
+            return
+        self._put(Transaction(events=tuple(self._pending), position=here, commit_time=float(timestamp)))
+        self._pending = []
+        self._skipped_to = None
+        self._emitted_at = time.monotonic()
+
+    def _maybe_record_skipped(self) -> None:
+        """Now and then, an empty transaction records that the stream is past unselected changes."""
+        if self._skipped_to is not None and time.monotonic() - self._emitted_at >= EMPTY_EVERY_SECONDS:
+            here, commit_time = self._skipped_to
+            self._put(Transaction(events=(), position=here, commit_time=commit_time))
+            self._skipped_to = None
+            self._emitted_at = time.monotonic()
+
+    def _put(self, item: Transaction | StreamEnded) -> None:
+        while not self._halt.is_set():
+            try:
+                self.queue.put(item, timeout=HEARTBEAT_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _with_key(change: SchemaChange, key: tuple[str, ...]) -> SchemaChange:
+    return SchemaChange(change.kind, change.body, change.new_table, key, change.dialect)

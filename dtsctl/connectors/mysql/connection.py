@@ -1,0 +1,102 @@
+"""Connecting to a MySQL/MariaDB endpoint, and turning driver errors into the engine's classes.
+
+Every session runs in UTC (`time_zone = '+00:00'`) so TIMESTAMP values read on one
+server and written on another, or decoded from the binlog, mean the same instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import pymysql
+from pymysql.constants import CLIENT
+
+from dtsctl.engine.errors import ConnectionFailure
+from dtsctl.errors import DtsError
+
+CONNECT_TIMEOUT_SECONDS = 10
+# Strict, so a value the destination cannot hold fails loudly instead of being truncated;
+# NO_AUTO_VALUE_ON_ZERO, so a copied key 0 stays 0.
+SESSION_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+# Client and server error numbers that mean "unavailable right now", worth retrying.
+_TRANSIENT = {2002, 2003, 2006, 2013, 2055, 1040, 1053, 1205, 1213, 1927, 1290}
+ER_ACCESS_DENIED = 1045
+ER_DBACCESS_DENIED = 1044
+
+
+def quote(name: str) -> str:
+    """An identifier in backquotes."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def qualified(database: str, table: str) -> str:
+    return f"{quote(database)}.{quote(table)}"
+
+
+def address(endpoint: dict[str, Any]) -> str:
+    return f"{endpoint.get('host') or '127.0.0.1'}:{endpoint.get('port') or 3306}"
+
+
+def settings(endpoint: dict[str, Any]) -> dict[str, Any]:
+    """pymysql keyword arguments for the endpoint (also what the binlog client takes)."""
+    return {
+        "host": endpoint.get("host") or "127.0.0.1",
+        "port": int(endpoint.get("port") or 3306),
+        "user": endpoint.get("user") or "root",
+        "password": endpoint.get("password") or "",
+        "charset": "utf8mb4",
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    }
+
+
+def connect(endpoint: dict[str, Any], role: str) -> pymysql.Connection:
+    """An autocommit session in UTC with strict SQL mode; `rowcount` counts matched rows."""
+    with translate_errors(role, endpoint):
+        conn = pymysql.connect(**settings(endpoint), autocommit=True, client_flag=CLIENT.FOUND_ROWS)
+        with conn.cursor() as cursor:
+            cursor.execute(f"SET SESSION time_zone = '+00:00', SESSION sql_mode = '{SESSION_SQL_MODE}'")
+    return conn
+
+
+@contextlib.contextmanager
+def translate_errors(role: str, endpoint: dict[str, Any]) -> Iterator[None]:
+    """ConnectionFailure for an unreachable server, DtsError for rejected credentials."""
+    try:
+        yield
+    except pymysql.err.OperationalError as exc:
+        code = exc.args[0] if exc.args else 0
+        if code in (ER_ACCESS_DENIED, ER_DBACCESS_DENIED):
+            raise DtsError(
+                f"{role} {address(endpoint)} rejected user '{endpoint.get('user')}' (wrong password, or the "
+                "user does not exist for this host); fix the endpoint's `user`/`password`"
+            ) from exc
+        if code in _TRANSIENT or isinstance(exc, pymysql.err.InterfaceError):
+            raise ConnectionFailure(f"{role} {address(endpoint)} is unavailable: {_reason(exc)}") from exc
+        raise
+    except pymysql.err.InterfaceError as exc:
+        raise ConnectionFailure(f"{role} {address(endpoint)} connection was lost: {_reason(exc)}") from exc
+    except (ConnectionError, TimeoutError) as exc:
+        raise ConnectionFailure(f"{role} {address(endpoint)} is unavailable: {exc}") from exc
+
+
+def error_code(exc: BaseException) -> int:
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else 0
+
+
+def _reason(exc: BaseException) -> str:
+    args = getattr(exc, "args", ())
+    return str(args[1]) if len(args) > 1 else str(exc) or type(exc).__name__
+
+
+def query(conn: pymysql.Connection, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+    with conn.cursor() as cursor:
+        cursor.execute(sql, args)
+        return list(cursor.fetchall())
+
+
+def scalar(conn: pymysql.Connection, sql: str, args: Any = None) -> Any:
+    rows = query(conn, sql, args)
+    return rows[0][0] if rows else None

@@ -1,0 +1,309 @@
+"""The MySQL/MariaDB Sink: creates databases and tables, applies changes by key, and stores
+the applier checkpoint in `dtsctl_meta.checkpoints` in the same transaction as the data.
+
+Runs of consecutive changes of one shape (same table, operation, policy and columns)
+go out as one multi-row statement; a run of inserts that meets an existing row is
+rolled back to a savepoint and replayed row by row to find, name and resolve it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import time
+from typing import Any, Callable, Iterator, Sequence
+
+import pymysql
+
+from dtsctl.connectors.mysql import ddl, precheck
+from dtsctl.connectors.mysql.connection import (connect, error_code, qualified, query, quote, scalar,
+                                                translate_errors)
+from dtsctl.connectors.mysql.schema import (DIALECT, META_DATABASE, create_table_from_columns,
+                                            create_table_statement)
+from dtsctl.connectors.mysql.snapshot import ordered_rows
+from dtsctl.connectors.mysql.values import to_param
+from dtsctl.engine.checksum import table_checksum
+from dtsctl.engine.errors import ConflictError
+from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange
+from dtsctl.engine.interfaces import Sink, TableSchema
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_TABLE = "checkpoints"
+ER_DUP_ENTRY = 1062
+# Errors a replayed DDL statement meets when its change is already in place.
+_ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1091, 1146, 1176}
+
+
+class MysqlSink(Sink):
+    def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
+        super().__init__(endpoint, task_id)
+        self._conn: pymysql.Connection | None = None
+        self._meta_ready = False
+
+    @property
+    def conn(self) -> pymysql.Connection:
+        if self._conn is None:
+            self._conn = connect(self.endpoint, "destination")
+            with self._conn.cursor() as cursor:
+                cursor.execute("SET SESSION foreign_key_checks = 0")  # rows arrive in key order, not FK order
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(pymysql.err.Error):
+                self._conn.close()
+            self._conn = None
+
+    def _errors(self) -> Any:
+        return translate_errors("destination", self.endpoint)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[pymysql.cursors.Cursor]:
+        with self._errors():
+            self._ensure_meta()
+            self.conn.begin()
+            try:
+                with self.conn.cursor() as cursor:
+                    yield cursor
+            except BaseException:
+                with contextlib.suppress(pymysql.err.Error):
+                    self.conn.rollback()
+                raise
+            self.conn.commit()
+
+    # -- checks ---------------------------------------------------------------------
+    def check_connection(self) -> None:
+        with self._errors():
+            scalar(self.conn, "SELECT 1")
+
+    def check_settings(self, source_version: str | None) -> list[str]:
+        with self._errors():
+            return precheck.destination_problems(self.conn, self.endpoint, source_version)
+
+    # -- checkpoint -----------------------------------------------------------------
+    def _ensure_meta(self) -> None:
+        if self._meta_ready:
+            return
+        with self.conn.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(META_DATABASE)} CHARACTER SET utf8mb4")
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
+                "(task_id VARCHAR(64) NOT NULL PRIMARY KEY, data LONGTEXT NOT NULL, updated_at DOUBLE NOT NULL) "
+                "ENGINE=InnoDB"
+            )
+        self._meta_ready = True
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        with self._errors():
+            if self.row_count(META_DATABASE, CHECKPOINT_TABLE) is None:
+                return None
+            data = scalar(self.conn, f"SELECT data FROM {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
+                                     "WHERE task_id = %s", (self.task_id,))
+        return None if data is None else json.loads(data)
+
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        with self._transaction() as cursor:
+            self._store(cursor, checkpoint)
+
+    def delete_checkpoint(self) -> None:
+        with self._errors():
+            if self.row_count(META_DATABASE, CHECKPOINT_TABLE) is not None:
+                query(self.conn, f"DELETE FROM {qualified(META_DATABASE, CHECKPOINT_TABLE)} WHERE task_id = %s",
+                      (self.task_id,))
+
+    def _store(self, cursor: Any, checkpoint: dict[str, Any]) -> None:
+        cursor.execute(
+            f"INSERT INTO {qualified(META_DATABASE, CHECKPOINT_TABLE)} (task_id, data, updated_at) VALUES (%s, %s, %s) "
+            "ON DUPLICATE KEY UPDATE data = VALUES(data), updated_at = VALUES(updated_at)",
+            (self.task_id, json.dumps(checkpoint), time.time()),
+        )
+
+    # -- tables ---------------------------------------------------------------------
+    def row_count(self, database: str, table: str) -> int | None:
+        with self._errors():
+            exists = scalar(self.conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                                       "AND TABLE_NAME = %s", (database, table))
+            if not exists:
+                return None
+            return int(scalar(self.conn, f"SELECT count(*) FROM {qualified(database, table)}"))
+
+    def create_table(self, schema: TableSchema, database: str, table: str) -> None:
+        statement = (create_table_statement(schema, database, table) if schema.dialect == DIALECT and schema.definition
+                     else create_table_from_columns(schema, database, table))
+        with self._errors(), self.conn.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)} {schema.database_options}")
+            cursor.execute(statement)
+
+    def checksum(self, schema: TableSchema, database: str, table: str) -> tuple[int, str]:
+        with self._errors():
+            return table_checksum(ordered_rows(self.conn, schema, database, table, None))
+
+    # -- data -----------------------------------------------------------------------
+    def write_rows(self, schema: TableSchema, database: str, table: str, rows: Sequence[Row],
+                   checkpoint: dict[str, Any]) -> None:
+        with self._transaction() as cursor:
+            if rows:
+                cursor.executemany(_upsert_sql(database, table, tuple(rows[0]), schema.key),
+                                   [[to_param(value) for value in row.values()] for row in rows])
+            self._store(cursor, checkpoint)
+
+    def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
+              checkpoint: Callable[[ConflictCounts], dict[str, Any]]) -> ConflictCounts:
+        conflicts = ConflictCounts()
+        with self._transaction() as cursor:
+            for shape, run in itertools.groupby(changes, key=_shape):
+                _Run(cursor, list(run), keys[(shape[0], shape[1])], conflicts).apply()
+            self._store(cursor, checkpoint(conflicts))
+        return conflicts
+
+    def apply_ddl(self, change: SchemaChange, database: str, table: str, new_table: str | None,
+                  replay: bool, checkpoint: dict[str, Any]) -> None:
+        if change.dialect != DIALECT:
+            super().apply_ddl(change, database, table, new_table, replay, checkpoint)
+        statement = ddl.statement_for(change, database, table, new_table)
+        with self._errors(), self.conn.cursor() as cursor:
+            if change.kind == "create":
+                cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
+            try:
+                cursor.execute(statement)  # DDL commits implicitly: the checkpoint follows on its own
+            except pymysql.err.MySQLError as exc:
+                if not (replay and error_code(exc) in _ALREADY_DONE):
+                    raise
+                log.info("%s was already applied (%s)", statement, exc.args[1] if len(exc.args) > 1 else exc)
+        log.info("replicated DDL: %s", statement)
+        self.save_checkpoint(checkpoint)
+
+
+def _shape(change: RowChange) -> tuple[Any, ...]:
+    """Changes that can share one statement: same table, op, policy and columns."""
+    return (change.database, change.table, change.op, change.policy, tuple(change.row or ()))
+
+
+class _Run:
+    """Consecutive changes of one shape, applied with as few statements as their policy allows."""
+
+    def __init__(self, cursor: Any, changes: list[RowChange], key: tuple[str, ...], conflicts: ConflictCounts):
+        self.cursor = cursor
+        self.changes = changes
+        self.key = key
+        self.conflicts = conflicts
+        first = changes[0]
+        self.database, self.table, self.op, self.policy = first.database, first.table, first.op, first.policy
+        self.target = qualified(self.database, self.table)
+
+    def apply(self) -> None:
+        if self.op == "delete":
+            self._deletes()
+        elif self.policy == "idempotent":
+            self._idempotent_writes()
+        elif self.op == "insert":
+            self._inserts()
+        else:
+            for change in self.changes:
+                self._update(change)
+
+    # -- idempotent: may already be reflected by the full copy --------------------------
+    def _idempotent_writes(self) -> None:
+        moved = [change for change in self.changes if self.op == "update" and self._moves_key(change)]
+        if moved:  # a key change must remove the old row first, in order
+            for change in self.changes:
+                if self._moves_key(change):
+                    self.cursor.execute(*self._delete_sql([change.key]))
+                self._upsert([change])
+            return
+        self._upsert(self.changes)
+
+    def _deletes(self) -> None:
+        if self.policy == "idempotent":
+            for batch in _batches(self.changes, 500):
+                self.cursor.execute(*self._delete_sql([change.key for change in batch]))
+            return
+        for change in self.changes:
+            if self.cursor.execute(*self._delete_sql([change.key])) == 0:
+                self._conflict(change)  # nothing to resolve: the row is already gone
+
+    # -- under a conflict policy -----------------------------------------------------
+    def _inserts(self) -> None:
+        self.cursor.execute("SAVEPOINT dtsctl_run")
+        try:
+            self.cursor.executemany(self._insert_sql(), [self._values(change) for change in self.changes])
+            return
+        except pymysql.err.IntegrityError as exc:
+            if error_code(exc) != ER_DUP_ENTRY:
+                raise
+            self.cursor.execute("ROLLBACK TO SAVEPOINT dtsctl_run")
+        for change in self.changes:  # find the rows that exist, one by one
+            try:
+                self.cursor.execute(self._insert_sql(), self._values(change))
+            except pymysql.err.IntegrityError as exc:
+                if error_code(exc) != ER_DUP_ENTRY:
+                    raise
+                self._conflict(change)
+                if self.policy == "overwrite":
+                    self._upsert([change])
+
+    def _update(self, change: RowChange) -> None:
+        if self._moves_key(change):
+            found = self.cursor.execute(*self._delete_sql([change.key]))
+            if found:
+                self._upsert([change])
+                return
+        else:
+            assert change.row is not None
+            assignments = ", ".join(f"{quote(name)} = %s" for name in change.row)
+            where = " AND ".join(f"{quote(name)} <=> %s" for name in change.key)
+            params = [*self._values(change), *(to_param(value) for value in change.key.values())]
+            if self.cursor.execute(f"UPDATE {self.target} SET {assignments} WHERE {where}", params):
+                return
+        self._conflict(change)
+        if self.policy == "overwrite":
+            self._upsert([change])
+
+    def _conflict(self, change: RowChange) -> None:
+        if change.policy == "fail":
+            raise ConflictError(change.op, f"{change.database}.{change.table}", change.key)
+        self.conflicts.add(change.op)
+
+    # -- statements -----------------------------------------------------------------
+    def _moves_key(self, change: RowChange) -> bool:
+        assert change.row is not None
+        return any(change.row.get(name) != value for name, value in change.key.items())
+
+    def _values(self, change: RowChange) -> list[Any]:
+        assert change.row is not None
+        return [to_param(value) for value in change.row.values()]
+
+    def _upsert(self, changes: Sequence[RowChange]) -> None:
+        columns = tuple(changes[0].row or ())
+        self.cursor.executemany(_upsert_sql(self.database, self.table, columns, self.key),
+                                [self._values(change) for change in changes])
+
+    def _insert_sql(self) -> str:
+        columns = tuple(self.changes[0].row or ())
+        return (f"INSERT INTO {self.target} ({', '.join(map(quote, columns))}) "
+                f"VALUES ({', '.join('%s' for _ in columns)})")
+
+    def _delete_sql(self, keys: Sequence[Row]) -> tuple[str, list[Any]]:
+        names = list(keys[0])
+        if len(names) == 1:
+            sql = f"DELETE FROM {self.target} WHERE {quote(names[0])} IN ({', '.join('%s' for _ in keys)})"
+        else:
+            tuple_sql = "(" + ", ".join("%s" for _ in names) + ")"
+            sql = (f"DELETE FROM {self.target} WHERE ({', '.join(map(quote, names))}) IN "
+                   f"({', '.join(tuple_sql for _ in keys)})")
+        return sql, [to_param(key[name]) for key in keys for name in names]
+
+
+def _upsert_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str]) -> str:
+    others = [name for name in columns if name not in key] or list(key[:1])
+    updates = ", ".join(f"{quote(name)} = VALUES({quote(name)})" for name in others)
+    return (f"INSERT INTO {qualified(database, table)} ({', '.join(map(quote, columns))}) "
+            f"VALUES ({', '.join('%s' for _ in columns)}) ON DUPLICATE KEY UPDATE {updates}")
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,200 @@
+"""The MySQL/MariaDB Source: schema, consistent snapshot chunks and the binlog stream."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import zlib
+from typing import Any, Callable, Sequence
+
+import pymysql
+
+from dtsctl.connectors.mysql import position as positions
+from dtsctl.connectors.mysql import precheck, schema as schemas, snapshot
+from dtsctl.connectors.mysql.binlog import BinlogStream, Reconnected, StreamEnded
+from dtsctl.connectors.mysql.connection import connect, error_code, qualified, scalar, translate_errors
+from dtsctl.engine.checksum import table_checksum
+from dtsctl.engine.errors import FatalError
+from dtsctl.engine.events import Position, Row, Transaction
+from dtsctl.engine.interfaces import Source, TableSchema
+
+log = logging.getLogger(__name__)
+
+EXACT_COUNT_BELOW = 1_000_000  # estimates under this are replaced by count(*)
+ER_GTID_NOT_IN_BINLOG = 1236  # the source purged the binlog the stream must resume from
+
+
+class MysqlSource(Source):
+    def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
+        super().__init__(endpoint, task_id)
+        self._conn: pymysql.Connection | None = None
+        self._snapshot: pymysql.Connection | None = None
+        self._stream: BinlogStream | None = None
+        self._stream_at: Position | None = None  # position of the last transaction handed out
+        self._wanted: Callable[[str, str], bool] = lambda database, table: True
+        self._databases: frozenset[str] | None = None
+
+    @property
+    def conn(self) -> pymysql.Connection:
+        if self._conn is None:
+            self._conn = connect(self.endpoint, "source")
+        return self._conn
+
+    def _errors(self) -> Any:
+        return translate_errors("source", self.endpoint)
+
+    def close(self) -> None:
+        self._stop_stream()
+        self.close_snapshot()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- connectivity and schema ----------------------------------------------------
+    def check_connection(self) -> None:
+        with self._errors():
+            scalar(self.conn, "SELECT 1")
+
+    def check_settings(self, incremental: bool, databases: Sequence[str]) -> list[str]:
+        with self._errors():
+            return precheck.source_problems(self.conn, self.endpoint, incremental, databases)
+
+    def server_version(self) -> str | None:
+        with self._errors():
+            return scalar(self.conn, "SELECT VERSION()")
+
+    def list_tables(self, database: str) -> list[str]:
+        with self._errors():
+            return schemas.list_tables(self.conn, database)
+
+    def table_schema(self, database: str, table: str) -> TableSchema | None:
+        with self._errors():
+            return schemas.read_schema(self.conn, database, table)
+
+    def check_filter(self, database: str, table: str, expression: str) -> str | None:
+        try:
+            with self._errors():
+                scalar(self.conn, f"SELECT 1 FROM {qualified(database, table)} WHERE ({expression}) LIMIT 0")
+        except pymysql.err.MySQLError as exc:
+            return str(exc.args[1] if len(exc.args) > 1 else exc)
+        return None
+
+    # -- snapshot -------------------------------------------------------------------
+    def open_snapshot(self) -> Position | None:
+        self.close_snapshot()
+        with self._errors():
+            self._snapshot = connect(self.endpoint, "source")
+            at = snapshot.open_snapshot(self._snapshot)
+        log.info("consistent snapshot opened at %s", positions.describe(at))
+        return at
+
+    def close_snapshot(self) -> None:
+        if self._snapshot is not None:
+            try:
+                self._snapshot.close()  # ends the read-only transaction
+            except pymysql.err.Error:
+                pass
+            self._snapshot = None
+
+    def estimate_rows(self, database: str, table: str) -> int:
+        with self._errors():
+            estimate = snapshot.estimate_rows(self.conn, database, table)
+            if estimate < EXACT_COUNT_BELOW:
+                estimate = int(scalar(self.conn, f"SELECT count(*) FROM {qualified(database, table)}"))
+            return estimate
+
+    def read_chunk(self, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
+                   where: str | None) -> list[Row]:
+        if self._snapshot is None:  # a resumed copy: a new read view, the stream covers the difference
+            self.open_snapshot()
+        assert self._snapshot is not None
+        with self._errors():
+            return snapshot.read_chunk(self._snapshot, schema, after_key, limit, where)
+
+    def checksum(self, schema: TableSchema, where: str | None) -> tuple[int, str]:
+        with self._errors():
+            return table_checksum(snapshot.ordered_rows(self.conn, schema, schema.database, schema.name, where))
+
+    # -- change stream --------------------------------------------------------------
+    def current_position(self) -> Position:
+        with self._errors():
+            return snapshot.current_position(self.conn)
+
+    def position_order(self, position: Position) -> tuple[Any, ...]:
+        return positions.order(position)
+
+    def describe_position(self, position: Position) -> str:
+        return positions.describe(position)
+
+    def restrict(self, wanted: Callable[[str, str], bool], databases: frozenset[str]) -> None:
+        self._wanted = wanted
+        self._databases = databases
+
+    def read_changes(self, position: Position, max_events: int, wait_seconds: float) -> list[Transaction]:
+        if self._stream is None or position != self._stream_at or not self._stream.is_alive():
+            self._start_stream(position)
+        assert self._stream is not None
+        transactions: list[Transaction] = []
+        events = 0
+        try:
+            item = self._stream.queue.get(timeout=wait_seconds)
+            while True:
+                if isinstance(item, StreamEnded):
+                    self._stop_stream()
+                    if isinstance(item.cause, Reconnected):
+                        break  # the next call reopens it after what was handed over
+                    self._raise(item.cause)
+                transactions.append(item)
+                events += len(item.events)
+                if events >= max_events:
+                    break
+                item = self._stream.queue.get_nowait()
+        except queue.Empty:
+            pass
+        if transactions:
+            self._stream_at = transactions[-1].position
+        return transactions
+
+    def _start_stream(self, position: Position) -> None:
+        self._stop_stream()
+        self._stream = BinlogStream(self.endpoint, _replica_server_id(self.task_id), position, self._wanted,
+                                    self._databases, self._key_of)
+        self._stream_at = position
+        self._stream.start()
+
+    def _stop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream = None
+
+    def _key_of(self, database: str, table: str) -> tuple[str, ...]:
+        """The key of a table a DDL statement just touched, read on the stream thread's own connection."""
+        conn = connect(self.endpoint, "source")
+        try:
+            found = schemas.read_schema(conn, database, table)
+            return found.key if found is not None else ()
+        finally:
+            conn.close()
+
+    def _raise(self, cause: BaseException) -> None:
+        if error_code(cause) == ER_GTID_NOT_IN_BINLOG:
+            raise FatalError(
+                f"the source no longer has the binlog to resume from ({cause.args[1] if len(cause.args) > 1 else cause}); "
+                "raise binlog_expire_logs_seconds on the source, then replace the task (destroy, apply) to copy again"
+            ) from cause
+        with self._errors():
+            raise cause
+
+    def release(self, position: Position) -> None:
+        """The binlog is the server's to purge (binlog_expire_logs_seconds)."""
+
+    def install_capture(self, tables: Sequence[TableSchema]) -> None:
+        """The binlog captures every table; nothing to install."""
+
+    def remove_capture(self) -> None:
+        """Nothing was installed."""
+
+
+def _replica_server_id(task_id: str) -> int:
+    """A stable server_id for this task's binlog connection, in a range real servers rarely use."""
+    return 0x40000000 | (zlib.crc32(task_id.encode()) & 0x3FFFFFFF)
