@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,10 @@ def test_liveness_checks_the_command_line_not_just_the_pid(tmp_path: Path) -> No
     marker = str(tmp_path / "task-dir")
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
     try:
-        assert is_running(process.pid, marker)
+        deadline = time.monotonic() + 10
+        while not is_running(process.pid, marker):  # until the child has exec'd its own command line
+            assert time.monotonic() < deadline, "the child never showed its command line"
+            time.sleep(0.01)
         assert not is_running(process.pid, str(tmp_path / "other-task"))
         assert not is_running(os.getpid() + 10_000_000, marker)
         assert stop_process(process.pid, marker, grace_seconds=5) is False  # SIGTERM was enough
