@@ -66,6 +66,7 @@ class ObjectSelection(Strict):
     dml: list[DmlOp] = Field(default_factory=lambda: ["insert", "update", "delete"])
     ddl: bool = True
     key_prefixes: list[str] | None = None  # redis
+    extend_ttl_seconds: int | None = Field(default=None, ge=0)  # redis: added to every TTL on the destination
     collections: list[str] | None = None  # mongodb
 
     @model_validator(mode="after")

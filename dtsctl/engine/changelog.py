@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import sqlite_utils
 
@@ -34,6 +34,17 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _READER_POSITION = "reader_position"
 _NEWEST_COMMIT_TIME = "newest_commit_time"
 _TASK_ID = "task_id"
+
+
+class LogRecord(Protocol):
+    """What `append` stores: a `Transaction`, or another engine's record with an opaque payload
+    (key-value engines store their commands as bytes and read them back with `read_raw`)."""
+
+    position: Position
+    commit_time: float
+    origin: str | None
+
+    def payload(self) -> str | bytes: ...
 
 
 class ChangeLog:
@@ -75,7 +86,7 @@ class ChangeLog:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_READER_POSITION,)).fetchone()
         return (False, None) if row is None else (True, json.loads(row[0]))
 
-    def append(self, transactions: Sequence[Transaction], position: Position) -> None:
+    def append(self, transactions: Sequence[LogRecord], position: Position) -> None:
         """Append `transactions` and set the reader position, atomically."""
         rows = [(json.dumps(tx.position), tx.commit_time, tx.origin, tx.payload()) for tx in transactions]
         newest = max((tx.commit_time for tx in transactions), default=None)
@@ -107,6 +118,14 @@ class ChangeLog:
             (seq, Transaction.from_payload(events, json.loads(position), commit_time, origin))
             for seq, position, commit_time, origin, events in cursor
         ]
+
+    def read_raw(self, after_seq: int, limit: int) -> list[tuple[int, Position, float, str | bytes]]:
+        """Up to `limit` (seq, position, commit_time, payload) with seq > after_seq, payloads as stored."""
+        cursor = self.conn.execute(
+            "SELECT seq, position, commit_time, events FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        )
+        return [(seq, json.loads(position), commit_time, events) for seq, position, commit_time, events in cursor]
 
     def last_seq(self) -> int:
         """The highest sequence number ever assigned (0 for an empty log), trimmed or not."""

@@ -13,6 +13,8 @@ from dtsctl.connectors import registry
 from dtsctl.engine.errors import EndpointMissing
 from dtsctl.engine.filters import FilterEvaluator
 from dtsctl.engine.interfaces import Sink, Source, TableSchema
+from dtsctl.engine.keyspace import lifecycle as keyspace_lifecycle
+from dtsctl.engine.keyspace import registry as keyspace
 from dtsctl.engine.selection import TablePlan, TaskSpec, databases_of, resolve_tables
 from dtsctl.errors import DtsError
 
@@ -40,6 +42,8 @@ class TableComparison:
 
 def precheck(attributes: dict[str, Any], task_id: str) -> list[CheckResult]:
     """Everything that would make the task fail at start, each with what to change."""
+    if keyspace.handles(attributes):
+        return keyspace_lifecycle.precheck(attributes, task_id)
     spec = TaskSpec.from_attributes(attributes, task_id)
     results: list[CheckResult] = []
     with _endpoints(spec) as (source, sink):
@@ -68,6 +72,8 @@ def precheck(attributes: dict[str, Any], task_id: str) -> list[CheckResult]:
 
 def prepare(attributes: dict[str, Any], task_id: str) -> None:
     """Make the source ready: capture exactly the selected tables (idempotent, reconciling)."""
+    if keyspace.handles(attributes):
+        return keyspace_lifecycle.prepare(attributes, task_id)
     spec = TaskSpec.from_attributes(attributes, task_id)
     with _endpoints(spec, with_sink=False) as (source, _):
         if not spec.incremental:
@@ -79,6 +85,8 @@ def prepare(attributes: dict[str, Any], task_id: str) -> None:
 
 def teardown(attributes: dict[str, Any], task_id: str) -> None:
     """Remove this task's capture objects and bookkeeping. Never touches user data."""
+    if keyspace.handles(attributes):
+        return keyspace_lifecycle.teardown(attributes, task_id)
     spec = TaskSpec.from_attributes(attributes, task_id)
     with _endpoints(spec) as (source, sink):
         with contextlib.suppress(EndpointMissing):
@@ -90,6 +98,8 @@ def teardown(attributes: dict[str, Any], task_id: str) -> None:
 
 def verify(attributes: dict[str, Any]) -> list[TableComparison]:
     """Per selected table: row counts on both ends and whether their checksums agree."""
+    if keyspace.handles(attributes):
+        return keyspace_lifecycle.verify(attributes)
     spec = TaskSpec.from_attributes(attributes, "verify")
     comparisons = []
     with _endpoints(spec) as (source, sink):

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from dtsctl.engine.errors import ConnectionFailure, FatalError
+from dtsctl.engine.keyspace import registry as keyspace
+from dtsctl.engine.keyspace.progress import KeyspaceProgress
+from dtsctl.engine.keyspace.runner import KeyspaceRunner
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.retry import RetryWindow
 from dtsctl.engine.runner import Outcome, TaskRunner
@@ -120,7 +123,7 @@ class StatusWriter(threading.Thread):
         self.write()
 
 
-def run_task(runner: TaskRunner, progress: Progress, stop: threading.Event, window: RetryWindow) -> Outcome:
+def run_task(runner: TaskRunner | KeyspaceRunner, progress: Progress, stop: threading.Event, window: RetryWindow) -> Outcome:
     """Run the task, resuming from checkpoints after connection failures within the retry window."""
     while True:
         try:
@@ -154,15 +157,17 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    progress = Progress()
+    attributes = config["attributes"]
+    key_value = keyspace.handles(attributes)  # Redis: the keyspace pipeline
+    progress = KeyspaceProgress() if key_value else Progress()
     status = StatusWriter(task_dir / "status.json", progress, redactor)
     status.start()
     log.info("agent %d starting %s (task %s)", os.getpid(), config["address"], config["task_id"])
-    attributes = config["attributes"]
     window = RetryWindow(float((attributes.get("retry") or {}).get("connection_minutes") or 720))
     try:
-        runner = TaskRunner(attributes, config["task_id"], task_dir / "changelog.db", progress, stop,
-                            on_commit=window.succeeded)
+        runner_class = KeyspaceRunner if key_value else TaskRunner
+        runner = runner_class(attributes, config["task_id"], task_dir / "changelog.db", progress,  # type: ignore[arg-type]
+                              stop, on_commit=window.succeeded)
         outcome = run_task(runner, progress, stop, window)
     except DtsError as exc:  # FatalError, and bad attributes that no restart can fix
         log.error("%s", exc)

@@ -91,7 +91,7 @@ def test_connection_failure_becomes_fatal_after_the_retry_window(make_task):
     assert "does not exist" in task.status()["last_error"]
 
 
-@pytest.mark.parametrize("engine", ["redis", "mongodb"])
+@pytest.mark.parametrize("engine", ["mongodb"])
 def test_engines_without_a_connector_are_refused(make_task, engine):
     task = make_task()
     task.attributes["source_endpoint"]["engine"] = engine

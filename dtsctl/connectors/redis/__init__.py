@@ -1,0 +1,1 @@
+"""The Redis connector: a replica-protocol source and a (cluster-aware) sink for dtsctl.engine.keyspace."""

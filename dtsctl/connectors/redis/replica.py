@@ -1,0 +1,131 @@
+"""The replica side of Redis replication: handshake, PSYNC, the RDB transfer, the command stream.
+
+Checked against Redis 7.0: after `REPLCONF listening-port`, `REPLCONF capa psync2`
+and `PSYNC`, the primary answers `+FULLRESYNC <replid> <offset>` and sends the
+RDB as `$<len>\\r\\n<bytes>` (newlines before it are keepalives while it saves),
+or `+CONTINUE [<new replid>]`. Then every write arrives as a RESP array; each
+array's exact size advances the replication offset. Not announcing `capa eof`
+makes the primary send a disk-based RDB at once (no diskless-sync delay).
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import hiredis
+
+from dtsctl.connectors.redis.resp import RedisReplyError, RespConnection, encode, open_connection
+from dtsctl.engine.errors import ConnectionFailure
+from dtsctl.errors import DtsError
+
+log = logging.getLogger(__name__)
+
+ACK_EVERY_SECONDS = 1.0
+STREAM_TIMEOUT_SECONDS = 60.0  # the primary pings every 10 s by default; silence this long means it is gone
+LISTENING_PORT = 0  # nothing listens: the port is only what INFO replication shows
+
+
+@dataclass(frozen=True)
+class PsyncReply:
+    full: bool
+    replid: str
+    offset: int  # a full resync's stream starts after this offset; a continue resumes after ours
+
+
+class ReplicaConnection:
+    def __init__(self, endpoint: dict[str, Any]) -> None:
+        self.endpoint = endpoint
+        self.conn: RespConnection = open_connection(endpoint, "source")
+        self._acked_at = 0.0
+        self._heard_at = time.monotonic()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def psync(self, replid: str | None, offset: int | None) -> PsyncReply:
+        """Handshake and ask to continue after (replid, offset), or for a full resync."""
+        try:
+            self.conn.call("REPLCONF", "listening-port", LISTENING_PORT)
+            self.conn.call("REPLCONF", "capa", "psync2")
+        except RedisReplyError as exc:
+            raise _refused(exc, self.conn.address) from None
+        wanted = ("PSYNC", replid, offset + 1) if replid and offset is not None else ("PSYNC", "?", -1)
+        self.conn.send(encode(wanted))
+        line = self.conn.read_line().decode(errors="replace")
+        while line == "":  # keepalive newlines
+            line = self.conn.read_line().decode(errors="replace")
+        if line.startswith("+FULLRESYNC"):
+            _, new_replid, start = line.split()
+            return PsyncReply(True, new_replid, int(start))
+        if line.startswith("+CONTINUE"):
+            parts = line.split()
+            return PsyncReply(False, parts[1] if len(parts) > 1 else str(replid), int(offset or 0))
+        if line.startswith("-NOPERM"):
+            raise _refused(RedisReplyError(line[1:]), self.conn.address)
+        raise ConnectionFailure(f"the source Redis at {self.conn.address} cannot serve replication now: {line[1:]}")
+
+    def rdb_length(self) -> int:
+        """Wait for the RDB header; the primary may take a while to produce the file."""
+        self.conn.settimeout(STREAM_TIMEOUT_SECONDS)
+        while True:
+            try:
+                line = self.conn.read_line()
+            except socket.timeout:
+                raise ConnectionFailure(f"the source Redis at {self.conn.address} sent no snapshot for "
+                                        f"{STREAM_TIMEOUT_SECONDS:.0f}s") from None
+            if line.startswith(b"$"):
+                if line.startswith(b"$EOF:"):
+                    raise DtsError("the source sent a diskless snapshot dtsctl did not ask for")
+                return int(line[1:])
+            if line.startswith(b"-"):
+                raise ConnectionFailure(f"the source Redis at {self.conn.address} failed the snapshot: "
+                                        f"{line[1:].decode(errors='replace')}")
+
+    def rdb_bytes(self, limit: int) -> bytes:
+        try:
+            return self.conn.take(limit)
+        except socket.timeout:
+            raise ConnectionFailure(f"the snapshot transfer from {self.conn.address} stalled for "
+                                    f"{STREAM_TIMEOUT_SECONDS:.0f}s") from None
+
+    def start_stream(self, poll_seconds: float) -> None:
+        self.conn.switch_to_replies()
+        self.conn.settimeout(poll_seconds)
+        self._heard_at = time.monotonic()
+
+    def commands(self, wait: bool = True) -> list[list[bytes]]:
+        """Commands that arrived within the poll timeout (possibly none); without `wait`, only
+        what is already readable."""
+        if not wait and not select.select([self.conn.sock], [], [], 0)[0]:
+            return []
+        replies = self.conn.poll_replies()
+        now = time.monotonic()
+        if replies:
+            self._heard_at = now
+        elif now - self._heard_at > STREAM_TIMEOUT_SECONDS:
+            raise ConnectionFailure(f"the source Redis at {self.conn.address} sent nothing, not even a ping, "
+                                    f"for {STREAM_TIMEOUT_SECONDS:.0f}s")
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError) or not isinstance(reply, list):
+                raise ConnectionFailure(f"unexpected data in the replication stream from {self.conn.address}: "
+                                        f"{reply!r:.200}")
+        return replies
+
+    def ack(self, offset: int, force: bool = False) -> None:
+        """`REPLCONF ACK <offset>` about once a second (or now when forced, e.g. on GETACK)."""
+        now = time.monotonic()
+        if force or now - self._acked_at >= ACK_EVERY_SECONDS:
+            self.conn.send(encode(("REPLCONF", "ACK", offset)))
+            self._acked_at = now
+
+
+def _refused(exc: RedisReplyError, address: str) -> DtsError:
+    return DtsError(
+        f"the source Redis at {address} refused replication ({exc}); the endpoint's user needs the "
+        "+psync +replconf +sync commands (e.g. ACL SETUSER <user> +@all, or +psync +replconf +ping)"
+    )

@@ -1,0 +1,116 @@
+"""The Redis sink for a standalone destination: one MULTI/EXEC per batch, checkpoint included.
+
+The batch's payloads are sent as they are in the change log (each starts with
+its SELECT), followed by `SELECT 0` and `SET dtsctl:checkpoint:<task id>`, all
+inside one MULTI/EXEC: Redis applies a transaction whole or not at all (short of
+running out of memory midway), so after a crash the checkpoint names exactly
+the last batch applied.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+import hiredis
+
+from dtsctl.connectors.redis.resp import RespConnection, encode, open_connection
+from dtsctl.connectors.redis.selection import CHECKPOINT_PREFIX, OWN_PREFIX
+from dtsctl.engine.errors import ConnectionFailure, FatalError
+from dtsctl.engine.keyspace.interfaces import Batch, Command, KeyspaceSink
+from dtsctl.engine.selection import TaskSpec
+
+SCAN_COUNT = 1000
+REPLY_TIMEOUT_SECONDS = 120.0
+_MULTI = encode((b"MULTI",))
+_EXEC = encode((b"EXEC",))
+
+
+def glob_escape(prefix: str) -> str:
+    """A prefix as a literal SCAN MATCH pattern (followed by *)."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in prefix) + "*"
+
+
+def command_errors(commands: Sequence[Command], results: list[Any]) -> list[str]:
+    """One line per command whose result in an EXEC reply is an error."""
+    errors = []
+    for command, result in zip(commands, results):
+        if isinstance(result, hiredis.ReplyError):
+            key = command.args[1].decode(errors="replace") if len(command.args) > 1 else ""
+            errors.append(f"{command.args[0].decode(errors='replace').upper()} {key} in db {command.db}: {result}")
+    return errors
+
+
+def raise_for_aborted(reply: Any, queued: list[str], address: str) -> None:
+    """EXEC refused the whole transaction: nothing of the batch was applied."""
+    detail = "; ".join(queued) or str(reply)
+    if "OOM" in detail:
+        raise ConnectionFailure(f"the destination Redis at {address} is out of memory (maxmemory): {detail}")
+    raise FatalError(f"the destination Redis at {address} refused a batch: {detail}")
+
+
+class RedisSink(KeyspaceSink):
+    def __init__(self, spec: TaskSpec) -> None:
+        super().__init__(spec)
+        self.checkpoint_key = CHECKPOINT_PREFIX + spec.task_id
+        self._conn: RespConnection | None = None
+
+    @property
+    def conn(self) -> RespConnection:
+        if self._conn is None:
+            self._conn = open_connection(self.endpoint, "destination")
+            self._conn.switch_to_replies()
+            self._conn.settimeout(REPLY_TIMEOUT_SECONDS)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def check_connection(self) -> None:
+        self.conn.call("PING")
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        self.conn.call("SELECT", 0)
+        raw = self.conn.call("GET", self.checkpoint_key)
+        return None if raw is None else json.loads(raw)
+
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.conn.call("SELECT", 0)
+        self.conn.call("SET", self.checkpoint_key, json.dumps(checkpoint))
+
+    def delete_checkpoint(self) -> None:
+        self.conn.call("SELECT", 0)
+        self.conn.call("DEL", self.checkpoint_key)
+
+    def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> list[str]:
+        conn = self.conn
+        tail = encode((b"SELECT", 0)) + encode((b"SET", self.checkpoint_key, json.dumps(checkpoint))) + _EXEC
+        conn.send(b"".join([_MULTI, *(payload for _, payload in batch.payloads), tail]))
+        queued: list[str] = []
+        while True:
+            reply = conn.read_reply()
+            if isinstance(reply, list):
+                return command_errors(batch.commands, reply)
+            if isinstance(reply, hiredis.ReplyError):
+                if str(reply).startswith("EXECABORT"):
+                    raise_for_aborted(reply, queued, conn.address)
+                queued.append(str(reply))
+            elif reply is None:
+                raise_for_aborted("EXEC returned nothing", queued, conn.address)
+
+    def clear(self, db: int, prefixes: Sequence[str] | None) -> int:
+        conn = self.conn
+        conn.call("SELECT", db)
+        deleted = 0
+        for pattern in [glob_escape(p) for p in prefixes] if prefixes is not None else ["*"]:
+            cursor = b"0"
+            while True:
+                cursor, keys = conn.call("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT)
+                doomed = [key for key in keys if not key.startswith(OWN_PREFIX)]
+                if doomed:
+                    deleted += conn.call("UNLINK", *doomed)
+                if cursor == b"0":
+                    break
+        return deleted

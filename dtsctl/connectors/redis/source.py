@@ -1,0 +1,260 @@
+"""The Redis source: a replica connection turned into change-log records.
+
+Position: {"replid", "offset", "db"} where offset is the last replication byte
+consumed at a transaction boundary and db the source database selected there
+(the continued stream does not repeat SELECT). While an RDB is still arriving
+the position carries "snapshot": true, and a restart asks for a new full resync.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from dtsctl.connectors.redis import rdb
+from dtsctl.connectors.redis.client import connect
+from dtsctl.connectors.redis.dump import dump_payload
+from dtsctl.connectors.redis.replica import ReplicaConnection
+from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
+from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator
+from dtsctl.engine.events import Position
+from dtsctl.engine.keyspace.interfaces import CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, KeyspaceSource, Record
+from dtsctl.engine.selection import TaskSpec
+from dtsctl.errors import DtsError
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.1
+RECORD_COMMANDS = 2000
+RECORD_BYTES = 1 << 20
+SNAPSHOT_READ_BYTES = 4 << 20
+GATHER_SECONDS = 0.05  # how long one read keeps taking what has already arrived
+
+
+class _Pending:
+    """Destination commands waiting to become records; a SELECT starts every payload."""
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self._parts: list[bytes] = []
+        self._db: int | None = None
+        self.commands = 0
+        self.size = 0
+        self.heartbeat_value: bytes | None = None
+
+    def command(self, db: int, args: list[bytes]) -> None:
+        if db != self._db:
+            self._parts.append(encode((b"SELECT", db)))
+            self._db = db
+        data = encode(args)
+        self._parts.append(data)
+        self.commands += 1
+        self.size += len(data)
+
+    def clear(self, db: int, prefixes: list[str] | None) -> None:
+        self._close()
+        self.payloads.append(Record.control(CLEAR, None, 0.0, db=db, prefixes=prefixes).data)
+
+    def heartbeat(self, value: bytes) -> None:
+        self.heartbeat_value = value
+
+    def take(self, position: Position) -> list[Record]:
+        self._close()
+        now = time.time()
+        records = [Record(payload, position, now) for payload in self.payloads]
+        self.payloads, self.commands, self.size = [], 0, 0
+        return records
+
+    def _close(self) -> None:
+        if self._parts:
+            self.payloads.append(b"".join(self._parts))
+            self._parts, self._db = [], None
+
+
+class RedisSource(KeyspaceSource):
+    def __init__(self, spec: TaskSpec) -> None:
+        super().__init__(spec)
+        self.selection = Selection(spec.objects)
+        self.heartbeat_key = (HEARTBEAT_PREFIX + spec.task_id).encode()
+        self.replace = b"REPLACE" if spec.conflict_policy != "ignore" else None
+        self._replica: ReplicaConnection | None = None
+        self._pending = _Pending()
+        self._translator = Translator(self.selection, self.heartbeat_key, self._pending)
+        self._replid = ""
+        self._offset = 0
+        self._rdb: rdb.RdbReader | None = None
+        self._rdb_left = 0
+        self._announced = False  # SNAPSHOT_BEGIN emitted for the current RDB
+        self._keep_snapshot = True
+        self._durable_offset = 0
+        self._warned_functions = False
+
+    # -- connection ---------------------------------------------------------------------
+    def check_connection(self) -> None:
+        conn = open_connection(self.endpoint, "source")
+        try:
+            conn.call("PING")
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        if self._replica is not None:
+            self._replica.close()
+            self._replica = None
+
+    @property
+    def in_snapshot(self) -> bool:
+        return self._rdb is not None
+
+    def describe_position(self, position: Position) -> str:
+        if not position:
+            return ""
+        text = f"{position['replid']}:{position['offset']}"
+        return text + " (snapshot)" if position.get("snapshot") else text
+
+    def open(self, position: Position | None, snapshot: bool) -> None:
+        self._keep_snapshot = snapshot
+        self._replica = ReplicaConnection(self.endpoint)
+        resumable = bool(position) and not position.get("snapshot")
+        reply = self._replica.psync(position["replid"] if resumable else None,
+                                    position["offset"] if resumable else None)
+        if not reply.full:
+            self._replid, self._offset = reply.replid, reply.offset
+            self._durable_offset = reply.offset
+            self._translator.db = int(position.get("db", 0))
+            log.info("continuing replication at %s:%d", self._replid, self._offset)
+            self._replica.start_stream(POLL_SECONDS)
+            return
+        if resumable:
+            self.resync_reason = (f"the source could not continue from {self.describe_position(position)} "
+                                  "(backlog overwritten, source restarted or failed over): full resync")
+            log.warning("%s", self.resync_reason)
+        elif position:
+            self.resync_reason = "the previous snapshot was interrupted: full resync"
+            log.info("%s", self.resync_reason)
+        self._replid, self._offset = reply.replid, reply.offset
+        self._rdb_left = self._replica.rdb_length()
+        self._rdb = rdb.RdbReader()
+        self._announced = False
+        log.info("receiving the snapshot (%d bytes) at %s:%d", self._rdb_left, self._replid, self._offset)
+
+    # -- reading ------------------------------------------------------------------------
+    def read(self, wait_seconds: float) -> tuple[list[Record], Position]:
+        if self._rdb is not None:
+            return self._read_snapshot()
+        if self._replica is None or not self.spec.incremental:
+            time.sleep(wait_seconds)  # a migration reads no stream
+            return [], self._position()
+        return self._read_stream()
+
+    def _position(self, snapshot: bool = False) -> dict[str, Any]:
+        position: dict[str, Any] = {"replid": self._replid, "offset": self._offset, "db": self._translator.db}
+        if snapshot:
+            position["snapshot"] = True
+        return position
+
+    def _read_snapshot(self) -> tuple[list[Record], Position]:
+        assert self._replica is not None and self._rdb is not None
+        records: list[Record] = []
+        if not self._announced:
+            self._announced = True
+            records.append(Record.control(SNAPSHOT_BEGIN, self._position(True), time.time(),
+                                          databases=self._estimates(), data=self._keep_snapshot))
+        if self._rdb_left:
+            data = self._replica.rdb_bytes(min(self._rdb_left, SNAPSHOT_READ_BYTES))
+            self._rdb_left -= len(data)
+            self._rdb.feed(data)
+        for item in self._rdb.items():
+            if isinstance(item, rdb.Entry):
+                self._restore(item)
+                if self._pending.commands >= RECORD_COMMANDS or self._pending.size >= RECORD_BYTES:
+                    records += self._pending.take(self._position(True))
+            elif isinstance(item, rdb.Function) and not self._warned_functions:
+                self._warned_functions = True
+                log.warning("the source holds Redis functions; they are not replicated (load them on the "
+                            "destination with FUNCTION LOAD)")
+        if not self._rdb.done:
+            if not self._rdb_left:
+                raise rdb.RdbError("the snapshot ended before its end marker; the source sent a truncated RDB")
+            return records + self._pending.take(self._position(True)), self._position(True)
+        if self._rdb_left:
+            raise rdb.RdbError("the snapshot has data after its end marker")
+        self._rdb = None
+        self._translator.db = 0
+        records += self._pending.take(self._position(True))
+        records.append(Record.control(SNAPSHOT_END, self._position(), time.time()))
+        log.info("snapshot received; streaming from %s:%d", self._replid, self._offset)
+        assert self._replica is not None
+        if self.spec.incremental:
+            self._replica.start_stream(POLL_SECONDS)
+        return records, self._position()
+
+    def _restore(self, entry: rdb.Entry) -> None:
+        rule = self.selection.rule(entry.db)
+        if rule is None or not rule.wants(entry.key) or not self._keep_snapshot:
+            return
+        assert self._rdb is not None and self._rdb.version is not None
+        ttl = entry.expire_ms or 0
+        if ttl and rule.extend_ttl:
+            ttl += rule.extend_ttl * 1000
+        args = [b"RESTORE", entry.key, str(ttl).encode(), dump_payload(entry.type, entry.encoding, self._rdb.version)]
+        args += [b"ABSTTL"] if ttl else []
+        args += [self.replace] if self.replace else []
+        self._pending.command(rule.destination, args)
+
+    def _estimates(self) -> dict[str, dict[str, int]]:
+        """Keys per selected database now (INFO keyspace), for progress in status."""
+        counts: dict[int, int] = {}
+        try:
+            client = connect(self.endpoint, "source")
+            try:
+                counts = {int(name[2:]): details["keys"] for name, details in client.info("keyspace").items()}
+            finally:
+                client.close()
+        except DtsError as exc:  # estimates only feed progress
+            log.warning("could not read the source's key counts: %s", exc)
+        return {str(db): {"destination": rule.destination, "keys": counts.get(db, 0), "prefixes": rule.prefix_strings}
+                for db, rule in self.selection.rules.items()}
+
+    def _read_stream(self) -> tuple[list[Record], Position]:
+        assert self._replica is not None
+        records: list[Record] = []
+        in_multi = False
+        commands = self._replica.commands()
+        gather_until = time.monotonic() + GATHER_SECONDS
+        while commands:
+            for args in commands:
+                self._offset += encoded_length(args)
+                name = args[0].lower()
+                if name == b"multi":
+                    in_multi = True
+                elif name == b"exec":
+                    in_multi = False
+                elif name == b"replconf":
+                    if len(args) > 1 and args[1].lower() == b"getack":
+                        self._replica.ack(self._durable_offset, force=True)
+                else:
+                    self._translator.handle(args)
+                if not in_multi and (self._pending.commands >= RECORD_COMMANDS
+                                     or self._pending.size >= RECORD_BYTES):
+                    records += self._pending.take(self._position())
+            if in_multi:  # a MULTI block is propagated at once: finish it so positions stay on boundaries
+                commands = self._replica.commands()
+            elif time.monotonic() < gather_until:  # fewer, larger appends: each one is an fsync
+                commands = self._replica.commands(wait=False)
+            else:
+                commands = []
+        if self._pending.heartbeat_value is not None:
+            try:
+                self.last_heartbeat = float(self._pending.heartbeat_value)
+            except ValueError:
+                pass
+            self._pending.heartbeat_value = None
+        return records + self._pending.take(self._position()), self._position()
+
+    def acknowledge(self, position: Position) -> None:
+        if self._replica is None or self._rdb is not None or not position or position.get("snapshot"):
+            return
+        self._durable_offset = position["offset"]
+        self._replica.ack(self._durable_offset)

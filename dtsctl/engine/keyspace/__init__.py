@@ -1,0 +1,1 @@
+"""The replication pipeline for key-value engines (Redis): snapshot and stream as commands."""

@@ -1,0 +1,149 @@
+"""The keyspace applier: change log -> sink, a batch of whole rows and the checkpoint at a time.
+
+The checkpoint is the engine's `Checkpoint`: `applied_seq`, counters, and one
+`tables` entry per selected source database ("db0" -> destination "db1") whose
+`copy_done` is false while a snapshot is being applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import hiredis
+
+from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.checkpoint import Checkpoint, TableProgress
+from dtsctl.engine.keyspace.interfaces import (CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, Batch, Command, KeyspaceSink,
+                                               control_of)
+from dtsctl.engine.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS_PER_BATCH = 64
+MAX_COMMANDS_PER_BATCH = 20_000
+MAX_ERRORS_LOGGED = 10
+_RESTORE, _SELECT = b"restore", b"select"
+
+
+def destination_name(db: Any, prefixes: list[str] | None) -> str:
+    """How a selected database is named in the checkpoint: "db1", or "db1 user:,order:" with key
+    prefixes, so that a changed selection is noticed at start."""
+    return f"db{db}" + (" " + ",".join(prefixes) if prefixes else "")
+
+
+def in_snapshot(cp: Checkpoint) -> bool:
+    """True before the first snapshot is applied, and while any snapshot is being applied."""
+    return not cp.tables or not all(table.copy_done for table in cp.tables.values())
+
+
+class KeyspaceApplier:
+    def __init__(self, sink: KeyspaceSink, changelog: ChangeLog, throttle: Throttle, conflict_policy: str) -> None:
+        self._sink = sink
+        self._changelog = changelog
+        self._throttle = throttle
+        self._policy = conflict_policy
+        self._errors_logged_at = 0.0
+
+    def apply_next(self, cp: Checkpoint) -> int:
+        """Apply the next batch (or one control row); mutate `cp` to what was committed.
+        Returns the number of change-log rows applied (0: nothing new)."""
+        rows = self._changelog.read_raw(cp.applied_seq, MAX_ROWS_PER_BATCH)
+        if not rows:
+            return 0
+        seq, _, commit_time, payload = rows[0]
+        control = control_of(bytes(payload))
+        if control is not None:
+            self._control(control, seq, commit_time, cp)
+            return 1
+        batch, newest = Batch(), cp.applied_commit_time or 0.0
+        for seq, _, commit_time, payload in rows:
+            payload = bytes(payload)
+            if control_of(payload) is not None or len(batch.commands) >= MAX_COMMANDS_PER_BATCH:
+                break
+            batch.payloads.append((seq, payload))
+            batch.commands.extend(parse(seq, payload))
+            newest = max(newest, commit_time)
+        if self._throttle.limited:
+            self._throttle.wait(len(batch.commands), sum(len(p) for _, p in batch.payloads))
+        after = cp.copy()
+        after.applied_seq = batch.payloads[-1][0]
+        after.applied_commit_time = newest
+        self._count(batch, after)
+        errors = self._sink.apply(batch, after.to_json())
+        cp.__dict__.update(after.__dict__)
+        if errors:
+            self._report(errors, cp)
+        return len(batch.payloads)
+
+    # -- control rows -----------------------------------------------------------------
+    def _control(self, control: dict[str, Any], seq: int, commit_time: float, cp: Checkpoint) -> None:
+        after = cp.copy()
+        op = control["op"]
+        if op == SNAPSHOT_BEGIN:
+            resync = bool(cp.tables)
+            if resync and control.get("data", True):
+                for details in control["databases"].values():
+                    deleted = self._sink.clear(details["destination"], details.get("prefixes"))
+                    log.info("full resync: cleared %d selected keys in destination db %s",
+                             deleted, details["destination"])
+            after.tables = {
+                f"db{db}": TableProgress(destination=destination_name(details["destination"], details.get("prefixes")),
+                                         schema_done=True,
+                                         rows_estimated=details.get("keys", 0))
+                for db, details in control["databases"].items()
+            }
+            log.info("applying the %ssnapshot", "new " if resync else "")
+        elif op == SNAPSHOT_END:
+            for table in after.tables.values():
+                table.copy_done = True
+            log.info("snapshot applied (%d keys in all); applying the stream", after.rows_copied)
+        elif op == CLEAR:
+            deleted = self._sink.clear(control["db"], control.get("prefixes"))
+            log.warning("cleared %d keys in destination db %s after a flush at the source", deleted, control["db"])
+        after.applied_seq = seq
+        after.applied_commit_time = max(cp.applied_commit_time or 0.0, commit_time)
+        self._sink.save_checkpoint(after.to_json())
+        cp.__dict__.update(after.__dict__)
+
+    # -- counters and errors ----------------------------------------------------------
+    @staticmethod
+    def _count(batch: Batch, cp: Checkpoint) -> None:
+        if not in_snapshot(cp):
+            cp.events_applied += sum(1 for c in batch.commands if c.args[0].lower() != _SELECT)
+            return
+        by_destination = {table.destination.split(" ")[0]: table for table in cp.tables.values()}
+        for command in batch.commands:
+            if command.args[0].lower() == _RESTORE:
+                cp.rows_copied += 1
+                table = by_destination.get(f"db{command.db}")
+                if table is not None:
+                    table.rows_copied += 1
+
+    def _report(self, errors: list[str], cp: Checkpoint) -> None:
+        busy = [error for error in errors if "BUSYKEY" in error]
+        if busy and self._policy == "ignore":
+            cp.conflicts.add("insert", len(busy))
+            errors = [error for error in errors if "BUSYKEY" not in error]
+        if not errors:
+            return
+        now = time.monotonic()
+        if now - self._errors_logged_at >= 1.0:  # at most one burst a second
+            self._errors_logged_at = now
+            for error in errors[:MAX_ERRORS_LOGGED]:
+                log.warning("the destination rejected a replicated command: %s", error)
+            if len(errors) > MAX_ERRORS_LOGGED:
+                log.warning("... and %d more rejected commands in this batch", len(errors) - MAX_ERRORS_LOGGED)
+
+
+def parse(seq: int, payload: bytes) -> list[Command]:
+    """The commands of one stored payload, each with the database it runs in (SELECTs included)."""
+    reader = hiredis.Reader()
+    reader.feed(payload)
+    commands, db = [], 0
+    while (args := reader.gets()) is not False:
+        if args[0].lower() == _SELECT:
+            db = int(args[1])
+        commands.append(Command(seq, db, args))
+    return commands

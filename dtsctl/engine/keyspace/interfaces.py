@@ -1,0 +1,169 @@
+"""What a key-value connector implements for the keyspace pipeline, and the records it emits.
+
+A key-value source (Redis) delivers its snapshot and its change stream on one
+replication connection, as commands. The source turns both into `Record`s of
+destination commands (already filtered, renamed and in the sink's wire format),
+so the change log holds exactly what the applier sends; control records mark
+where a snapshot begins and ends and where part of the key space is cleared.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+from dtsctl.engine.events import Position
+from dtsctl.engine.selection import TaskSpec
+
+if TYPE_CHECKING:
+    from dtsctl.engine.lifecycle import CheckResult, TableComparison
+
+CONTROL_MARK = b"#"
+
+# Control operations
+SNAPSHOT_BEGIN = "snapshot_begin"  # {"databases": {source db: {"destination": db, "keys": estimate}}, "reason": str}
+SNAPSHOT_END = "snapshot_end"
+CLEAR = "clear"  # {"db": destination db, "prefixes": [...] | None}: delete the selection's keys there
+
+
+@dataclass(frozen=True)
+class Record:
+    """One change-log row: destination commands (opaque bytes) or a control operation."""
+
+    data: bytes
+    position: Position
+    commit_time: float
+    origin: str | None = None
+
+    def payload(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def control(cls, op: str, position: Position, commit_time: float, **details: Any) -> "Record":
+        return cls(CONTROL_MARK + json.dumps({"op": op, **details}).encode(), position, commit_time)
+
+
+def control_of(payload: bytes) -> dict[str, Any] | None:
+    """The control operation a stored payload holds, or None for commands."""
+    return json.loads(payload[1:]) if payload[:1] == CONTROL_MARK else None
+
+
+@dataclass
+class Command:
+    """One destination command of a batch, with the change-log row it came from."""
+
+    seq: int
+    db: int
+    args: list[bytes]
+
+
+@dataclass
+class Batch:
+    """Whole change-log rows to apply together: raw payloads and their parsed commands."""
+
+    payloads: list[tuple[int, bytes]] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+
+
+class KeyspaceSource(ABC):
+    """A replication connection that yields a snapshot, then the change stream, as Records."""
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+        self.endpoint = spec.source_endpoint
+        self.last_heartbeat: float | None = None  # source time in the newest own heartbeat read back
+        self.resync_reason: str | None = None  # set by open() when it had to copy everything again
+
+    @abstractmethod
+    def check_connection(self) -> None:
+        """Raise ConnectionFailure or DtsError saying what to fix."""
+
+    @abstractmethod
+    def open(self, position: Position | None, snapshot: bool) -> None:
+        """Start replicating after `position` (None: from a new snapshot). `snapshot` False drops
+        the snapshot's data (phases without `full`) but still marks where it ends."""
+
+    @abstractmethod
+    def read(self, wait_seconds: float) -> tuple[list[Record], Position]:
+        """Records that arrived (waiting up to `wait_seconds`), and the position consumed so far."""
+
+    @abstractmethod
+    def acknowledge(self, position: Position) -> None:
+        """`position` is durable in the change log (called often; the source paces itself)."""
+
+    @property
+    @abstractmethod
+    def in_snapshot(self) -> bool:
+        """True while the snapshot is still arriving."""
+
+    @abstractmethod
+    def describe_position(self, position: Position) -> str: ...
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class Heartbeat(ABC):
+    """Writes a timestamp on the source that comes back through its own stream (for lag)."""
+
+    @abstractmethod
+    def beat(self) -> bool:
+        """Write it now; False when the source does not accept writes (read-only)."""
+
+    @abstractmethod
+    def remove(self) -> None: ...
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class KeyspaceSink(ABC):
+    """Applies batches of commands with the applier checkpoint, atomically."""
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+        self.endpoint = spec.destination_endpoint or {}
+
+    @abstractmethod
+    def check_connection(self) -> None: ...
+
+    @abstractmethod
+    def load_checkpoint(self) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> list[str]:
+        """Apply the batch and store `checkpoint` in one transaction; a command already applied
+        before a crash is never applied again. Returns the errors individual commands met."""
+
+    @abstractmethod
+    def clear(self, db: int, prefixes: Sequence[str] | None) -> int:
+        """Delete the keys of the selection in `db` (never dtsctl's own); how many were deleted.
+        Idempotent: after a crash it is simply done again before the checkpoint moves past it."""
+
+    @abstractmethod
+    def delete_checkpoint(self) -> None:
+        """Forget this task's bookkeeping; never touch user data."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class KeyspaceConnector(Protocol):
+    """What engine/keyspace/registry.py loads for a key-value engine."""
+
+    def source(self, spec: TaskSpec) -> KeyspaceSource: ...
+
+    def sink(self, spec: TaskSpec) -> KeyspaceSink: ...
+
+    def heartbeat(self, spec: TaskSpec) -> Heartbeat: ...
+
+    def precheck(self, spec: TaskSpec) -> list["CheckResult"]: ...
+
+    def teardown(self, spec: TaskSpec) -> None: ...
+
+    def verify(self, spec: TaskSpec) -> list["TableComparison"]: ...

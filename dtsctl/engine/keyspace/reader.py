@@ -1,0 +1,71 @@
+"""The keyspace reader: replication connection -> change log. It never waits for the applier."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.keyspace.interfaces import KeyspaceSource
+from dtsctl.engine.keyspace.progress import KeyspaceProgress
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.1
+SAVE_POSITION_EVERY_SECONDS = 1.0
+
+
+class KeyspaceReader(threading.Thread):
+    """Appends records with the position after them in one change-log transaction, and only then
+    acknowledges that position to the source. Errors are kept in `error` for the main thread."""
+
+    def __init__(self, make_source: Callable[[], KeyspaceSource], changelog_path: Path,
+                 progress: KeyspaceProgress, appended: threading.Event, snapshot: bool) -> None:
+        super().__init__(name="reader", daemon=True)
+        self._make_source = make_source
+        self._changelog_path = changelog_path
+        self._progress = progress
+        self._appended = appended
+        self._snapshot = snapshot
+        self._halt = threading.Event()
+        self.error: BaseException | None = None
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        source = self._make_source()
+        changelog = ChangeLog(self._changelog_path)
+        try:
+            self._loop(source, changelog)
+        except BaseException as exc:  # handed to the main thread, which decides retry or exit
+            self.error = exc
+            self._appended.set()
+        finally:
+            source.close()
+            changelog.close()
+
+    def _loop(self, source: KeyspaceSource, changelog: ChangeLog) -> None:
+        _, saved = changelog.reader_position()
+        source.open(saved, self._snapshot)
+        if source.resync_reason:
+            self._progress.resynced(source.resync_reason)
+        self._progress.reader_advanced(source.describe_position(saved), changelog.newest_commit_time())
+        saved_at = time.monotonic()
+        while not self._halt.is_set():
+            records, position = source.read(POLL_SECONDS)
+            if records:
+                changelog.append(records, position)
+                saved, saved_at = position, time.monotonic()
+                self._appended.set()
+                self._progress.reader_advanced(source.describe_position(position), records[-1].commit_time)
+            elif position != saved and time.monotonic() - saved_at >= SAVE_POSITION_EVERY_SECONDS:
+                # filtered-out writes and pings still move the position: keep it fresh for PSYNC
+                changelog.set_reader_position(position)
+                saved, saved_at = position, time.monotonic()
+                self._progress.reader_advanced(source.describe_position(position), None)
+            source.acknowledge(saved)
+            self._progress.heartbeat_read(source.last_heartbeat)

@@ -1,0 +1,90 @@
+"""Crashes and lost replication state: kill -9, a source restarted empty, an overflowed backlog."""
+
+from __future__ import annotations
+
+import threading
+
+from tests.integration.redis.conftest import endpoint, wait_equal
+from tests.integration.redis.data import seed, write_load
+
+
+def _fill(client, count: int, prefix: str = "bulk:") -> None:
+    pipe = client.pipeline(transaction=False)
+    for i in range(count):
+        pipe.set(f"{prefix}{i}", f"value {i}")
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+
+
+def _with_load(client, action):
+    stop = threading.Event()
+    writer = threading.Thread(target=write_load, args=(client, "", stop))
+    writer.start()
+    try:
+        action()
+        stop.wait(1)
+    finally:
+        stop.set()
+        writer.join()
+
+
+def test_kill_9_during_snapshot_and_during_stream_loses_and_repeats_nothing(redis_source, redis_destination,
+                                                                            flush_redis, make_task):
+    source, destination = flush_redis(redis_source), flush_redis(redis_destination)
+    seed(source)
+    _fill(source, 30_000)
+    task = make_task(endpoint(redis_source), endpoint(redis_destination), throttle={"rps": 15_000, "mbps": 0})
+
+    def crash_twice() -> None:
+        task.apply()
+        task.wait_status(lambda s: s["phase"] == "full" and s["rows_copied"] > 2000, what="snapshot under way")
+        assert task.kill() == -9
+        task.start()
+        task.wait_incremental(timeout=90)
+        task.wait_status(lambda s: s["events_applied"] > 500, what="stream under way")
+        assert task.kill() == -9
+        task.start()
+        task.wait_incremental()
+
+    _with_load(redis_source.client(), crash_twice)
+    wait_equal(source, destination)
+    assert int(destination.get("counter")) == int(source.get("counter"))  # INCRs applied exactly once
+
+
+def test_source_restarted_without_persistence_resyncs_and_converges(redis_factory, redis_destination, flush_redis,
+                                                                    make_task):
+    server = redis_factory()
+    source, destination = server.client(), flush_redis(redis_destination)
+    seed(source)
+    task = make_task(endpoint(server), endpoint(redis_destination))
+    task.apply()
+    task.wait_incremental()
+    wait_equal(source, destination)
+    server.restart()  # no persistence: it comes back empty, with a new replication id
+    source = server.client()
+    source.set("after:restart", "yes")
+    source.rpush("after:list", 1, 2, 3)
+    status = task.wait_status(lambda s: s["full_resyncs"] >= 1 and s["phase"] == "incremental", timeout=60,
+                              what="a full resync")
+    assert "full resync" in status["full_resync_reason"]
+    wait_equal(source, destination)
+    assert "full resync" in task.log.read_text()
+
+
+def test_backlog_overflow_while_stopped_leads_to_full_resync(redis_factory, redis_destination, flush_redis,
+                                                             make_task):
+    server = redis_factory(config=["repl-backlog-size 16kb"])
+    source, destination = server.client(), flush_redis(redis_destination)
+    seed(source, count=10)
+    task = make_task(endpoint(server), endpoint(redis_destination))
+    task.apply()
+    task.wait_incremental()
+    assert task.stop() == 0
+    _fill(source, 5000, "while-stopped:")  # far more than 16 kB of writes
+    source.delete("str:1")
+    task.start()
+    status = task.wait_status(lambda s: s["full_resyncs"] == 1 and s["phase"] == "incremental", timeout=60,
+                              what="a full resync")
+    assert "backlog" in status["full_resync_reason"]
+    wait_equal(source, destination)
