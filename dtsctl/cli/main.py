@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from dtsctl import __version__
-from dtsctl.cli import plan_commands, runtime_commands, state_commands, workspace_commands
+from dtsctl.cli import consume_commands, plan_commands, runtime_commands, state_commands, workspace_commands
 from dtsctl.cli.context import CliContext
 from dtsctl.errors import DtsError, ValidationFailed
 
@@ -32,7 +32,7 @@ def cli(ctx: click.Context, directory: str, debug: bool) -> None:
     context.debug = debug
 
 
-for module in (workspace_commands, plan_commands, runtime_commands, state_commands):
+for module in (workspace_commands, plan_commands, runtime_commands, state_commands, consume_commands):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -14,9 +15,11 @@ from dtsctl.cli.context import CliContext, pass_context, state_option, var_optio
 from dtsctl.cli.progress import LiveLines, table_lines
 from dtsctl.config.resources import DesiredResource
 from dtsctl.engine import lifecycle
+from dtsctl.engine.subscription.spec import store_path
 from dtsctl.errors import DtsError
 from dtsctl.runtime.agents import Agent, TaskView
 from dtsctl.runtime.follow import follow_lines, last_lines
+from dtsctl.subscribe.status import describe
 
 PHASE_ORDER = ("precheck", "schema", "full", "incremental", "done")
 
@@ -63,6 +66,33 @@ def _render_details(view: TaskView) -> None:
         click.echo(line)
 
 
+def _subscription(cli: CliContext, address: str) -> dict[str, Any] | None:
+    """The change stream of a subscription task (retained range, groups, delivery), else None."""
+    path = store_path(cli.runtime().task(address).root)
+    return describe(path) if path.is_file() else None
+
+
+def _render_subscription(stream: dict[str, Any] | None) -> None:
+    if stream is None:
+        return
+    kept = stream["retained"]
+    if kept["records"]:
+        click.echo(f"  retained: seq {kept['first_seq']}..{kept['last_seq']} ({kept['records']} records, "
+                   f"{kept['megabytes']} MB), {kept['oldest']} to {kept['newest']}")
+    else:
+        click.echo(f"  retained: nothing (last seq {kept['last_seq']})")
+    rows = [("GROUP", "OFFSET", "LAG", "LAG SECONDS", "CONSUMER")]
+    rows += [(g["name"], str(g["offset"]), str(g["lag_records"]), f"{g['lag_seconds']:.1f}s", g["holder"] or "-")
+             for g in stream["groups"]]
+    delivery = stream["delivery"]
+    if delivery:
+        rows.append(("(delivery)", str(delivery["seq"]), str(delivery["lag_records"]),
+                     f"{delivery['lag_seconds']:.1f}s", "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
 @click.command()
 @click.argument("address", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print {\"tasks\": [...]} as JSON.")
@@ -73,8 +103,11 @@ def status(cli: CliContext, address: str | None, as_json: bool, watch: bool) -> 
     """What each task is doing now; with ADDRESS, also each table's full-copy progress."""
     while True:
         views = _managed_views(cli, address)
+        streams = {view.address: _subscription(cli, view.address) for view in views}
         if as_json:
-            click.echo(json.dumps({"tasks": [view.as_contract() for view in views]}, indent=2))
+            tasks = [{**view.as_contract(), **({"subscription": streams[view.address]} if streams[view.address] else {})}
+                     for view in views]
+            click.echo(json.dumps({"tasks": tasks}, indent=2))
         else:
             if watch:
                 click.clear()
@@ -82,6 +115,10 @@ def status(cli: CliContext, address: str | None, as_json: bool, watch: bool) -> 
             if address:
                 for view in views:
                     _render_details(view)
+                    _render_subscription(streams[view.address])
+            for view in views:
+                for warning in (streams[view.address] or {}).get("warnings", []):
+                    click.echo(f"warning: {view.address}: {warning}", err=True)
         if not watch:
             return
         time.sleep(1)

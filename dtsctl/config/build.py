@@ -31,8 +31,10 @@ def task_resource(
     depends_on: tuple[str, ...],
     where: Location,
     workspace: Path,
+    delivery: ResolvedEndpoint | None = None,
 ) -> DesiredResource:
-    """A task as a resource: attributes as documented in `resources`, secrets marked."""
+    """A task as a resource: attributes as documented in `resources`, secrets marked.
+    `delivery` is the endpoint a subscription's `deliver_to` names."""
     source, destination = ends
     attributes: dict[str, Any] = {
         "type": task.type,
@@ -50,10 +52,14 @@ def task_resource(
         "workspace": str(workspace),
         "topology": topology,
     }
+    if task.type == "subscription":
+        attributes.update(_subscription_attributes(task, delivery))
     secret = {p for p in tainted if p and p[0] in attributes}
     secret |= {("source_endpoint", *p) for p in source.sensitive}
     if destination:
         secret |= {("destination_endpoint", *p) for p in destination.sensitive}
+    if delivery:
+        secret |= {("delivery_endpoint", *p) for p in delivery.sensitive}
     secret |= set(_password_paths(attributes))
     return DesiredResource(
         address=address,
@@ -65,6 +71,16 @@ def task_resource(
         file=display_path(where.file),
         line=where.line,
     )
+
+
+def _subscription_attributes(task: Task, delivery: ResolvedEndpoint | None) -> dict[str, Any]:
+    retention = task.retention.model_dump() if task.retention else {"hours": 24.0, "megabytes": 0.0}
+    return {
+        "retention": retention,
+        "consumer_groups": {name: group.model_dump() for name, group in sorted(task.groups().items())},
+        "deliver_to": task.deliver_to.model_dump() if task.deliver_to else None,
+        "delivery_endpoint": dict(delivery.attributes) if delivery else None,
+    }
 
 
 def _password_paths(value: Any, path: AttributePath = ()) -> list[AttributePath]:
@@ -79,6 +95,12 @@ def _password_paths(value: Any, path: AttributePath = ()) -> list[AttributePath]
         for index, item in enumerate(value):
             found.extend(_password_paths(item, path + (index,)))
     return found
+
+
+def delivery_problem(delivery: ResolvedEndpoint | None) -> str | None:
+    if delivery is not None and delivery.attributes["engine"] != "redis":
+        return f"deliver_to names endpoint {delivery.name} ({delivery.attributes['engine']}); it must be a redis endpoint"
+    return None
 
 
 def object_problem(objects: list[ObjectSelection], source: ResolvedEndpoint) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dtsctl.config.build import ResolvedEndpoint, object_problem, task_resource
+from dtsctl.config.build import ResolvedEndpoint, delivery_problem, object_problem, task_resource
 from dtsctl.config.model import Declaration, Endpoint, ModuleCall, Task, Topology, Variable
 from dtsctl.config.modsource import module_search_path, resolve_module_source
 from dtsctl.config.problems import Problems
@@ -381,11 +381,16 @@ def _evaluate_task(module: ModuleInstance, entry: Entry, problems: Problems) -> 
     if task is None:
         return
     module.tasks[entry.name] = task
-    ends = _endpoints_of(module, entry, {("source",): task.source, ("destination",): task.destination}, problems)
+    names = {("source",): task.source, ("destination",): task.destination,
+             ("deliver_to", "endpoint"): task.deliver_to.endpoint if task.deliver_to else None}
+    ends = _endpoints_of(module, entry, names, problems)
     if ends is None:
         return
-    source, destination = ends
-    resource = task_resource(f"{module.prefix}task.{entry.name}", entry.name, task, (source, destination), tainted, None, (), entry.at(), module.workspace)
+    source, destination, delivery = ends
+    resource = task_resource(f"{module.prefix}task.{entry.name}", entry.name, task, (source, destination), tainted, None, (), entry.at(), module.workspace, delivery)
+    problem = delivery_problem(delivery)
+    if problem:
+        problems.add(entry.at(("deliver_to", "endpoint")), f"task.{entry.name}: {problem}")
     problem = object_problem(task.objects, source)
     if problem:
         problems.add(entry.at(("objects",)), f"task.{entry.name}: {problem}")

@@ -6,6 +6,7 @@ instead of silently ignored.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -93,6 +94,25 @@ class Lifecycle(Strict):
     prevent_destroy: bool = False
 
 
+class Retention(Strict):
+    """How long a subscription keeps records: whichever bound is reached first (0: no bound)."""
+
+    hours: float = Field(default=24, ge=0)
+    megabytes: float = Field(default=0, ge=0)
+
+
+class ConsumerGroup(Strict):
+    start: Literal["latest", "earliest"] = "latest"  # where a newly declared group starts reading
+
+
+class Delivery(Strict):
+    endpoint: str  # a redis endpoint
+    stream: str = Field(min_length=1)  # the stream key records are XADDed to
+
+
+GROUP_NAME = r"^[A-Za-z0-9_.-]+$"
+
+
 class Task(Strict):
     type: TaskType
     source: str
@@ -104,6 +124,9 @@ class Task(Strict):
     retry: Retry = Field(default_factory=Retry)
     status: DesiredStatus = "running"
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    retention: Retention | None = None  # subscription only
+    consumer_groups: list[str] | dict[str, ConsumerGroup | None] | None = None  # subscription only
+    deliver_to: Delivery | None = None  # subscription only
 
     @model_validator(mode="after")
     def _shape(self) -> "Task":
@@ -111,12 +134,34 @@ class Task(Strict):
             raise ValueError(f"a {self.type} task needs `destination`")
         if self.type == "subscription" and self.destination:
             raise ValueError("a subscription task has no `destination`")
+        if self.type != "subscription":
+            for name in ("retention", "consumer_groups", "deliver_to"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"`{name}` is for subscription tasks only")
+        elif "incremental" not in self.phases:
+            raise ValueError("a subscription task streams changes: keep `incremental` in `phases`")
+        self._check_groups()
         if not self.phases:
             raise ValueError("`phases` needs at least one of schema, full, incremental")
         order = [ALL_PHASES.index(p) for p in self.phases]
         if order != sorted(set(order)):
             raise ValueError("`phases` must be in the order schema, full, incremental, each at most once")
         return self
+
+    def _check_groups(self) -> None:
+        names = list(self.consumer_groups or [])
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"consumer group {duplicates[0]} is listed twice in `consumer_groups`")
+        for name in names:
+            if not re.match(GROUP_NAME, name):
+                raise ValueError(f"consumer group name `{name}` may only hold letters, digits, `_`, `-` and `.`")
+
+    def groups(self) -> dict[str, ConsumerGroup]:
+        """`consumer_groups` as a mapping, whichever form was written."""
+        if isinstance(self.consumer_groups, dict):
+            return {name: options or ConsumerGroup() for name, options in self.consumer_groups.items()}
+        return {name: ConsumerGroup() for name in self.consumer_groups or []}
 
 
 class Topology(Strict):

@@ -21,6 +21,14 @@ Task attributes (every key always present):
                         {"name": topology name, "type": one-way | one-to-many | cascade | two-way,
                          "peer": address of the opposite direction (two-way) or None}
 
+Subscription tasks have four more (all updated in place, never forcing replacement):
+
+    retention           {"hours": float, "megabytes": float}; 0 means no bound
+    consumer_groups     {name: {"start": "latest" | "earliest"}}, sorted by name (a list in the file
+                        becomes this mapping); adding one creates its offset, removing one deletes it
+    deliver_to          {"endpoint": name, "stream": key} or None
+    delivery_endpoint   the resolved redis endpoint `deliver_to` names, or None
+
 `sensitive_paths` are paths into the attributes; a path covers everything below it
 (("source_endpoint", "password") or a whole ("objects", 0, "filter") rendered from a secret).
 """

@@ -45,8 +45,6 @@ class TaskRunner:
         self.progress = progress
         self.stop = stop
         self.on_commit = on_commit
-        if self.spec.destination_endpoint is None:
-            raise FatalError("subscription tasks are not available yet in this version of dtsctl")
 
     def _source(self) -> Source:
         endpoint = self.spec.source_endpoint

@@ -7,6 +7,7 @@ from typing import Any
 
 from dtsctl.config.resources import DesiredResource
 from dtsctl.engine import lifecycle
+from dtsctl.engine.subscription.spec import sync_groups
 from dtsctl.errors import DtsError
 from dtsctl.runtime.agents import Agent
 
@@ -22,6 +23,8 @@ def run_precheck(address: str, attributes: dict[str, Any], task_id: str) -> None
 def _run(agent: Agent, task_id: str, attributes: dict[str, Any], sensitive_paths: Iterable[Sequence[Any]]) -> None:
     lifecycle.prepare(attributes, task_id)
     agent.write_config(task_id, attributes, sensitive_paths)
+    if attributes["type"] == "subscription":
+        sync_groups(agent.paths.root, attributes)  # declared groups readable (removed ones gone) at once
     if attributes["status"] == "running":
         agent.start()
     else:

@@ -27,6 +27,7 @@ from dtsctl.engine.keyspace.runner import KeyspaceRunner
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.retry import RetryWindow
 from dtsctl.engine.runner import Outcome, TaskRunner
+from dtsctl.engine.subscription.runner import SubscriptionRunner
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import EXIT_FATAL
@@ -123,7 +124,7 @@ class StatusWriter(threading.Thread):
         self.write()
 
 
-def run_task(runner: TaskRunner | KeyspaceRunner, progress: Progress, stop: threading.Event, window: RetryWindow) -> Outcome:
+def run_task(runner: TaskRunner | KeyspaceRunner | SubscriptionRunner, progress: Progress, stop: threading.Event, window: RetryWindow) -> Outcome:
     """Run the task, resuming from checkpoints after connection failures within the retry window."""
     while True:
         try:
@@ -158,14 +159,15 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     attributes = config["attributes"]
-    key_value = keyspace.handles(attributes)  # Redis: the keyspace pipeline
+    subscription = attributes["type"] == "subscription"
+    key_value = keyspace.handles(attributes) and not subscription  # Redis: the keyspace pipeline
     progress = KeyspaceProgress() if key_value else Progress()
     status = StatusWriter(task_dir / "status.json", progress, redactor)
     status.start()
     log.info("agent %d starting %s (task %s)", os.getpid(), config["address"], config["task_id"])
     window = RetryWindow(float((attributes.get("retry") or {}).get("connection_minutes") or 720))
     try:
-        runner_class = KeyspaceRunner if key_value else TaskRunner
+        runner_class = SubscriptionRunner if subscription else KeyspaceRunner if key_value else TaskRunner
         runner = runner_class(attributes, config["task_id"], task_dir / "changelog.db", progress,  # type: ignore[arg-type]
                               stop, on_commit=window.succeeded)
         outcome = run_task(runner, progress, stop, window)

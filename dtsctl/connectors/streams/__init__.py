@@ -1,0 +1,1 @@
+"""Stream targets a subscription task delivers its records to (`deliver_to`)."""

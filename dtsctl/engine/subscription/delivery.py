@@ -1,0 +1,117 @@
+"""Delivery: copy retained records, in order, to an external stream (`deliver_to`).
+
+It runs beside the recorder in its own thread so an unreachable target never
+stops recording; it retries with backoff and reports the error in the status.
+Its cursor is stored in the store (retention's age bound does not pass it) and
+checked against the target's last entry on start, so nothing is added twice.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+from dtsctl.engine.errors import ConnectionFailure
+from dtsctl.engine.progress import Progress
+from dtsctl.engine.subscription.store import SubscriptionStore
+from dtsctl.errors import DtsError
+
+log = logging.getLogger(__name__)
+
+CURSOR = "delivery"  # store meta: {"target": name, "seq": last delivered}
+BATCH = 500
+IDLE_SECONDS = 0.1
+BACKOFF_SECONDS = (0.5, 1, 2, 5, 10, 30)
+
+# engine of the deliver_to endpoint -> "module:Class" of its stream target
+_TARGETS = {"redis": "dtsctl.connectors.streams.redis_stream:RedisStreamTarget"}
+
+
+class StreamTarget(Protocol):
+    name: str
+
+    def last_seq(self) -> int: ...
+
+    def add(self, records: Sequence[tuple[int, str, str, str]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_target(endpoint: dict[str, Any], stream: str) -> StreamTarget:
+    spec = _TARGETS.get(endpoint["engine"])
+    if spec is None:
+        raise DtsError(f"deliver_to needs a redis endpoint; {endpoint['engine']} cannot hold a stream")
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)(endpoint, stream)
+
+
+def delivery_cursor(store: SubscriptionStore) -> int | None:
+    """The last delivered seq, or None when the task delivers nowhere yet."""
+    cursor = store.get(CURSOR)
+    return None if cursor is None else int(cursor["seq"])
+
+
+class Delivery(threading.Thread):
+    def __init__(self, store_path: Path, endpoint: dict[str, Any], stream: str, progress: Progress) -> None:
+        super().__init__(name="delivery", daemon=True)
+        self._store_path = store_path
+        self._endpoint = endpoint
+        self._stream = stream
+        self._progress = progress
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        failures = 0
+        while not self._halt.is_set():
+            try:
+                self._deliver()
+                return
+            except ConnectionFailure as exc:
+                delay = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)]
+                failures += 1
+                self._progress.set_error(f"delivery: {exc}")
+                log.warning("delivery: %s; retrying in %gs", exc, delay)
+                self._halt.wait(delay)
+
+    def _deliver(self) -> None:
+        store = SubscriptionStore(self._store_path)
+        target = make_target(self._endpoint, self._stream)
+        try:
+            cursor = self._start(store, target)
+            while not self._halt.is_set():
+                batch = store.read(cursor, BATCH)
+                if not batch:
+                    self._halt.wait(IDLE_SECONDS)
+                    continue
+                target.add([_entry(seq, body) for seq, body in batch])
+                cursor = batch[-1][0]
+                with store.transaction():
+                    store.set(CURSOR, {"target": target.name, "seq": cursor})
+                self._progress.set_error(None)
+        finally:
+            target.close()
+            store.close()
+
+    @staticmethod
+    def _start(store: SubscriptionStore, target: StreamTarget) -> int:
+        """Where delivery resumes: its cursor for this target (or, for a new target, the oldest
+        retained record), never before what the target already holds."""
+        saved = store.get(CURSOR)
+        cursor = int(saved["seq"]) if saved and saved["target"] == target.name else store.trimmed_upto()
+        cursor = max(cursor, target.last_seq())
+        with store.transaction():
+            store.set(CURSOR, {"target": target.name, "seq": cursor})
+        log.info("delivering records after seq %d to %s", cursor, target.name)
+        return cursor
+
+
+def _entry(seq: int, body: str) -> tuple[int, str, str, str]:
+    record = json.loads(body)
+    return seq, record["op"], record["object"] or "", body

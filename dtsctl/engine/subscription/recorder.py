@@ -1,0 +1,57 @@
+"""The recorder: change-log transactions -> retained records in the store (the subscription's applier)."""
+
+from __future__ import annotations
+
+import time
+
+from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.subscription.envelope import heartbeat_record, transaction_records
+from dtsctl.engine.subscription.store import SubscriptionStore
+
+MAX_TRANSACTIONS_PER_BATCH = 200
+
+# store meta keys
+SOURCE_SEQ = "source_seq"  # last change-log seq recorded
+EVENTS = "events"  # row and DDL records recorded, lifetime
+NEWEST_COMMIT_TIME = "newest_commit_time"
+
+
+class Recorder:
+    def __init__(self, store: SubscriptionStore, changelog: ChangeLog) -> None:
+        self.store = store
+        self.changelog = changelog
+
+    @property
+    def source_seq(self) -> int:
+        return int(self.store.get(SOURCE_SEQ, 0))
+
+    def record_next(self) -> int:
+        """Record the next change-log transactions with the change-log seq they reach, atomically.
+        Returns how many transactions were recorded (0: nothing new)."""
+        batch = self.changelog.read(self.source_seq, MAX_TRANSACTIONS_PER_BATCH)
+        if not batch:
+            return 0
+        now = time.time()
+        with self.store.transaction():
+            records = []
+            first = self.store.last_seq() + 1
+            for _, tx in batch:
+                records.extend(transaction_records(tx, first + len(records)))
+            self.store.insert(records, now)
+            self.store.set(SOURCE_SEQ, batch[-1][0])
+            events = sum(1 for record in records if record["op"] not in ("begin", "commit"))
+            self.store.set(EVENTS, int(self.store.get(EVENTS, 0)) + events)
+            newest = max(tx.commit_time for _, tx in batch)
+            self.store.set(NEWEST_COMMIT_TIME, max(newest, self.store.get(NEWEST_COMMIT_TIME) or newest))
+        return len(batch)
+
+    def heartbeat(self) -> None:
+        """A `heartbeat` record: the source was read up to the reader's position, with nothing new."""
+        _, position = self.changelog.reader_position()
+        now = time.time()
+        with self.store.transaction():
+            self.store.insert([heartbeat_record(self.store.last_seq() + 1, now, position)], now)
+
+    def release_changelog(self) -> None:
+        """Drop change-log transactions that are recorded (the store holds them now)."""
+        self.changelog.trim(self.source_seq)

@@ -1,0 +1,221 @@
+"""The task's store: retained records, consumer groups' offsets and leases, in one SQLite file.
+
+Record sequence numbers are assigned here, explicitly, inside the write
+transaction that inserts them (`last_seq` + 1, ...): one record per row change
+plus `begin`/`commit` around each source transaction, so a seq is stable, unique
+in the stream, dense, and never reused after trimming. The recorder commits the
+change-log seq it consumed (`source_seq`) in the same transaction, so a crash
+can neither lose nor duplicate a record.
+
+Offsets, leases and records share the file so trimming can read every group's
+offset in the transaction that deletes records. Every process opens its own
+`SubscriptionStore`; SQLite's WAL and BEGIN IMMEDIATE make that safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from dtsctl.engine.subscription.envelope import Envelope, gap_record, iso_time
+from dtsctl.errors import DtsError
+
+STORE_FILE = "subscription.db"
+BUSY_TIMEOUT_SECONDS = 10.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY,
+    op TEXT NOT NULL,
+    xid INTEGER,
+    commit_time REAL NOT NULL,
+    recorded_at REAL NOT NULL,
+    size INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_commit_time ON records (commit_time);
+CREATE TABLE IF NOT EXISTS groups (
+    name TEXT PRIMARY KEY,
+    committed_seq INTEGER NOT NULL,
+    committed_at REAL,
+    gap TEXT
+);
+CREATE TABLE IF NOT EXISTS leases (
+    grp TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class StoreMissing(DtsError):
+    """The task has no store: not a subscription task, or not applied yet."""
+
+
+@dataclass(frozen=True)
+class Retained:
+    """What the store holds now."""
+
+    first_seq: int | None
+    last_seq: int  # highest seq ever assigned (0: none yet)
+    records: int
+    bytes: int
+    oldest: float | None  # commit time of the first retained record
+    newest: float | None
+    trimmed_upto: int  # every seq <= this was trimmed
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    committed_seq: int
+    committed_at: float | None
+    gap: dict[str, Any] | None  # the last records the size bound took before this group read them
+
+
+class SubscriptionStore:
+    def __init__(self, path: Path, create: bool = True) -> None:
+        if not create and not path.exists():
+            raise StoreMissing(f"no change stream at {path}")
+        self.path = path
+        self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: the change log is trimmed once records are here, so they must survive power loss.
+        self.conn.execute("PRAGMA synchronous=FULL")
+        if create:
+            self.conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT: one writer at a time across processes; rolled back on error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- meta -----------------------------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set(self, key: str, value: Any) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+    # -- records --------------------------------------------------------------------
+    def last_seq(self) -> int:
+        return int(self.get("last_seq", 0))
+
+    def trimmed_upto(self) -> int:
+        return int(self.get("trimmed_upto", 0))
+
+    def insert(self, records: Sequence[Envelope], now: float) -> None:
+        """Insert records numbered from last_seq + 1 (call inside `transaction`)."""
+        expected = self.last_seq() + 1
+        rows = []
+        for offset, record in enumerate(records):
+            if record["seq"] != expected + offset:
+                raise ValueError(f"record seq {record['seq']} out of order; expected {expected + offset}")
+            body = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+            rows.append((record["seq"], record["op"], record["xid"], record["commit_ts"], now,
+                         len(body.encode()), body))
+        self.conn.executemany(
+            "INSERT INTO records (seq, op, xid, commit_time, recorded_at, size, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        if rows:
+            self.set("last_seq", rows[-1][0])
+            self.set("bytes", int(self.get("bytes", 0)) + sum(row[5] for row in rows))
+
+    def read(self, after: int, limit: int) -> list[tuple[int, str]]:
+        """Up to `limit` (seq, JSON body) after `after`, led by a `gap` record when the size bound
+        trimmed records after `after` (its seq is the last one lost)."""
+        with self.snapshot():
+            trimmed = self.trimmed_upto()
+            if after < trimmed:
+                gap = gap_record(after + 1, trimmed, time.time())
+                return [(trimmed, json.dumps(gap, separators=(",", ":")))]
+            return self.conn.execute(
+                "SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            ).fetchall()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A consistent read across several statements."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    def retained(self) -> Retained:
+        with self.snapshot():
+            first, count, oldest = self.conn.execute(
+                "SELECT min(seq), count(*), (SELECT commit_time FROM records ORDER BY seq LIMIT 1) FROM records"
+            ).fetchone()
+            newest = self.conn.execute("SELECT commit_time FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+            return Retained(first, self.last_seq(), count, int(self.get("bytes", 0)), oldest,
+                            newest[0] if newest else None, self.trimmed_upto())
+
+    def commit_time_of(self, seq: int) -> float | None:
+        row = self.conn.execute("SELECT commit_time FROM records WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else row[0]
+
+    def position_at(self, ts: float) -> int:
+        """The position (last seq before) from which a reader sees every transaction committed at or
+        after `ts`, from its `begin`. Raises PositionTrimmed when records that old were trimmed."""
+        with self.snapshot():
+            retained_from = self.trimmed_upto()
+            oldest = self.conn.execute("SELECT commit_time FROM records ORDER BY seq LIMIT 1").fetchone()
+            if retained_from and (oldest is None or ts < oldest[0]):
+                since = f"is from {iso_time(oldest[0])}" if oldest else "does not exist (all records were trimmed)"
+                raise PositionTrimmed(
+                    f"records from {iso_time(ts)} are no longer retained: the oldest retained record {since}; "
+                    "ask for a later time, start from the earliest record, or raise `retention`"
+                )
+            row = self.conn.execute(
+                "SELECT seq, xid FROM records WHERE commit_time >= ? ORDER BY seq LIMIT 1", (ts,)
+            ).fetchone()
+            if row is None:
+                return self.last_seq()
+            seq, xid = row
+            return max((xid if xid is not None else seq) - 1, retained_from)
+
+    # -- groups ---------------------------------------------------------------------
+    def groups(self) -> list[Group]:
+        rows = self.conn.execute("SELECT name, committed_seq, committed_at, gap FROM groups ORDER BY name")
+        return [Group(name, seq, at, json.loads(gap) if gap else None) for name, seq, at, gap in rows]
+
+    def group(self, name: str) -> Group | None:
+        return next((group for group in self.groups() if group.name == name), None)
+
+    def sync_groups(self, declared: dict[str, str]) -> None:
+        """Make the groups exactly `declared` (name -> "latest" | "earliest", where a new one starts).
+        A removed group's offset and lease are deleted."""
+        with self.transaction():
+            existing = {name for (name,) in self.conn.execute("SELECT name FROM groups")}
+            for name in existing - set(declared):
+                self.conn.execute("DELETE FROM groups WHERE name = ?", (name,))
+                self.conn.execute("DELETE FROM leases WHERE grp = ?", (name,))
+            for name in set(declared) - existing:
+                start = self.last_seq() if declared[name] == "latest" else self.trimmed_upto()
+                self.conn.execute("INSERT INTO groups (name, committed_seq) VALUES (?, ?)", (name, start))
+
+
+class PositionTrimmed(DtsError):
+    """A start position older than what retention kept."""
