@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.integration.mysql.conftest import selection, table_rows, wait_equal
+from tests.integration.sqlite.conftest import wait_for
 
 TYPES = """(
   id INT UNSIGNED NOT NULL PRIMARY KEY,
@@ -66,8 +67,9 @@ def test_ddl_during_incremental_replicates_and_updates_the_column_map(pair):
     pair.source.execute(f"DROP TABLE `{db}`.skipped")
     wait_equal(pair.source, db, pair.destination, pair.dest_db, "orders")
     wait_equal(pair.source, db, pair.destination, pair.dest_db, "renamed", order="k")
-    assert pair.destination.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                                  "ORDER BY 1", pair.dest_db) == [("orders",), ("renamed",)]
+    wait_for(lambda: pair.destination.query("SELECT TABLE_NAME FROM information_schema.TABLES "
+                                            "WHERE TABLE_SCHEMA = %s ORDER BY 1", pair.dest_db)
+             == [("orders",), ("renamed",)], what="the TRUNCATE and DROP of `skipped`")
     assert "by_note" in pair.destination.query(f"SHOW CREATE TABLE `{pair.dest_db}`.orders")[0][1]
     task.wait_status(lambda s: set(s["tables"]) == {f"{db}.orders", f"{db}.renamed"})
     task.stop()  # a restart after DDL resumes cleanly
