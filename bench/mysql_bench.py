@@ -1,0 +1,288 @@
+"""MariaDB benchmark: dtsctl against MariaDB's own tools, on the same machine, in one run.
+
+    .venv/bin/python bench/mysql_bench.py [--rows 1000000] [--changes 200000] [--paced-rate 2000] [--paced-seconds 20]
+
+1. Full copy of a `--rows` table: `mariadb-dump | mariadb` (baseline) vs a dtsctl
+   migration with phases [schema, full], timed from `apply` to `completed`.
+2. Incremental, sustained: `--changes` single-row transactions are written while
+   replication is stopped (a native replica's STOP SLAVE; a paused dtsctl task),
+   then replication resumes and the catch-up is timed: rows/s applied, not
+   limited by how fast one client can write.
+3. Incremental lag at `--paced-rate` rows/s for `--paced-seconds`: probe rows carry
+   their insert time; a poller on the destination records when each arrives
+   (end-to-end lag), p50 and p99, for the native replica and for dtsctl.
+
+Private servers are started in a temporary folder (tests/servers) and removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import pymysql  # noqa: E402
+
+from tests.servers.mariadb import MariaDBServer  # noqa: E402
+
+SERVER_OPTIONS = ["--innodb-buffer-pool-size=512M", "--max-allowed-packet=256M"]
+DTSCTL = [sys.executable, "-m", "dtsctl"]
+TABLE_DDL = ("CREATE TABLE bench.orders (id BIGINT PRIMARY KEY, customer_id INT NOT NULL, amount DECIMAL(12,2) NOT NULL,"
+             " note VARCHAR(64), created DATETIME(6) NOT NULL, KEY by_customer (customer_id)) DEFAULT CHARSET=utf8mb4")
+PROBE_DDL = "CREATE TABLE bench.probes (id BIGINT PRIMARY KEY, sent DOUBLE NOT NULL, pad VARCHAR(64))"
+
+
+def server(server_id: int) -> MariaDBServer:
+    return MariaDBServer(server_id=server_id, extra_args=SERVER_OPTIONS).start()
+
+
+def dtsctl(workspace: Path, *args: str) -> str:
+    result = subprocess.run([*DTSCTL, "-C", str(workspace), *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"dtsctl {' '.join(args)} failed: {result.stderr.strip() or result.stdout[-2000:]}")
+    return result.stdout
+
+
+def task_status(workspace: Path) -> dict:
+    return json.loads(dtsctl(workspace, "status", "--json"))["tasks"][0]
+
+
+def workspace_for(root: Path, name: str, src: MariaDBServer, dst: MariaDBServer, task_type: str, phases: str) -> Path:
+    workspace = root / name
+    workspace.mkdir()
+    (workspace / "main.dts.yaml").write_text(f"""
+endpoints:
+  src: {{engine: mysql, host: 127.0.0.1, port: {src.port}, user: root, password: ""}}
+  dst: {{engine: mysql, host: 127.0.0.1, port: {dst.port}, user: root, password: ""}}
+tasks:
+  bench:
+    type: {task_type}
+    source: src
+    destination: dst
+    phases: {phases}
+    objects: [{{database: bench, all: true}}]
+""")
+    return workspace
+
+
+def set_status(workspace: Path, status: str) -> None:
+    """Pause or resume the task the way a user does: edit the declaration, apply."""
+    declaration = workspace / "main.dts.yaml"
+    text = declaration.read_text().split("    status:")[0].rstrip("\n")
+    declaration.write_text(f"{text}\n    status: {status}\n")
+    dtsctl(workspace, "apply", "--auto-approve")
+
+
+def wait_until(predicate, timeout: float, poll: float = 0.05) -> float:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the benchmark waited too long; see the agent log")
+        time.sleep(poll)
+    return time.monotonic()
+
+
+def rows_in(db: MariaDBServer, table: str) -> int:
+    try:
+        return int(db.scalar(f"SELECT COUNT(*) FROM bench.{table}"))
+    except pymysql.err.ProgrammingError:  # the table is not there yet
+        return -1
+
+
+# -- 1. full copy ---------------------------------------------------------------------------------
+
+def seed(src: MariaDBServer, rows: int) -> None:
+    src.execute("CREATE DATABASE bench")
+    src.execute(TABLE_DDL)
+    src.execute("INSERT INTO bench.orders SELECT seq, seq % 1000, seq / 7, CONCAT('order number ', seq), "
+                f"NOW(6) FROM bench.seq_1_to_{rows}")
+
+
+def full_copy_baseline(src: MariaDBServer, dst: MariaDBServer, rows: int) -> float:
+    dst.execute("CREATE DATABASE bench")
+    start = time.monotonic()
+    dump = subprocess.Popen([*src.dump_args(), "--single-transaction", "--quick", "bench"], stdout=subprocess.PIPE)
+    subprocess.run([*dst.client_args(), "bench"], stdin=dump.stdout, check=True)
+    if dump.wait() != 0:
+        raise RuntimeError("mariadb-dump failed")
+    elapsed = time.monotonic() - start
+    assert rows_in(dst, "orders") == rows
+    return rows / elapsed
+
+
+def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int) -> float:
+    workspace = workspace_for(root, "full", src, dst, "migration", "[schema, full]")
+    start = time.monotonic()
+    dtsctl(workspace, "apply", "--auto-approve")
+    wait_until(lambda: task_status(workspace)["state"] in ("completed", "failed"), timeout=3600, poll=0.2)
+    elapsed = time.monotonic() - start
+    if task_status(workspace)["state"] != "completed" or rows_in(dst, "orders") != rows:
+        raise RuntimeError(f"dtsctl full copy did not complete: {task_status(workspace)}")
+    dtsctl(workspace, "destroy", "--auto-approve")
+    return rows / elapsed
+
+
+# -- 2 and 3. incremental -------------------------------------------------------------------------
+
+def start_native_replica(src: MariaDBServer, replica: MariaDBServer) -> None:
+    replica.execute(f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={src.port}, MASTER_USER='root', "
+                    "MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos")
+    replica.execute("START SLAVE")
+
+
+def prepare_stream_source(src: MariaDBServer) -> None:
+    src.execute("DROP DATABASE IF EXISTS bench")
+    src.execute("CREATE DATABASE bench")
+    src.execute(TABLE_DDL)
+    src.execute(PROBE_DDL)
+
+
+def write_backlog(src: MariaDBServer, first_id: int, count: int, writers: int = 4) -> None:
+    """`count` single-row autocommit transactions from several clients (not timed)."""
+
+    def write(start: int) -> None:
+        connection = src.root_connect()
+        with connection.cursor() as cursor:
+            for row_id in range(start, first_id + count, writers):
+                cursor.execute("INSERT INTO bench.orders VALUES (%s, %s, 1.5, 'backlog', NOW(6))",
+                               (row_id, row_id % 1000))
+        connection.close()
+
+    threads = [threading.Thread(target=write, args=(first_id + offset,)) for offset in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def catch_up_rate(dst: MariaDBServer, changes: int, stop, resume) -> float:
+    """Rows/s applied from `resume()` until `changes` rows written during `stop()` have arrived."""
+    target = rows_in(dst, "orders") + changes
+    stop()
+    start = time.monotonic()
+    resume()
+    done = wait_until(lambda: rows_in(dst, "orders") >= target, timeout=3600, poll=0.02)
+    return changes / (done - start)
+
+
+def paced_lag(src: MariaDBServer, dst: MariaDBServer, first_id: int, rate: int, seconds: float) -> tuple[float, float]:
+    """End-to-end lag of probe rows written among `rate` rows/s; returns (p50, p99) in seconds."""
+    sent: dict[int, float] = {}
+    arrived: dict[int, float] = {}
+    stop = threading.Event()
+
+    def poll_destination() -> None:
+        connection = dst.root_connect()
+        seen = first_id - 1
+        while not stop.is_set() or len(arrived) < len(sent):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM bench.probes WHERE id > %s", (seen,))
+                now = time.time()
+                for (probe_id,) in cursor.fetchall():
+                    arrived[probe_id] = now
+                    seen = max(seen, probe_id)
+            time.sleep(0.005)
+        connection.close()
+
+    poller = threading.Thread(target=poll_destination, daemon=True)
+    poller.start()
+    connection = src.root_connect()
+    start = time.monotonic()
+    row_id = first_id
+    with connection.cursor() as cursor:
+        while time.monotonic() - start < seconds:
+            due = start + (row_id - first_id) / rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            if (row_id - first_id) % 20 == 0:
+                sent[row_id] = time.time()
+                cursor.execute("INSERT INTO bench.probes VALUES (%s, %s, 'probe')", (row_id, sent[row_id]))
+            else:
+                cursor.execute("INSERT INTO bench.orders VALUES (%s, 1, 2.5, 'paced', NOW(6))", (row_id,))
+            row_id += 1
+    connection.close()
+    stop.set()
+    poller.join(timeout=120)
+    lags = sorted(arrived[i] - sent[i] for i in sent if i in arrived)
+    if len(lags) < len(sent):
+        raise RuntimeError(f"{len(sent) - len(lags)} probe rows never arrived")
+    return statistics.median(lags), lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+
+
+def incremental(root: Path, changes: int, rate: int, seconds: float) -> dict[str, tuple[float, float, float]]:
+    results = {}
+    for name in ("native replica", "dtsctl"):
+        src, dst = server(10), server(11)
+        try:
+            if name == "native replica":
+                start_native_replica(src, dst)  # from the start of the fresh source's binlog: the DDL replicates
+                prepare_stream_source(src)
+                wait_until(lambda: rows_in(dst, "probes") == 0, timeout=60)
+            else:
+                prepare_stream_source(src)
+                workspace = workspace_for(root, "stream", src, dst, "synchronization", "[schema, full, incremental]")
+                dtsctl(workspace, "apply", "--auto-approve")
+                wait_until(lambda: task_status(workspace)["phase"] == "incremental", timeout=120)
+            if name == "native replica":
+                pause = lambda: (dst.execute("STOP SLAVE"), write_backlog(src, 1, changes))  # noqa: E731
+                resume = lambda: dst.execute("START SLAVE")  # noqa: E731
+            else:
+                pause = lambda: (set_status(workspace, "paused"), write_backlog(src, 1, changes))  # noqa: E731
+                resume = lambda: set_status(workspace, "running")  # noqa: E731
+            rows_per_second = catch_up_rate(dst, changes, pause, resume)
+            p50, p99 = paced_lag(src, dst, changes + 1, rate, seconds)
+            results[name] = (rows_per_second, p50, p99)
+            if name == "dtsctl":
+                dtsctl(workspace, "destroy", "--auto-approve")
+        finally:
+            src.close()
+            dst.close()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--changes", type=int, default=200_000)
+    parser.add_argument("--paced-rate", type=int, default=2000)
+    parser.add_argument("--paced-seconds", type=float, default=20)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="dtsctl-bench-"))
+    try:
+        src = server(1)
+        try:
+            seed(src, args.rows)
+            baseline_dst, dtsctl_dst = server(2), server(3)
+            try:
+                dump_rate = full_copy_baseline(src, baseline_dst, args.rows)
+                copy_rate = full_copy_dtsctl(root, src, dtsctl_dst, args.rows)
+            finally:
+                baseline_dst.close()
+                dtsctl_dst.close()
+        finally:
+            src.close()
+        stream = incremental(root, args.changes, args.paced_rate, args.paced_seconds)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"machine: {os.cpu_count()} cores; rows={args.rows} changes={args.changes} "
+          f"paced={args.paced_rate} rows/s for {args.paced_seconds:g}s")
+    print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s")
+    print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  ({copy_rate / dump_rate:.0%} of baseline)")
+    for name, (rate, p50, p99) in stream.items():
+        print(f"incremental    {name:<24} {rate:12,.0f} rows/s sustained; lag at {args.paced_rate}/s: "
+              f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
