@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,7 +167,7 @@ def write_backlog(src: MariaDBServer, first_id: int, count: int, writers: int = 
         thread.join()
 
 
-def catch_up_rate(dst: MariaDBServer, changes: int, stop, resume) -> float:
+def catch_up_rate(dst: MariaDBServer, changes: int, stop: Callable[[], None], resume: Callable[[], None]) -> float:
     """Rows/s applied from `resume()` until `changes` rows written during `stop()` have arrived."""
     target = rows_in(dst, "orders") + changes
     stop()
@@ -233,12 +234,21 @@ def incremental(root: Path, changes: int, rate: int, seconds: float) -> dict[str
                 workspace = workspace_for(root, "stream", src, dst, "synchronization", "[schema, full, incremental]")
                 dtsctl(workspace, "apply", "--auto-approve")
                 wait_until(lambda: task_status(workspace)["phase"] == "incremental", timeout=120)
-            if name == "native replica":
-                pause = lambda: (dst.execute("STOP SLAVE"), write_backlog(src, 1, changes))  # noqa: E731
-                resume = lambda: dst.execute("START SLAVE")  # noqa: E731
-            else:
-                pause = lambda: (set_status(workspace, "paused"), write_backlog(src, 1, changes))  # noqa: E731
-                resume = lambda: set_status(workspace, "running")  # noqa: E731
+            native = name == "native replica"
+
+            def pause() -> None:
+                if native:
+                    dst.execute("STOP SLAVE")
+                else:
+                    set_status(workspace, "paused")
+                write_backlog(src, 1, changes)
+
+            def resume() -> None:
+                if native:
+                    dst.execute("START SLAVE")
+                else:
+                    set_status(workspace, "running")
+
             rows_per_second = catch_up_rate(dst, changes, pause, resume)
             p50, p99 = paced_lag(src, dst, changes + 1, rate, seconds)
             results[name] = (rows_per_second, p50, p99)
