@@ -295,3 +295,27 @@ def test_precheck_failures_each_say_what_to_change(workspace: Workspace, mariadb
         assert len(errors) == 1 and mentioned in errors[0], (name, applied.stderr)
         assert "right-password" not in check.stdout + applied.stdout + applied.stderr
         assert workspace.run("state", "list").stdout == "", f"{name}: nothing may be recorded"
+
+
+def test_destination_down_for_30_seconds_is_ridden_out(workspace: Workspace, mariadb_pair, fresh_database) -> None:
+    src, dst = mariadb_pair
+    src_db, dst_db = fresh_database(src), fresh_database(dst)
+    seed_shop(src, src_db, orders=1000)
+    workspace.write("main.dts.yaml", declaration(src, dst, f"[{{database: {src_db}, all: true, rename: {dst_db}}}]"))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.copy", "--timeout", "120")
+    agent = workspace.agent_pid("task.copy")
+    dst.stop()
+    outage_ends = time.monotonic() + 30
+    row = 0
+    while time.monotonic() < outage_ends:  # the application keeps writing to the source meanwhile
+        row += 1
+        src.execute(f"INSERT INTO `{src_db}`.orders (customer_id, amount, created) VALUES (%s, 1, NOW(6))", row)
+        time.sleep(0.1)
+    status = workspace.status("task.copy")
+    assert status["state"] == "running" and status["last_error"], "the outage shows in status"
+    dst.start()
+    wait_for(lambda: same(src, src_db, dst, dst_db, ["customers", "orders"]), timeout=90,
+             what="the destination to catch up after its outage")
+    assert workspace.agent_pid("task.copy") == agent, "the agent rode the outage out by itself"
+    assert workspace.status("task.copy")["last_error"] is None
