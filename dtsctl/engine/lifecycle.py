@@ -40,8 +40,16 @@ class TableComparison:
         return self.checksums_equal and self.source_count == self.destination_count
 
 
+TWO_WAY_REFUSED = CheckResult(
+    "topology", False,
+    "two-way topologies are not supported by this version of dtsctl: without loop prevention every change "
+    "would echo between the endpoints; use two one-way tasks on disjoint objects, or wait for two-way support")
+
+
 def precheck(attributes: dict[str, Any], task_id: str) -> list[CheckResult]:
     """Everything that would make the task fail at start, each with what to change."""
+    if (attributes.get("topology") or {}).get("type") == "two-way":
+        return [TWO_WAY_REFUSED]
     if keyspace.handles(attributes):
         return keyspace_lifecycle.precheck(attributes, task_id)
     spec = TaskSpec.from_attributes(attributes, task_id)

@@ -74,3 +74,20 @@ def test_bad_input_is_one_line_exit_1_and_changes_nothing(applied: Workspace, ca
         assert "Traceback" not in result.stderr
     assert snapshot(applied.root) == before
     assert not (applied.root / "missing.db").exists()
+
+
+@pytest.mark.e2e
+def test_two_way_topology_is_refused_at_apply_until_loop_prevention_exists(workspace: Workspace) -> None:
+    execute(workspace.root / "a.db", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    execute(workspace.root / "b.db", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    workspace.write("main.dts.yaml", """
+        endpoints:
+          a: {engine: sqlite, path: ./a.db}
+          b: {engine: sqlite, path: ./b.db}
+        topologies:
+          pair: {type: two-way, endpoints: [a, b], objects: [{database: main, tables: [t]}]}
+        """)
+    result = workspace.run("apply", "--auto-approve", check=False)
+    assert result.returncode == 1
+    assert "two-way topologies are not supported" in result.stderr
+    assert workspace.run("state", "list").stdout == ""
