@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pymysql
 import pytest
 
-from dtsctl.engine import lifecycle
-from dtsctl.jsonfile import read_json, write_json_atomic
-from tests.integration.sqlite.conftest import wait_for
+from tests.integration.agent_process import AgentProcess, wait_for
 from tests.servers.mariadb import MariaDBServer
 
 
@@ -58,7 +53,7 @@ def table_rows(server: MariaDBServer, database: str, table: str, order: str = "i
 
 
 @dataclass
-class Task:
+class Task(AgentProcess):
     root: Path
     attributes: dict[str, Any]
     task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -68,48 +63,6 @@ class Task:
     def dir(self) -> Path:
         return self.root / "task"
 
-    @property
-    def log(self) -> Path:
-        return self.dir / "agent.log"
-
-    def apply(self) -> None:
-        lifecycle.prepare(self.attributes, self.task_id)
-        self.dir.mkdir(exist_ok=True)
-        write_json_atomic(self.dir / "config.json",
-                          {"address": "task.t", "task_id": self.task_id, "attributes": self.attributes}, mode=0o600)
-        self.start()
-
-    def start(self) -> subprocess.Popen:
-        self.dir.mkdir(exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "dtsctl.runtime.agent", str(self.dir)],
-                                            stdout=log, stderr=log, start_new_session=True)
-        return self.process
-
-    def status(self) -> dict[str, Any]:
-        return read_json(self.dir / "status.json", {}) or {}
-
-    def wait_status(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0,
-                    what: str = "status") -> dict[str, Any]:
-        def check() -> dict[str, Any] | None:
-            status = self.status()
-            if status and predicate(status):
-                return status
-            if self.process is not None and self.process.poll() is not None and not predicate(self.status()):
-                raise AssertionError(f"agent exited {self.process.returncode} before {what}:\n{self.log.read_text()}")
-            return None
-        return wait_for(check, timeout, what)
-
-    def wait_incremental(self, timeout: float = 30.0) -> dict[str, Any]:
-        return self.wait_status(lambda s: s.get("phase") == "incremental", timeout, what="incremental phase")
-
-    def kill(self, sig: int = signal.SIGKILL) -> int:
-        assert self.process is not None
-        os.kill(self.process.pid, sig)
-        return self.process.wait(timeout=30)
-
-    def stop(self) -> int:
-        return self.kill(signal.SIGTERM)
 
 
 def wait_equal(source: MariaDBServer, source_db: str, destination: MariaDBServer, dest_db: str, table: str,

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,18 +11,13 @@ from typing import Any, Callable
 import pytest
 
 from dtsctl.engine import lifecycle
-from dtsctl.jsonfile import read_json, write_json_atomic
+from tests.integration.agent_process import AgentProcess
+from tests.integration.agent_process import wait_for as shared_wait_for
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    """As the shared wait_for, with a longer default: snapshots and resyncs take a while."""
+    return shared_wait_for(predicate, timeout, what)
 
 
 def endpoint(server: Any, cluster: bool = False, **overrides: Any) -> dict[str, Any]:
@@ -56,55 +47,15 @@ def attributes_for(source: dict[str, Any], destination: dict[str, Any], **overri
 
 
 @dataclass
-class Task:
+class Task(AgentProcess):
     dir: Path
     attributes: dict[str, Any]
     task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     process: subprocess.Popen | None = None
-
-    @property
-    def log(self) -> Path:
-        return self.dir / "agent.log"
-
-    def apply(self) -> None:
-        """What `dtsctl apply` does: precheck, prepare, write config, start the agent."""
-        failed = [c for c in lifecycle.precheck(self.attributes, self.task_id) if not c.ok and not c.warning]
-        assert not failed, failed
-        lifecycle.prepare(self.attributes, self.task_id)
-        write_json_atomic(self.dir / "config.json",
-                          {"address": "task.t", "task_id": self.task_id, "attributes": self.attributes}, mode=0o600)
-        self.start()
-
-    def start(self) -> subprocess.Popen:
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "dtsctl.runtime.agent", str(self.dir)],
-                                            stdout=log, stderr=log, start_new_session=True)
-        return self.process
-
-    def status(self) -> dict[str, Any]:
-        return read_json(self.dir / "status.json", {}) or {}
-
-    def wait_status(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0,
-                    what: str = "status") -> dict[str, Any]:
-        def check() -> dict[str, Any] | None:
-            status = self.status()
-            if status and predicate(status):
-                return status
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"agent exited {self.process.returncode} before {what}:\n{self.log.read_text()}")
-            return None
-        return wait_for(check, timeout, what)
+    precheck_on_apply = True
 
     def wait_incremental(self, timeout: float = 60.0) -> dict[str, Any]:
-        return self.wait_status(lambda s: s.get("phase") == "incremental", timeout, "incremental phase")
-
-    def kill(self, sig: int = signal.SIGKILL) -> int:
-        assert self.process is not None
-        os.kill(self.process.pid, sig)
-        return self.process.wait(timeout=30)
-
-    def stop(self) -> int:
-        return self.kill(signal.SIGTERM)
+        return super().wait_incremental(timeout)
 
     def teardown(self) -> None:
         lifecycle.teardown(self.attributes, self.task_id)

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
-import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from dtsctl.engine import lifecycle
-from dtsctl.jsonfile import read_json, write_json_atomic
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.integration.agent_process import AgentProcess, wait_for
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -40,7 +25,7 @@ def rows(path: Path, table: str, order: str = "id") -> list[tuple[Any, ...]]:
 
 
 @dataclass
-class Task:
+class Task(AgentProcess):
     root: Path
     source: Path
     destination: Path
@@ -52,55 +37,9 @@ class Task:
     def dir(self) -> Path:
         return self.root / "task"
 
-    @property
-    def log(self) -> Path:
-        return self.dir / "agent.log"
-
-    def write_config(self) -> None:
-        write_json_atomic(self.dir / "config.json",
-                          {"address": "task.t", "task_id": self.task_id, "attributes": self.attributes}, mode=0o600)
-
-    def apply(self) -> None:
-        """What `dtsctl apply` does for this task: prepare the source, write config, start the agent."""
-        lifecycle.prepare(self.attributes, self.task_id)
-        self.write_config()
-        self.start()
-
-    def start(self) -> subprocess.Popen:
-        self.dir.mkdir(exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "dtsctl.runtime.agent", str(self.dir)],
-                                            stdout=log, stderr=log, start_new_session=True)
-        return self.process
-
-    def status(self) -> dict[str, Any]:
-        return read_json(self.dir / "status.json", {}) or {}
-
-    def wait_status(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15.0,
-                    what: str = "status") -> dict[str, Any]:
-        def check() -> dict[str, Any] | None:
-            status = self.status()
-            if status and predicate(status):
-                return status
-            if self.process is not None and self.process.poll() is not None and not predicate(self.status()):
-                raise AssertionError(f"agent exited {self.process.returncode} before {what}:\n{self.log.read_text()}")
-            return None
-        return wait_for(check, timeout, what)
-
-    def wait_incremental(self) -> dict[str, Any]:
-        return self.wait_status(lambda s: s.get("phase") == "incremental", what="incremental phase")
-
     def wait_caught_up(self, table: str = "orders", timeout: float = 15.0, order: str = "id") -> None:
         """Until the destination table equals the source table (filter-free tasks)."""
         wait_for(lambda: _same(self.source, self.destination, table, order), timeout, f"{table} to converge")
-
-    def kill(self, sig: int = signal.SIGKILL) -> int:
-        assert self.process is not None
-        os.kill(self.process.pid, sig)
-        return self.process.wait(timeout=15)
-
-    def stop(self) -> int:
-        return self.kill(signal.SIGTERM)
 
 
 def _same(source: Path, destination: Path, table: str, order: str) -> bool:
