@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Generic, TypeVar
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.interfaces import Source
@@ -18,20 +18,20 @@ MAX_EVENTS_PER_READ = 2000
 POLL_SECONDS = 0.05
 RELEASE_EVERY_SECONDS = 1.0
 
+SourceT = TypeVar("SourceT")
 
-class Reader(threading.Thread):
-    """Appends source transactions to the change log, committing its source position with them.
 
-    Changes are released at the source (e.g. the capture table trimmed) only after the
-    append committed. Errors are kept in `error` for the main thread to raise.
+class ChangeLogReader(threading.Thread, Generic[SourceT]):
+    """A thread that feeds the change log from a source it opens itself; `_loop` does the reading.
+
+    It never waits for the applier. Errors are kept in `error`, and `appended` is set so the
+    main thread wakes up and raises them.
     """
 
-    def __init__(self, make_source: Callable[[], Source], changelog_path: Path, progress: Progress,
-                 appended: threading.Event) -> None:
+    def __init__(self, make_source: Callable[[], SourceT], changelog_path: Path, appended: threading.Event) -> None:
         super().__init__(name="reader", daemon=True)
         self._make_source = make_source
         self._changelog_path = changelog_path
-        self._progress = progress
         self._appended = appended
         self._halt = threading.Event()
         self.error: BaseException | None = None
@@ -50,6 +50,22 @@ class Reader(threading.Thread):
         finally:
             source.close()
             changelog.close()
+
+    def _loop(self, source: SourceT, changelog: ChangeLog) -> None:
+        raise NotImplementedError
+
+
+class Reader(ChangeLogReader[Source]):
+    """Appends source transactions to the change log, committing its source position with them.
+
+    Changes are released at the source (e.g. the capture table trimmed) only after the
+    append committed.
+    """
+
+    def __init__(self, make_source: Callable[[], Source], changelog_path: Path, progress: Progress,
+                 appended: threading.Event) -> None:
+        super().__init__(make_source, changelog_path, appended)
+        self._progress = progress
 
     def _loop(self, source: Source, changelog: ChangeLog) -> None:
         _, position = changelog.reader_position()

@@ -11,6 +11,7 @@ from typing import Callable
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.keyspace.interfaces import KeyspaceSource
 from dtsctl.engine.keyspace.progress import KeyspaceProgress
+from dtsctl.engine.reader import ChangeLogReader
 
 log = logging.getLogger(__name__)
 
@@ -18,35 +19,15 @@ POLL_SECONDS = 0.1
 SAVE_POSITION_EVERY_SECONDS = 1.0
 
 
-class KeyspaceReader(threading.Thread):
+class KeyspaceReader(ChangeLogReader[KeyspaceSource]):
     """Appends records with the position after them in one change-log transaction, and only then
-    acknowledges that position to the source. Errors are kept in `error` for the main thread."""
+    acknowledges that position to the source."""
 
     def __init__(self, make_source: Callable[[], KeyspaceSource], changelog_path: Path,
                  progress: KeyspaceProgress, appended: threading.Event, snapshot: bool) -> None:
-        super().__init__(name="reader", daemon=True)
-        self._make_source = make_source
-        self._changelog_path = changelog_path
+        super().__init__(make_source, changelog_path, appended)
         self._progress = progress
-        self._appended = appended
         self._snapshot = snapshot
-        self._halt = threading.Event()
-        self.error: BaseException | None = None
-
-    def stop(self) -> None:
-        self._halt.set()
-
-    def run(self) -> None:
-        source = self._make_source()
-        changelog = ChangeLog(self._changelog_path)
-        try:
-            self._loop(source, changelog)
-        except BaseException as exc:  # handed to the main thread, which decides retry or exit
-            self.error = exc
-            self._appended.set()
-        finally:
-            source.close()
-            changelog.close()
 
     def _loop(self, source: KeyspaceSource, changelog: ChangeLog) -> None:
         _, saved = changelog.reader_position()
