@@ -8,6 +8,7 @@ change log, the checksums and the destination see the same value either way:
 | SET         | "a,c"                | {"a", "c"}                  | "a,c" (definition order) |
 | empty SET   | ""                   | None (reason EMPTY_SET)     | ""                      |
 | BINARY(n)   | padded with 0x00     | trailing 0x00 stripped      | padded to n bytes       |
+| empty binary| b""                  | "" (decoded as charset "binary") | b""               |
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def normalise_binlog(values: dict[str, Any], columns: Sequence[Any], none_source
             if none_sources.get(column.name) == NONE_SOURCE.EMPTY_SET:
                 row[column.name] = ""
             continue
+        if isinstance(value, str) and getattr(column, "character_set_name", None) == "binary":
+            # the decoder "decodes" bytes with the charset `binary`: a LookupError keeps them bytes,
+            # except for b"", which Python decodes to "" without looking the codec up
+            value = row[column.name] = value.encode("latin-1")
         if column.type == FIELD_TYPE.BIT:
             row[column.name] = int(value, 2) if isinstance(value, str) else int(value)
         elif column.type == FIELD_TYPE.SET and isinstance(value, (set, frozenset)):

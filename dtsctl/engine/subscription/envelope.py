@@ -20,7 +20,7 @@ import math
 import re
 from typing import Any, Callable
 
-from dtsctl.engine.events import ChangeEvent, Position, Row, Transaction
+from dtsctl.engine.events import ChangeEvent, Position, Row, SchemaChange, Transaction
 
 Envelope = dict[str, Any]
 
@@ -60,9 +60,34 @@ def _event_record(seq: int, xid: int, event: ChangeEvent) -> Envelope:
     record["types"] = types
     ddl = event.ddl
     if ddl is not None:
-        record["ddl"] = {"kind": ddl.kind, "body": ddl.body, "new_table": ddl.new_table, "key": list(ddl.key),
-                         "dialect": ddl.dialect}
+        record["ddl"] = {"kind": ddl.kind, "statement": ddl_statement(ddl, event.database, event.table),
+                         "body": ddl.body, "new_table": ddl.new_table, "key": list(ddl.key), "dialect": ddl.dialect}
     return record
+
+
+def ddl_statement(ddl: SchemaChange, database: str, table: str) -> str:
+    """The statement as it applies to the source table, under qualified names, in the source's dialect
+    (`ALTER TABLE `shop`.`orders` ADD COLUMN note TEXT`)."""
+    quote = _quote_mysql if ddl.dialect == "mysql" else _quote_ansi
+    target = f"{quote(database)}.{quote(table)}"
+    if ddl.kind == "create":
+        return f"CREATE TABLE {target} {ddl.body}".rstrip()
+    if ddl.kind == "alter":
+        return f"ALTER TABLE {target} {ddl.body}".rstrip()
+    if ddl.kind == "rename":
+        new = f"{quote(database)}.{quote(ddl.new_table or '')}"
+        return f"RENAME TABLE {target} TO {new}" if ddl.dialect == "mysql" else f"ALTER TABLE {target} RENAME TO {new}"
+    if ddl.kind == "drop":
+        return f"DROP TABLE {target}"
+    return f"TRUNCATE TABLE {target}"
+
+
+def _quote_mysql(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _quote_ansi(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _record(seq: int, op: str, obj: str | None, xid: int | None, commit_ts: float, position: Position) -> Envelope:
@@ -91,7 +116,8 @@ def _encode_row(row: Row | None, types: dict[str, str]) -> Row | None:
 def encode_value(value: Any) -> tuple[Any, str | None]:
     """(JSON value, type name or None when JSON carries the value as it is)."""
     if isinstance(value, decimal.Decimal):
-        return str(value), "decimal"
+        # positional, every digit of the scale kept: "-0.000000000000000000000000000001", not "-1E-30"
+        return format(value, "f"), "decimal"
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii"), "bytes"
     if isinstance(value, datetime.datetime):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -178,7 +179,8 @@ class SubscriptionStore:
 
     def position_at(self, ts: float) -> int:
         """The position (last seq before) from which a reader sees every transaction committed at or
-        after `ts`, from its `begin`. Raises PositionTrimmed when records that old were trimmed."""
+        after `ts`, from its `begin` (a whole-second commit time counting for its whole second).
+        Raises PositionTrimmed when records that old were trimmed."""
         with self.snapshot():
             retained_from = self.trimmed_upto()
             oldest = self.conn.execute("SELECT commit_time FROM records ORDER BY seq LIMIT 1").fetchone()
@@ -188,8 +190,12 @@ class SubscriptionStore:
                     f"records from {iso_time(ts)} are no longer retained: the oldest retained record {since}; "
                     "ask for a later time, start from the earliest record, or raise `retention`"
                 )
+            # A whole-second commit time (a MySQL binlog timestamp) stands for its whole second: a
+            # transaction committed at 10:00:00.7 is recorded at 10:00:00 and must not be missed by a
+            # reader asking from 10:00:00.5 (at-least-once: rather a few records too many).
             row = self.conn.execute(
-                "SELECT seq, xid FROM records WHERE commit_time >= ? ORDER BY seq LIMIT 1", (ts,)
+                "SELECT seq, xid FROM records WHERE commit_time >= ? OR commit_time = ? ORDER BY seq LIMIT 1",
+                (ts, float(math.floor(ts))),
             ).fetchone()
             if row is None:
                 return self.last_seq()

@@ -38,6 +38,9 @@ def test_typed_values_are_strings_named_in_types_and_read_back_exactly():
     [_, record, _] = transaction_records(Transaction((_event("insert", None, row, 1),), 1, T), 1)
     data = json.loads(json.dumps(record))
     assert data["after"]["amount"] == "12345678901234567890.0100"
+    tiny = {"d": decimal.Decimal("-0.000000000000000000000000000001"), "z": decimal.Decimal("0E-30")}
+    [_, record, _] = transaction_records(Transaction((_event("insert", None, tiny, 1),), 1, T), 1)
+    assert record["after"] == {"d": "-0.000000000000000000000000000001", "z": "0." + "0" * 30}  # never "-1E-30"
     assert data["after"]["blob"] == "AP94"
     assert data["after"]["at"] == "2024-05-01T10:00:00.000250"
     assert data["after"]["took"] == "-838:59:59.000005"
@@ -50,8 +53,11 @@ def test_ddl_records_carry_the_schema_change():
     change = SchemaChange("alter", body="ADD COLUMN note TEXT", key=("id",), dialect="mysql")
     [_, record, _] = transaction_records(Transaction((_event("ddl", None, None, 7, change),), 7, T), 1)
     assert record["op"] == "ddl" and record["object"] == "shop.orders"
-    assert record["ddl"] == {"kind": "alter", "body": "ADD COLUMN note TEXT", "new_table": None, "key": ["id"],
-                             "dialect": "mysql"}
+    assert record["ddl"] == {"kind": "alter", "statement": "ALTER TABLE `shop`.`orders` ADD COLUMN note TEXT",
+                             "body": "ADD COLUMN note TEXT", "new_table": None, "key": ["id"], "dialect": "mysql"}
+    rename = SchemaChange("rename", new_table="old`orders", dialect="mysql")
+    [_, record, _] = transaction_records(Transaction((_event("ddl", None, None, 7, rename),), 7, T), 1)
+    assert record["ddl"]["statement"] == "RENAME TABLE `shop`.`orders` TO `shop`.`old``orders`"
 
 
 def test_heartbeat_and_gap_records():

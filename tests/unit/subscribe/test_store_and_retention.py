@@ -66,6 +66,8 @@ def test_a_timestamp_starts_at_the_begin_of_the_first_transaction_at_or_after_it
     assert feed.store.position_at(150.0) == 6  # the next record is the begin (seq 7)
     assert feed.store.position_at(50.0) == 0
     assert feed.store.position_at(300.0) == 12
+    assert feed.store.position_at(200.5) == 6  # a whole-second commit time (binlog) stands for its second
+    assert feed.store.position_at(100.9) == 0
 
 
 def test_a_timestamp_older_than_retention_is_refused(feed):
