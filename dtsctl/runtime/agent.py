@@ -27,7 +27,8 @@ from dtsctl.engine.keyspace.runner import KeyspaceRunner
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.retry import RetryWindow
 from dtsctl.engine.runner import Outcome, TaskRunner
-from dtsctl.engine.subscription.runner import SubscriptionRunner
+from dtsctl.engine.subscription.runner import SubscriptionProgress, SubscriptionRunner, on_keyspace_source
+from dtsctl.engine.subscription.runner import runner_class as subscription_runner_class
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import EXIT_FATAL
@@ -124,7 +125,7 @@ class StatusWriter(threading.Thread):
         self.write()
 
 
-def run_task(runner: TaskRunner | KeyspaceRunner | SubscriptionRunner, progress: Progress, stop: threading.Event, window: RetryWindow) -> Outcome:
+def run_task(runner: "Runner", progress: Progress, stop: threading.Event, window: RetryWindow) -> Outcome:
     """Run the task, resuming from checkpoints after connection failures within the retry window."""
     while True:
         try:
@@ -137,6 +138,20 @@ def run_task(runner: TaskRunner | KeyspaceRunner | SubscriptionRunner, progress:
             log.warning("%s; retrying in %.1fs", exc, delay)
             if stop.wait(delay):
                 return Outcome.STOPPED
+
+
+Runner = TaskRunner | KeyspaceRunner | SubscriptionRunner
+
+
+def pipeline_for(attributes: dict[str, Any]) -> tuple[type[Runner], Progress]:
+    """The runner class and progress of a task: by its type and its source engine."""
+    if attributes["type"] == "subscription":
+        # a key-value source is read by the keyspace reader, which reports to a KeyspaceProgress
+        progress = SubscriptionProgress() if on_keyspace_source(attributes) else Progress()
+        return subscription_runner_class(attributes), progress
+    if keyspace.handles(attributes):
+        return KeyspaceRunner, KeyspaceProgress()
+    return TaskRunner, Progress()
 
 
 def main(argv: list[str]) -> int:
@@ -159,15 +174,12 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     attributes = config["attributes"]
-    subscription = attributes["type"] == "subscription"
-    key_value = keyspace.handles(attributes) and not subscription  # Redis: the keyspace pipeline
-    progress = KeyspaceProgress() if key_value else Progress()
+    runner_class, progress = pipeline_for(attributes)
     status = StatusWriter(task_dir / "status.json", progress, redactor)
     status.start()
     log.info("agent %d starting %s (task %s)", os.getpid(), config["address"], config["task_id"])
     window = RetryWindow(float((attributes.get("retry") or {}).get("connection_minutes") or 720))
     try:
-        runner_class = SubscriptionRunner if subscription else KeyspaceRunner if key_value else TaskRunner
         runner = runner_class(attributes, config["task_id"], task_dir / "changelog.db", progress,  # type: ignore[arg-type]
                               stop, on_commit=window.succeeded)
         outcome = run_task(runner, progress, stop, window)

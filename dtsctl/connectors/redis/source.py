@@ -229,13 +229,16 @@ class RedisSource(KeyspaceSource):
                 name = args[0].lower()
                 if name == b"multi":
                     in_multi = True
+                    self._stream_event("multi")
                 elif name == b"exec":
                     in_multi = False
+                    self._stream_event("exec")
                 elif name == b"replconf":
                     if len(args) > 1 and args[1].lower() == b"getack":
                         self._replica.ack(self._durable_offset, force=True)
                 else:
                     self._translator.handle(args)
+                    self._stream_event("command")
                 if not in_multi and (self._pending.commands >= RECORD_COMMANDS
                                      or self._pending.size >= RECORD_BYTES):
                     records += self._pending.take(self._position())
@@ -252,6 +255,9 @@ class RedisSource(KeyspaceSource):
                 pass
             self._pending.heartbeat_value = None
         return records + self._pending.take(self._position()), self._position()
+
+    def _stream_event(self, kind: str) -> None:
+        """Hook called after each MULTI, EXEC and translated command; subscriptions follow blocks with it."""
 
     def acknowledge(self, position: Position) -> None:
         if self._replica is None or self._rdb is not None or not position or position.get("snapshot"):

@@ -16,7 +16,22 @@ if TYPE_CHECKING:
 
 def precheck(attributes: dict[str, Any], task_id: str) -> list["CheckResult"]:
     spec = TaskSpec.from_attributes(attributes, task_id)
+    if attributes.get("type") == "subscription":  # no destination: the subscription's own checks
+        return _subscription_precheck(spec)
     return registry.connector(spec.source_endpoint["engine"]).precheck(spec)
+
+
+def _subscription_precheck(spec: TaskSpec) -> list["CheckResult"]:
+    from dtsctl.engine.lifecycle import CheckResult
+
+    support = registry.subscription_support(spec.source_endpoint["engine"])
+    try:
+        support.SubscriptionRedisSource(spec).check_connection()
+    except DtsError as exc:
+        return [CheckResult("connectivity", False, str(exc))]
+    problems = support.precheck(spec)
+    return [CheckResult("objects", False, problem) for problem in problems] or [
+        CheckResult("connectivity", True, "source is reachable")]
 
 
 def prepare(attributes: dict[str, Any], task_id: str) -> None:
