@@ -1,7 +1,8 @@
 """Private ``redis-server`` processes (and a 3-node cluster) on free loopback ports.
 
 No persistence (``save ""``, ``appendonly no``): a restart starts empty, which
-tests rely on. Runs in the foreground as our child (``daemonize no``) so it can
+tests rely on. Redis still writes ``dump.rdb`` when it serves a replica's full
+sync and would reload it on restart, so ``prepare`` removes it before every start. Runs in the foreground as our child (``daemonize no``) so it can
 be SIGKILLed.
 """
 
@@ -71,6 +72,7 @@ class RedisServer(ServerProcess):
 
     def prepare(self) -> None:
         binaries.ensure_installed(binaries.REDIS_BINARIES)
+        (self.dir / "dump.rdb").unlink(missing_ok=True)  # written for a replica's sync; a restart starts empty
         lines = [
             f"port {self.port}",
             "bind 127.0.0.1",
