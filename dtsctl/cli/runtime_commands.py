@@ -62,6 +62,10 @@ def _render_details(view: TaskView) -> None:
     conflicts = data["conflicts"]
     if any(conflicts.values()):
         click.echo("  conflicts: " + ", ".join(f"{op} {count}" for op, count in conflicts.items()))
+    if data.get("full_resyncs"):
+        click.echo(f"  full resyncs: {data['full_resyncs']} (last: {data['full_resync_reason']})")
+    if data.get("heartbeat_writable") is False:
+        click.echo("  lag: unknown, the source refuses the heartbeat write (read-only?)")
     for line in table_lines(data["tables"]):
         click.echo(line)
 

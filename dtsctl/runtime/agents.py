@@ -15,6 +15,7 @@ from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_pr
 AGENT_MODULE = "dtsctl.runtime.agent"
 GRACEFUL_STOP_SECONDS = 30.0
 Desired = Literal["running", "paused", "stopped"]
+ENGINE_DETAILS = ("full_resyncs", "full_resync_reason", "heartbeat_writable")
 
 
 @dataclass
@@ -43,6 +44,8 @@ class TaskView:
             "checkpoint": status.get("checkpoint"),
             "conflicts": status.get("conflicts", {"insert": 0, "update": 0, "delete": 0}),
             "tables": status.get("tables", {}),
+            # engine details, only from engines that report them (Redis: full resyncs, writable heartbeat)
+            **{key: status[key] for key in ENGINE_DETAILS if key in status},
         }
 
 
