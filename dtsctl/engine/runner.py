@@ -108,7 +108,8 @@ class TaskRunner:
         cp = Checkpoint.from_json(raw) if raw else Checkpoint()
         if not cp.precheck_done:
             self.progress.set_phase("precheck")
-            failures = [check for check in lifecycle.precheck(self.attributes, self.spec.task_id) if not check.ok]
+            failures = [check for check in lifecycle.precheck(self.attributes, self.spec.task_id)
+                        if not check.ok and not check.warning]
             if failures:
                 raise FatalError("precheck failed: " + "; ".join(check.message for check in failures))
             cp.precheck_done = True
