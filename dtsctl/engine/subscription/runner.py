@@ -67,7 +67,8 @@ class SubscriptionRunner:
         return Recorder(store, changelog)
 
     def _failed_prechecks(self) -> list[str]:
-        return [check.message for check in lifecycle.precheck(self.attributes, self.task.task_id) if not check.ok]
+        checks = lifecycle.precheck(self.attributes, self.task.task_id)
+        return [check.message for check in checks if not check.ok and not check.warning]
 
     def run(self) -> Outcome:
         source = self._source()
