@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.agents import AGENT_MODULE, Agent, list_agents
 from dtsctl.runtime.layout import RuntimePaths
@@ -110,14 +111,22 @@ def supervisor_pid(runtime: RuntimePaths) -> int | None:
     return pid if is_running(pid, SUPERVISOR_MODULE) else None
 
 
-def ensure_supervisor(runtime: RuntimePaths) -> int:
-    """Start the workspace's supervisor unless one is already running; returns its pid."""
+def ensure_supervisor(runtime: RuntimePaths, timeout: float = 10.0) -> int:
+    """Start the workspace's supervisor unless one is already running; returns its pid.
+
+    Only a supervisor holding the lock writes supervisor.pid, so waiting for the file to name a
+    live supervisor also covers a concurrent start: the loser exits and the winner is returned.
+    """
     pid = supervisor_pid(runtime)
     if pid:
         return pid
     process = spawn_detached(SUPERVISOR_MODULE, runtime.root, runtime.supervisor_log, cwd=runtime.root)
-    runtime.supervisor_pid.write_text(f"{process.pid}\n")
-    return process.pid
+    deadline = time.monotonic() + timeout
+    while not (pid := supervisor_pid(runtime)):
+        if time.monotonic() > deadline or (process.poll() is not None and not supervisor_pid(runtime)):
+            raise DtsError(f"the supervisor did not start; see {runtime.supervisor_log}")
+        time.sleep(0.02)
+    return pid
 
 
 def main(argv: list[str]) -> int:

@@ -73,7 +73,9 @@ def test_dead_agent_without_supervisor_is_drift_that_apply_restarts(running: Wor
     assert [d["address"] for d in plan["drift"]] == ["task.copy"]
     assert plan["resource_changes"][0]["change"]["actions"] == ["update"]
     ws.run("apply", "--auto-approve")
-    assert ws.agent_pid("task.copy") and ws.supervisor_pid()
+    assert ws.agent_pid("task.copy")
+    supervisor_log = ws.runtime / "supervisor.log"
+    assert ws.supervisor_pid(), supervisor_log.read_text() if supervisor_log.exists() else "no supervisor.log"
     execute(ws.root / "shop.db", "INSERT INTO orders VALUES (3, 'after restart')")
     wait_for(lambda: (3, "after restart") in rows(ws.root / "replica.db", "orders"), what="replication after restart")
     assert ws.run("plan", "--detailed-exitcode", check=False).returncode == 0
