@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dtsctl.config.build import ResolvedEndpoint, delivery_problem, object_problem, task_resource
 from dtsctl.config.model import Declaration, Endpoint, ModuleCall, Task, Topology, Variable
@@ -24,6 +24,8 @@ from dtsctl.config.resources import AttributePath, DesiredResource
 from dtsctl.config.template import Scope, Space, TemplateError, mapping_space, references, render_tree
 from dtsctl.config.topology import expand_topology, topology_problems
 from dtsctl.config.variables import Assignment, bind_variables
+
+M = TypeVar("M")
 
 # Attributes an agent reports while it runs (contract, section 5); None until it does.
 LIVE_ATTRIBUTES = ("state", "phase", "lag_seconds", "rows_copied", "events_applied", "pid", "last_error", "checkpoint")
@@ -308,19 +310,28 @@ def _evaluate_local(module: ModuleInstance, name: str, problems: Problems) -> No
         module.tainted_locals.add(name)
 
 
+def _render_valid(model: type[M], entry: Entry, module: "ModuleInstance",
+                  problems: Problems) -> tuple[M, set[AttributePath]] | None:
+    """The entry rendered with the module's scope and validated as `model`, with its tainted paths;
+    None when either step reported problems."""
+    errors: list[tuple[AttributePath, str | None]] = []
+    rendered, tainted = render_tree(entry.raw, module.scope(), errors)
+    _report(errors, entry, problems)
+    if errors:
+        return None
+    value = validate_entry(model, rendered, entry, problems)
+    return None if value is None else (value, tainted)
+
+
 def _evaluate_call(module: ModuleInstance, name: str, problems: Problems, call_stack: tuple[Path, ...]) -> None:
     if name in module.failed_children:
         return
     entry = module.raw.entries("modules")[name]
     module.failed_children.add(name)  # until it succeeds
-    errors: list[tuple[AttributePath, str | None]] = []
-    rendered, tainted = render_tree(entry.raw, module.scope(), errors)
-    _report(errors, entry, problems)
-    if errors:
+    valid = _render_valid(ModuleCall, entry, module, problems)
+    if valid is None:
         return
-    call = validate_entry(ModuleCall, rendered, entry, problems)
-    if call is None:
-        return
+    call, tainted = valid
     folder = resolve_module_source(call.source, module.raw.folder, module.environ)
     if folder is None:
         searched = ", ".join(str(p) for p in module_search_path(module.environ))
@@ -356,14 +367,10 @@ def _evaluate_endpoint(module: ModuleInstance, entry: Entry, problems: Problems)
     if entry.name in module.endpoints:  # failed in a reference cycle
         return
     module.endpoints[entry.name] = FAILED  # until it succeeds
-    errors: list[tuple[AttributePath, str | None]] = []
-    rendered, tainted = render_tree(entry.raw, module.scope(), errors)
-    _report(errors, entry, problems)
-    if errors:
+    valid = _render_valid(Endpoint, entry, module, problems)
+    if valid is None:
         return
-    endpoint = validate_entry(Endpoint, rendered, entry, problems)
-    if endpoint is None:
-        return
+    endpoint, tainted = valid
     if endpoint.engine == "sqlite" and endpoint.path:
         endpoint = endpoint.model_copy(update={"path": str((module.raw.folder / Path(endpoint.path).expanduser()).resolve())})
     attributes = endpoint.model_dump()
@@ -372,14 +379,10 @@ def _evaluate_endpoint(module: ModuleInstance, entry: Entry, problems: Problems)
 
 
 def _evaluate_task(module: ModuleInstance, entry: Entry, problems: Problems) -> None:
-    errors: list[tuple[AttributePath, str | None]] = []
-    rendered, tainted = render_tree(entry.raw, module.scope(), errors)
-    _report(errors, entry, problems)
-    if errors:
+    valid = _render_valid(Task, entry, module, problems)
+    if valid is None:
         return
-    task = validate_entry(Task, rendered, entry, problems)
-    if task is None:
-        return
+    task, tainted = valid
     module.tasks[entry.name] = task
     names = {("source",): task.source, ("destination",): task.destination,
              ("deliver_to", "endpoint"): task.deliver_to.endpoint if task.deliver_to else None}
@@ -398,14 +401,10 @@ def _evaluate_task(module: ModuleInstance, entry: Entry, problems: Problems) -> 
 
 
 def _evaluate_topology(module: ModuleInstance, entry: Entry, problems: Problems) -> None:
-    errors: list[tuple[AttributePath, str | None]] = []
-    rendered, tainted = render_tree(entry.raw, module.scope(), errors)
-    _report(errors, entry, problems)
-    if errors:
+    valid = _render_valid(Topology, entry, module, problems)
+    if valid is None:
         return
-    topology = validate_entry(Topology, rendered, entry, problems)
-    if topology is None:
-        return
+    topology, tainted = valid
     module.topologies[entry.name] = topology
     resolved: dict[str, ResolvedEndpoint] = {}
     for index, name in enumerate(topology.endpoints):
