@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +22,12 @@ from dtsctl.engine import lifecycle
 from dtsctl.engine.subscription.spec import store_path, sync_groups
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.subscribe.status import describe
+from tests.integration.agent_process import wait_for as shared_wait_for
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    """As the shared wait_for, with a longer default for whole-second binlog and lease timings."""
+    return shared_wait_for(predicate, timeout, what)
 
 
 class SourceDriver(Protocol):
