@@ -228,15 +228,12 @@ def key_prefix(request: pytest.FixtureRequest) -> str:
 
 # -- short-lived servers with custom options -------------------------------------
 
-@pytest.fixture
-def mariadb_factory() -> Iterator[Callable[..., MariaDBServer]]:
-    """``mariadb_factory(**kwargs) -> MariaDBServer`` (started); closed after the test.
-    kwargs as for MariaDBServer; server_id defaults to a unique id >= 100."""
-    servers: list[MariaDBServer] = []
+def _started_servers(kind: Callable[..., Any], defaults: Callable[[], dict[str, Any]] = dict) -> Iterator[Callable[..., Any]]:
+    """A factory that builds and starts servers of `kind`, and closes every one of them afterwards."""
+    servers: list[Any] = []
 
-    def make(**kw: Any) -> MariaDBServer:
-        kw.setdefault("server_id", next(_factory_server_ids))
-        server = MariaDBServer(**kw)
+    def make(*args: Any, **kw: Any) -> Any:
+        server = kind(*args, **{**defaults(), **kw})
         servers.append(server)
         try:
             server.start()
@@ -245,46 +242,27 @@ def mariadb_factory() -> Iterator[Callable[..., MariaDBServer]]:
         return server
 
     yield make
-    for s in servers:
-        s.close()
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def mariadb_factory() -> Iterator[Callable[..., MariaDBServer]]:
+    """``mariadb_factory(**kwargs) -> MariaDBServer`` (started); closed after the test.
+    kwargs as for MariaDBServer; server_id defaults to a unique id >= 100."""
+    yield from _started_servers(MariaDBServer, lambda: {"server_id": next(_factory_server_ids)})
 
 
 @pytest.fixture
 def redis_factory() -> Iterator[Callable[..., RedisServer]]:
     """``redis_factory(**kwargs) -> RedisServer`` (started); closed after the test."""
-    servers: list[RedisServer] = []
-
-    def make(**kw: Any) -> RedisServer:
-        server = RedisServer(**kw)
-        servers.append(server)
-        try:
-            server.start()
-        except MissingBinaryError as exc:
-            _fail_missing(exc)
-        return server
-
-    yield make
-    for s in servers:
-        s.close()
+    yield from _started_servers(RedisServer)
 
 
 @pytest.fixture
 def redis_cluster_factory() -> Iterator[Callable[..., RedisCluster]]:
     """``redis_cluster_factory(size=3, config=..., password=...) -> RedisCluster``."""
-    clusters: list[RedisCluster] = []
-
-    def make(*args: Any, **kw: Any) -> RedisCluster:
-        cluster = RedisCluster(*args, **kw)
-        clusters.append(cluster)
-        try:
-            cluster.start()
-        except MissingBinaryError as exc:
-            _fail_missing(exc)
-        return cluster
-
-    yield make
-    for c in clusters:
-        c.close()
+    yield from _started_servers(RedisCluster)
 
 
 def pytest_configure(config: Any) -> None:
