@@ -6,10 +6,15 @@ so after any crash the destination and its checkpoint agree.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ConflictCounts, decode_value, encode_value
+
+log = logging.getLogger(__name__)
 
 VERSION = 1
 
@@ -96,3 +101,34 @@ class Checkpoint:
 
     def copy(self) -> "Checkpoint":
         return Checkpoint.from_json(self.to_json())
+
+
+class CheckpointStore(Protocol):
+    def load_checkpoint(self) -> dict[str, Any] | None: ...
+
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+
+
+class CheckOutcome(Protocol):
+    ok: bool
+    warning: bool
+    message: str
+
+
+def load_after_precheck(sink: CheckpointStore, run_precheck: Callable[[], Sequence[CheckOutcome]],
+                        on_precheck: Callable[[], None] = lambda: None) -> Checkpoint:
+    """The sink's committed checkpoint; a fresh task must pass the precheck first, and only once.
+
+    Raises FatalError naming every failed check (warnings do not fail it).
+    """
+    raw = sink.load_checkpoint()
+    cp = Checkpoint.from_json(raw) if raw else Checkpoint()
+    if not cp.precheck_done:
+        on_precheck()
+        failures = [check for check in run_precheck() if not check.ok and not check.warning]
+        if failures:
+            raise FatalError("precheck failed: " + "; ".join(check.message for check in failures))
+        cp.precheck_done = True
+        sink.save_checkpoint(cp.to_json())
+        log.info("precheck passed")
+    return cp

@@ -17,7 +17,7 @@ from dtsctl.connectors import registry
 from dtsctl.engine import fullcopy, lifecycle
 from dtsctl.engine.applier import Applier
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.checkpoint import Checkpoint, TableProgress
+from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.interfaces import Sink, Source, TableSchema
 from dtsctl.engine.progress import Progress
@@ -104,17 +104,8 @@ class TaskRunner:
     # -- start ----------------------------------------------------------------------
     def _checkpoint(self, sink: Sink) -> Checkpoint:
         """The committed checkpoint; a fresh task passes the precheck first."""
-        raw = sink.load_checkpoint()
-        cp = Checkpoint.from_json(raw) if raw else Checkpoint()
-        if not cp.precheck_done:
-            self.progress.set_phase("precheck")
-            failures = [check for check in lifecycle.precheck(self.attributes, self.spec.task_id)
-                        if not check.ok and not check.warning]
-            if failures:
-                raise FatalError("precheck failed: " + "; ".join(check.message for check in failures))
-            cp.precheck_done = True
-            sink.save_checkpoint(cp.to_json())
-            log.info("precheck passed")
+        cp = load_after_precheck(sink, lambda: lifecycle.precheck(self.attributes, self.spec.task_id),
+                                 lambda: self.progress.set_phase("precheck"))
         self.progress.committed(cp)
         return cp
 

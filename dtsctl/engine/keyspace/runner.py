@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.checkpoint import Checkpoint
-from dtsctl.engine.errors import FatalError
+from dtsctl.engine.checkpoint import Checkpoint, load_after_precheck
 from dtsctl.engine.keyspace import registry
 from dtsctl.engine.keyspace.applier import KeyspaceApplier, destination_name, in_snapshot
 from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink
@@ -43,8 +42,6 @@ class KeyspaceRunner:
         self.progress = progress
         self.stop = stop
         self.on_commit = on_commit
-        if self.spec.destination_endpoint is None:
-            raise FatalError("subscription tasks are not available yet for Redis sources")
 
     def run(self) -> Outcome:
         sink = self.connector.sink(self.spec)
@@ -77,16 +74,8 @@ class KeyspaceRunner:
             sink.close()
 
     def _checkpoint(self, sink: KeyspaceSink) -> Checkpoint:
-        raw = sink.load_checkpoint()
-        cp = Checkpoint.from_json(raw) if raw else Checkpoint()
-        if not cp.precheck_done:
-            self.progress.set_phase("precheck")
-            failures = [c for c in self.connector.precheck(self.spec) if not c.ok and not c.warning]
-            if failures:
-                raise FatalError("precheck failed: " + "; ".join(check.message for check in failures))
-            cp.precheck_done = True
-            sink.save_checkpoint(cp.to_json())
-            log.info("precheck passed")
+        cp = load_after_precheck(sink, lambda: self.connector.precheck(self.spec),
+                                 lambda: self.progress.set_phase("precheck"))
         self.progress.committed(cp)
         return cp
 
