@@ -413,7 +413,8 @@ def _evaluate_topology(module: ModuleInstance, entry: Entry, problems: Problems)
             resolved[name] = found[0]
     if len(resolved) != len(set(topology.endpoints)):
         return
-    found_problems = topology_problems(entry.name, topology, {n: e.attributes["engine"] for n, e in resolved.items()})
+    found_problems = topology_problems(entry.name, topology, {n: e.attributes["engine"] for n, e in resolved.items()},
+                                       frozenset(n for n, e in resolved.items() if e.attributes.get("cluster")))
     for path, message in found_problems:
         problems.add(entry.at(path), message)
     if found_problems:

@@ -173,8 +173,14 @@ class Topology(Strict):
     phases: list[Phase] | None = None
     throttle: Throttle = Field(default_factory=Throttle)
     retry: Retry = Field(default_factory=Retry)
-    status: DesiredStatus = "running"
+    # One status for every task of the topology, or one per task name ({reverse: paused}).
+    status: DesiredStatus | dict[str, DesiredStatus] = "running"
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+
+    def status_of(self, task_name: str) -> DesiredStatus:
+        if isinstance(self.status, str):
+            return self.status
+        return self.status.get(task_name, "running")
 
 
 class ModuleCall(Strict):

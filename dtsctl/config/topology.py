@@ -16,6 +16,7 @@ from dtsctl.config.model import ALL_PHASES, Task, Topology
 from dtsctl.config.yamlsrc import YamlPath
 
 TWO_WAY_ENDPOINTS = "two-way synchronization is supported only between two endpoints; use a pair per link"
+TWO_WAY_ENGINES = ("mysql", "redis")  # the engines whose readers can recognise tagged transactions
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,10 @@ class TopologyTask:
     peer: str | None = None
 
 
-def topology_problems(name: str, topology: Topology, engines: Mapping[str, str]) -> list[tuple[YamlPath, str]]:
-    """What is wrong with a topology whose endpoints all exist; `engines` maps endpoint name to engine."""
+def topology_problems(name: str, topology: Topology, engines: Mapping[str, str],
+                      clusters: frozenset[str] = frozenset()) -> list[tuple[YamlPath, str]]:
+    """What is wrong with a topology whose endpoints all exist; `engines` maps endpoint name to engine,
+    `clusters` names the endpoints that are Redis Clusters."""
     found: list[tuple[YamlPath, str]] = []
     ends = topology.endpoints
     label = f"topology.{name}"
@@ -49,6 +52,15 @@ def topology_problems(name: str, topology: Topology, engines: Mapping[str, str])
             found.append((("initial_sync_from",), f"{label}: `initial_sync_from` applies only to two-way topologies"))
         elif topology.initial_sync_from not in ends:
             found.append((("initial_sync_from",), f"{label}: initial_sync_from `{topology.initial_sync_from}` is not one of its endpoints {ends}"))
+    if topology.type == "two-way" and len(kinds) == 1 and not kinds <= set(TWO_WAY_ENGINES):
+        found.append((("endpoints",), f"{label}: two-way synchronization is supported between {' or '.join(TWO_WAY_ENGINES)} endpoints, not {next(iter(kinds))}; use one-way tasks"))
+    if topology.type == "two-way" and clusters & set(ends):
+        found.append((("endpoints",), f"{label}: two-way synchronization needs standalone Redis endpoints ({', '.join(sorted(clusters & set(ends)))} is a cluster); pair each shard primary instead"))
+    if isinstance(topology.status, dict):
+        names = task_names(topology)
+        for task_name in topology.status:
+            if task_name not in names:
+                found.append((("status", task_name), f"{label}: `status` names task `{task_name}`, which this topology does not have; its tasks are {', '.join(names)}"))
     if topology.type == "two-way":
         for index, selection in enumerate(topology.objects):
             if selection.rename is not None or selection.table_rename:
@@ -59,12 +71,22 @@ def topology_problems(name: str, topology: Topology, engines: Mapping[str, str])
     return found
 
 
+def task_names(topology: Topology) -> list[str]:
+    """The names of the tasks a topology expands into, in order."""
+    ends = topology.endpoints
+    if topology.type == "one-to-many":
+        return list(ends[1:])
+    if topology.type == "cascade":
+        return [f"{ends[index]}_to_{ends[index + 1]}" for index in range(len(ends) - 1)]
+    return ["forward", "reverse"] if topology.type == "two-way" else ["forward"]
+
+
 def expand_topology(topology: Topology) -> list[TopologyTask]:
     """The tasks of a topology that passed `topology_problems`."""
     ends = topology.endpoints
     phases = list(topology.phases or ALL_PHASES)
 
-    def task(source: str, destination: str, **changes: object) -> Task:
+    def task(name: str, source: str, destination: str, **changes: object) -> Task:
         fields: dict[str, object] = {
             "type": "synchronization",
             "source": source,
@@ -74,26 +96,27 @@ def expand_topology(topology: Topology) -> list[TopologyTask]:
             "conflict_policy": topology.conflict_policy or ("ignore" if topology.type == "two-way" else "fail"),
             "throttle": topology.throttle,
             "retry": topology.retry,
-            "status": topology.status,
+            "status": topology.status_of(name),
             "lifecycle": topology.lifecycle,
         }
         fields.update(changes)
         return Task.model_validate(fields)
 
     if topology.type == "one-way":
-        return [TopologyTask("forward", task(ends[0], ends[1]))]
+        return [TopologyTask("forward", task("forward", ends[0], ends[1]))]
     if topology.type == "one-to-many":
-        return [TopologyTask(destination, task(ends[0], destination)) for destination in ends[1:]]
+        return [TopologyTask(destination, task(destination, ends[0], destination)) for destination in ends[1:]]
     if topology.type == "cascade":
         links = []
         for index in range(len(ends) - 1):
             before = (links[-1].name,) if links else ()
-            links.append(TopologyTask(f"{ends[index]}_to_{ends[index + 1]}", task(ends[index], ends[index + 1]), depends_on=before))
+            name = f"{ends[index]}_to_{ends[index + 1]}"
+            links.append(TopologyTask(name, task(name, ends[index], ends[index + 1]), depends_on=before))
         return links
     first = topology.initial_sync_from or ends[0]
     second = ends[1] if first == ends[0] else ends[0]
     reverse_objects = [selection.model_copy(update={"ddl": False}) for selection in topology.objects]
     return [
-        TopologyTask("forward", task(first, second), peer="reverse"),
-        TopologyTask("reverse", task(second, first, phases=["incremental"], objects=reverse_objects), depends_on=("forward",), peer="forward"),
+        TopologyTask("forward", task("forward", first, second), peer="reverse"),
+        TopologyTask("reverse", task("reverse", second, first, phases=["incremental"], objects=reverse_objects), depends_on=("forward",), peer="forward"),
     ]

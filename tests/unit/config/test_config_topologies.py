@@ -90,3 +90,21 @@ def test_topology_task_overlapping_a_plain_task_is_rejected(write, problems) -> 
     assert problems(write(files)) == [
         "main.dts.yaml:7: task.t and topology.geo.task.forward both write shop.orders on endpoint sh; give each task its own objects"
     ]
+
+
+def test_status_can_pause_one_task_of_a_topology(write, load) -> None:
+    root = write(_topology("type: two-way\nendpoints: [bj, sh]\nobjects: [{database: shop, all: true}]\nstatus: {reverse: paused}"))
+    forward, reverse = load(root).resources
+    assert (forward.attributes["status"], reverse.attributes["status"]) == ("running", "paused")
+
+
+def test_each_direction_knows_its_own_tag_and_its_peers(write, load) -> None:
+    from dtsctl.engine.origin import pair_tags
+
+    root = write(_topology("type: two-way\nendpoints: [bj, sh]\nobjects: [{database: shop, all: true}]"))
+    forward, reverse = (pair_tags(task.attributes) for task in load(root).resources)
+    assert forward is not None and reverse is not None
+    assert (forward.own, forward.peer) == (reverse.peer, reverse.own)
+    assert forward.own != forward.peer
+    one_way = write(_topology("type: one-way\nendpoints: [bj, sh]\nobjects: [{database: shop, all: true}]"))
+    assert pair_tags(load(one_way).resources[0].attributes) is None
