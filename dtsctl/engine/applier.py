@@ -31,7 +31,8 @@ MAX_EVENTS_PER_BATCH = 5000
 class Applier:
     def __init__(self, sink: Sink, changelog: ChangeLog, plans: list[TablePlan], schemas: dict[str, TableSchema],
                  conflict_policy: str, position_order: Callable[[Position], tuple[Any, ...]],
-                 throttle: Throttle, objects: tuple[dict[str, Any], ...] = ()) -> None:
+                 throttle: Throttle, objects: tuple[dict[str, Any], ...] = (),
+                 follow_unreplayed_ddl: bool = False) -> None:
         self._sink = sink
         self._changelog = changelog
         self._plans = {plan.name: plan for plan in plans}
@@ -42,6 +43,10 @@ class Applier:
         self._filters = FilterEvaluator()
         self._keys = {(plan.dest_database, plan.dest_table): schemas[plan.name].key for plan in plans}
         self._objects = objects
+        # The reverse direction of a two-way pair does not replay DDL (the forward direction
+        # already made the same change on both ends) but must still follow what it does to
+        # the selection: tables created, renamed, dropped, keys changed.
+        self._follow_unreplayed_ddl = follow_unreplayed_ddl
 
     def apply_next(self, cp: Checkpoint) -> int:
         """Apply the next batch from the change log; mutate `cp` to what was committed.
@@ -112,7 +117,7 @@ class Applier:
         created = None
         if plan is None and change.kind == "create":
             plan = created = plan_for(self._objects, event.database, event.table)
-        if plan is None or not plan.ddl:
+        if plan is None or not (plan.ddl or self._follow_unreplayed_ddl):
             if plan is not None:
                 log.info("not replicating %s TABLE on %s (ddl is off for it)", change.kind.upper(), name)
             self._sink.save_checkpoint(cp.to_json())
@@ -138,6 +143,10 @@ class Applier:
         elif change.kind == "alter" and change.key:
             self._keys[(plan.dest_database, plan.dest_table)] = change.key
             self._schemas[plan.name] = dataclasses.replace(self._schemas[plan.name], key=change.key)
+        if not plan.ddl:
+            log.info("following %s TABLE on %s without replaying it (ddl is off for it)", change.kind.upper(), name)
+            self._sink.save_checkpoint(cp.to_json())
+            return
         new_table = (new_plan.dest_table if new_plan is not None else change.new_table) if change.kind == "rename" else None
         self._sink.apply_ddl(change, plan.dest_database, plan.dest_table, new_table, replay, cp.to_json())
 

@@ -72,6 +72,8 @@ class Checkpoint:
     # A DDL statement (change-log seq) was about to run when this was saved: on restart it
     # is replayed tolerating "already done" errors, since DDL commits on its own.
     ddl_pending_seq: int | None = None
+    # The change log's start is fixed: from now on a lost change log cannot be started afresh.
+    stream_started: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +86,7 @@ class Checkpoint:
             "tables": {name: progress.to_json() for name, progress in self.tables.items()},
             "precheck_done": self.precheck_done,
             "ddl_pending_seq": self.ddl_pending_seq,
+            "stream_started": self.stream_started,
         }
 
     @classmethod
@@ -97,6 +100,7 @@ class Checkpoint:
             tables={name: TableProgress.from_json(value) for name, value in data.get("tables", {}).items()},
             precheck_done=data.get("precheck_done", False),
             ddl_pending_seq=data.get("ddl_pending_seq"),
+            stream_started=data.get("stream_started", False),
         )
 
     def copy(self) -> "Checkpoint":

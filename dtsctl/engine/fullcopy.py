@@ -2,6 +2,8 @@
 
 Each chunk is upserted together with the checkpoint recording its last key, so a
 crash resumes after the last committed chunk and re-copied rows are idempotent.
+Under conflict policy `ignore` rows already on the destination are kept, as DTS
+does: in a two-way pair they may be newer than the snapshot being copied.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def create_tables(sink: Sink, plans: list[TablePlan], schemas: dict[str, TableSc
 
 
 def copy_table(source: Source, sink: Sink, plan: TablePlan, schema: TableSchema, cp: Checkpoint,
-               throttle: Throttle, progress: Progress, stop: threading.Event, incremental: bool) -> bool:
+               throttle: Throttle, progress: Progress, stop: threading.Event, incremental: bool,
+               keep_existing: bool = False) -> bool:
     """Copy one table from where its checkpoint left off. False when stopped before the end."""
     table: TableProgress = cp.tables[plan.name]
     if table.last_key is None and table.rows_copied == 0:
@@ -58,7 +61,7 @@ def copy_table(source: Source, sink: Sink, plan: TablePlan, schema: TableSchema,
         table.last_key = [rows[-1][name] for name in schema.key]
         table.rows_copied += len(rows)
         cp.rows_copied += len(rows)
-        sink.write_rows(schema, plan.dest_database, plan.dest_table, rows, cp.to_json())
+        sink.write_rows(schema, plan.dest_database, plan.dest_table, rows, cp.to_json(), keep_existing)
         progress.committed(cp)
         if not incremental:  # otherwise the checkpoint shown is the stream position
             key = format_key(dict(zip(schema.key, table.last_key)))

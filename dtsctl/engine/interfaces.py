@@ -124,6 +124,11 @@ class Source(ABC):
         """Only changes of tables where `wanted(database, table)`, all in `databases`, need be read;
         a source may drop the others before they reach the change log."""
 
+    def drop_writes_of(self, origin: str) -> None:
+        """Drop every whole transaction that carries the origin tag `origin` (two-way loop
+        prevention, see dtsctl.engine.origin). Engines that cannot see tags refuse."""
+        raise FatalError(f"{self.endpoint.get('engine')} sources cannot take part in a two-way topology")
+
     @abstractmethod
     def read_changes(self, position: Position, max_events: int, wait_seconds: float) -> list[Transaction]:
         """Transactions after `position`, waiting up to `wait_seconds` when there are none."""
@@ -145,11 +150,16 @@ class Source(ABC):
 
 
 class Sink(ABC):
-    """Writes a destination endpoint, recording the applier checkpoint in the same transaction."""
+    """Writes a destination endpoint, recording the applier checkpoint in the same transaction.
 
-    def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
+    With an `origin` tag (a direction of a two-way pair), every transaction also carries the
+    tag, so the opposite direction's reader can drop it (dtsctl.engine.origin).
+    """
+
+    def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
         self.endpoint = endpoint
         self.task_id = task_id
+        self.origin = origin
 
     @abstractmethod
     def check_connection(self) -> None: ...
@@ -191,8 +201,9 @@ class Sink(ABC):
 
     @abstractmethod
     def write_rows(self, schema: TableSchema, database: str, table: str, rows: Sequence[Row],
-                   checkpoint: dict[str, Any]) -> None:
-        """Upsert `rows` (full copy) and store `checkpoint`, in one transaction."""
+                   checkpoint: dict[str, Any], keep_existing: bool = False) -> None:
+        """Upsert `rows` (full copy) and store `checkpoint`, in one transaction. With
+        `keep_existing`, rows whose key is already on the destination are left as they are."""
 
     @abstractmethod
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],

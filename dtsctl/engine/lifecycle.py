@@ -40,16 +40,8 @@ class TableComparison:
         return self.checksums_equal and self.source_count == self.destination_count
 
 
-TWO_WAY_REFUSED = CheckResult(
-    "topology", False,
-    "two-way topologies are not supported by this version of dtsctl: without loop prevention every change "
-    "would echo between the endpoints; use two one-way tasks on disjoint objects, or wait for two-way support")
-
-
 def precheck(attributes: dict[str, Any], task_id: str) -> list[CheckResult]:
     """Everything that would make the task fail at start, each with what to change."""
-    if (attributes.get("topology") or {}).get("type") == "two-way":
-        return [TWO_WAY_REFUSED]
     if keyspace.handles(attributes):
         return keyspace_lifecycle.precheck(attributes, task_id)
     spec = TaskSpec.from_attributes(attributes, task_id)
@@ -69,7 +61,14 @@ def precheck(attributes: dict[str, Any], task_id: str) -> list[CheckResult]:
             plans = resolve_tables(spec.objects, source.list_tables)
         except DtsError as exc:
             return [*results, CheckResult("objects", False, str(exc))]
-        if not plans:
+        if spec.follows_peer:  # tables the forward direction has yet to create are adopted later
+            present = [plan for plan in plans if source.table_schema(plan.source_database, plan.source_table)]
+            if len(present) < len(plans) or not plans:
+                results.append(CheckResult(
+                    "objects", True, "tables not yet on this direction's source are replicated once the forward "
+                    "direction creates them", warning=True))
+            plans = present
+        elif not plans:
             results.append(CheckResult("objects", False, "no table is selected; fix `objects`"))
         for plan in plans:
             results.extend(_check_table(source, plan))
@@ -87,8 +86,10 @@ def prepare(attributes: dict[str, Any], task_id: str) -> None:
         if not spec.incremental:
             source.remove_capture()
             return
-        schemas = [_schema_or_error(source, plan) for plan in resolve_tables(spec.objects, source.list_tables)]
-        source.install_capture(schemas)
+        plans = resolve_tables(spec.objects, source.list_tables)
+        if spec.follows_peer:
+            plans = [plan for plan in plans if source.table_schema(plan.source_database, plan.source_table)]
+        source.install_capture([_schema_or_error(source, plan) for plan in plans])
 
 
 def teardown(attributes: dict[str, Any], task_id: str) -> None:
@@ -197,7 +198,7 @@ def _check_destination(spec: TaskSpec, sink: Sink, plans: list[TablePlan]) -> li
                 f"destination table {plan.dest_name} does not exist and `schema` is not in phases; "
                 "create it or add schema to `phases`",
             ))
-        elif count and not resuming:
+        elif count and not resuming and "full" in spec.phases:  # without a copy, rows there are expected
             if spec.conflict_policy == "fail":
                 results.append(CheckResult(
                     "conflicts", False,

@@ -76,7 +76,10 @@ class Reader(ChangeLogReader[Source]):
             transactions = source.read_changes(position, MAX_EVENTS_PER_READ, POLL_SECONDS)
             if transactions:
                 position = transactions[-1].position
-                changelog.append(transactions, position)
+                # Position-only transactions (nothing selected, or dropped as a peer's) move
+                # the reader position but add no record: the applier then writes nothing,
+                # so an idle two-way pair stays idle instead of trading checkpoints.
+                changelog.append([tx for tx in transactions if tx.events], position)
                 self._appended.set()
                 self._progress.reader_advanced(source.describe_position(position), changelog.newest_commit_time())
             if position != released and time.monotonic() - released_at >= RELEASE_EVERY_SECONDS:

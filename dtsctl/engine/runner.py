@@ -56,12 +56,14 @@ class TaskRunner:
         objects = self.spec.objects
         source.restrict(lambda database, table: plan_for(objects, database, table) is not None,
                         databases_of(objects))
+        if self.spec.dropped_origin is not None:
+            source.drop_writes_of(self.spec.dropped_origin)
         return source
 
     def _sink(self) -> Sink:
         endpoint = self.spec.destination_endpoint
         assert endpoint is not None
-        return registry.sink_class(endpoint["engine"])(endpoint, self.spec.task_id)
+        return registry.sink_class(endpoint["engine"])(endpoint, self.spec.task_id, self.spec.origin)
 
     def run(self) -> Outcome:
         source, sink = self._source(), self._sink()
@@ -72,14 +74,19 @@ class TaskRunner:
             sink.check_connection()
             self.progress.set_error(None)  # both ends answer again
             cp = self._checkpoint(sink)
-            plans = resolve_tables(self.spec.objects, source.list_tables)
-            schemas = self._schemas(source, plans)
+            if self.spec.incremental and "full" not in self.spec.phases:
+                # Nothing to copy: fix the stream's start before listing tables, so that a table
+                # created in between is seen by its CREATE in the stream.
+                changelog = ChangeLog(self.changelog_path)
+                self._start_stream(changelog, source, sink, cp)
+            plans, schemas = self._selection(source)
             self._reconcile(cp, plans, sink)
             throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
             appended = threading.Event()
             if self.spec.incremental:
-                changelog = ChangeLog(self.changelog_path)
-                self._start_stream(changelog, source, cp)
+                if changelog is None:
+                    changelog = ChangeLog(self.changelog_path)
+                    self._start_stream(changelog, source, sink, cp)
                 reader = Reader(self._stream_source, self.changelog_path, self.progress, appended)
                 reader.start()
             copied = self._snapshot(source, sink, plans, schemas, cp, throttle, reader, changelog)
@@ -109,17 +116,23 @@ class TaskRunner:
         self.progress.committed(cp)
         return cp
 
-    @staticmethod
-    def _schemas(source: Source, plans: list[TablePlan]) -> dict[str, TableSchema]:
+    def _selection(self, source: Source) -> tuple[list[TablePlan], dict[str, TableSchema]]:
+        """The selected tables and their schemas. The reverse of a two-way pair skips tables its
+        source does not have yet: the forward direction creates them, and the reverse adopts
+        each when its CREATE arrives in the stream."""
+        plans = resolve_tables(self.spec.objects, source.list_tables)
         schemas = {}
-        for plan in plans:
+        for plan in list(plans):
             schema = source.table_schema(plan.source_database, plan.source_table)
+            if schema is None and self.spec.follows_peer:
+                plans.remove(plan)
+                continue
             if schema is None:
                 raise FatalError(f"table {plan.name} no longer exists in the source; fix `objects` and apply")
             if not schema.key:
                 raise FatalError(f"table {plan.name} has no primary key or unique NOT NULL key; add one")
             schemas[plan.name] = schema
-        return schemas
+        return plans, schemas
 
     def _reconcile(self, cp: Checkpoint, plans: list[TablePlan], sink: Sink) -> None:
         """Match table progress to the selection: new (or re-pointed) tables start over,
@@ -141,17 +154,22 @@ class TaskRunner:
             sink.save_checkpoint(cp.to_json())
             self.progress.committed(cp)
 
-    def _start_stream(self, changelog: ChangeLog, source: Source, cp: Checkpoint) -> None:
+    def _start_stream(self, changelog: ChangeLog, source: Source, sink: Sink, cp: Checkpoint) -> None:
         """Fix the stream's start before the first snapshot read, so no change falls in a gap."""
         emptied = changelog.bind(self.spec.task_id)
         has_position, _ = changelog.reader_position()
         nothing_copied = not any(t.copy_done or t.last_key is not None for t in cp.tables.values())
-        if nothing_copied and cp.applied_seq == 0:
+        # A task without a copy cannot start over once its stream started: the changes since
+        # would be lost, where a copy would have read them.
+        restartable = "full" in self.spec.phases or not cp.stream_started
+        if nothing_copied and cp.applied_seq == 0 and restartable:
             # Everything committed so far will be read by the snapshot: start the stream here
             # (at the snapshot's own position when the source has consistent snapshots).
             changelog.reset()
             start = source.open_snapshot()
             changelog.set_reader_position(start if start is not None else source.current_position())
+            cp.stream_started = True
+            sink.save_checkpoint(cp.to_json())
         elif emptied or not has_position:
             raise FatalError(
                 f"the change log {self.changelog_path} lost its position while the task was running; "
@@ -180,7 +198,8 @@ class TaskRunner:
         self.progress.set_phase("full")
         for plan in pending:
             if not fullcopy.copy_table(source, sink, plan, schemas[plan.name], cp, throttle, self.progress,
-                                       self.stop, self.spec.incremental):
+                                       self.stop, self.spec.incremental,
+                                       keep_existing=self.spec.conflict_policy == "ignore"):
                 return False
             self.on_commit()
             _raise_reader_error(reader)
@@ -191,7 +210,7 @@ class TaskRunner:
                 source: Source) -> None:
         self.progress.set_phase("incremental")
         applier = Applier(sink, changelog, plans, schemas, self.spec.conflict_policy, source.position_order, throttle,
-                          self.spec.objects)
+                          self.spec.objects, follow_unreplayed_ddl=self.spec.tags is not None)
         trimmed_at = 0.0
         while not self.stop.is_set():
             _raise_reader_error(reader)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from dtsctl.engine.events import Op
+from dtsctl.engine.origin import PairTags, pair_tags
 from dtsctl.errors import DtsError
 
 
@@ -43,6 +44,7 @@ class TaskSpec:
     connection_minutes: float
     source_endpoint: dict[str, Any]
     destination_endpoint: dict[str, Any] | None
+    tags: PairTags | None = None  # set for a direction of a two-way pair
 
     @classmethod
     def from_attributes(cls, attributes: dict[str, Any], task_id: str) -> "TaskSpec":
@@ -59,11 +61,28 @@ class TaskSpec:
             connection_minutes=float(retry.get("connection_minutes") or 720),
             source_endpoint=attributes["source_endpoint"],
             destination_endpoint=attributes.get("destination_endpoint"),
+            tags=pair_tags(attributes),
         )
 
     @property
     def incremental(self) -> bool:
         return "incremental" in self.phases
+
+    @property
+    def follows_peer(self) -> bool:
+        """The reverse of a two-way pair: it copies nothing, and its tables are created on its
+        source by the forward direction's copy, possibly after it starts."""
+        return self.tags is not None and "full" not in self.phases
+
+    @property
+    def origin(self) -> str | None:
+        """The tag this task's applier writes with every transaction, if it is part of a pair."""
+        return self.tags.own if self.tags else None
+
+    @property
+    def dropped_origin(self) -> str | None:
+        """The tag whose transactions this task's reader drops: its peer's."""
+        return self.tags.peer if self.tags else None
 
 
 def resolve_tables(objects: tuple[dict[str, Any], ...], list_tables: Callable[[str], list[str]]) -> list[TablePlan]:

@@ -6,6 +6,10 @@ handed over only once complete (XID, COMMIT, or a standalone DDL), so a transact
 is never split. The library reconnects by itself after a lost connection and then
 replays from the position it was opened at: GTIDs at or below the state already
 handed over are skipped, which also makes that replay harmless.
+
+With a `dropped_origin` (the reverse of a two-way pair), a transaction that writes
+a checkpoint row carrying that origin tag was written by the peer's applier and is
+dropped whole; dtsctl's bookkeeping schema is read for that purpose only.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 from dtsctl.connectors.mysql import ddl
 from dtsctl.connectors.mysql import position as positions
 from dtsctl.connectors.mysql.connection import settings
+from dtsctl.connectors.mysql.schema import CHECKPOINT_TABLE, META_DATABASE, ORIGIN_COLUMN
 from dtsctl.connectors.mysql.values import normalise_binlog
 from dtsctl.engine.events import ChangeEvent, SchemaChange, Transaction
 
@@ -56,7 +61,7 @@ class BinlogStream(threading.Thread):
     """Reads from `start` and puts complete `Transaction`s (or a `StreamEnded`) on `queue`."""
 
     def __init__(self, endpoint: dict[str, Any], server_id: int, start: positions.Position, wanted: Wanted,
-                 databases: frozenset[str] | None, key_of: KeyOf) -> None:
+                 databases: frozenset[str] | None, key_of: KeyOf, dropped_origin: str | None = None) -> None:
         super().__init__(name="binlog", daemon=True)
         self.queue: queue.Queue[Transaction | StreamEnded] = queue.Queue(QUEUE_TRANSACTIONS)
         self._endpoint = endpoint
@@ -65,6 +70,8 @@ class BinlogStream(threading.Thread):
         self._wanted = wanted
         self._databases = databases
         self._key_of = key_of
+        self._dropped_origin = dropped_origin
+        self._tagged = False  # the open transaction carries the dropped origin's tag
         self._halt = threading.Event()
         self._gtids = positions.parse_gtid_state(start.get("gtid", ""))
         self._file = start.get("file") or ""
@@ -89,7 +96,7 @@ class BinlogStream(threading.Thread):
             blocking=True,
             slave_heartbeat=HEARTBEAT_SECONDS,
             freeze_schema=True,  # table ids change with the table's definition, so caching by id is safe
-            only_schemas=sorted(self._databases) if self._databases is not None else None,
+            only_schemas=self._schemas(),
             only_events=[MariadbGtidEvent, QueryEvent, XidEvent, RotateEvent, HeartbeatLogEvent,
                          WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
             enable_logging=False,
@@ -105,6 +112,12 @@ class BinlogStream(threading.Thread):
                 self._put(StreamEnded(exc))
         finally:
             reader.close()
+
+    def _schemas(self) -> list[str] | None:
+        if self._databases is None:
+            return None
+        extra = {META_DATABASE} if self._dropped_origin is not None else set()
+        return sorted(self._databases | extra)
 
     # -- events ---------------------------------------------------------------------
     def _handle(self, event: Any, reader: BinLogStreamReader) -> None:
@@ -129,6 +142,7 @@ class BinlogStream(threading.Thread):
 
     def _begin(self, event: MariadbGtidEvent) -> None:
         self._pending = []
+        self._tagged = False
         seen = self._gtids.get(event.domain_id)
         self._skipping = seen is not None and event.gtid_seq_no <= seen[1]
         self._standalone = bool(event.flags & FL_STANDALONE)
@@ -136,6 +150,12 @@ class BinlogStream(threading.Thread):
         self._gtid = (event.domain_id, event.server_id, event.gtid_seq_no)
 
     def _rows(self, event: Any) -> None:
+        if event.schema == META_DATABASE:
+            if self._dropped_origin is not None and event.table == CHECKPOINT_TABLE:
+                self._tagged = self._tagged or any(
+                    (row.get("after_values") or row.get("values") or {}).get(ORIGIN_COLUMN) == self._dropped_origin
+                    for row in event.rows)
+            return
         if not self._wanted(event.schema, event.table):
             return
         pos = {"file": self._file, "pos": event.packet.log_pos}
@@ -174,6 +194,8 @@ class BinlogStream(threading.Thread):
         self._gtids[domain] = (server, seq)
         here = positions.make(positions.format_gtid_state(self._gtids), self._file, log_pos)
         self._open = False
+        if self._tagged:  # the peer's applier wrote it: it came from this task's destination
+            self._pending = []
         if not self._pending:
             self._skipped_to = (here, float(timestamp))
             self._maybe_record_skipped()

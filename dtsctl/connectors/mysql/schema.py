@@ -15,6 +15,10 @@ from dtsctl.engine.interfaces import Column, Index, TableSchema
 
 DIALECT = "mysql"
 META_DATABASE = "dtsctl_meta"  # dtsctl's own bookkeeping on a MySQL destination
+CHECKPOINT_TABLE = "checkpoints"  # one row per task writing to this server: its applier checkpoint
+# The origin tag of a two-way direction, written with every checkpoint: the checkpoint row is
+# part of every transaction the applier commits, so it tags the whole transaction.
+ORIGIN_COLUMN = "origin"
 SYSTEM_DATABASES = frozenset({"mysql", "information_schema", "performance_schema", "sys", META_DATABASE})
 
 

@@ -20,26 +20,25 @@ import pymysql
 from dtsctl.connectors.mysql import ddl, precheck
 from dtsctl.connectors.mysql.connection import (connect, error_code, qualified, query, quote, scalar,
                                                 translate_errors)
-from dtsctl.connectors.mysql.schema import (DIALECT, META_DATABASE, create_table_from_columns,
-                                            create_table_statement)
+from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, META_DATABASE, ORIGIN_COLUMN,
+                                            create_table_from_columns, create_table_statement)
 from dtsctl.connectors.mysql.snapshot import ordered_rows
 from dtsctl.connectors.mysql.values import to_param
 from dtsctl.engine.checksum import table_checksum
 from dtsctl.engine.errors import ConflictError
-from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange
+from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange, format_key
 from dtsctl.engine.interfaces import Sink, TableSchema
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_TABLE = "checkpoints"
 ER_DUP_ENTRY = 1062
 # Errors a replayed DDL statement meets when its change is already in place.
 _ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1091, 1146, 1176}
 
 
 class MysqlSink(Sink):
-    def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
-        super().__init__(endpoint, task_id)
+    def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
+        super().__init__(endpoint, task_id, origin)
         self._conn: pymysql.Connection | None = None
         self._meta_ready = False
 
@@ -91,9 +90,11 @@ class MysqlSink(Sink):
             cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(META_DATABASE)} CHARACTER SET utf8mb4")
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
-                "(task_id VARCHAR(64) NOT NULL PRIMARY KEY, data LONGTEXT NOT NULL, updated_at DOUBLE NOT NULL) "
-                "ENGINE=InnoDB"
+                f"(task_id VARCHAR(64) NOT NULL PRIMARY KEY, data LONGTEXT NOT NULL, updated_at DOUBLE NOT NULL, "
+                f"{ORIGIN_COLUMN} VARCHAR(64) NULL) ENGINE=InnoDB"
             )
+            cursor.execute(f"ALTER TABLE {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
+                           f"ADD COLUMN IF NOT EXISTS {ORIGIN_COLUMN} VARCHAR(64) NULL")
         self._meta_ready = True
 
     def load_checkpoint(self) -> dict[str, Any] | None:
@@ -116,9 +117,10 @@ class MysqlSink(Sink):
 
     def _store(self, cursor: Any, checkpoint: dict[str, Any]) -> None:
         cursor.execute(
-            f"INSERT INTO {qualified(META_DATABASE, CHECKPOINT_TABLE)} (task_id, data, updated_at) VALUES (%s, %s, %s) "
-            "ON DUPLICATE KEY UPDATE data = VALUES(data), updated_at = VALUES(updated_at)",
-            (self.task_id, json.dumps(checkpoint), time.time()),
+            f"INSERT INTO {qualified(META_DATABASE, CHECKPOINT_TABLE)} (task_id, data, updated_at, {ORIGIN_COLUMN}) "
+            "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE data = VALUES(data), updated_at = VALUES(updated_at), "
+            f"{ORIGIN_COLUMN} = VALUES({ORIGIN_COLUMN})",
+            (self.task_id, json.dumps(checkpoint), time.time(), self.origin),
         )
 
     # -- tables ---------------------------------------------------------------------
@@ -143,11 +145,13 @@ class MysqlSink(Sink):
 
     # -- data -----------------------------------------------------------------------
     def write_rows(self, schema: TableSchema, database: str, table: str, rows: Sequence[Row],
-                   checkpoint: dict[str, Any]) -> None:
+                   checkpoint: dict[str, Any], keep_existing: bool = False) -> None:
         with self._transaction() as cursor:
             if rows:
-                cursor.executemany(_upsert_sql(database, table, tuple(rows[0]), schema.key),
-                                   [[to_param(value) for value in row.values()] for row in rows])
+                columns = tuple(rows[0])
+                sql = (_keep_existing_sql(database, table, columns, schema.key) if keep_existing
+                       else _upsert_sql(database, table, columns, schema.key))
+                cursor.executemany(sql, [[to_param(value) for value in row.values()] for row in rows])
             self._store(cursor, checkpoint)
 
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
@@ -266,6 +270,10 @@ class _Run:
         if change.policy == "fail":
             raise ConflictError(change.op, f"{change.database}.{change.table}", change.key)
         self.conflicts.add(change.op)
+        log.info("conflict: %s on %s.%s key %s %s; %s (conflict_policy %s)", change.op, change.database,
+                 change.table, format_key(change.key), _CONFLICT_CAUSE[change.op],
+                 "the incoming change wins" if change.policy == "overwrite" and change.op != "delete"
+                 else "the destination row is kept", change.policy)
 
     # -- statements -----------------------------------------------------------------
     def _moves_key(self, change: RowChange) -> bool:
@@ -295,6 +303,16 @@ class _Run:
             sql = (f"DELETE FROM {self.target} WHERE ({', '.join(map(quote, names))}) IN "
                    f"({', '.join(tuple_sql for _ in keys)})")
         return sql, [to_param(key[name]) for key in keys for name in names]
+
+
+_CONFLICT_CAUSE = {"insert": "already exists", "update": "is missing", "delete": "is missing"}
+
+
+def _keep_existing_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str]) -> str:
+    """An insert that leaves an existing row alone (INSERT IGNORE would also hide value errors)."""
+    first = quote(key[0])
+    return (f"INSERT INTO {qualified(database, table)} ({', '.join(map(quote, columns))}) "
+            f"VALUES ({', '.join('%s' for _ in columns)}) ON DUPLICATE KEY UPDATE {first} = {first}")
 
 
 def _upsert_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str]) -> str:

@@ -37,6 +37,7 @@ class MysqlSource(Source):
         self._stream_at: Position | None = None  # position of the last transaction handed out
         self._wanted: Callable[[str, str], bool] = lambda database, table: True
         self._databases: frozenset[str] | None = None
+        self._dropped_origin: str | None = None
 
     @property
     def conn(self) -> pymysql.Connection:
@@ -134,6 +135,9 @@ class MysqlSource(Source):
         self._wanted = wanted
         self._databases = databases
 
+    def drop_writes_of(self, origin: str) -> None:
+        self._dropped_origin = origin
+
     def read_changes(self, position: Position, max_events: int, wait_seconds: float) -> list[Transaction]:
         if self._stream is None or position != self._stream_at or not self._stream.is_alive():
             self._start_stream(position)
@@ -163,7 +167,7 @@ class MysqlSource(Source):
     def _start_stream(self, position: Position) -> None:
         self._stop_stream()
         self._stream = BinlogStream(self.endpoint, _replica_server_id(self.task_id), position, self._wanted,
-                                    self._databases, self._key_of)
+                                    self._databases, self._key_of, self._dropped_origin)
         self._stream_at = position
         self._stream.start()
 

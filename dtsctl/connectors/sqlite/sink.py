@@ -22,8 +22,8 @@ CHECKPOINT_TABLE = "_dtsctl_checkpoint"
 
 
 class SqliteSink(Sink):
-    def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
-        super().__init__(endpoint, task_id)
+    def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
+        super().__init__(endpoint, task_id, origin)
         self.path = str(endpoint["path"])
         self._conn: sqlite3.Connection | None = None
         self._statements: dict[tuple[Any, ...], str] = {}
@@ -126,12 +126,12 @@ class SqliteSink(Sink):
 
     # -- data -----------------------------------------------------------------------
     def write_rows(self, schema: TableSchema, database: str, table: str, rows: Sequence[Row],
-                   checkpoint: dict[str, Any]) -> None:
+                   checkpoint: dict[str, Any], keep_existing: bool = False) -> None:
         with self._errors(), transaction(self.conn):
             if rows:
                 columns = tuple(rows[0])
-                self.conn.executemany(self._upsert_sql(table, columns, schema.key),
-                                      [values(row.values()) for row in rows])
+                write = self._insert_sql if keep_existing else self._upsert_sql
+                self.conn.executemany(write(table, columns, schema.key), [values(row.values()) for row in rows])
             self._store(checkpoint)
 
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],

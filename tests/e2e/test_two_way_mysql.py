@@ -1,0 +1,273 @@
+"""Two-way MariaDB pairs through the dtsctl CLI, against private servers (issue 5).
+
+A pair is declared as a `two-way` topology: `forward` copies A to B and streams,
+`reverse` streams B's own changes back to A. Each applier tags its transactions
+with its origin, and the opposite reader drops exactly those, so nothing echoes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pymysql
+import pytest
+
+from tests.e2e.cli import Workspace, wait_for
+from tests.servers.mariadb import MariaDBServer
+
+pytestmark = pytest.mark.e2e
+
+FORWARD, REVERSE = "topology.geo.task.forward", "topology.geo.task.reverse"
+
+
+def endpoint(server: MariaDBServer) -> str:
+    return f"{{engine: mysql, host: 127.0.0.1, port: {server.port}, user: root, password: ''}}"
+
+
+def pair_declaration(a: MariaDBServer, b: MariaDBServer, database: str, *, policy: str | None = None,
+                     status: str = "running", more_endpoints: str = "", tasks: str = "") -> str:
+    policy_line = f"conflict_policy: {policy}" if policy else ""
+    return f"""
+        endpoints:
+          a: {endpoint(a)}
+          b: {endpoint(b)}
+          {more_endpoints}
+        topologies:
+          geo:
+            type: two-way
+            endpoints: [a, b]
+            initial_sync_from: a
+            objects: [{{database: {database}, all: true}}]
+            status: {status}
+            {policy_line}
+            retry: {{connection_minutes: 2, other_minutes: 2}}
+        {tasks}
+        """
+
+
+@pytest.fixture
+def shared_database(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
+    """``shared_database(*servers) -> name``: the same uniquely named database on every server
+    (a two-way pair replicates a database under one name); dropped after the test."""
+    made: list[tuple[MariaDBServer, str]] = []
+
+    def make(*servers: MariaDBServer) -> str:
+        name = f"tw_{request.node.name[:30].strip('_')}_{os.urandom(3).hex()}".replace("[", "_").replace("]", "")
+        for server in servers:
+            server.create_database(name)
+            made.append((server, name))
+        return name
+
+    yield make
+    for server, name in made:
+        if server.running:
+            server.drop_database(name)
+
+
+def rows(server: MariaDBServer, database: str, table: str = "items") -> list[tuple]:
+    return list(server.query(f"SELECT * FROM `{database}`.`{table}` ORDER BY 1"))
+
+
+def equal(*servers: MariaDBServer, database: str) -> bool:
+    try:
+        first = rows(servers[0], database)
+        return all(rows(server, database) == first for server in servers[1:])
+    except pymysql.err.ProgrammingError:  # not created on every side yet
+        return False
+
+
+def create_items(server: MariaDBServer, database: str, seed_rows: int) -> None:
+    server.execute(f"CREATE TABLE `{database}`.items (id BIGINT PRIMARY KEY, side CHAR(1) NOT NULL, "
+                   "n INT NOT NULL, note VARCHAR(40)) DEFAULT CHARSET=utf8mb4")
+    if seed_rows:
+        server.execute(f"INSERT INTO `{database}`.items SELECT seq, 'a', 0, 'seed' FROM `{database}`.seq_1_to_{seed_rows}")
+
+
+def start_pair(workspace: Workspace, a: MariaDBServer, b: MariaDBServer, database: str, **options: str) -> None:
+    workspace.write("main.dts.yaml", pair_declaration(a, b, database, **options))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", FORWARD, "--timeout", "120")
+    workspace.run("wait", REVERSE, "--timeout", "120")
+    wait_for(lambda: equal(a, b, database=database), timeout=60, what="the initial copy")
+
+
+class SideLoad(threading.Thread):
+    """Multi-statement transactions on one side, on keys only this side writes (`base` + n)."""
+
+    def __init__(self, server: MariaDBServer, database: str, side: str, base: int) -> None:
+        super().__init__(daemon=True)
+        self.server, self.database, self.side, self.base = server, database, side, base
+        self.stop = threading.Event()
+        self.committed = 0
+
+    def run(self) -> None:
+        rng = random.Random(self.base)
+        connection = pymysql.connect(**self.server.connection_settings(), database=self.database, autocommit=False)
+        next_id = self.base
+        try:
+            while not self.stop.is_set():
+                with connection.cursor() as cursor:
+                    cursor.execute("INSERT INTO items VALUES (%s, %s, 0, 'new'), (%s, %s, 0, NULL)",
+                                   (next_id, self.side, next_id + 1, self.side))
+                    mine = rng.randint(self.base, next_id + 1)
+                    cursor.execute("UPDATE items SET n = n + 1, note = 'updated' WHERE id = %s", (mine,))
+                    if rng.random() < 0.3:
+                        cursor.execute("DELETE FROM items WHERE id = %s", (rng.randint(self.base, next_id + 1),))
+                connection.commit()
+                next_id += 2
+                self.committed += 1
+                self.stop.wait(0.003)
+        finally:
+            connection.close()
+
+
+def binlog_end(server: MariaDBServer) -> tuple:
+    return server.query_one("SHOW MASTER STATUS")[:2]
+
+
+def changelog_last_seq(workspace: Workspace, address: str) -> int:
+    with sqlite3.connect(workspace.runtime / "tasks" / address / "changelog.db") as connection:
+        found = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    return found[0] if found else 0
+
+
+def kill_agent(workspace: Workspace, address: str) -> None:
+    pid = workspace.agent_pid(address)
+    assert pid is not None, f"{address} has no running agent"
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (workspace.agent_pid(address) or pid) != pid, timeout=60, what=f"{address} restarted")
+
+
+def test_load_on_both_sides_converges_survives_kill_9_and_does_not_echo(workspace: Workspace, mariadb_pair,
+                                                                        shared_database) -> None:
+    a, b = mariadb_pair
+    database = shared_database(a, b)
+    create_items(a, database, seed_rows=2000)
+    start_pair(workspace, a, b, database)
+
+    loads = [SideLoad(a, database, "a", 1_000_000), SideLoad(b, database, "b", 2_000_000)]
+    for load in loads:
+        load.start()
+    try:
+        time.sleep(10)
+        kill_agent(workspace, FORWARD)
+        time.sleep(10)
+        kill_agent(workspace, REVERSE)
+        time.sleep(10)
+    finally:
+        for load in loads:
+            load.stop.set()
+            load.join()
+    assert all(load.committed > 500 for load in loads), [load.committed for load in loads]
+    wait_for(lambda: equal(a, b, database=database), timeout=120, what="both sides equal after the load")
+    assert {side for _, side, _, _ in rows(a, database)} == {"a", "b"}
+
+    # quiet: nothing flows any more in either direction, not even bookkeeping
+    time.sleep(2)  # let the last checkpoints land
+    before = (binlog_end(a), binlog_end(b), changelog_last_seq(workspace, FORWARD), changelog_last_seq(workspace, REVERSE))
+    time.sleep(10)
+    after = (binlog_end(a), binlog_end(b), changelog_last_seq(workspace, FORWARD), changelog_last_seq(workspace, REVERSE))
+    assert after == before, "an idle pair must not echo changes or checkpoints back and forth"
+    for address in (FORWARD, REVERSE):
+        status = workspace.status(address)
+        assert status["state"] == "running" and status["conflicts"] == {"insert": 0, "update": 0, "delete": 0}
+
+
+def write_conflicts(a: MariaDBServer, b: MariaDBServer, database: str) -> None:
+    """While both directions are paused: the same new key on both sides, and a row deleted
+    on A that B updates."""
+    a.execute(f"INSERT INTO `{database}`.items VALUES (10, 'a', 1, 'from a')")
+    b.execute(f"INSERT INTO `{database}`.items VALUES (10, 'b', 2, 'from b')")
+    a.execute(f"DELETE FROM `{database}`.items WHERE id = 2")
+    b.execute(f"UPDATE `{database}`.items SET note = 'from b' WHERE id = 2")
+
+
+@pytest.mark.parametrize("policy", ["ignore", "overwrite", "fail"])
+def test_conflicts_resolve_as_each_policy_promises_and_are_counted(workspace: Workspace, mariadb_pair,
+                                                                   shared_database, policy: str) -> None:
+    a, b = mariadb_pair
+    database = shared_database(a, b)
+    create_items(a, database, seed_rows=3)
+    start_pair(workspace, a, b, database, policy=policy)
+    workspace.write("main.dts.yaml", pair_declaration(a, b, database, policy=policy, status="paused"))
+    workspace.run("apply", "--auto-approve")
+    write_conflicts(a, b, database)
+    workspace.write("main.dts.yaml", pair_declaration(a, b, database, policy=policy))
+    workspace.run("apply", "--auto-approve")
+
+    if policy == "fail":
+        for address in (FORWARD, REVERSE):
+            failed = wait_for(lambda: (s := workspace.status(address))["state"] == "failed" and s, timeout=60,
+                              what=f"{address} to stop on the conflict")
+            assert "conflict: insert into" in failed["last_error"] and "id=10" in failed["last_error"]
+        return
+
+    def settled() -> bool:
+        forward, reverse = workspace.status(FORWARD)["conflicts"], workspace.status(REVERSE)["conflicts"]
+        return forward == {"insert": 1, "update": 0, "delete": 0} and reverse == {"insert": 1, "update": 1, "delete": 0}
+
+    wait_for(settled, timeout=60, what="the conflicts counted in status")
+    row_10 = {side: server.query_one(f"SELECT side, note FROM `{database}`.items WHERE id = 10")
+              for side, server in (("a", a), ("b", b))}
+    row_2 = {side: server.query_one(f"SELECT note FROM `{database}`.items WHERE id = 2")
+             for side, server in (("a", a), ("b", b))}
+    if policy == "ignore":  # each destination keeps its own row
+        assert row_10 == {"a": ("a", "from a"), "b": ("b", "from b")}
+        assert row_2 == {"a": None, "b": None}
+    else:  # overwrite: the incoming change wins on each side
+        assert row_10 == {"a": ("b", "from b"), "b": ("a", "from a")}
+        assert row_2 == {"a": ("from b",), "b": None}
+    log = workspace.run("logs", REVERSE, "--lines", "200").stdout
+    assert "conflict: update on" in log and "id=2" in log
+
+
+def test_one_direction_paused_catches_up_on_resume(workspace: Workspace, mariadb_pair, shared_database) -> None:
+    a, b = mariadb_pair
+    database = shared_database(a, b)
+    create_items(a, database, seed_rows=10)
+    start_pair(workspace, a, b, database)
+    workspace.write("main.dts.yaml", pair_declaration(a, b, database, status="{reverse: paused}"))
+    workspace.run("apply", "--auto-approve")
+    assert workspace.status(REVERSE)["pid"] is None and workspace.status(FORWARD)["state"] == "running"
+
+    a.execute(f"INSERT INTO `{database}`.items VALUES (100, 'a', 0, 'while paused')")
+    b.execute(f"INSERT INTO `{database}`.items VALUES (200, 'b', 0, 'while paused')")
+    wait_for(lambda: b.query_one(f"SELECT id FROM `{database}`.items WHERE id = 100"), what="forward still flowing")
+    time.sleep(1)
+    assert a.query_one(f"SELECT id FROM `{database}`.items WHERE id = 200") is None
+
+    workspace.write("main.dts.yaml", pair_declaration(a, b, database))
+    workspace.run("apply", "--auto-approve")
+    wait_for(lambda: equal(a, b, database=database), timeout=60, what="B's write after the resume")
+
+
+def test_pair_plus_cascade_reaches_the_third_server_whichever_side_is_written(
+        workspace: Workspace, mariadb_pair, mariadb_factory, shared_database) -> None:
+    a, b = mariadb_pair
+    c = mariadb_factory()
+    database = shared_database(a, b, c)
+    create_items(a, database, seed_rows=100)
+    create_items(c, database, seed_rows=0)
+    start_pair(workspace, a, b, database)
+    cascade = f"""tasks:
+          b_to_c:
+            type: synchronization
+            source: b
+            destination: c
+            objects: [{{database: {database}, all: true}}]"""
+    workspace.write("main.dts.yaml", pair_declaration(a, b, database, more_endpoints=f"c: {endpoint(c)}", tasks=cascade))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.b_to_c", "--timeout", "120")
+    for n in range(20):
+        side = "a" if n % 2 else "b"
+        (a if n % 2 else b).execute(f"INSERT INTO `{database}`.items VALUES (%s, %s, 0, 'cascade')", 1000 + n, side)
+    a.execute(f"UPDATE `{database}`.items SET n = 7 WHERE id <= 50")
+    b.execute(f"DELETE FROM `{database}`.items WHERE id > 90 AND id <= 100")
+    wait_for(lambda: equal(a, b, c, database=database), timeout=60, what="A, B and C equal")
+    assert len(rows(c, database)) == 110
