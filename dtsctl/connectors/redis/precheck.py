@@ -49,7 +49,8 @@ def precheck(spec: TaskSpec) -> list[CheckResult]:
             results.append(CheckResult("connectivity", True, "destination is reachable"))
             databases = _databases(source, target, selection)
             results += _versions(source, target) + databases + _memory(source, target) + _backlog(source)
-            if all(check.ok for check in databases):  # keys can only be looked for in databases that exist
+            # Keys can only be looked for in databases that exist; without a snapshot they are expected.
+            if all(check.ok for check in databases) and "full" in spec.phases:
                 results += _conflicts(spec, target, selection)
         finally:
             target.close()

@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 OWN_PREFIX = b"dtsctl:"
 HEARTBEAT_PREFIX = "dtsctl:heartbeat:"
 CHECKPOINT_PREFIX = "dtsctl:checkpoint:"
+# Set inside every MULTI/EXEC a two-way direction applies: the key names the writer's origin tag.
+ORIGIN_PREFIX = "dtsctl:origin:"
+
+
+def origin_key(tag: str) -> bytes:
+    return (ORIGIN_PREFIX + tag).encode()
 
 
 @dataclass(frozen=True)

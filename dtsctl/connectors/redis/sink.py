@@ -1,7 +1,8 @@
 """The Redis sink for a standalone destination: one MULTI/EXEC per batch, checkpoint included.
 
 The batch's payloads are sent as they are in the change log (each starts with
-its SELECT), followed by `SELECT 0` and `SET dtsctl:checkpoint:<task id>`, all
+its SELECT), followed by `SELECT 0` and `SET dtsctl:checkpoint:<task id>` (and,
+for a direction of a two-way pair, `SET dtsctl:origin:<tag>`, its origin marker), all
 inside one MULTI/EXEC: Redis applies a transaction whole or not at all (short of
 running out of memory midway), so after a crash the checkpoint names exactly
 the last batch applied.
@@ -15,7 +16,7 @@ from typing import Any, Sequence
 import hiredis
 
 from dtsctl.connectors.redis.resp import RespConnection, encode, open_connection
-from dtsctl.connectors.redis.selection import CHECKPOINT_PREFIX, OWN_PREFIX
+from dtsctl.connectors.redis.selection import CHECKPOINT_PREFIX, OWN_PREFIX, origin_key
 from dtsctl.engine.errors import ConnectionFailure, FatalError
 from dtsctl.engine.keyspace.interfaces import Batch, Command, KeyspaceSink
 from dtsctl.engine.selection import TaskSpec
@@ -53,6 +54,8 @@ class RedisSink(KeyspaceSink):
     def __init__(self, spec: TaskSpec) -> None:
         super().__init__(spec)
         self.checkpoint_key = CHECKPOINT_PREFIX + spec.task_id
+        self.origin_key = origin_key(spec.origin) if spec.origin else None
+        self._marker = encode((b"SET", self.origin_key, b"1")) if self.origin_key else b""
         self._conn: RespConnection | None = None
 
     @property
@@ -82,11 +85,11 @@ class RedisSink(KeyspaceSink):
 
     def delete_checkpoint(self) -> None:
         self.conn.call("SELECT", 0)
-        self.conn.call("DEL", self.checkpoint_key)
+        self.conn.call("DEL", self.checkpoint_key, *([self.origin_key] if self.origin_key else []))
 
     def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> list[str]:
         conn = self.conn
-        tail = encode((b"SELECT", 0)) + encode((b"SET", self.checkpoint_key, json.dumps(checkpoint))) + _EXEC
+        tail = encode((b"SELECT", 0)) + encode((b"SET", self.checkpoint_key, json.dumps(checkpoint))) + self._marker + _EXEC
         conn.send(b"".join([_MULTI, *(payload for _, payload in batch.payloads), tail]))
         queued: list[str] = []
         while True:
@@ -110,7 +113,18 @@ class RedisSink(KeyspaceSink):
                 cursor, keys = conn.call("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT)
                 doomed = [key for key in keys if not key.startswith(OWN_PREFIX)]
                 if doomed:
-                    deleted += conn.call("UNLINK", *doomed)
+                    deleted += self._unlink(db, doomed)
                 if cursor == b"0":
                     break
         return deleted
+
+    def _unlink(self, db: int, keys: list[bytes]) -> int:
+        """Delete `keys` in `db`; tagged with the origin marker when this task has one."""
+        if self.origin_key is None:
+            return int(self.conn.call("UNLINK", *keys))
+        self.conn.send(_MULTI + encode((b"UNLINK", *keys)) + encode((b"SELECT", 0)) + self._marker
+                       + encode((b"SELECT", db)) + _EXEC)
+        while not isinstance(reply := self.conn.read_reply(), list):
+            if isinstance(reply, hiredis.ReplyError) or reply is None:
+                raise_for_aborted(reply, [], self.conn.address)
+        return int(reply[0])

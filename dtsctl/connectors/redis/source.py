@@ -4,6 +4,9 @@ Position: {"replid", "offset", "db"} where offset is the last replication byte
 consumed at a transaction boundary and db the source database selected there
 (the continued stream does not repeat SELECT). While an RDB is still arriving
 the position carries "snapshot": true, and a restart asks for a new full resync.
+
+The reverse of a two-way pair drops every MULTI/EXEC block that sets its peer's
+origin marker (dtsctl.engine.origin): the peer's applier wrote it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dtsctl.connectors.redis.client import connect
 from dtsctl.connectors.redis.dump import dump_payload
 from dtsctl.connectors.redis.replica import ReplicaConnection
 from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
-from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator
+from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
 from dtsctl.engine.events import Position
 from dtsctl.engine.keyspace.interfaces import CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, KeyspaceSource, Record
 from dtsctl.engine.selection import TaskSpec
@@ -59,6 +62,17 @@ class _Pending:
     def heartbeat(self, value: bytes) -> None:
         self.heartbeat_value = value
 
+    def mark(self) -> tuple[int, int, int]:
+        """End the open payload and say where pending commands stand, for `rollback`."""
+        self._close()
+        return len(self.payloads), self.commands, self.size
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        """Forget every command added since `mark` (no `take` may happen in between)."""
+        payloads, self.commands, self.size = mark
+        del self.payloads[payloads:]
+        self._parts, self._db = [], None
+
     def take(self, position: Position) -> list[Record]:
         self._close()
         now = time.time()
@@ -81,6 +95,7 @@ class RedisSource(KeyspaceSource):
         self._replica: ReplicaConnection | None = None
         self._pending = _Pending()
         self._translator = Translator(self.selection, self.heartbeat_key, self._pending)
+        self._dropped_marker = origin_key(spec.dropped_origin) if spec.dropped_origin else None
         self._replid = ""
         self._offset = 0
         self._rdb: rdb.RdbReader | None = None
@@ -220,7 +235,8 @@ class RedisSource(KeyspaceSource):
     def _read_stream(self) -> tuple[list[Record], Position]:
         assert self._replica is not None
         records: list[Record] = []
-        in_multi = False
+        in_multi = tagged = False
+        block_start: tuple[int, int, int] | None = None
         commands = self._replica.commands()
         gather_until = time.monotonic() + GATHER_SECONDS
         while commands:
@@ -228,15 +244,20 @@ class RedisSource(KeyspaceSource):
                 self._offset += encoded_length(args)
                 name = args[0].lower()
                 if name == b"multi":
-                    in_multi = True
+                    in_multi, tagged = True, False
+                    block_start = self._pending.mark() if self._dropped_marker else None
                     self._stream_event("multi")
                 elif name == b"exec":
                     in_multi = False
+                    if tagged and block_start is not None:
+                        self._pending.rollback(block_start)  # the peer wrote it: it came from here
                     self._stream_event("exec")
                 elif name == b"replconf":
                     if len(args) > 1 and args[1].lower() == b"getack":
                         self._replica.ack(self._durable_offset, force=True)
                 else:
+                    if in_multi and self._dropped_marker and len(args) > 1 and args[1] == self._dropped_marker:
+                        tagged = True
                     self._translator.handle(args)
                     self._stream_event("command")
                 if not in_multi and (self._pending.commands >= RECORD_COMMANDS

@@ -1,0 +1,128 @@
+"""Two-way Redis pairs through the dtsctl CLI, against private redis-server processes (issue 5).
+
+Each direction applies its batches in MULTI/EXEC blocks that set its origin marker;
+the opposite reader drops the blocks carrying its peer's marker, so nothing echoes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.cli import Workspace, wait_for
+from tests.integration.redis.conftest import wait_equal
+from tests.integration.redis.data import seed, write_load
+from tests.servers.redis import RedisServer
+
+pytestmark = pytest.mark.e2e
+
+FORWARD, REVERSE = "topology.dr.task.forward", "topology.dr.task.reverse"
+
+
+def endpoint(server: RedisServer) -> str:
+    return f"{{engine: redis, host: 127.0.0.1, port: {server.port}}}"
+
+
+def pair_declaration(a: RedisServer, b: RedisServer, *, policy: str | None = None) -> str:
+    return f"""
+        endpoints:
+          primary: {endpoint(a)}
+          standby: {endpoint(b)}
+        topologies:
+          dr:
+            type: two-way
+            endpoints: [primary, standby]
+            initial_sync_from: primary
+            objects: [{{database: 0}}]
+            {f"conflict_policy: {policy}" if policy else ""}
+            retry: {{connection_minutes: 2, other_minutes: 2}}
+        """
+
+
+def changelog_last_seq(workspace: Workspace, address: str) -> int:
+    with sqlite3.connect(workspace.runtime / "tasks" / address / "changelog.db") as connection:
+        found = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    return found[0] if found else 0
+
+
+def checkpoints(*clients: Any) -> list[bytes]:
+    return [client.get(key) for client in clients for key in sorted(client.scan_iter(match="dtsctl:checkpoint:*"))]
+
+
+def kill_agent(workspace: Workspace, address: str) -> None:
+    pid = workspace.agent_pid(address)
+    assert pid is not None, f"{address} has no running agent"
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (workspace.agent_pid(address) or pid) != pid, timeout=60, what=f"{address} restarted")
+
+
+def test_load_on_both_sides_of_every_type_converges_survives_kill_9_and_does_not_echo(
+        workspace: Workspace, redis_source, redis_destination, flush_redis) -> None:
+    a, b = flush_redis(redis_source), flush_redis(redis_destination)
+    seed(a, "a:")
+    workspace.write("main.dts.yaml", pair_declaration(redis_source, redis_destination))
+    workspace.run("apply", "--auto-approve")
+    for address in (FORWARD, REVERSE):
+        workspace.run("wait", address, "--timeout", "120")
+    seed(b, "b:")  # every type written on the standby too, after the pair started
+
+    stop = threading.Event()
+    writers = [threading.Thread(target=write_load, args=(client, prefix, stop, index), daemon=True)
+               for index, (client, prefix) in enumerate(((redis_source.client(), "a:"), (redis_destination.client(), "b:")))]
+    for writer in writers:
+        writer.start()
+    try:
+        time.sleep(10)
+        kill_agent(workspace, FORWARD)
+        time.sleep(10)
+        kill_agent(workspace, REVERSE)
+        time.sleep(10)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=10)
+    wait_equal(a, b, timeout=120)
+    assert int(a.get("a:counter")) == int(b.get("a:counter")) > 100
+    assert int(a.get("b:counter")) == int(b.get("b:counter")) > 100, "an INCR echoed or lost"
+
+    time.sleep(2)  # the last batches land
+    before = (changelog_last_seq(workspace, FORWARD), changelog_last_seq(workspace, REVERSE), checkpoints(a, b))
+    time.sleep(10)
+    after = (changelog_last_seq(workspace, FORWARD), changelog_last_seq(workspace, REVERSE), checkpoints(a, b))
+    assert after == before, "an idle pair must not echo commands back and forth"
+    for address in (FORWARD, REVERSE):
+        assert workspace.status(address)["state"] == "running"
+
+    workspace.run("destroy", "--auto-approve")
+    assert not [key for client in (a, b) for key in client.scan_iter(match="dtsctl:*")], "bookkeeping left behind"
+
+
+@pytest.mark.parametrize("policy", ["ignore", "overwrite", "fail"])
+def test_keys_already_on_the_standby_resolve_as_each_policy_promises(
+        workspace: Workspace, redis_source, redis_destination, flush_redis, policy: str) -> None:
+    a, b = flush_redis(redis_source), flush_redis(redis_destination)
+    for n in range(1, 6):
+        a.set(f"k:{n}", "from primary")
+        b.set(f"k:{n}", "from standby")
+    a.set("k:6", "from primary")
+    workspace.write("main.dts.yaml", pair_declaration(redis_source, redis_destination, policy=policy))
+    if policy == "fail":
+        result = workspace.run("apply", "--auto-approve", check=False)
+        assert result.returncode == 1 and "already holds keys" in result.stderr
+        assert b.get("k:1") == b"from standby" and b.get("k:6") is None
+        return
+    workspace.run("apply", "--auto-approve")
+    for address in (FORWARD, REVERSE):
+        workspace.run("wait", address, "--timeout", "120")
+    expected = b"from standby" if policy == "ignore" else b"from primary"
+    assert [b.get(f"k:{n}") for n in range(1, 6)] == [expected] * 5
+    assert b.get("k:6") == b"from primary"
+    assert [a.get(f"k:{n}") for n in range(1, 7)] == [b"from primary"] * 6, "the copy never writes back"
+    conflicts = workspace.status(FORWARD)["conflicts"]
+    assert conflicts == {"insert": 5 if policy == "ignore" else 0, "update": 0, "delete": 0}
