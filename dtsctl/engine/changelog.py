@@ -7,20 +7,26 @@ later, subscription consumers) read by sequence number; `trim` drops what every
 reader of the log is past. Sequence numbers are never reused (AUTOINCREMENT).
 
 Each thread opens its own `ChangeLog` (SQLite connections are per thread).
+
+A one-to-many topology shares one log among its destinations' appliers, which
+may run in different agent processes: each registers as a consumer with `join`,
+reports what it applied with `release`, and the log is trimmed to the slowest.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import sqlite_utils
 
 from dtsctl.engine.events import Position, Transaction
 
 BUSY_TIMEOUT_MS = 10_000
+JOIN_GRACE_SECONDS = 30.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -30,10 +36,12 @@ CREATE TABLE IF NOT EXISTS changes (
     events TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS consumers (task_id TEXT PRIMARY KEY, applied_seq INTEGER NOT NULL);
 """
 _READER_POSITION = "reader_position"
 _NEWEST_COMMIT_TIME = "newest_commit_time"
 _TASK_ID = "task_id"
+_RESYNC_REQUESTED = "resync_requested"
 
 
 class LogRecord(Protocol):
@@ -75,9 +83,10 @@ class ChangeLog:
         return True
 
     def reset(self) -> None:
-        """Forget every change and the reader position (a fresh start of the stream)."""
+        """Forget every change, consumer and the reader position (a fresh start of the stream)."""
         with _transaction(self.conn):
             self.conn.execute("DELETE FROM changes")
+            self.conn.execute("DELETE FROM consumers")
             self.conn.execute("DELETE FROM meta WHERE key != ?", (_TASK_ID,))
 
     # -- reader side ----------------------------------------------------------------
@@ -127,6 +136,12 @@ class ChangeLog:
         )
         return [(seq, json.loads(position), commit_time, events) for seq, position, commit_time, events in cursor]
 
+    def latest_starting_with(self, prefix: bytes) -> int | None:
+        """The newest sequence number still in the log whose payload starts with `prefix`."""
+        row = self.conn.execute("SELECT max(seq) FROM changes WHERE substr(events, 1, ?) = ?",
+                                (len(prefix), prefix)).fetchone()
+        return row[0]
+
     def last_seq(self) -> int:
         """The highest sequence number ever assigned (0 for an empty log), trimmed or not."""
         row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
@@ -136,6 +151,54 @@ class ChangeLog:
         """Delete transactions with seq <= upto_seq (all consumers are past them). Returns rows deleted."""
         with _transaction(self.conn):
             return self.conn.execute("DELETE FROM changes WHERE seq <= ?", (upto_seq,)).rowcount
+
+    # -- consumers of a shared log ----------------------------------------------------------
+    def join(self, consumer: str, start: Callable[[], Position] | None = None, after_seq: int | None = None) -> int:
+        """Register `consumer` at the end of the log (or after `after_seq`) and return the sequence
+        number it has applied up to (everything before is not for it). The first consumer fixes
+        the reader's start with `start`; without it the reader starts from scratch (a full resync)."""
+        with _transaction(self.conn):
+            unset = self.conn.execute("SELECT 1 FROM meta WHERE key = ?", (_READER_POSITION,)).fetchone() is None
+            if unset and start is not None:
+                self._set(_READER_POSITION, start())
+            seq = self.last_seq() if after_seq is None else after_seq
+            self.conn.execute("INSERT INTO consumers (task_id, applied_seq) VALUES (?, ?) ON CONFLICT(task_id) "
+                              "DO UPDATE SET applied_seq = excluded.applied_seq", (consumer, seq))
+        return seq
+
+    def joined(self, consumer: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM consumers WHERE task_id = ?", (consumer,)).fetchone() is not None
+
+    def release(self, consumer: str, applied_seq: int) -> None:
+        """`consumer` applied everything up to `applied_seq`: trim what every consumer is past and
+        is older than JOIN_GRACE_SECONDS, so that destinations started together share a snapshot."""
+        with _transaction(self.conn):
+            self.conn.execute("UPDATE consumers SET applied_seq = ? WHERE task_id = ?", (applied_seq, consumer))
+            self.conn.execute("DELETE FROM changes WHERE seq <= (SELECT min(applied_seq) FROM consumers) "
+                              "AND commit_time < ?", (time.time() - JOIN_GRACE_SECONDS,))
+
+    def leave(self, consumer: str) -> int:
+        """Forget `consumer` (its task was destroyed); returns how many consumers remain."""
+        with _transaction(self.conn):
+            self.conn.execute("DELETE FROM consumers WHERE task_id = ?", (consumer,))
+            self.conn.execute("DELETE FROM changes WHERE seq <= (SELECT min(applied_seq) FROM consumers)")
+            return self.conn.execute("SELECT count(*) FROM consumers").fetchone()[0]
+
+    def request_resync(self) -> None:
+        """Ask whichever process reads the source to copy everything again (a new consumer needs it)."""
+        with _transaction(self.conn):
+            self._set(_RESYNC_REQUESTED, True)
+
+    def resync_requested(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM meta WHERE key = ?", (_RESYNC_REQUESTED,)).fetchone() is not None
+
+    def take_resync_request(self) -> bool:
+        """True once after `request_resync`; the reader then forgets its position."""
+        with _transaction(self.conn):
+            requested = self.conn.execute("DELETE FROM meta WHERE key = ?", (_RESYNC_REQUESTED,)).rowcount > 0
+            if requested:
+                self.conn.execute("DELETE FROM meta WHERE key = ?", (_READER_POSITION,))
+        return requested
 
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM changes").fetchone()[0]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Generic, TypeVar
+from typing import IO, Callable, Generic, TypeVar
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.interfaces import Source
@@ -17,6 +19,8 @@ log = logging.getLogger(__name__)
 MAX_EVENTS_PER_READ = 2000
 POLL_SECONDS = 0.05
 RELEASE_EVERY_SECONDS = 1.0
+READER_LOCK = "reader.lock"  # beside a shared change log: held by the one agent that reads the source
+TAKE_TURN_SECONDS = 0.5
 
 SourceT = TypeVar("SourceT")
 
@@ -28,11 +32,13 @@ class ChangeLogReader(threading.Thread, Generic[SourceT]):
     main thread wakes up and raises them.
     """
 
-    def __init__(self, make_source: Callable[[], SourceT], changelog_path: Path, appended: threading.Event) -> None:
+    def __init__(self, make_source: Callable[[], SourceT], changelog_path: Path, appended: threading.Event,
+                 shared: bool = False) -> None:
         super().__init__(name="reader", daemon=True)
         self._make_source = make_source
         self._changelog_path = changelog_path
         self._appended = appended
+        self._shared = shared
         self._halt = threading.Event()
         self.error: BaseException | None = None
 
@@ -40,16 +46,33 @@ class ChangeLogReader(threading.Thread, Generic[SourceT]):
         self._halt.set()
 
     def run(self) -> None:
-        source = self._make_source()
-        changelog = ChangeLog(self._changelog_path)
-        try:
-            self._loop(source, changelog)
-        except BaseException as exc:  # handed to the main thread, which decides retry or exit
-            self.error = exc
-            self._appended.set()
-        finally:
-            source.close()
-            changelog.close()
+        with contextlib.ExitStack() as held:
+            if self._shared:
+                lock = held.enter_context(open(self._changelog_path.parent / READER_LOCK, "a+"))
+                if not self._take_turn(lock):
+                    return
+                log.info("reading the source for every destination of the topology")
+            source = self._make_source()
+            changelog = ChangeLog(self._changelog_path)
+            try:
+                self._loop(source, changelog)
+            except BaseException as exc:  # handed to the main thread, which decides retry or exit
+                self.error = exc
+                self._appended.set()
+            finally:
+                source.close()
+                changelog.close()
+
+    def _take_turn(self, lock: IO[str]) -> bool:
+        """A shared log has one reader among the agents that apply it: wait until this agent holds
+        the log's reader lock (its holder stopped or died). False when stopped first."""
+        while not self._halt.is_set():
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                self._halt.wait(TAKE_TURN_SECONDS)
+        return False
 
     def _loop(self, source: SourceT, changelog: ChangeLog) -> None:
         raise NotImplementedError
@@ -63,8 +86,8 @@ class Reader(ChangeLogReader[Source]):
     """
 
     def __init__(self, make_source: Callable[[], Source], changelog_path: Path, progress: Progress,
-                 appended: threading.Event) -> None:
-        super().__init__(make_source, changelog_path, appended)
+                 appended: threading.Event, shared: bool = False) -> None:
+        super().__init__(make_source, changelog_path, appended, shared)
         self._progress = progress
 
     def _loop(self, source: Source, changelog: ChangeLog) -> None:

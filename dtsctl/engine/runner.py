@@ -51,8 +51,12 @@ class TaskRunner:
         return registry.source_class(endpoint["engine"])(endpoint, self.spec.task_id)
 
     def _stream_source(self) -> Source:
-        """The reader's source, told which tables matter so it can drop the rest early."""
+        """The reader's source, told which tables matter so it can drop the rest early. A shared
+        log is read whole: which agent reads must not decide what another destination sees
+        while a change of `objects` reaches the agents one by one."""
         source = self._source()
+        if self.spec.shares_log:
+            return source
         objects = self.spec.objects
         source.restrict(lambda database, table: plan_for(objects, database, table) is not None,
                         databases_of(objects))
@@ -87,7 +91,8 @@ class TaskRunner:
                 if changelog is None:
                     changelog = ChangeLog(self.changelog_path)
                     self._start_stream(changelog, source, sink, cp)
-                reader = Reader(self._stream_source, self.changelog_path, self.progress, appended)
+                reader = Reader(self._stream_source, self.changelog_path, self.progress, appended,
+                                shared=self.spec.shares_log)
                 reader.start()
             copied = self._snapshot(source, sink, plans, schemas, cp, throttle, reader, changelog)
             source.close_snapshot()
@@ -156,6 +161,8 @@ class TaskRunner:
 
     def _start_stream(self, changelog: ChangeLog, source: Source, sink: Sink, cp: Checkpoint) -> None:
         """Fix the stream's start before the first snapshot read, so no change falls in a gap."""
+        if self.spec.shares_log:
+            return self._join_shared_log(changelog, source, sink, cp)
         emptied = changelog.bind(self.spec.task_id)
         has_position, _ = changelog.reader_position()
         nothing_copied = not any(t.copy_done or t.last_key is not None for t in cp.tables.values())
@@ -173,6 +180,23 @@ class TaskRunner:
         elif emptied or not has_position:
             raise FatalError(
                 f"the change log {self.changelog_path} lost its position while the task was running; "
+                "replace the task (destroy, then apply) to copy again"
+            )
+
+    def _join_shared_log(self, changelog: ChangeLog, source: Source, sink: Sink, cp: Checkpoint) -> None:
+        """A destination of a one-to-many topology applies from the end of the shared log as it
+        was when it joined; its snapshot, opened after, covers everything before."""
+        changelog.bind(self.changelog_path.parent.name)
+        if changelog.joined(self.spec.task_id):
+            return
+        nothing_copied = not any(t.copy_done or t.last_key is not None for t in cp.tables.values())
+        if nothing_copied and cp.applied_seq == 0:
+            cp.applied_seq = changelog.join(self.spec.task_id, source.current_position)
+            cp.stream_started = True
+            sink.save_checkpoint(cp.to_json())
+        else:
+            raise FatalError(
+                f"the shared change log {self.changelog_path} no longer holds this destination's place; "
                 "replace the task (destroy, then apply) to copy again"
             )
 
@@ -218,12 +242,20 @@ class TaskRunner:
                 self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())
                 self.on_commit()
                 if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
-                    changelog.trim(cp.applied_seq)
+                    release(changelog, self.spec, cp.applied_seq)
                     trimmed_at = time.monotonic()
                 continue
             self.progress.committed(cp, caught_up=True)
             appended.wait(IDLE_WAIT_SECONDS)
             appended.clear()
+
+
+def release(changelog: ChangeLog, spec: TaskSpec, applied_seq: int) -> None:
+    """Trim what the applier is past: up to the slowest destination when the log is shared."""
+    if spec.shares_log:
+        changelog.release(spec.task_id, applied_seq)
+    else:
+        changelog.trim(applied_seq)
 
 
 def _raise_reader_error(reader: Reader | None) -> None:

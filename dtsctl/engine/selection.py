@@ -45,6 +45,7 @@ class TaskSpec:
     source_endpoint: dict[str, Any]
     destination_endpoint: dict[str, Any] | None
     tags: PairTags | None = None  # set for a direction of a two-way pair
+    shares_log: bool = False  # a destination of a one-to-many topology: one reader, one change log
 
     @classmethod
     def from_attributes(cls, attributes: dict[str, Any], task_id: str) -> "TaskSpec":
@@ -62,6 +63,7 @@ class TaskSpec:
             source_endpoint=attributes["source_endpoint"],
             destination_endpoint=attributes.get("destination_endpoint"),
             tags=pair_tags(attributes),
+            shares_log=shares_change_log(attributes),
         )
 
     @property
@@ -83,6 +85,11 @@ class TaskSpec:
     def dropped_origin(self) -> str | None:
         """The tag whose transactions this task's reader drops: its peer's."""
         return self.tags.peer if self.tags else None
+
+
+def shares_change_log(attributes: dict[str, Any]) -> bool:
+    """The destinations of a one-to-many topology read their source once, into one change log."""
+    return (attributes.get("topology") or {}).get("type") == "one-to-many"
 
 
 def resolve_tables(objects: tuple[dict[str, Any], ...], list_tables: Callable[[str], list[str]]) -> list[TablePlan]:

@@ -66,4 +66,5 @@ def delete_task(agent: Agent, task_id: str, attributes: dict[str, Any]) -> None:
     """
     agent.stop("stopped")
     lifecycle.teardown(agent.config().get("attributes") or attributes, task_id)
+    agent.leave_shared_log(task_id, attributes)
     agent.remove()

@@ -31,7 +31,7 @@ from dtsctl.engine.subscription.runner import SubscriptionProgress, Subscription
 from dtsctl.engine.subscription.runner import runner_class as subscription_runner_class
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
-from dtsctl.runtime.layout import EXIT_FATAL
+from dtsctl.runtime.layout import EXIT_FATAL, RuntimePaths
 
 log = logging.getLogger("dtsctl.agent")
 
@@ -180,7 +180,9 @@ def main(argv: list[str]) -> int:
     log.info("agent %d starting %s (task %s)", os.getpid(), config["address"], config["task_id"])
     window = RetryWindow(float((attributes.get("retry") or {}).get("connection_minutes") or 720))
     try:
-        runner = runner_class(attributes, config["task_id"], task_dir / "changelog.db", progress,  # type: ignore[arg-type]
+        changelog = RuntimePaths(task_dir.parent.parent).changelog(config["address"], attributes)
+        changelog.parent.mkdir(parents=True, exist_ok=True)
+        runner = runner_class(attributes, config["task_id"], changelog, progress,  # type: ignore[arg-type]
                               stop, on_commit=window.succeeded)
         outcome = run_task(runner, progress, stop, window)
     except DtsError as exc:  # FatalError, and bad attributes that no restart can fix

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from dtsctl.engine.changelog import ChangeLog
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import RuntimePaths, TaskPaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
@@ -54,6 +55,7 @@ class Agent:
 
     def __init__(self, runtime: RuntimePaths, address: str) -> None:
         self.address = address
+        self.runtime = runtime
         self.paths: TaskPaths = runtime.task(address)
 
     @property
@@ -105,6 +107,20 @@ class Agent:
 
     def remove(self) -> None:
         shutil.rmtree(self.paths.root, ignore_errors=True)
+
+    def leave_shared_log(self, task_id: str, attributes: dict[str, Any]) -> None:
+        """A destroyed destination of a one-to-many topology stops holding back the shared change
+        log; the last one to go removes it."""
+        path = self.runtime.changelog(self.address, attributes)
+        if path == self.paths.changelog or not path.exists():
+            return
+        changelog = ChangeLog(path)
+        try:
+            remaining = changelog.leave(task_id)
+        finally:
+            changelog.close()
+        if remaining == 0:
+            shutil.rmtree(path.parent, ignore_errors=True)
 
     def view(self) -> TaskView:
         status = read_json(self.paths.status, {}) or {}

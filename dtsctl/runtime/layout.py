@@ -12,6 +12,9 @@
         status.json              written by the agent: see STATUS_KEYS
         supervisor.json          written by the supervisor: restarts, first failure time, failed reason
         changelog.db             the durable local change log (SQLite, WAL)
+      shared/<topology>/         one per one-to-many topology: its destinations read the source once
+        changelog.db             the change log every destination's agent applies from
+        reader.lock              flock held by the one agent that reads the source for all of them
 
 The agent is started as `python -m dtsctl.runtime.agent <task dir>` in its own session.
 Agent exit codes: 0 stopped on request or completed, 3 fatal (do not restart), anything else: crashed (restart).
@@ -22,6 +25,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
+
+from dtsctl.engine.selection import shares_change_log
 
 RUNTIME_ENV = "DTSCTL_RUNTIME_DIR"
 EXIT_FATAL = 3
@@ -64,6 +70,12 @@ class TaskPaths:
         self.changelog = self.root / "changelog.db"
 
 
+def shared_changelog(runtime: Path, address: str) -> Path:
+    """The change log a task of a one-to-many topology shares with the topology's other tasks."""
+    topology = address.rsplit(".task.", 1)[0]
+    return runtime / "shared" / task_dir_name(topology) / "changelog.db"
+
+
 class RuntimePaths:
     def __init__(self, runtime: Path) -> None:
         self.root = runtime
@@ -74,3 +86,9 @@ class RuntimePaths:
 
     def task(self, address: str) -> TaskPaths:
         return TaskPaths(self.root, address)
+
+    def changelog(self, address: str, attributes: dict[str, Any]) -> Path:
+        """Where a task's change log is: its own, or its one-to-many topology's."""
+        if shares_change_log(attributes):
+            return shared_changelog(self.root, address)
+        return self.task(address).changelog

@@ -291,9 +291,13 @@ def test_one_to_many_and_cascade_topologies(workspace: Workspace, redis_source, 
     planned = json.loads(workspace.run("plan", "--json").stdout)
     assert sorted(change["address"] for change in planned["resource_changes"]) == addresses
 
+    full_syncs = a.info("stats")["sync_full"]
     workspace.run("apply", "--auto-approve")
     assert workspace.run("state", "list").stdout.split() == addresses
     workspace.run("wait", "topology", "--timeout", "90")
+    # the fan-out reads a once (one replica, one snapshot) for both destinations; the chain reads a once
+    assert a.info("stats")["sync_full"] - full_syncs == 2
+    assert a.info("replication")["connected_slaves"] == 2
     a.set("fan:new", "to both", ex=600)
     a.hset("chain:new", mapping={"hop": "a"})
     a.expire("chain:new", 700)
@@ -312,6 +316,7 @@ def test_one_to_many_and_cascade_topologies(workspace: Workspace, redis_source, 
     assert workspace.run("state", "list").stdout == ""
     assert all(workspace.agent_pid(address) is None for address in addresses)
     assert own_keys(a, b, c) == [], "destroy removes every task's heartbeat and checkpoint keys"
+    assert not (workspace.runtime / "shared" / "topology.fan").exists(), "the shared change log goes with the last task"
     assert c.exists("fan:new", "chain:new") == 2
 
 
@@ -350,3 +355,36 @@ def test_precheck_failures_each_say_what_to_change(workspace: Workspace, redis_s
     workspace.write("main.dts.yaml", declaration(redis_source, redis_destination,
                                                  extra="    conflict_policy: overwrite"))
     assert workspace.run("precheck").returncode == 0
+
+
+def test_a_destination_added_to_a_one_to_many_topology_gets_the_shared_snapshot(
+        workspace: Workspace, redis_source, redis_destination, redis_factory, flush_redis) -> None:
+    third = redis_factory()
+    a, b, c = flush_redis(redis_source), flush_redis(redis_destination), third.client()
+    seed(a, prefix="fan:", count=5)
+
+    def fan(*destinations: str) -> str:
+        return f"""
+        endpoints:
+          a: {endpoint(redis_source)}
+          b: {endpoint(redis_destination)}
+          c: {endpoint(third)}
+        topologies:
+          fan:
+            type: one-to-many
+            endpoints: [a, {', '.join(destinations)}]
+            objects: [{{database: 0}}]
+            retry: {RETRY}
+        """
+
+    full_syncs = a.info("stats")["sync_full"]
+    workspace.write("main.dts.yaml", fan("b"))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "topology.fan.task.b", "--timeout", "60")
+    a.set("fan:after", "streamed")
+    workspace.write("main.dts.yaml", fan("b", "c"))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "topology.fan.task.c", "--timeout", "60")
+    wait_equal(a, c)
+    wait_equal(a, b)
+    assert a.info("stats")["sync_full"] - full_syncs == 1, "c replayed the snapshot the shared log still held"

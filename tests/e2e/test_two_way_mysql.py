@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
 
 import pymysql
 import pytest
@@ -49,25 +48,6 @@ def pair_declaration(a: MariaDBServer, b: MariaDBServer, database: str, *, polic
             retry: {{connection_minutes: 2, other_minutes: 2}}
         {tasks}
         """
-
-
-@pytest.fixture
-def shared_database(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
-    """``shared_database(*servers) -> name``: the same uniquely named database on every server
-    (a two-way pair replicates a database under one name); dropped after the test."""
-    made: list[tuple[MariaDBServer, str]] = []
-
-    def make(*servers: MariaDBServer) -> str:
-        name = f"tw_{request.node.name[:30].strip('_')}_{os.urandom(3).hex()}".replace("[", "_").replace("]", "")
-        for server in servers:
-            server.create_database(name)
-            made.append((server, name))
-        return name
-
-    yield make
-    for server, name in made:
-        if server.running:
-            server.drop_database(name)
 
 
 def rows(server: MariaDBServer, database: str, table: str = "items") -> list[tuple]:

@@ -54,6 +54,10 @@ class KeyspaceApplier:
             return 0
         seq, _, commit_time, payload = rows[0]
         control = control_of(bytes(payload))
+        if not cp.tables and (control is None or control["op"] != SNAPSHOT_BEGIN):
+            # Before its first snapshot a destination has nothing to apply commands to: a
+            # destination joining a shared log skips to the snapshot it asked for.
+            return self._skip(rows, cp)
         if control is not None:
             self._control(control, seq, commit_time, cp)
             return 1
@@ -76,6 +80,19 @@ class KeyspaceApplier:
         if errors:
             self._report(errors, cp)
         return len(batch.payloads)
+
+    def _skip(self, rows: list[tuple[int, Any, float, Any]], cp: Checkpoint) -> int:
+        skipped = []
+        for row in rows:
+            control = control_of(bytes(row[3]))
+            if control is not None and control["op"] == SNAPSHOT_BEGIN:
+                break
+            skipped.append(row)
+        after = cp.copy()
+        after.applied_seq = skipped[-1][0]
+        self._sink.save_checkpoint(after.to_json())
+        cp.__dict__.update(after.__dict__)
+        return len(skipped)
 
     # -- control rows -----------------------------------------------------------------
     def _control(self, control: dict[str, Any], seq: int, commit_time: float, cp: Checkpoint) -> None:

@@ -26,6 +26,7 @@ CONTROL_MARK = b"#"
 SNAPSHOT_BEGIN = "snapshot_begin"  # {"databases": {source db: {"destination": db, "keys": estimate}}, "reason": str}
 SNAPSHOT_END = "snapshot_end"
 CLEAR = "clear"  # {"db": destination db, "prefixes": [...] | None}: delete the selection's keys there
+SNAPSHOT_BEGIN_PREFIX = CONTROL_MARK + b'{"op": "snapshot_begin"'  # how a stored SNAPSHOT_BEGIN starts
 
 
 @dataclass(frozen=True)

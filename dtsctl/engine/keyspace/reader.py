@@ -24,8 +24,8 @@ class KeyspaceReader(ChangeLogReader[KeyspaceSource]):
     acknowledges that position to the source."""
 
     def __init__(self, make_source: Callable[[], KeyspaceSource], changelog_path: Path,
-                 progress: KeyspaceProgress, appended: threading.Event, snapshot: bool) -> None:
-        super().__init__(make_source, changelog_path, appended)
+                 progress: KeyspaceProgress, appended: threading.Event, snapshot: bool, shared: bool = False) -> None:
+        super().__init__(make_source, changelog_path, appended, shared)
         self._progress = progress
         self._snapshot = snapshot
 
@@ -50,3 +50,10 @@ class KeyspaceReader(ChangeLogReader[KeyspaceSource]):
                 self._progress.reader_advanced(source.describe_position(position), None)
             source.acknowledge(saved)
             self._progress.heartbeat_read(source.last_heartbeat)
+            if self._shared and changelog.resync_requested():
+                # A destination joined the topology and needs a snapshot: every destination gets one.
+                changelog.take_resync_request()
+                log.warning("a destination joined the topology: copying everything again (full resync)")
+                source.close()
+                saved = None
+                source.open(None, self._snapshot)

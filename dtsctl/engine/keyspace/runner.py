@@ -19,10 +19,10 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, load_after_precheck
 from dtsctl.engine.keyspace import registry
 from dtsctl.engine.keyspace.applier import KeyspaceApplier, destination_name, in_snapshot
-from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink
+from dtsctl.engine.keyspace.interfaces import SNAPSHOT_BEGIN_PREFIX, Heartbeat, KeyspaceSink
 from dtsctl.engine.keyspace.progress import HEARTBEAT_EVERY_SECONDS, KeyspaceProgress
 from dtsctl.engine.keyspace.reader import KeyspaceReader
-from dtsctl.engine.runner import Outcome
+from dtsctl.engine.runner import Outcome, release
 from dtsctl.engine.selection import TaskSpec
 from dtsctl.engine.throttle import Throttle
 
@@ -57,7 +57,7 @@ class KeyspaceRunner:
             self._trust_or_reset(changelog, cp, sink)
             appended = threading.Event()
             reader = KeyspaceReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
-                                    appended, snapshot="full" in self.spec.phases)
+                                    appended, snapshot="full" in self.spec.phases, shared=self.spec.shares_log)
             reader.start()
             if self.spec.incremental:
                 heartbeat = _HeartbeatThread(self.connector.heartbeat(self.spec), self.progress)
@@ -80,7 +80,8 @@ class KeyspaceRunner:
         return cp
 
     def _trust_or_reset(self, changelog: ChangeLog, cp: Checkpoint, sink: KeyspaceSink) -> None:
-        emptied = changelog.bind(self.spec.task_id)
+        shared = self.spec.shares_log
+        emptied = changelog.bind(self.changelog_path.parent.name if shared else self.spec.task_id)
         wanted = {f"db{selection['database']}": destination_name(
             selection["database"] if selection.get("rename") is None else selection["rename"],
             selection.get("key_prefixes")) for selection in self.spec.objects}
@@ -88,7 +89,7 @@ class KeyspaceRunner:
         reason = None
         if not cp.tables:
             reason = "no snapshot applied yet" if cp.applied_seq == 0 else "the destination lost its checkpoint"
-        elif emptied or cp.applied_seq > changelog.last_seq():
+        elif emptied or cp.applied_seq > changelog.last_seq() or (shared and not changelog.joined(self.spec.task_id)):
             reason = f"the change log {self.changelog_path} was lost"
         elif current != wanted:
             reason = "the selected databases changed"
@@ -96,8 +97,19 @@ class KeyspaceRunner:
             return
         if cp.tables:
             log.warning("%s: copying everything again (full resync)", reason)
-        changelog.reset()
-        cp.applied_seq = changelog.last_seq()
+        if shared:
+            # Other destinations apply this log too. Join where its latest snapshot begins while
+            # the log still holds it; otherwise at its end, and unless the first snapshot is still
+            # to come, have the reader copy everything again (for every destination).
+            snapshot = changelog.latest_starting_with(SNAPSHOT_BEGIN_PREFIX)
+            streaming, _ = changelog.reader_position()
+            cp.applied_seq = changelog.join(self.spec.task_id, after_seq=None if snapshot is None else snapshot - 1)
+            cp.tables = {}  # the records before the snapshot are not for this destination
+            if snapshot is None and streaming:
+                changelog.request_resync()
+        else:
+            changelog.reset()
+            cp.applied_seq = changelog.last_seq()
         sink.save_checkpoint(cp.to_json())
 
     def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
@@ -114,7 +126,7 @@ class KeyspaceRunner:
                 self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())
                 self.on_commit()
                 if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
-                    changelog.trim(cp.applied_seq)
+                    release(changelog, self.spec, cp.applied_seq)
                     trimmed_at = time.monotonic()
                 continue
             if not self.spec.incremental and not in_snapshot(cp):

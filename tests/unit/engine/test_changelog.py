@@ -55,3 +55,36 @@ def test_bind_to_another_task_empties_the_log(tmp_path):
     assert log.bind("task-a") is False and log.count() == 1
     assert log.bind("task-b") is True
     assert log.count() == 0 and log.reader_position() == (False, None)
+
+
+def test_a_shared_log_is_trimmed_to_its_slowest_consumer_and_the_first_fixes_the_start(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    assert log.join("b", start=lambda: 7) == 0
+    assert log.join("c", start=lambda: 99) == 0
+    assert log.reader_position() == (True, 7), "only the first consumer fixes the reader's start"
+    log.append([_tx(1), _tx(2), _tx(3)], 3)  # commit_time 100: long past the join grace
+    log.release("b", 3)
+    assert log.count() == 3, "c has applied nothing yet"
+    log.release("c", 2)
+    assert [seq for seq, _ in log.read(0, 10)] == [3]
+    assert log.join("late") == 3 and log.joined("late")
+    assert log.leave("c") == 2 and not log.joined("c")
+
+
+def test_recent_changes_stay_for_a_destination_that_joins_soon_after(tmp_path):
+    import time
+
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.join("b")
+    log.append([_tx(1, commit_time=time.time())], 1)
+    log.release("b", 1)
+    assert log.count() == 1
+
+
+def test_a_resync_request_is_taken_once_and_forgets_the_reader_position(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.set_reader_position({"offset": 5})
+    log.request_resync()
+    assert log.resync_requested()
+    assert log.take_resync_request() and not log.take_resync_request()
+    assert log.reader_position() == (False, None)
