@@ -27,11 +27,12 @@ from dtsctl.engine.keyspace.runner import KeyspaceRunner
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.retry import RetryWindow
 from dtsctl.engine.runner import Outcome, TaskRunner
+from dtsctl.engine.selection import shares_change_log
 from dtsctl.engine.subscription.runner import SubscriptionProgress, SubscriptionRunner, on_keyspace_source
 from dtsctl.engine.subscription.runner import runner_class as subscription_runner_class
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
-from dtsctl.runtime.layout import EXIT_FATAL, RuntimePaths
+from dtsctl.runtime.layout import EXIT_FATAL, shared_changelog
 
 log = logging.getLogger("dtsctl.agent")
 
@@ -180,8 +181,10 @@ def main(argv: list[str]) -> int:
     log.info("agent %d starting %s (task %s)", os.getpid(), config["address"], config["task_id"])
     window = RetryWindow(float((attributes.get("retry") or {}).get("connection_minutes") or 720))
     try:
-        changelog = RuntimePaths(task_dir.parent.parent).changelog(config["address"], attributes)
-        changelog.parent.mkdir(parents=True, exist_ok=True)
+        changelog = task_dir / "changelog.db"
+        if shares_change_log(attributes):
+            changelog = shared_changelog(task_dir.parent.parent, config["address"])
+            changelog.parent.mkdir(parents=True, exist_ok=True)
         runner = runner_class(attributes, config["task_id"], changelog, progress,  # type: ignore[arg-type]
                               stop, on_commit=window.succeeded)
         outcome = run_task(runner, progress, stop, window)
