@@ -21,7 +21,8 @@ def run_precheck(address: str, attributes: dict[str, Any], task_id: str) -> None
 
 
 def _run(agent: Agent, task_id: str, attributes: dict[str, Any], sensitive_paths: Iterable[Sequence[Any]]) -> None:
-    lifecycle.prepare(attributes, task_id)
+    if attributes["status"] == "running":  # a paused task is prepared when it resumes
+        lifecycle.prepare(attributes, task_id)
     agent.write_config(task_id, attributes, sensitive_paths)
     if attributes["type"] == "subscription":
         sync_groups(agent.paths.root, attributes)  # declared groups readable (removed ones gone) at once
@@ -45,9 +46,12 @@ def reconfigure_task(agent: Agent, task_id: str, resource: DesiredResource) -> N
     """Stop gracefully, take the new configuration, resume from the checkpoint (or stay paused).
 
     The precheck runs before the agent is stopped, and if anything fails after
-    the stop the agent goes back to its previous configuration.
+    the stop the agent goes back to its previous configuration. Pausing needs no
+    endpoint, so it works while one is down (to stop a pair during a failover);
+    the precheck runs when the task resumes.
     """
-    run_precheck(agent.address, resource.attributes, task_id)
+    if resource.attributes["status"] == "running":
+        run_precheck(agent.address, resource.attributes, task_id)
     previous = agent.config()
     agent.stop("stopped")
     try:

@@ -162,3 +162,21 @@ def test_sqlite_synchronization_lifecycle(workspace: Workspace) -> None:
     assert capture_objects(shop) == []
     assert {t: rows(replica, t) for t in kept} == kept
     assert ws.run("state", "list").stdout.strip() == ""
+
+
+def test_a_task_can_be_paused_while_its_source_is_unreachable(workspace: Workspace) -> None:
+    seed(workspace.root / "shop.db")
+    workspace.write("main.dts.yaml", declaration(["orders"]))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", ADDRESS, "--timeout", "60")
+    (workspace.root / "shop.db").rename(workspace.root / "away.db")  # the source is gone, as in an outage
+    workspace.write("main.dts.yaml", declaration(["orders"], status="paused"))
+    workspace.run("apply", "--auto-approve")
+    assert workspace.status(ADDRESS)["pid"] is None
+    workspace.write("main.dts.yaml", declaration(["orders"]))
+    refused = workspace.run("apply", "--auto-approve", check=False)
+    assert refused.returncode == 1 and "shop.db" in refused.stderr, "resuming runs the precheck"
+    (workspace.root / "away.db").rename(workspace.root / "shop.db")
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", ADDRESS, "--timeout", "60")
+    assert same_rows(workspace.root / "shop.db", workspace.root / "replica.db", "orders")
