@@ -8,7 +8,7 @@ import json
 import click
 
 from dtsctl.cli.context import CliContext, pass_context, var_options
-from dtsctl.config import format_yaml, load_workspace
+from dtsctl.config import format_yaml
 from dtsctl.errors import DtsError, ValidationFailed
 
 GITIGNORE_STATE = "# dtsctl state holds task ids and hashes, never commit it\n*\n!.gitignore\n"
