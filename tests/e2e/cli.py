@@ -65,6 +65,21 @@ class Workspace:
                 pass
 
 
+def changelog_last_seq(workspace: Workspace, address: str) -> int:
+    """The highest sequence number a task's own change log ever assigned."""
+    with sqlite3.connect(workspace.runtime / "tasks" / address / "changelog.db") as connection:
+        found = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    return found[0] if found else 0
+
+
+def kill_agent(workspace: Workspace, address: str) -> None:
+    """kill -9 the task's agent and wait until the supervisor has started a new one."""
+    pid = workspace.agent_pid(address)
+    assert pid is not None, f"{address} has no running agent"
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (workspace.agent_pid(address) or pid) != pid, timeout=60, what=f"{address} restarted")
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:

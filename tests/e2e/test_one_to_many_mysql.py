@@ -3,12 +3,10 @@ destinations, the source's binlog read by one connection into one shared change 
 
 from __future__ import annotations
 
-import os
-import signal
 
 import pytest
 
-from tests.e2e.cli import Workspace, wait_for
+from tests.e2e.cli import Workspace, kill_agent, wait_for
 from tests.e2e.test_mysql_cli import WriteLoad, same, seed_shop
 from tests.e2e.test_two_way_mysql import endpoint
 
@@ -54,10 +52,7 @@ def test_three_destinations_read_the_source_once_and_survive_the_readers_death(
 
         # kill -9 every agent in turn: whichever reads, another takes over, nothing is lost
         for name in DESTINATIONS:
-            address = f"topology.fan.task.{name}"
-            pid = workspace.agent_pid(address)
-            os.kill(pid, signal.SIGKILL)
-            wait_for(lambda: (workspace.agent_pid(address) or pid) != pid, timeout=60, what=f"{address} restarted")
+            kill_agent(workspace, f"topology.fan.task.{name}")
             wait_for(lambda: binlog_readers(src) == 1, timeout=30, what="one binlog reader again")
     finally:
         load.stop.set()

@@ -7,17 +7,14 @@ with its origin, and the opposite reader drops exactly those, so nothing echoes.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import sqlite3
 import threading
 import time
 
 import pymysql
 import pytest
 
-from tests.e2e.cli import Workspace, wait_for
+from tests.e2e.cli import Workspace, changelog_last_seq, kill_agent, wait_for
 from tests.servers.mariadb import MariaDBServer
 
 pytestmark = pytest.mark.e2e
@@ -109,19 +106,6 @@ class SideLoad(threading.Thread):
 
 def binlog_end(server: MariaDBServer) -> tuple:
     return server.query_one("SHOW MASTER STATUS")[:2]
-
-
-def changelog_last_seq(workspace: Workspace, address: str) -> int:
-    with sqlite3.connect(workspace.runtime / "tasks" / address / "changelog.db") as connection:
-        found = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-    return found[0] if found else 0
-
-
-def kill_agent(workspace: Workspace, address: str) -> None:
-    pid = workspace.agent_pid(address)
-    assert pid is not None, f"{address} has no running agent"
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: (workspace.agent_pid(address) or pid) != pid, timeout=60, what=f"{address} restarted")
 
 
 def test_load_on_both_sides_converges_survives_kill_9_and_does_not_echo(workspace: Workspace, mariadb_pair,

@@ -6,16 +6,13 @@ the opposite reader drops the blocks carrying its peer's marker, so nothing echo
 
 from __future__ import annotations
 
-import os
-import signal
-import sqlite3
 import threading
 import time
 from typing import Any
 
 import pytest
 
-from tests.e2e.cli import Workspace, wait_for
+from tests.e2e.cli import Workspace, changelog_last_seq, kill_agent
 from tests.integration.redis.conftest import wait_equal
 from tests.integration.redis.data import seed, write_load
 from tests.servers.redis import RedisServer
@@ -45,21 +42,8 @@ def pair_declaration(a: RedisServer, b: RedisServer, *, policy: str | None = Non
         """
 
 
-def changelog_last_seq(workspace: Workspace, address: str) -> int:
-    with sqlite3.connect(workspace.runtime / "tasks" / address / "changelog.db") as connection:
-        found = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-    return found[0] if found else 0
-
-
 def checkpoints(*clients: Any) -> list[bytes]:
     return [client.get(key) for client in clients for key in sorted(client.scan_iter(match="dtsctl:checkpoint:*"))]
-
-
-def kill_agent(workspace: Workspace, address: str) -> None:
-    pid = workspace.agent_pid(address)
-    assert pid is not None, f"{address} has no running agent"
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: (workspace.agent_pid(address) or pid) != pid, timeout=60, what=f"{address} restarted")
 
 
 def test_load_on_both_sides_of_every_type_converges_survives_kill_9_and_does_not_echo(
