@@ -15,6 +15,7 @@ from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_pr
 
 AGENT_MODULE = "dtsctl.runtime.agent"
 GRACEFUL_STOP_SECONDS = 30.0
+START_HANDSHAKE_SECONDS = 10.0  # how long start waits for the agent to hold its lock
 Desired = Literal["running", "paused", "stopped"]
 ENGINE_DETAILS = ("full_resyncs", "full_resync_reason", "heartbeat_writable")
 
@@ -95,7 +96,12 @@ class Agent:
         write_json_atomic(self.paths.status, status)
         write_json_atomic(self.paths.supervisor, {"restarts": 0, "started_at": time.time()})
         process = spawn_detached(AGENT_MODULE, self.paths.root, self.paths.log, cwd=self.paths.root)
-        self.paths.pid.write_text(f"{process.pid}\n")
+        # The agent writes agent.pid itself once it holds agent.lock. Writing the spawned pid
+        # here raced with it: a duplicate started by the supervisor (which exits at once because
+        # the lock is held) could leave its dead pid in the file, hiding the live agent.
+        deadline = time.monotonic() + START_HANDSHAKE_SECONDS
+        while process.poll() is None and read_pid(self.paths.pid) != process.pid and time.monotonic() < deadline:
+            time.sleep(0.01)
         return process.pid
 
     def stop(self, desired: Desired) -> None:

@@ -180,3 +180,18 @@ def test_a_task_can_be_paused_while_its_source_is_unreachable(workspace: Workspa
     workspace.run("apply", "--auto-approve")
     workspace.run("wait", ADDRESS, "--timeout", "60")
     assert same_rows(workspace.root / "shop.db", workspace.root / "replica.db", "orders")
+
+
+def test_a_duplicate_start_leaves_the_live_agent_visible(workspace: Workspace) -> None:
+    """The supervisor may start an agent the CLI has just started; the duplicate exits at once
+    (the lock is held) and must not leave its dead pid where the live agent's is."""
+    from dtsctl.runtime.agents import Agent
+    from dtsctl.runtime.layout import RuntimePaths
+
+    seed(workspace.root / "shop.db")
+    workspace.write("main.dts.yaml", declaration(["orders"]))
+    workspace.run("apply", "--auto-approve")
+    live = workspace.agent_pid(ADDRESS)
+    assert live is not None
+    Agent(RuntimePaths(workspace.runtime), ADDRESS).start()
+    assert workspace.agent_pid(ADDRESS) == live
