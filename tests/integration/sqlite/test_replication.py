@@ -57,8 +57,12 @@ def test_second_agent_exits_at_once_while_first_holds_the_lock(make_task):
     task.apply()
     task.wait_incremental()
     first = task.process
-    assert task.start().wait(timeout=10) == 0
-    assert first.poll() is None
+    try:
+        assert task.start().wait(timeout=10) == 0
+        assert first.poll() is None
+    finally:
+        first.kill()
+        first.wait()
 
 
 def _writer(path, stop: threading.Event, start: int) -> None:
