@@ -32,7 +32,6 @@ CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     position TEXT NOT NULL,
     commit_time REAL NOT NULL,
-    origin TEXT,
     events TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,7 +49,6 @@ class LogRecord(Protocol):
 
     position: Position
     commit_time: float
-    origin: str | None
 
     def payload(self) -> str | bytes: ...
 
@@ -97,11 +95,11 @@ class ChangeLog:
 
     def append(self, transactions: Sequence[LogRecord], position: Position) -> None:
         """Append `transactions` and set the reader position, atomically."""
-        rows = [(json.dumps(tx.position), tx.commit_time, tx.origin, tx.payload()) for tx in transactions]
+        rows = [(json.dumps(tx.position), tx.commit_time, tx.payload()) for tx in transactions]
         newest = max((tx.commit_time for tx in transactions), default=None)
         with _transaction(self.conn):
             self.conn.executemany(
-                "INSERT INTO changes (position, commit_time, origin, events) VALUES (?, ?, ?, ?)", rows
+                "INSERT INTO changes (position, commit_time, events) VALUES (?, ?, ?)", rows
             )
             self._set(_READER_POSITION, position)
             if newest is not None:
@@ -120,12 +118,12 @@ class ChangeLog:
     def read(self, after_seq: int, limit: int) -> list[tuple[int, Transaction]]:
         """Up to `limit` transactions with seq > after_seq, in order."""
         cursor = self.conn.execute(
-            "SELECT seq, position, commit_time, origin, events FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, position, commit_time, events FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         )
         return [
-            (seq, Transaction.from_payload(events, json.loads(position), commit_time, origin))
-            for seq, position, commit_time, origin, events in cursor
+            (seq, Transaction.from_payload(events, json.loads(position), commit_time))
+            for seq, position, commit_time, events in cursor
         ]
 
     def read_raw(self, after_seq: int, limit: int) -> list[tuple[int, Position, float, str | bytes]]:

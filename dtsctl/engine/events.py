@@ -99,22 +99,19 @@ class Transaction:
     """Changes the source committed together, in order.
 
     `position` is where the source stream resumes after this transaction.
-    `origin` names the dtsctl task that wrote it at the source (two-way loop
-    prevention: a reader drops transactions its peer wrote); None for user writes.
     """
 
     events: tuple[ChangeEvent, ...]
     position: Position
     commit_time: float
-    origin: str | None = None
 
     def payload(self) -> str:
         return json.dumps([event.to_json() for event in self.events], separators=(",", ":"))
 
     @classmethod
-    def from_payload(cls, payload: str, position: Position, commit_time: float, origin: str | None) -> "Transaction":
+    def from_payload(cls, payload: str, position: Position, commit_time: float) -> "Transaction":
         events = tuple(ChangeEvent.from_json(item) for item in json.loads(payload))
-        return cls(events=events, position=position, commit_time=commit_time, origin=origin)
+        return cls(events=events, position=position, commit_time=commit_time)
 
 
 @dataclass(frozen=True)

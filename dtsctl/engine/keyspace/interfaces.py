@@ -36,7 +36,6 @@ class Record:
     data: bytes
     position: Position
     commit_time: float
-    origin: str | None = None
 
     def payload(self) -> bytes:
         return self.data

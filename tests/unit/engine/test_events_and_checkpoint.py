@@ -7,8 +7,8 @@ from dtsctl.engine.errors import ConflictError
 
 def test_event_survives_json_round_trip_with_bytes_and_exact_floats():
     event = ChangeEvent("main", "t", "update", {"id": 1, "b": b"\xff\x00"}, {"id": 2, "f": 0.1 + 0.2}, 12.5, 7)
-    tx = Transaction((event,), 7, 12.5, origin="task-x")
-    assert Transaction.from_payload(tx.payload(), 7, 12.5, "task-x") == tx
+    tx = Transaction((event,), 7, 12.5)
+    assert Transaction.from_payload(tx.payload(), 7, 12.5) == tx
 
 
 def test_capture_encodings_decode_to_python_values():

@@ -20,7 +20,7 @@ def test_mysql_values_survive_the_change_log_exactly():
 def test_ddl_event_round_trips():
     event = ChangeEvent("shop", "orders", "ddl", None, None, 1.0, {"file": "bin.000001", "pos": 9},
                         ddl=SchemaChange("alter", "ADD COLUMN x INT", key=("id",), dialect="mysql"))
-    assert Transaction.from_payload(Transaction((event,), 1, 1.0).payload(), 1, 1.0, None).events == (event,)
+    assert Transaction.from_payload(Transaction((event,), 1, 1.0).payload(), 1, 1.0).events == (event,)
 
 
 def test_negative_durations_are_formatted_for_mysql():
