@@ -80,6 +80,15 @@ def kill_agent(workspace: Workspace, address: str) -> None:
     wait_for(lambda: (workspace.agent_pid(address) or pid) != pid, timeout=60, what=f"{address} restarted")
 
 
+def kill_in_turn(workspace: Workspace, *addresses: str, every: float = 10) -> None:
+    """Under a running load: after `every` seconds kill -9 each task's agent in turn (waiting
+    for its restart), then let the load run `every` seconds more."""
+    for address in addresses:
+        time.sleep(every)
+        kill_agent(workspace, address)
+    time.sleep(every)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:

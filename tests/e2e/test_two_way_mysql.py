@@ -14,7 +14,7 @@ import time
 import pymysql
 import pytest
 
-from tests.e2e.cli import Workspace, changelog_last_seq, kill_agent, wait_for
+from tests.e2e.cli import Workspace, changelog_last_seq, kill_in_turn, wait_for
 from tests.servers.mariadb import MariaDBServer
 
 pytestmark = pytest.mark.e2e
@@ -119,11 +119,7 @@ def test_load_on_both_sides_converges_survives_kill_9_and_does_not_echo(workspac
     for load in loads:
         load.start()
     try:
-        time.sleep(10)
-        kill_agent(workspace, FORWARD)
-        time.sleep(10)
-        kill_agent(workspace, REVERSE)
-        time.sleep(10)
+        kill_in_turn(workspace, FORWARD, REVERSE)
     finally:
         for load in loads:
             load.stop.set()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.cli import Workspace, changelog_last_seq, kill_agent
+from tests.e2e.cli import Workspace, changelog_last_seq, kill_in_turn
 from tests.integration.redis.conftest import wait_equal
 from tests.integration.redis.data import seed, write_load
 from tests.servers.redis import RedisServer
@@ -62,11 +62,7 @@ def test_load_on_both_sides_of_every_type_converges_survives_kill_9_and_does_not
     for writer in writers:
         writer.start()
     try:
-        time.sleep(10)
-        kill_agent(workspace, FORWARD)
-        time.sleep(10)
-        kill_agent(workspace, REVERSE)
-        time.sleep(10)
+        kill_in_turn(workspace, FORWARD, REVERSE)
     finally:
         stop.set()
         for writer in writers:
