@@ -80,6 +80,11 @@ class ChangeLog:
             self._set(_TASK_ID, task_id)
         return True
 
+    def streams_for(self, task_id: str) -> bool:
+        """True when this log belongs to `task_id` and its reader has fixed a source position."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_TASK_ID,)).fetchone()
+        return row is not None and json.loads(row[0]) == task_id and self.reader_position()[0]
+
     def reset(self) -> None:
         """Forget every change, consumer and the reader position (a fresh start of the stream)."""
         with _transaction(self.conn):
@@ -219,3 +224,14 @@ class _transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def stream_started_for(path: Path, task_id: str) -> bool:
+    """True when the log at `path` exists and has been streaming `task_id`'s source."""
+    if not path.exists():
+        return False
+    changelog = ChangeLog(path)
+    try:
+        return changelog.streams_for(task_id)
+    finally:
+        changelog.close()

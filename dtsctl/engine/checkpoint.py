@@ -17,6 +17,12 @@ from dtsctl.engine.events import ConflictCounts, decode_value, encode_value
 log = logging.getLogger(__name__)
 
 VERSION = 1
+LOST_CHECKPOINT = (
+    "the destination no longer holds this task's checkpoint (it was emptied, restored or replaced), and this "
+    "task copies nothing: starting over would skip every change made at the source since it started; re-seed "
+    "it: destroy the task (for a two-way pair, the topology) and apply it again with the copy taken from the "
+    "endpoint that holds the data (see docs/topologies.md, Re-seeding a pair)"
+)
 
 
 @dataclass
@@ -120,12 +126,18 @@ class CheckOutcome(Protocol):
 
 
 def load_after_precheck(sink: CheckpointStore, run_precheck: Callable[[], Sequence[CheckOutcome]],
-                        on_precheck: Callable[[], None] = lambda: None) -> Checkpoint:
+                        on_precheck: Callable[[], None] = lambda: None,
+                        streamed_before: Callable[[], bool] = lambda: False) -> Checkpoint:
     """The sink's committed checkpoint; a fresh task must pass the precheck first, and only once.
 
-    Raises FatalError naming every failed check (warnings do not fail it).
+    Raises FatalError naming every failed check (warnings do not fail it), and when the
+    destination has no checkpoint although `streamed_before` says this task was already
+    streaming into it: a task that copies nothing cannot start over without losing the
+    changes made since it started (the destination was emptied, restored or replaced).
     """
     raw = sink.load_checkpoint()
+    if raw is None and streamed_before():
+        raise FatalError(LOST_CHECKPOINT)
     cp = Checkpoint.from_json(raw) if raw else Checkpoint()
     if not cp.precheck_done:
         on_precheck()

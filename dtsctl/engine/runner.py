@@ -16,7 +16,7 @@ from typing import Any, Callable
 from dtsctl.connectors import registry
 from dtsctl.engine import fullcopy, lifecycle
 from dtsctl.engine.applier import Applier
-from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.changelog import ChangeLog, stream_started_for
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.interfaces import Sink, Source, TableSchema
@@ -117,7 +117,8 @@ class TaskRunner:
     def _checkpoint(self, sink: Sink) -> Checkpoint:
         """The committed checkpoint; a fresh task passes the precheck first."""
         cp = load_after_precheck(sink, lambda: lifecycle.precheck(self.attributes, self.spec.task_id),
-                                 lambda: self.progress.set_phase("precheck"))
+                                 lambda: self.progress.set_phase("precheck"),
+                                 lambda: streamed_without_copy(self.spec, self.changelog_path))
         self.progress.committed(cp)
         return cp
 
@@ -248,6 +249,12 @@ class TaskRunner:
             self.progress.committed(cp, caught_up=True)
             appended.wait(IDLE_WAIT_SECONDS)
             appended.clear()
+
+
+def streamed_without_copy(spec: TaskSpec, changelog_path: Path) -> bool:
+    """True for a task that copies nothing and whose own change log already streams its source."""
+    return ("full" not in spec.phases and spec.incremental and not spec.shares_log
+            and stream_started_for(changelog_path, spec.task_id))
 
 
 def release(changelog: ChangeLog, spec: TaskSpec, applied_seq: int) -> None:

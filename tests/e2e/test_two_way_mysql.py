@@ -7,6 +7,7 @@ with its origin, and the opposite reader drops exactly those, so nothing echoes.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -57,6 +58,11 @@ def equal(*servers: MariaDBServer, database: str) -> bool:
         return all(rows(server, database) == first for server in servers[1:])
     except pymysql.err.ProgrammingError:  # not created on every side yet
         return False
+
+
+def task_id(workspace: Workspace, address: str) -> str:
+    state = json.loads((workspace.root / "state" / "dtsctl.state.json").read_text())
+    return next(resource["task_id"] for resource in state["resources"] if resource["address"] == address)
 
 
 def create_items(server: MariaDBServer, database: str, seed_rows: int) -> None:
@@ -205,6 +211,26 @@ def test_one_direction_paused_catches_up_on_resume(workspace: Workspace, mariadb
     workspace.write("main.dts.yaml", pair_declaration(a, b, database))
     workspace.run("apply", "--auto-approve")
     wait_for(lambda: equal(a, b, database=database), timeout=60, what="B's write after the resume")
+
+
+def test_a_side_that_lost_the_reverse_checkpoint_stops_the_reverse_instead_of_skipping_writes(
+        workspace: Workspace, mariadb_pair, shared_database) -> None:
+    a, b = mariadb_pair
+    database = shared_database(a, b)
+    create_items(a, database, seed_rows=10)
+    start_pair(workspace, a, b, database)
+    workspace.write("main.dts.yaml", pair_declaration(a, b, database, status="{reverse: paused}"))
+    workspace.run("apply", "--auto-approve")
+    b.execute(f"INSERT INTO `{database}`.items VALUES (200, 'b', 0, 'on B while A is restored')")
+    a.execute("DELETE FROM dtsctl_meta.checkpoints WHERE task_id = %s", task_id(workspace, REVERSE))  # A restored
+
+    workspace.write("main.dts.yaml", pair_declaration(a, b, database))
+    workspace.run("apply", "--auto-approve", check=False)
+    failed = wait_for(lambda: (s := workspace.status(REVERSE))["state"] == "failed" and s, timeout=60,
+                      what="the reverse to refuse to start over")
+    assert "no longer holds this task's checkpoint" in failed["last_error"]
+    assert a.query_one(f"SELECT id FROM `{database}`.items WHERE id = 200") is None
+    assert b.query_one(f"SELECT id FROM `{database}`.items WHERE id = 200"), "nothing is deleted on B"
 
 
 def test_pair_plus_cascade_reaches_the_third_server_whichever_side_is_written(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.cli import Workspace, changelog_last_seq, kill_in_turn
+from tests.e2e.cli import Workspace, changelog_last_seq, kill_in_turn, wait_for
 from tests.integration.redis.conftest import wait_equal
 from tests.integration.redis.data import seed, write_load
 from tests.servers.redis import RedisServer
@@ -26,7 +26,7 @@ def endpoint(server: RedisServer) -> str:
     return f"{{engine: redis, host: 127.0.0.1, port: {server.port}}}"
 
 
-def pair_declaration(a: RedisServer, b: RedisServer, *, policy: str | None = None) -> str:
+def pair_declaration(a: RedisServer, b: RedisServer, *, policy: str | None = None, status: str = "running") -> str:
     return f"""
         endpoints:
           primary: {endpoint(a)}
@@ -38,6 +38,7 @@ def pair_declaration(a: RedisServer, b: RedisServer, *, policy: str | None = Non
             initial_sync_from: primary
             objects: [{{database: 0}}]
             {f"conflict_policy: {policy}" if policy else ""}
+            status: {status}
             retry: {{connection_minutes: 2, other_minutes: 2}}
         """
 
@@ -106,3 +107,61 @@ def test_keys_already_on_the_standby_resolve_as_each_policy_promises(
     assert [a.get(f"k:{n}") for n in range(1, 7)] == [b"from primary"] * 6, "the copy never writes back"
     conflicts = workspace.status(FORWARD)["conflicts"]
     assert conflicts == {"insert": 5 if policy == "ignore" else 0, "update": 0, "delete": 0}
+
+
+def test_primary_back_empty_stops_both_directions_and_the_pair_reseeds_from_the_standby(
+        workspace: Workspace, redis_factory, redis_destination, flush_redis) -> None:
+    primary = redis_factory()
+    a, b = primary.client(), flush_redis(redis_destination)
+    seed(a, "a:")
+    workspace.write("main.dts.yaml", pair_declaration(primary, redis_destination))
+    workspace.run("apply", "--auto-approve")
+    for address in (FORWARD, REVERSE):
+        workspace.run("wait", address, "--timeout", "120")
+    wait_equal(a, b)
+
+    primary.kill()  # failover: the applications move to the standby
+    b.set("outage:1", "written on the standby")
+    b.rpush("outage:list", 1, 2, 3)
+    time.sleep(1)
+    primary.start()  # back without its data and with a new replication id
+    failed = {address: wait_for(lambda a=address: (s := workspace.status(a))["state"] == "failed" and s,
+                                timeout=90, what=f"{address} to refuse to continue")
+              for address in (FORWARD, REVERSE)}
+    assert "would first clear the selected keys" in failed[FORWARD]["last_error"]
+    assert "no longer holds this task's checkpoint" in failed[REVERSE]["last_error"]
+    assert b.get("outage:1") == b"written on the standby" and b.dbsize() > 100, "the standby keeps everything"
+
+    # The documented re-seed: destroy the pair, then copy from the standby.
+    workspace.run("destroy", "--auto-approve")
+    workspace.write("main.dts.yaml",
+                    pair_declaration(primary, redis_destination).replace("initial_sync_from: primary",
+                                                                         "initial_sync_from: standby"))
+    workspace.run("apply", "--auto-approve")
+    for address in (FORWARD, REVERSE):
+        workspace.run("wait", address, "--timeout", "120")
+    a = primary.client()
+    wait_equal(a, b)
+    assert a.lrange("outage:list", 0, -1) == [b"1", b"2", b"3"]
+
+
+def test_reverse_stops_when_the_standby_backlog_no_longer_holds_its_writes(
+        workspace: Workspace, redis_source, redis_factory, flush_redis) -> None:
+    standby = redis_factory(config=["repl-backlog-size 16kb"])
+    a, b = flush_redis(redis_source), standby.client()
+    workspace.write("main.dts.yaml", pair_declaration(redis_source, standby))
+    workspace.run("apply", "--auto-approve")
+    for address in (FORWARD, REVERSE):
+        workspace.run("wait", address, "--timeout", "120")
+    workspace.write("main.dts.yaml", pair_declaration(redis_source, standby, status="{reverse: paused}"))
+    workspace.run("apply", "--auto-approve")
+    for n in range(2000):  # far more than the 16 kB backlog
+        b.set(f"b:{n}", "x" * 20)
+
+    workspace.write("main.dts.yaml", pair_declaration(redis_source, standby))
+    workspace.run("apply", "--auto-approve")
+    failed = wait_for(lambda: (s := workspace.status(REVERSE))["state"] == "failed" and s, timeout=60,
+                      what="the reverse to refuse to skip the standby's writes")
+    assert "this task copies nothing" in failed["last_error"]
+    assert a.get("b:0") is None and b.get("b:1999") == b"x" * 20
+    assert workspace.status(FORWARD)["state"] == "running"

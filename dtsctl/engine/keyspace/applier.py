@@ -15,6 +15,7 @@ import hiredis
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress
+from dtsctl.engine.errors import FatalError
 from dtsctl.engine.keyspace.interfaces import (CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, Batch, Command, KeyspaceSink,
                                                control_of)
 from dtsctl.engine.throttle import Throttle
@@ -24,6 +25,19 @@ log = logging.getLogger(__name__)
 MAX_ROWS_PER_BATCH = 64
 MAX_COMMANDS_PER_BATCH = 20_000
 MAX_ERRORS_LOGGED = 10
+REFUSED_RESYNC = (
+    "the source can no longer continue its replication stream (it restarted without its data, failed over, or "
+    "its backlog was overwritten), and a full resync would first clear the selected keys on the destination, "
+    "which is the other side of a two-way pair: what was written there would be lost; re-seed the pair: "
+    "destroy it and apply it again with initial_sync_from set to the endpoint that holds the data "
+    "(see docs/topologies.md, Re-seeding a pair)"
+)
+BROKEN_STREAM = (
+    "the source can no longer continue its replication stream (it restarted without its data, failed over, or "
+    "its backlog was overwritten), and this task copies nothing: the changes made at the source since it "
+    "stopped reading would be lost; re-seed it: destroy it (for a two-way pair, the topology) and apply it again "
+    "with the copy taken from the endpoint that holds the data (see docs/topologies.md, Re-seeding a pair)"
+)
 _RESTORE, _SELECT = b"restore", b"select"
 
 
@@ -39,8 +53,12 @@ def in_snapshot(cp: Checkpoint) -> bool:
 
 
 class KeyspaceApplier:
-    def __init__(self, sink: KeyspaceSink, changelog: ChangeLog, throttle: Throttle, conflict_policy: str) -> None:
+    def __init__(self, sink: KeyspaceSink, changelog: ChangeLog, throttle: Throttle, conflict_policy: str,
+                 destination_writes_back: bool = False) -> None:
+        """`destination_writes_back`: the destination is the other side of a two-way pair, whose
+        own writes would be lost if a full resync cleared it."""
         self._sink = sink
+        self._destination_writes_back = destination_writes_back
         self._changelog = changelog
         self._throttle = throttle
         self._policy = conflict_policy
@@ -100,6 +118,10 @@ class KeyspaceApplier:
         op = control["op"]
         if op == SNAPSHOT_BEGIN:
             resync = bool(cp.tables)
+            if resync and control.get("data", True) and self._destination_writes_back:
+                raise FatalError(REFUSED_RESYNC)
+            if resync and not control.get("data", True) and not in_snapshot(cp):
+                raise FatalError(BROKEN_STREAM)
             if resync and control.get("data", True):
                 for details in control["databases"].values():
                     deleted = self._sink.clear(details["destination"], details.get("prefixes"))

@@ -22,7 +22,7 @@ from dtsctl.engine.keyspace.applier import KeyspaceApplier, destination_name, in
 from dtsctl.engine.keyspace.interfaces import SNAPSHOT_BEGIN_PREFIX, Heartbeat, KeyspaceSink
 from dtsctl.engine.keyspace.progress import HEARTBEAT_EVERY_SECONDS, KeyspaceProgress
 from dtsctl.engine.keyspace.reader import KeyspaceReader
-from dtsctl.engine.runner import Outcome, release
+from dtsctl.engine.runner import Outcome, release, streamed_without_copy
 from dtsctl.engine.selection import TaskSpec
 from dtsctl.engine.throttle import Throttle
 
@@ -75,7 +75,8 @@ class KeyspaceRunner:
 
     def _checkpoint(self, sink: KeyspaceSink) -> Checkpoint:
         cp = load_after_precheck(sink, lambda: self.connector.precheck(self.spec),
-                                 lambda: self.progress.set_phase("precheck"))
+                                 lambda: self.progress.set_phase("precheck"),
+                                 lambda: streamed_without_copy(self.spec, self.changelog_path))
         self.progress.committed(cp)
         return cp
 
@@ -115,7 +116,8 @@ class KeyspaceRunner:
     def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
                cp: Checkpoint) -> Outcome:
         throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
-        applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy)
+        applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy,
+                                  destination_writes_back=self.spec.dropped_origin is not None)
         trimmed_at = 0.0
         while not self.stop.is_set():
             phase = "full" if in_snapshot(cp) else "incremental"

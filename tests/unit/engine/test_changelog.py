@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.changelog import ChangeLog, stream_started_for
 from dtsctl.engine.events import ChangeEvent, Transaction
 
 
@@ -88,3 +88,15 @@ def test_a_resync_request_is_taken_once_and_forgets_the_reader_position(tmp_path
     assert log.resync_requested()
     assert log.take_resync_request() and not log.take_resync_request()
     assert log.reader_position() == (False, None)
+
+
+def test_a_log_streams_for_its_task_only_once_its_reader_has_a_position(tmp_path):
+    path = tmp_path / "changelog.db"
+    assert not stream_started_for(path, "task.a") and not path.exists(), "asking creates nothing"
+    log = ChangeLog(path)
+    log.bind("task.a")
+    assert not stream_started_for(path, "task.a")
+    log.set_reader_position({"file": "bin.000001", "pos": 4})
+    log.close()
+    assert stream_started_for(path, "task.a")
+    assert not stream_started_for(path, "task.b")
