@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS consumers (task_id TEXT PRIMARY KEY, applied_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS local_writes (key BLOB PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS local_writes_seq ON local_writes (seq);
 """
 _READER_POSITION = "reader_position"
 _NEWEST_COMMIT_TIME = "newest_commit_time"
@@ -45,7 +47,11 @@ _RESYNC_REQUESTED = "resync_requested"
 
 class LogRecord(Protocol):
     """What `append` stores: a `Transaction`, or another engine's record with an opaque payload
-    (key-value engines store their commands as bytes and read them back with `read_raw`)."""
+    (key-value engines store their commands as bytes and read them back with `read_raw`).
+
+    A record may also have `keys`, the keys it writes: the log then remembers, per key, the
+    newest record that wrote it (`local_writes`), which the other direction of a two-way pair
+    consults to detect the same key written on both sides (dtsctl.engine.keyspace.conflicts)."""
 
     position: Position
     commit_time: float
@@ -90,6 +96,7 @@ class ChangeLog:
         with _transaction(self.conn):
             self.conn.execute("DELETE FROM changes")
             self.conn.execute("DELETE FROM consumers")
+            self.conn.execute("DELETE FROM local_writes")
             self.conn.execute("DELETE FROM meta WHERE key != ?", (_TASK_ID,))
 
     # -- reader side ----------------------------------------------------------------
@@ -103,9 +110,15 @@ class ChangeLog:
         rows = [(json.dumps(tx.position), tx.commit_time, tx.payload()) for tx in transactions]
         newest = max((tx.commit_time for tx in transactions), default=None)
         with _transaction(self.conn):
+            first_seq = self.last_seq() + 1  # AUTOINCREMENT: consecutive under the write lock
             self.conn.executemany(
                 "INSERT INTO changes (position, commit_time, events) VALUES (?, ?, ?)", rows
             )
+            written = [(key, first_seq + index) for index, tx in enumerate(transactions)
+                       for key in getattr(tx, "keys", ())]
+            if written:
+                self.conn.executemany("INSERT INTO local_writes (key, seq) VALUES (?, ?) "
+                                      "ON CONFLICT(key) DO UPDATE SET seq = excluded.seq", written)
             self._set(_READER_POSITION, position)
             if newest is not None:
                 self._set(_NEWEST_COMMIT_TIME, max(newest, self.newest_commit_time() or newest))
@@ -202,6 +215,37 @@ class ChangeLog:
             if requested:
                 self.conn.execute("DELETE FROM meta WHERE key = ?", (_READER_POSITION,))
         return requested
+
+    # -- keys written at the source, for the other direction of a two-way pair ------------
+    def newest_local_write(self) -> int:
+        """The newest sequence number in `local_writes` (0 when none)."""
+        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM local_writes").fetchone()[0]
+
+    def local_writes_after(self, seq: int, keys: Sequence[bytes]) -> dict[bytes, int]:
+        """Of `keys`, those last written by a record after `seq`, with that record's seq."""
+        found: dict[bytes, int] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(
+                f"SELECT key, seq FROM local_writes WHERE seq > ? AND key IN ({marks})", (seq, *chunk)))
+        return found
+
+    def lowest_peer_seen(self) -> int:
+        """The smallest `peer_seen` of the changes still in the log and of the reader's position:
+        what every change not yet applied had received from the peer (0 when unknown)."""
+        row = self.conn.execute("SELECT position FROM changes ORDER BY seq LIMIT 1").fetchone()
+        positions = [json.loads(row[0])] if row is not None else []
+        has_position, position = self.reader_position()
+        positions += [position] if has_position else []
+        seen = [p.get("peer_seen", 0) if isinstance(p, dict) else 0 for p in positions]
+        return min(seen) if seen else 0
+
+    def forget_local_writes(self, upto_seq: int) -> None:
+        """Forget keys last written at or before `upto_seq`: no conflict can involve them any more."""
+        with _transaction(self.conn):
+            self.conn.execute("DELETE FROM local_writes WHERE seq <= ?", (upto_seq,))
 
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM changes").fetchone()[0]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 TWO_WAY_DIRECTIONS = ("forward", "reverse")
@@ -45,3 +46,13 @@ def pair_tags(attributes: dict[str, Any]) -> PairTags | None:
     own_direction = TWO_WAY_DIRECTIONS[1 - TWO_WAY_DIRECTIONS.index(peer_direction)]
     workspace = str(attributes.get("workspace") or "")
     return PairTags(own=tag_for(workspace, f"{prefix}.{own_direction}"), peer=tag_for(workspace, peer))
+
+
+def peer_changelog(changelog: Path, attributes: dict[str, Any]) -> Path | None:
+    """The change log of a two-way direction's peer: the sibling task directory named like this
+    task's own, with the direction swapped (None for any other task)."""
+    peer = (attributes.get("topology") or {}).get("peer")
+    if pair_tags(attributes) is None or not peer:
+        return None
+    own_dir = changelog.parent
+    return own_dir.parent / (own_dir.name.rpartition(".")[0] + "." + peer.rpartition(".")[2]) / changelog.name

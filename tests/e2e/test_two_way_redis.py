@@ -78,7 +78,9 @@ def test_load_on_both_sides_of_every_type_converges_survives_kill_9_and_does_not
     after = (changelog_last_seq(workspace, FORWARD), changelog_last_seq(workspace, REVERSE), checkpoints(a, b))
     assert after == before, "an idle pair must not echo commands back and forth"
     for address in (FORWARD, REVERSE):
-        assert workspace.status(address)["state"] == "running"
+        status = workspace.status(address)
+        assert status["state"] == "running"
+        assert status["conflicts"] == {"insert": 0, "update": 0, "delete": 0}, "disjoint keys never conflict"
 
     workspace.run("destroy", "--auto-approve")
     assert not [key for client in (a, b) for key in client.scan_iter(match="dtsctl:*")], "bookkeeping left behind"
@@ -165,3 +167,65 @@ def test_reverse_stops_when_the_standby_backlog_no_longer_holds_its_writes(
     assert "this task copies nothing" in failed["last_error"]
     assert a.get("b:0") is None and b.get("b:1999") == b"x" * 20
     assert workspace.status(FORWARD)["state"] == "running"
+
+
+def write_both_sides(a: Any, b: Any) -> None:
+    """The same keys of several types written on both sides, plus one key per side."""
+    for side, client in (("a", a), ("b", b)):
+        client.set("k:str", side)
+        client.hset("k:hash", "f", side)
+        client.rpush("k:list", side)
+        client.sadd("k:set", side)
+        client.zadd("k:zset", {side: 1})
+        client.set(f"only:{side}", side)
+    a.delete("k:gone")
+    b.set("k:gone", "b")
+
+
+@pytest.mark.parametrize("policy", ["ignore", "overwrite", "fail"])
+def test_same_keys_written_on_both_sides_resolve_as_each_policy_promises(
+        workspace: Workspace, redis_source, redis_destination, flush_redis, policy: str) -> None:
+    a, b = flush_redis(redis_source), flush_redis(redis_destination)
+    a.rpush("k:list", "seed")  # the copy brings both to B
+    a.set("k:gone", "seed")
+    workspace.write("main.dts.yaml", pair_declaration(redis_source, redis_destination, policy=policy))
+    workspace.run("apply", "--auto-approve")
+    for address in (FORWARD, REVERSE):
+        workspace.run("wait", address, "--timeout", "120")
+    workspace.write("main.dts.yaml", pair_declaration(redis_source, redis_destination, policy=policy,
+                                                      status="paused"))
+    workspace.run("apply", "--auto-approve")
+    write_both_sides(a, b)  # neither side has seen the other's writes
+
+    # B's writes reach A first (A's own writes to those keys are replaced there: the reverse
+    # could not know of them yet); then A's writes reach B, and the forward finds each conflict.
+    workspace.write("main.dts.yaml", pair_declaration(redis_source, redis_destination, policy=policy,
+                                                      status="{forward: paused}"))
+    workspace.run("apply", "--auto-approve")
+    wait_for(lambda: a.get("only:b") == b"b", what="B's writes on A")
+    assert a.get("k:str") == b"b"
+    workspace.write("main.dts.yaml", pair_declaration(redis_source, redis_destination, policy=policy))
+    workspace.run("apply", "--auto-approve")
+    if policy == "fail":
+        failed = wait_for(lambda: (s := workspace.status(FORWARD))["state"] == "failed" and s, timeout=60,
+                          what="the forward to stop on the conflict")
+        assert "conflict: SET of key 'k:str' in db 0" in failed["last_error"]
+        assert "conflict_policy is fail" in failed["last_error"]
+        assert b.get("k:str") == b"b" and b.get("only:a") is None, "nothing of the conflicting batch is applied"
+        return
+    wait_for(lambda: b.get("only:a") == b"a", what="A's key of its own on B")
+    wait_for(lambda: workspace.status(FORWARD)["conflicts"]["delete"] == 1, what="the conflicts counted")
+    time.sleep(1)
+    assert workspace.status(FORWARD)["conflicts"] == {"insert": 0, "update": 5, "delete": 1}
+    assert workspace.status(REVERSE)["conflicts"] == {"insert": 0, "update": 0, "delete": 0}
+    if policy == "ignore":  # B keeps its own values: here that is what A holds too
+        assert (b.get("k:str"), b.hget("k:hash", "f"), b.get("k:gone")) == (b"b", b"b", b"b")
+        assert b.lrange("k:list", 0, -1) == [b"seed", b"b"] and b.smembers("k:set") == {b"b"}
+        assert b.zrange("k:zset", 0, -1) == [b"b"]
+        assert (a.get("k:str"), a.get("k:gone")) == (b"b", b"b")
+    else:  # A's changes win on B, B's won on A: the sides are swapped, and the counts say so
+        assert (b.get("k:str"), b.hget("k:hash", "f"), b.get("k:gone")) == (b"a", b"a", None)
+        assert b.lrange("k:list", 0, -1) == [b"seed", b"b", b"a"] and b.smembers("k:set") == {b"a", b"b"}
+        assert (a.get("k:str"), a.get("k:gone")) == (b"b", b"b")
+    log = workspace.run("logs", FORWARD, "--lines", "200").stdout
+    assert "conflict: SET of key 'k:str' in db 0 was also written on the destination" in log

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
+
+from dtsctl.connectors.redis import commands, resp
 
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink, KeyspaceSource
@@ -53,6 +55,13 @@ class RedisConnector:
         from dtsctl.connectors.redis.verify import verify
 
         return verify(spec)
+
+
+    def keys_of(self, args: Sequence[bytes]) -> list[bytes]:
+        return commands.keys_of(args) or []
+
+    def encode(self, args: Sequence[bytes]) -> bytes:
+        return resp.encode(args)
 
 
 CONNECTOR = RedisConnector()

@@ -89,7 +89,10 @@ class RedisSink(KeyspaceSink):
 
     def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> list[str]:
         conn = self.conn
-        tail = encode((b"SELECT", 0)) + encode((b"SET", self.checkpoint_key, json.dumps(checkpoint))) + self._marker + _EXEC
+        # The origin marker carries the change-log seq applied, which the peer's reader reads back
+        # as how far this side had received its changes (dtsctl.engine.keyspace.conflicts).
+        marker = encode((b"SET", self.origin_key, checkpoint["applied_seq"])) if self.origin_key else b""
+        tail = encode((b"SELECT", 0)) + encode((b"SET", self.checkpoint_key, json.dumps(checkpoint))) + marker + _EXEC
         conn.send(b"".join([_MULTI, *(payload for _, payload in batch.payloads), tail]))
         queued: list[str] = []
         while True:

@@ -17,6 +17,7 @@ from typing import Any
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.client import connect
+from dtsctl.connectors.redis.commands import keys_of
 from dtsctl.connectors.redis.dump import dump_payload
 from dtsctl.connectors.redis.replica import ReplicaConnection
 from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
@@ -38,26 +39,33 @@ GATHER_SECONDS = 0.05  # how long one read keeps taking what has already arrived
 class _Pending:
     """Destination commands waiting to become records; a SELECT starts every payload."""
 
-    def __init__(self) -> None:
+    def __init__(self, track_keys: bool = False) -> None:
         self.payloads: list[bytes] = []
+        self.payload_keys: list[tuple[bytes, ...]] = []  # parallel to payloads, when tracking keys
         self._parts: list[bytes] = []
+        self._keys: list[bytes] = []
+        self._track_keys = track_keys
         self._db: int | None = None
         self.commands = 0
         self.size = 0
         self.heartbeat_value: bytes | None = None
 
-    def command(self, db: int, args: list[bytes]) -> None:
+    def command(self, db: int, args: list[bytes], stream: bool = True) -> None:
+        """Add a command; only stream commands (not the snapshot's RESTOREs) count as writes of keys."""
         if db != self._db:
             self._parts.append(encode((b"SELECT", db)))
             self._db = db
         data = encode(args)
         self._parts.append(data)
+        if self._track_keys and stream:
+            self._keys += [b"%d:%b" % (db, key) for key in keys_of(args) or ()]
         self.commands += 1
         self.size += len(data)
 
     def clear(self, db: int, prefixes: list[str] | None) -> None:
         self._close()
         self.payloads.append(Record.control(CLEAR, None, 0.0, db=db, prefixes=prefixes).data)
+        self.payload_keys.append(())
 
     def heartbeat(self, value: bytes) -> None:
         self.heartbeat_value = value
@@ -71,19 +79,22 @@ class _Pending:
         """Forget every command added since `mark` (no `take` may happen in between)."""
         payloads, self.commands, self.size = mark
         del self.payloads[payloads:]
-        self._parts, self._db = [], None
+        del self.payload_keys[payloads:]
+        self._parts, self._keys, self._db = [], [], None
 
     def take(self, position: Position) -> list[Record]:
         self._close()
         now = time.time()
-        records = [Record(payload, position, now) for payload in self.payloads]
-        self.payloads, self.commands, self.size = [], 0, 0
+        records = [Record(payload, position, now, keys)
+                   for payload, keys in zip(self.payloads, self.payload_keys)]
+        self.payloads, self.payload_keys, self.commands, self.size = [], [], 0, 0
         return records
 
     def _close(self) -> None:
         if self._parts:
             self.payloads.append(b"".join(self._parts))
-            self._parts, self._db = [], None
+            self.payload_keys.append(tuple(self._keys))
+            self._parts, self._keys, self._db = [], [], None
 
 
 class RedisSource(KeyspaceSource):
@@ -93,9 +104,13 @@ class RedisSource(KeyspaceSource):
         self.heartbeat_key = (HEARTBEAT_PREFIX + spec.task_id).encode()
         self.replace = b"REPLACE" if spec.conflict_policy != "ignore" else None
         self._replica: ReplicaConnection | None = None
-        self._pending = _Pending()
-        self._translator = Translator(self.selection, self.heartbeat_key, self._pending)
         self._dropped_marker = origin_key(spec.dropped_origin) if spec.dropped_origin else None
+        # A direction of a pair records the keys of each record, and how far its source had
+        # received the peer's changes (`peer_seen`, the peer's applied change-log seq) when each
+        # record was written there: together they tell concurrent writes of one key apart.
+        self._pending = _Pending(track_keys=self._dropped_marker is not None)
+        self._translator = Translator(self.selection, self.heartbeat_key, self._pending)
+        self._peer_seen = 0
         self._replid = ""
         self._offset = 0
         self._rdb: rdb.RdbReader | None = None
@@ -130,6 +145,7 @@ class RedisSource(KeyspaceSource):
 
     def open(self, position: Position | None, snapshot: bool) -> None:
         self._keep_snapshot = snapshot
+        self._peer_seen = int((position or {}).get("peer_seen", 0))
         self._replica = ReplicaConnection(self.endpoint)
         resumable = bool(position) and not position.get("snapshot")
         reply = self._replica.psync(position["replid"] if resumable else None,
@@ -165,6 +181,8 @@ class RedisSource(KeyspaceSource):
 
     def _position(self, snapshot: bool = False) -> dict[str, Any]:
         position: dict[str, Any] = {"replid": self._replid, "offset": self._offset, "db": self._translator.db}
+        if self._dropped_marker is not None:
+            position["peer_seen"] = self._peer_seen
         if snapshot:
             position["snapshot"] = True
         return position
@@ -216,7 +234,7 @@ class RedisSource(KeyspaceSource):
         args = [b"RESTORE", entry.key, str(ttl).encode(), dump_payload(entry.type, entry.encoding, self._rdb.version)]
         args += [b"ABSTTL"] if ttl else []
         args += [self.replace] if self.replace else []
-        self._pending.command(rule.destination, args)
+        self._pending.command(rule.destination, args, stream=False)
 
     def _estimates(self) -> dict[str, dict[str, int]]:
         """Keys per selected database now (INFO keyspace), for progress in status."""
@@ -237,6 +255,7 @@ class RedisSource(KeyspaceSource):
         records: list[Record] = []
         in_multi = tagged = False
         block_start: tuple[int, int, int] | None = None
+        peer_applied: bytes | None = None
         commands = self._replica.commands()
         gather_until = time.monotonic() + GATHER_SECONDS
         while commands:
@@ -251,6 +270,8 @@ class RedisSource(KeyspaceSource):
                     in_multi = False
                     if tagged and block_start is not None:
                         self._pending.rollback(block_start)  # the peer wrote it: it came from here
+                        records += self._pending.take(self._position())  # written before it
+                        self._peer_seen = max(self._peer_seen, _as_seq(peer_applied))
                     self._stream_event("exec")
                 elif name == b"replconf":
                     if len(args) > 1 and args[1].lower() == b"getack":
@@ -258,6 +279,7 @@ class RedisSource(KeyspaceSource):
                 else:
                     if in_multi and self._dropped_marker and len(args) > 1 and args[1] == self._dropped_marker:
                         tagged = True
+                        peer_applied = args[2] if len(args) > 2 else None
                     self._translator.handle(args)
                     self._stream_event("command")
                 if not in_multi and (self._pending.commands >= RECORD_COMMANDS
@@ -285,3 +307,11 @@ class RedisSource(KeyspaceSource):
             return
         self._durable_offset = position["offset"]
         self._replica.ack(self._durable_offset)
+
+
+def _as_seq(marker_value: bytes | None) -> int:
+    """The peer's applied change-log seq its origin marker carries (0 for older markers)."""
+    try:
+        return int(marker_value or 0)
+    except ValueError:
+        return 0

@@ -16,6 +16,7 @@ import hiredis
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress
 from dtsctl.engine.errors import FatalError
+from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
 from dtsctl.engine.keyspace.interfaces import (CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, Batch, Command, KeyspaceSink,
                                                control_of)
 from dtsctl.engine.throttle import Throttle
@@ -54,11 +55,11 @@ def in_snapshot(cp: Checkpoint) -> bool:
 
 class KeyspaceApplier:
     def __init__(self, sink: KeyspaceSink, changelog: ChangeLog, throttle: Throttle, conflict_policy: str,
-                 destination_writes_back: bool = False) -> None:
-        """`destination_writes_back`: the destination is the other side of a two-way pair, whose
-        own writes would be lost if a full resync cleared it."""
+                 concurrent: ConcurrentWrites | None = None) -> None:
+        """`concurrent`: set for a direction of a two-way pair; its destination is written on too,
+        so the same key may be written on both sides, and a full resync must not clear it."""
         self._sink = sink
-        self._destination_writes_back = destination_writes_back
+        self._concurrent = concurrent
         self._changelog = changelog
         self._throttle = throttle
         self._policy = conflict_policy
@@ -80,24 +81,34 @@ class KeyspaceApplier:
             self._control(control, seq, commit_time, cp)
             return 1
         batch, newest = Batch(), cp.applied_commit_time or 0.0
-        for seq, _, commit_time, payload in rows:
+        peer_seen: dict[int, int] = {}
+        for seq, position, commit_time, payload in rows:
             payload = bytes(payload)
             if control_of(payload) is not None or len(batch.commands) >= MAX_COMMANDS_PER_BATCH:
                 break
             batch.payloads.append((seq, payload))
             batch.commands.extend(parse(seq, payload))
             newest = max(newest, commit_time)
+            if position and "peer_seen" in position:
+                peer_seen[seq] = position["peer_seen"]
         if self._throttle.limited:
             self._throttle.wait(len(batch.commands), sum(len(p) for _, p in batch.payloads))
         after = cp.copy()
         after.applied_seq = batch.payloads[-1][0]
         after.applied_commit_time = newest
+        if self._concurrent is not None and not in_snapshot(cp):
+            self._concurrent.resolve(batch, peer_seen, after.conflicts)
         self._count(batch, after)
         errors = self._sink.apply(batch, after.to_json())
         cp.__dict__.update(after.__dict__)
         if errors:
             self._report(errors, cp)
         return len(batch.payloads)
+
+    def forget_old_writes(self) -> None:
+        """Trim the keys this direction's reader recorded to what the peer may still need."""
+        if self._concurrent is not None:
+            self._concurrent.forget_own_writes(self._changelog)
 
     def _skip(self, rows: list[tuple[int, Any, float, Any]], cp: Checkpoint) -> int:
         skipped = []
@@ -118,7 +129,7 @@ class KeyspaceApplier:
         op = control["op"]
         if op == SNAPSHOT_BEGIN:
             resync = bool(cp.tables)
-            if resync and control.get("data", True) and self._destination_writes_back:
+            if resync and control.get("data", True) and self._concurrent is not None:
                 raise FatalError(REFUSED_RESYNC)
             if resync and not control.get("data", True) and not in_snapshot(cp):
                 raise FatalError(BROKEN_STREAM)

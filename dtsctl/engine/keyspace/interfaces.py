@@ -36,6 +36,7 @@ class Record:
     data: bytes
     position: Position
     commit_time: float
+    keys: tuple[bytes, ...] = ()  # "<db>:<key>" of each key it writes, when a two-way peer needs them
 
     def payload(self) -> bytes:
         return self.data
@@ -167,3 +168,9 @@ class KeyspaceConnector(Protocol):
     def teardown(self, spec: TaskSpec) -> None: ...
 
     def verify(self, spec: TaskSpec) -> list["TableComparison"]: ...
+
+    def keys_of(self, args: Sequence[bytes]) -> list[bytes]:
+        """The keys a stored command writes."""
+
+    def encode(self, args: Sequence[bytes]) -> bytes:
+        """A command as stored in change-log payloads."""

@@ -19,9 +19,11 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, load_after_precheck
 from dtsctl.engine.keyspace import registry
 from dtsctl.engine.keyspace.applier import KeyspaceApplier, destination_name, in_snapshot
+from dtsctl.engine.keyspace.conflicts import ConcurrentWrites, PeerWrites
 from dtsctl.engine.keyspace.interfaces import SNAPSHOT_BEGIN_PREFIX, Heartbeat, KeyspaceSink
 from dtsctl.engine.keyspace.progress import HEARTBEAT_EVERY_SECONDS, KeyspaceProgress
 from dtsctl.engine.keyspace.reader import KeyspaceReader
+from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.runner import Outcome, release, streamed_without_copy
 from dtsctl.engine.selection import TaskSpec
 from dtsctl.engine.throttle import Throttle
@@ -113,31 +115,43 @@ class KeyspaceRunner:
             cp.applied_seq = changelog.last_seq()
         sink.save_checkpoint(cp.to_json())
 
+    def _concurrent_writes(self) -> ConcurrentWrites | None:
+        peer = peer_changelog(self.changelog_path, self.attributes)
+        if peer is None:
+            return None
+        return ConcurrentWrites(PeerWrites(peer), self.spec.conflict_policy, self.connector.keys_of,
+                                self.connector.encode)
+
     def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
                cp: Checkpoint) -> Outcome:
         throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
-        applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy,
-                                  destination_writes_back=self.spec.dropped_origin is not None)
+        concurrent = self._concurrent_writes()
+        applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy, concurrent)
         trimmed_at = 0.0
-        while not self.stop.is_set():
-            phase = "full" if in_snapshot(cp) else "incremental"
-            if phase != self.progress.phase:
-                self.progress.set_phase(phase)
-            _raise_reader_error(reader)
-            if applier.apply_next(cp):
-                self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())
-                self.on_commit()
+        try:
+            while not self.stop.is_set():
+                phase = "full" if in_snapshot(cp) else "incremental"
+                if phase != self.progress.phase:
+                    self.progress.set_phase(phase)
+                _raise_reader_error(reader)
                 if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
                     release(changelog, self.spec, cp.applied_seq)
+                    applier.forget_old_writes()
                     trimmed_at = time.monotonic()
-                continue
-            if not self.spec.incremental and not in_snapshot(cp):
-                self.progress.set_phase("done")
-                return Outcome.COMPLETED
-            self.progress.committed(cp, caught_up=True)
-            appended.wait(IDLE_WAIT_SECONDS)
-            appended.clear()
-        return Outcome.STOPPED
+                if applier.apply_next(cp):
+                    self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())
+                    self.on_commit()
+                    continue
+                if not self.spec.incremental and not in_snapshot(cp):
+                    self.progress.set_phase("done")
+                    return Outcome.COMPLETED
+                self.progress.committed(cp, caught_up=True)
+                appended.wait(IDLE_WAIT_SECONDS)
+                appended.clear()
+            return Outcome.STOPPED
+        finally:
+            if concurrent is not None:
+                concurrent.close()
 
 
 class _HeartbeatThread(threading.Thread):

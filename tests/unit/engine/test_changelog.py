@@ -4,6 +4,7 @@ import pytest
 
 from dtsctl.engine.changelog import ChangeLog, stream_started_for
 from dtsctl.engine.events import ChangeEvent, Transaction
+from dtsctl.engine.keyspace.interfaces import Record
 
 
 def _tx(position: int, commit_time: float = 100.0) -> Transaction:
@@ -100,3 +101,19 @@ def test_a_log_streams_for_its_task_only_once_its_reader_has_a_position(tmp_path
     log.close()
     assert stream_started_for(path, "task.a")
     assert not stream_started_for(path, "task.b")
+
+
+def test_keys_written_by_records_are_remembered_with_their_newest_seq_and_trimmed(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([Record(b"x", {"peer_seen": 4}, 1.0, (b"0:a", b"0:b")),
+                Record(b"y", {"peer_seen": 5}, 1.0, (b"0:a",))], {"peer_seen": 7})
+    assert log.newest_local_write() == 2
+    assert log.local_writes_after(0, [b"0:a", b"0:b", b"0:c"]) == {b"0:a": 2, b"0:b": 1}
+    assert log.local_writes_after(1, [b"0:a", b"0:b"]) == {b"0:a": 2}
+    assert log.lowest_peer_seen() == 4, "the oldest change still to apply had received the least"
+    log.trim(2)
+    assert log.lowest_peer_seen() == 7, "with nothing left to apply, the reader's position says"
+    log.forget_local_writes(1)
+    assert log.local_writes_after(0, [b"0:a", b"0:b"]) == {b"0:a": 2}
+    log.reset()
+    assert log.newest_local_write() == 0 and log.lowest_peer_seen() == 0
