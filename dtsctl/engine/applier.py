@@ -16,9 +16,11 @@ from typing import Any, Callable
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress
-from dtsctl.engine.events import ChangeEvent, ConflictCounts, Position, RowChange, Transaction
+from dtsctl.engine.errors import FatalError
+from dtsctl.engine.events import ChangeEvent, ConflictCounts, Position, RowChange, Transaction, format_key
 from dtsctl.engine.filters import FilterEvaluator
 from dtsctl.engine.interfaces import Sink, TableSchema
+from dtsctl.engine.peer_writes import PeerWrites, peer_seen_of, row_key
 from dtsctl.engine.selection import TablePlan, plan_for
 from dtsctl.engine.throttle import Throttle
 
@@ -32,8 +34,11 @@ class Applier:
     def __init__(self, sink: Sink, changelog: ChangeLog, plans: list[TablePlan], schemas: dict[str, TableSchema],
                  conflict_policy: str, position_order: Callable[[Position], tuple[Any, ...]],
                  throttle: Throttle, objects: tuple[dict[str, Any], ...] = (),
-                 follow_unreplayed_ddl: bool = False) -> None:
+                 follow_unreplayed_ddl: bool = False, peer: PeerWrites | None = None) -> None:
+        """`peer`: for a direction of a two-way pair, the writes made on the destination that the
+        other direction read; a change concurrent with one of them is a conflict."""
         self._sink = sink
+        self._peer = peer
         self._changelog = changelog
         self._plans = {plan.name: plan for plan in plans}
         self._schemas = schemas
@@ -57,7 +62,8 @@ class Applier:
         if _has_ddl(batch[0][1]):
             self._apply_ddl(*batch[0], cp)
             return 1
-        changes = [change for _, tx in batch for event in tx.events for change in self.changes_for(event, cp)]
+        changes = [(tx, change) for _, tx in batch for event in tx.events for change in self.changes_for(event, cp)]
+        changes, concurrent = self._resolve_concurrent(changes)
         if self._throttle.limited:
             size = sum(len(tx.payload()) for _, tx in batch) if self._throttle.bytes.rate else 0
             self._throttle.wait(len(changes), size)
@@ -68,8 +74,9 @@ class Applier:
             after.applied_seq = last_seq
             after.applied_commit_time = max(last_tx.commit_time, cp.applied_commit_time or 0.0)
             after.events_applied += len(changes)
-            for op, count in conflicts.as_dict().items():
-                after.conflicts.add(op, count)  # type: ignore[arg-type]
+            for counts in (conflicts, concurrent):
+                for op, count in counts.as_dict().items():
+                    after.conflicts.add(op, count)  # type: ignore[arg-type]
             return after.to_json()
 
         conflicts = self._sink.apply(changes, self._keys, checkpoint_after)
@@ -78,6 +85,39 @@ class Applier:
         if any(conflicts.as_dict().values()):
             log.info("resolved conflicts under policy %s: %s", self._policy, conflicts.as_dict())
         return len(batch)
+
+    def _resolve_concurrent(self, changes: list[tuple[Transaction, RowChange]]
+                            ) -> tuple[list[RowChange], ConflictCounts]:
+        """Drop (ignore), force (overwrite) or refuse (fail) each change whose row was also written
+        on the destination by a change its source had not received (dtsctl.engine.peer_writes)."""
+        found = ConflictCounts()
+        seen = {id(tx): peer_seen_of(tx.position) for tx, _ in changes}
+        known = [value for value in seen.values() if value is not None]
+        if self._peer is None or not known or not self._peer.any_written_after(min(known)):
+            return [change for _, change in changes], found
+        keys = {id(change): row_key(change.database, change.table, list(change.key.values())) for _, change in changes}
+        written = self._peer.written_after(min(known), list(keys.values()))
+        kept = []
+        for tx, change in changes:
+            if written.get(keys[id(change)], 0) <= (seen[id(tx)] or 0):
+                kept.append(change)
+                continue
+            found.add(change.op)
+            what = (f"conflict: {change.op} of {change.database}.{change.table} key {format_key(change.key)} was "
+                    "also written on the destination since the source last received its changes")
+            if self._policy == "fail":
+                raise FatalError(f"{what}; conflict_policy is fail")
+            if self._policy == "ignore":
+                log.warning("%s; the destination row is kept (conflict_policy ignore)", what)
+                continue
+            log.warning("%s; the incoming change wins (conflict_policy %s)", what, self._policy)
+            kept.append(dataclasses.replace(change, policy="idempotent"))  # counted here, not again by the sink
+        return kept, found
+
+    def forget_old_writes(self) -> None:
+        """Trim the keys this direction's reader recorded to what the peer may still need."""
+        if self._peer is not None:
+            self._peer.forget_own_writes(self._changelog)
 
     def _next_batch(self, after_seq: int) -> list[tuple[int, Transaction]]:
         batch: list[tuple[int, Transaction]] = []

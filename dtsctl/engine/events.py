@@ -104,6 +104,9 @@ class Transaction:
     events: tuple[ChangeEvent, ...]
     position: Position
     commit_time: float
+    # The keys of the rows it writes (dtsctl.engine.peer_writes.row_key), recorded by the change
+    # log for the other direction of a two-way pair; not stored with the transaction.
+    keys: tuple[bytes, ...] = ()
 
     def payload(self) -> str:
         return json.dumps([event.to_json() for event in self.events], separators=(",", ":"))

@@ -20,6 +20,8 @@ from dtsctl.engine.changelog import ChangeLog, stream_started_for
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.interfaces import Sink, Source, TableSchema
+from dtsctl.engine.origin import peer_changelog
+from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.reader import Reader
 from dtsctl.engine.selection import TablePlan, TaskSpec, databases_of, plan_for, resolve_tables
@@ -234,21 +236,28 @@ class TaskRunner:
                 plans: list[TablePlan], schemas: dict[str, TableSchema], cp: Checkpoint, throttle: Throttle,
                 source: Source) -> None:
         self.progress.set_phase("incremental")
+        peer_log = peer_changelog(self.changelog_path, self.attributes)
+        peer = PeerWrites(peer_log) if peer_log is not None else None
         applier = Applier(sink, changelog, plans, schemas, self.spec.conflict_policy, source.position_order, throttle,
-                          self.spec.objects, follow_unreplayed_ddl=self.spec.tags is not None)
+                          self.spec.objects, follow_unreplayed_ddl=self.spec.tags is not None, peer=peer)
         trimmed_at = 0.0
-        while not self.stop.is_set():
-            _raise_reader_error(reader)
-            if applier.apply_next(cp):
-                self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())
-                self.on_commit()
+        try:
+            while not self.stop.is_set():
+                _raise_reader_error(reader)
                 if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
                     release(changelog, self.spec, cp.applied_seq)
+                    applier.forget_old_writes()
                     trimmed_at = time.monotonic()
-                continue
-            self.progress.committed(cp, caught_up=True)
-            appended.wait(IDLE_WAIT_SECONDS)
-            appended.clear()
+                if applier.apply_next(cp):
+                    self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())
+                    self.on_commit()
+                    continue
+                self.progress.committed(cp, caught_up=True)
+                appended.wait(IDLE_WAIT_SECONDS)
+                appended.clear()
+        finally:
+            if peer is not None:
+                peer.close()
 
 
 def streamed_without_copy(spec: TaskSpec, changelog_path: Path) -> bool:

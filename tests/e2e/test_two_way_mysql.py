@@ -146,12 +146,20 @@ def test_load_on_both_sides_converges_survives_kill_9_and_does_not_echo(workspac
 
 
 def write_conflicts(a: MariaDBServer, b: MariaDBServer, database: str) -> None:
-    """While both directions are paused: the same new key on both sides, and a row deleted
-    on A that B updates."""
-    a.execute(f"INSERT INTO `{database}`.items VALUES (10, 'a', 1, 'from a')")
-    b.execute(f"INSERT INTO `{database}`.items VALUES (10, 'b', 2, 'from b')")
-    a.execute(f"DELETE FROM `{database}`.items WHERE id = 2")
-    b.execute(f"UPDATE `{database}`.items SET note = 'from b' WHERE id = 2")
+    """While both directions are paused, so that neither side has seen the other's writes: the
+    same new key on both sides, a row deleted on A that B updates, a row both sides update,
+    and a new row on each side alone."""
+    for statement_a, statement_b in (
+            ("INSERT INTO {}.items VALUES (10, 'a', 1, 'from a')", "INSERT INTO {}.items VALUES (10, 'b', 2, 'from b')"),
+            ("DELETE FROM {}.items WHERE id = 2", "UPDATE {}.items SET note = 'from b' WHERE id = 2"),
+            ("UPDATE {}.items SET note = 'from a' WHERE id = 3", "UPDATE {}.items SET note = 'from b' WHERE id = 3"),
+            ("INSERT INTO {}.items VALUES (20, 'a', 0, 'a only')", "INSERT INTO {}.items VALUES (30, 'b', 0, 'b only')")):
+        a.execute(statement_a.format(f"`{database}`"))
+        b.execute(statement_b.format(f"`{database}`"))
+
+
+def notes(server: MariaDBServer, database: str) -> dict[int, str]:
+    return {row_id: note for row_id, note in server.query(f"SELECT id, note FROM `{database}`.items WHERE id IN (2, 3, 10)")}
 
 
 @pytest.mark.parametrize("policy", ["ignore", "overwrite", "fail"])
@@ -164,33 +172,41 @@ def test_conflicts_resolve_as_each_policy_promises_and_are_counted(workspace: Wo
     workspace.write("main.dts.yaml", pair_declaration(a, b, database, policy=policy, status="paused"))
     workspace.run("apply", "--auto-approve")
     write_conflicts(a, b, database)
-    workspace.write("main.dts.yaml", pair_declaration(a, b, database, policy=policy))
+
+    # B's changes reach A first: the reverse finds rows missing or already there (it cannot know
+    # of A's writes yet). Then A's changes reach B, and the forward finds each of them concurrent
+    # with the write B made to the same row.
+    workspace.write("main.dts.yaml", pair_declaration(a, b, database, policy=policy, status="{forward: paused}"))
     workspace.run("apply", "--auto-approve")
-
     if policy == "fail":
-        for address in (FORWARD, REVERSE):
-            failed = wait_for(lambda: (s := workspace.status(address))["state"] == "failed" and s, timeout=60,
-                              what=f"{address} to stop on the conflict")
-            assert "conflict: insert into" in failed["last_error"] and "id=10" in failed["last_error"]
+        failed = wait_for(lambda: (s := workspace.status(REVERSE))["state"] == "failed" and s, timeout=60,
+                          what="the reverse to stop on the conflict")
+        assert "conflict: insert into" in failed["last_error"] and "id=10" in failed["last_error"]
+    else:
+        wait_for(lambda: a.query_one(f"SELECT id FROM `{database}`.items WHERE id = 30"), what="B's changes on A")
+    workspace.write("main.dts.yaml", pair_declaration(a, b, database, policy=policy))
+    workspace.run("apply", "--auto-approve", check=policy != "fail")
+    if policy == "fail":
+        failed = wait_for(lambda: (s := workspace.status(FORWARD))["state"] == "failed" and s, timeout=60,
+                          what="the forward to stop on the conflict")
+        assert "conflict: insert of" in failed["last_error"] and "id=10" in failed["last_error"]
+        assert "conflict_policy is fail" in failed["last_error"]
+        assert notes(b, database) == {2: "from b", 3: "from b", 10: "from b"}, "nothing of the batch is applied"
         return
+    wait_for(lambda: b.query_one(f"SELECT id FROM `{database}`.items WHERE id = 20"), what="A's changes on B")
 
-    def settled() -> bool:
-        forward, reverse = workspace.status(FORWARD)["conflicts"], workspace.status(REVERSE)["conflicts"]
-        return forward == {"insert": 1, "update": 0, "delete": 0} and reverse == {"insert": 1, "update": 1, "delete": 0}
-
-    wait_for(settled, timeout=60, what="the conflicts counted in status")
-    row_10 = {side: server.query_one(f"SELECT side, note FROM `{database}`.items WHERE id = 10")
-              for side, server in (("a", a), ("b", b))}
-    row_2 = {side: server.query_one(f"SELECT note FROM `{database}`.items WHERE id = 2")
-             for side, server in (("a", a), ("b", b))}
-    if policy == "ignore":  # each destination keeps its own row
-        assert row_10 == {"a": ("a", "from a"), "b": ("b", "from b")}
-        assert row_2 == {"a": None, "b": None}
-    else:  # overwrite: the incoming change wins on each side
-        assert row_10 == {"a": ("b", "from b"), "b": ("a", "from a")}
-        assert row_2 == {"a": ("from b",), "b": None}
-    log = workspace.run("logs", REVERSE, "--lines", "200").stdout
-    assert "conflict: update on" in log and "id=2" in log
+    wait_for(lambda: workspace.status(FORWARD)["conflicts"] == {"insert": 1, "update": 1, "delete": 1},
+             what="the forward's conflicts counted in status")
+    assert workspace.status(REVERSE)["conflicts"] == {"insert": 1, "update": 1, "delete": 0}
+    if policy == "ignore":  # each destination keeps its row: row 3 ends the same on both sides
+        assert notes(a, database) == {3: "from b", 10: "from a"}
+        assert notes(b, database) == {2: "from b", 3: "from b", 10: "from b"}
+    else:  # overwrite: the incoming change wins on each side, so the sides swap
+        assert notes(a, database) == {2: "from b", 3: "from b", 10: "from b"}
+        assert notes(b, database) == {3: "from a", 10: "from a"}
+    assert "conflict: update on" in workspace.run("logs", REVERSE, "--lines", "200").stdout
+    forward_log = workspace.run("logs", FORWARD, "--lines", "200").stdout
+    assert "conflict: update of" in forward_log and "(id=3) was also written on the destination" in forward_log
 
 
 def test_one_direction_paused_catches_up_on_resume(workspace: Workspace, mariadb_pair, shared_database) -> None:

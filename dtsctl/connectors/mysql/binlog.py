@@ -14,6 +14,7 @@ dropped whole; dtsctl's bookkeeping schema is read for that purpose only.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -32,6 +33,7 @@ from dtsctl.connectors.mysql.connection import settings
 from dtsctl.connectors.mysql.schema import CHECKPOINT_TABLE, META_DATABASE, ORIGIN_COLUMN
 from dtsctl.connectors.mysql.values import normalise_binlog
 from dtsctl.engine.events import ChangeEvent, SchemaChange, Transaction
+from dtsctl.engine.peer_writes import row_key
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,12 @@ class BinlogStream(threading.Thread):
         self._key_of = key_of
         self._dropped_origin = dropped_origin
         self._tagged = False  # the open transaction carries the dropped origin's tag
+        # For a direction of a pair: the peer's applied change-log seq this source had received
+        # (from the peer's checkpoint rows), and the row keys of the open transaction.
+        self._peer_seen = int(start.get("peer_seen", 0))
+        self._peer_applied = 0
+        self._keys: list[bytes] = []
+        self._table_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self._halt = threading.Event()
         self._gtids = positions.parse_gtid_state(start.get("gtid", ""))
         self._file = start.get("file") or ""
@@ -143,6 +151,8 @@ class BinlogStream(threading.Thread):
     def _begin(self, event: MariadbGtidEvent) -> None:
         self._pending = []
         self._tagged = False
+        self._keys = []
+        self._peer_applied = 0
         seen = self._gtids.get(event.domain_id)
         self._skipping = seen is not None and event.gtid_seq_no <= seen[1]
         self._standalone = bool(event.flags & FL_STANDALONE)
@@ -152,9 +162,11 @@ class BinlogStream(threading.Thread):
     def _rows(self, event: Any) -> None:
         if event.schema == META_DATABASE:
             if self._dropped_origin is not None and event.table == CHECKPOINT_TABLE:
-                self._tagged = self._tagged or any(
-                    (row.get("after_values") or row.get("values") or {}).get(ORIGIN_COLUMN) == self._dropped_origin
-                    for row in event.rows)
+                for row in event.rows:
+                    values = row.get("after_values") or row.get("values") or {}
+                    if values.get(ORIGIN_COLUMN) == self._dropped_origin:
+                        self._tagged = True
+                        self._peer_applied = max(self._peer_applied, _applied_seq(values.get("data")))
             return
         if not self._wanted(event.schema, event.table):
             return
@@ -171,6 +183,16 @@ class BinlogStream(threading.Thread):
                 after = normalise_binlog(row["after_values"], columns, row["after_none_sources"])
             self._pending.append(ChangeEvent(event.schema, event.table, op, before, after,  # type: ignore[arg-type]
                                              float(event.timestamp), pos))
+            if self._dropped_origin is not None:
+                self._record_keys(event.schema, event.table, before, after)
+
+    def _record_keys(self, database: str, table: str, *images: dict[str, Any] | None) -> None:
+        key = self._table_keys.get((database, table))
+        if key is None:
+            key = self._table_keys[(database, table)] = self._key_of(database, table)
+        for image in images:
+            if image is not None and key:
+                self._keys.append(row_key(database, table, [image.get(column) for column in key]))
 
     def _query(self, event: QueryEvent) -> None:
         statement = _text(event.query).strip()
@@ -184,6 +206,7 @@ class BinlogStream(threading.Thread):
             if self._wanted(entry.database, entry.table) or (
                     entry.change.new_table and self._wanted(entry.database, entry.change.new_table)):
                 change = _with_key(entry.change, self._key_of(entry.database, entry.change.new_table or entry.table))
+                self._table_keys.pop((entry.database, entry.table), None)  # ALTER may change the key
                 self._pending.append(ChangeEvent(entry.database, entry.table, "ddl", None, None,
                                                  float(event.timestamp), pos, ddl=change))
         if self._standalone:
@@ -196,11 +219,15 @@ class BinlogStream(threading.Thread):
         self._open = False
         if self._tagged:  # the peer's applier wrote it: it came from this task's destination
             self._pending = []
+            self._peer_seen = max(self._peer_seen, self._peer_applied)
+        if self._dropped_origin is not None:
+            here["peer_seen"] = self._peer_seen
         if not self._pending:
             self._skipped_to = (here, float(timestamp))
             self._maybe_record_skipped()
             return
-        self._put(Transaction(events=tuple(self._pending), position=here, commit_time=float(timestamp)))
+        self._put(Transaction(events=tuple(self._pending), position=here, commit_time=float(timestamp),
+                              keys=tuple(self._keys)))
         self._pending = []
         self._skipped_to = None
         self._emitted_at = time.monotonic()
@@ -220,6 +247,14 @@ class BinlogStream(threading.Thread):
                 return
             except queue.Full:
                 continue
+
+
+def _applied_seq(checkpoint_data: Any) -> int:
+    """The applied change-log seq in a checkpoint row's `data` (0 when unreadable)."""
+    try:
+        return int(json.loads(checkpoint_data).get("applied_seq", 0))
+    except (TypeError, ValueError, AttributeError):
+        return 0
 
 
 def _text(value: str | bytes) -> str:

@@ -1,73 +1,25 @@
-"""The same key written on both sides of a two-way pair: detected before a command is applied.
+"""The same key written on both sides of a Redis two-way pair, resolved before a command is applied.
 
-Each direction's reader records, for every record it reads, the keys it writes
-(its change log's `local_writes`: key -> newest seq), and how far its source had
-received the peer's changes when the record was written there (`peer_seen`: the
-peer's applied change-log seq, read back from the peer's origin marker).
-
-The forward applier is about to apply command C (from side A) to key K on side B.
-B's own writes are read by the reverse direction into its change log. If that log
-holds a write of K after C's `peer_seen`, the write on B had not reached A when C
-was made on A, and C had not reached B when the write was made there: they are
-concurrent, and applying C would silently replace B's value. That is a conflict,
-resolved by `conflict_policy`, counted and logged with its key.
-
-A conflict is missed on one side only when the other direction has not read the
-write yet; that direction then finds it when it applies its own change.
+How concurrent writes are found: dtsctl.engine.peer_writes. Commands are
+upserts, so a conflict is counted as `delete` for DEL, UNLINK and GETDEL and as
+`update` for any other command.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Callable, Sequence
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ConflictCounts
 from dtsctl.engine.keyspace.interfaces import Batch, Command
+from dtsctl.engine.peer_writes import PeerWrites
 
 log = logging.getLogger(__name__)
 
 _DELETES = {b"del", b"unlink", b"getdel"}
 _SELECT = b"select"
-
-
-class PeerWrites:
-    """The keys written on this task's destination by others, as the peer direction read them."""
-
-    def __init__(self, peer_changelog: Path) -> None:
-        self._path = peer_changelog
-        self._log: ChangeLog | None = None
-
-    def _open(self) -> ChangeLog | None:
-        if self._log is None and self._path.exists():  # the peer may not have run yet
-            self._log = ChangeLog(self._path)
-        return self._log
-
-    def any_written_after(self, seen: int) -> bool:
-        """Cheap first check: was anything written on the destination after the peer's seq `seen`?"""
-        peer_log = self._open()
-        return peer_log is not None and peer_log.newest_local_write() > seen
-
-    def written_after(self, seen: int, keys: Sequence[bytes]) -> dict[bytes, int]:
-        """Of `keys`, those written on the destination after the peer's change-log seq `seen`."""
-        peer_log = self._open()
-        return {} if peer_log is None else peer_log.local_writes_after(seen, keys)
-
-    def seen_by_every_pending_change(self) -> int:
-        """This task's applied change-log seq that every change the peer has yet to apply had
-        already received (0 when unknown): this task's own `local_writes` up to it can no longer
-        conflict with anything the peer applies."""
-        peer_log = self._open()
-        if peer_log is None:
-            return 0
-        return peer_log.lowest_peer_seen()
-
-    def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 class ConcurrentWrites:
@@ -107,7 +59,7 @@ class ConcurrentWrites:
 
     def forget_own_writes(self, changelog: ChangeLog) -> None:
         """Trim this direction's own `local_writes` to what the peer may still need."""
-        changelog.forget_local_writes(self._peer.seen_by_every_pending_change())
+        self._peer.forget_own_writes(changelog)
 
     def close(self) -> None:
         self._peer.close()

@@ -19,11 +19,12 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, load_after_precheck
 from dtsctl.engine.keyspace import registry
 from dtsctl.engine.keyspace.applier import KeyspaceApplier, destination_name, in_snapshot
-from dtsctl.engine.keyspace.conflicts import ConcurrentWrites, PeerWrites
+from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
 from dtsctl.engine.keyspace.interfaces import SNAPSHOT_BEGIN_PREFIX, Heartbeat, KeyspaceSink
 from dtsctl.engine.keyspace.progress import HEARTBEAT_EVERY_SECONDS, KeyspaceProgress
 from dtsctl.engine.keyspace.reader import KeyspaceReader
 from dtsctl.engine.origin import peer_changelog
+from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.runner import Outcome, release, streamed_without_copy
 from dtsctl.engine.selection import TaskSpec
 from dtsctl.engine.throttle import Throttle
