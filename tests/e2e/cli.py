@@ -53,16 +53,37 @@ class Workspace:
         return pid if is_running(pid, "dtsctl.runtime.supervisor") else None
 
     def kill_everything(self) -> None:
-        """Teardown: no agent or supervisor of this workspace survives the test."""
+        """Teardown: no agent or supervisor of this workspace survives the test, including an
+        agent the supervisor spawned a moment ago that has not written its pid file yet."""
         pids = [self.supervisor_pid()]
         tasks = self.runtime / "tasks"
         if tasks.is_dir():
             pids += [self.agent_pid(d.name) for d in tasks.iterdir()]
         for pid in filter(None, pids):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill(pid)
+        for pid in _processes_mentioning(str(self.runtime)):
+            _kill(pid)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids of processes whose command line contains `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
 
 
 def changelog_last_seq(workspace: Workspace, address: str) -> int:
