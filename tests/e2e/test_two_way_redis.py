@@ -170,13 +170,15 @@ def test_reverse_stops_when_the_standby_backlog_no_longer_holds_its_writes(
 
 
 def write_both_sides(a: Any, b: Any) -> None:
-    """The same keys of several types written on both sides, plus one key per side."""
+    """The same keys of every type written on both sides, plus one key per side."""
     for side, client in (("a", a), ("b", b)):
         client.set("k:str", side)
         client.hset("k:hash", "f", side)
         client.rpush("k:list", side)
         client.sadd("k:set", side)
         client.zadd("k:zset", {side: 1})
+        client.pfadd("k:hll", side)
+        client.xadd("k:stream", {"side": side}, id="1-1" if side == "a" else "2-1")
         client.set(f"only:{side}", side)
     a.delete("k:gone")
     b.set("k:gone", "b")
@@ -216,16 +218,20 @@ def test_same_keys_written_on_both_sides_resolve_as_each_policy_promises(
     wait_for(lambda: b.get("only:a") == b"a", what="A's key of its own on B")
     wait_for(lambda: workspace.status(FORWARD)["conflicts"]["delete"] == 1, what="the conflicts counted")
     time.sleep(1)
-    assert workspace.status(FORWARD)["conflicts"] == {"insert": 0, "update": 5, "delete": 1}
+    assert workspace.status(FORWARD)["conflicts"] == {"insert": 0, "update": 7, "delete": 1}
     assert workspace.status(REVERSE)["conflicts"] == {"insert": 0, "update": 0, "delete": 0}
     if policy == "ignore":  # B keeps its own values: here that is what A holds too
         assert (b.get("k:str"), b.hget("k:hash", "f"), b.get("k:gone")) == (b"b", b"b", b"b")
         assert b.lrange("k:list", 0, -1) == [b"seed", b"b"] and b.smembers("k:set") == {b"b"}
-        assert b.zrange("k:zset", 0, -1) == [b"b"]
+        assert b.zrange("k:zset", 0, -1) == [b"b"] and b.pfcount("k:hll") == 1
+        assert [entry_id for entry_id, _ in b.xrange("k:stream")] == [b"2-1"]
         assert (a.get("k:str"), a.get("k:gone")) == (b"b", b"b")
     else:  # A's changes win on B, B's won on A: the sides are swapped, and the counts say so
         assert (b.get("k:str"), b.hget("k:hash", "f"), b.get("k:gone")) == (b"a", b"a", None)
         assert b.lrange("k:list", 0, -1) == [b"seed", b"b", b"a"] and b.smembers("k:set") == {b"a", b"b"}
+        assert b.pfcount("k:hll") == 2
+        # A's entry 1-1 cannot go after B's 2-1: Redis refuses it, and the refusal is logged
+        assert [entry_id for entry_id, _ in b.xrange("k:stream")] == [b"2-1"]
         assert (a.get("k:str"), a.get("k:gone")) == (b"b", b"b")
     log = workspace.run("logs", FORWARD, "--lines", "200").stdout
     assert "conflict: SET of key 'k:str' in db 0 was also written on the destination" in log
