@@ -91,8 +91,9 @@ class Supervisor:
         restarts = int(record.get("restarts", 0))
         backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**restarts)
         log.warning("%s: agent is not running; restarting it (restart %d)", agent.address, restarts + 1)
+        # The agent writes agent.pid itself once it holds agent.lock: writing the spawned pid here
+        # would hide a live agent whenever this one is a duplicate that exits at once.
         process = spawn_detached(AGENT_MODULE, agent.paths.root, agent.paths.log, cwd=agent.paths.root)
-        agent.paths.pid.write_text(f"{process.pid}\n")
         self.children.append(process)
         record.update(
             restarts=restarts + 1,

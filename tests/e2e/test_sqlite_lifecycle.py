@@ -13,6 +13,7 @@ import random
 import signal
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,26 @@ def test_a_duplicate_start_leaves_the_live_agent_visible(workspace: Workspace) -
     assert live is not None
     Agent(RuntimePaths(workspace.runtime), ADDRESS).start()
     assert workspace.agent_pid(ADDRESS) == live
+
+
+def test_a_supervisor_restart_racing_a_start_never_names_its_duplicate(workspace: Workspace) -> None:
+    """The supervisor can look before a just-started agent has written agent.pid and start a
+    duplicate, which exits at once (the lock is held). The file must never name that duplicate:
+    the live agent writes it (here, as if it were about to), and only a lock holder may."""
+    from dtsctl.runtime.agents import Agent
+    from dtsctl.runtime.layout import RuntimePaths
+    from dtsctl.runtime.supervisor import Supervisor
+
+    seed(workspace.root / "shop.db")
+    workspace.write("main.dts.yaml", declaration(["orders"]))
+    workspace.run("apply", "--auto-approve")
+    live = workspace.agent_pid(ADDRESS)
+    assert live is not None
+    runtime = RuntimePaths(workspace.runtime)
+    runtime.task(ADDRESS).pid.unlink()  # the moment before the live agent writes it
+    supervisor = Supervisor(runtime)
+    supervisor._watch(Agent(runtime, ADDRESS), time.time())
+    [duplicate] = supervisor.children
+    duplicate.wait(timeout=30)
+    assert duplicate.returncode == 0, "the duplicate found the lock held and stepped aside"
+    assert not runtime.task(ADDRESS).pid.exists(), "the supervisor wrote the duplicate's pid"
