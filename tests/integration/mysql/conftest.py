@@ -107,6 +107,11 @@ class Writer(threading.Thread):
 
     def _loop(self, conn: pymysql.Connection) -> None:
         with conn.cursor() as cursor:
+            # A restart can drop the connection after the server committed but before it
+            # answered: that transaction did happen, so continue after it.
+            if cursor.execute("SELECT 1 FROM orders WHERE id = %s", (self.key,)):
+                self.key += 1
+                self.transactions += 1
             while not self.halt.is_set():
                 key = self.key
                 cursor.execute("INSERT INTO orders (id, amount, note) VALUES (%s, %s, 'live')", (key, key / 4))
