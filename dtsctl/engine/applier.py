@@ -20,7 +20,7 @@ from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ChangeEvent, ConflictCounts, Position, RowChange, Transaction, format_key
 from dtsctl.engine.filters import FilterEvaluator
 from dtsctl.engine.interfaces import Sink, TableSchema
-from dtsctl.engine.peer_writes import PeerWrites, peer_seen_of, row_key
+from dtsctl.engine.peer_writes import CONCURRENT_WRITE, PeerWrites, peer_seen_of, row_key
 from dtsctl.engine.selection import TablePlan, plan_for
 from dtsctl.engine.throttle import Throttle
 
@@ -91,20 +91,21 @@ class Applier:
         """Drop (ignore), force (overwrite) or refuse (fail) each change whose row was also written
         on the destination by a change its source had not received (dtsctl.engine.peer_writes)."""
         found = ConflictCounts()
-        seen = {id(tx): peer_seen_of(tx.position) for tx, _ in changes}
-        known = [value for value in seen.values() if value is not None]
-        if self._peer is None or not known or not self._peer.any_written_after(min(known)):
+        checked = [(tx, change) for tx, change in changes if peer_seen_of(tx.position) is not None]
+        if self._peer is None or not checked:
             return [change for _, change in changes], found
-        keys = {id(change): row_key(change.database, change.table, list(change.key.values())) for _, change in changes}
-        written = self._peer.written_after(min(known), list(keys.values()))
+        clashes = self._peer.concurrent([
+            (peer_seen_of(tx.position), [row_key(change.database, change.table, list(change.key.values()))])
+            for tx, change in checked])
+        clashing = {id(change) for (_, change), clash in zip(checked, clashes) if clash}
         kept = []
-        for tx, change in changes:
-            if written.get(keys[id(change)], 0) <= (seen[id(tx)] or 0):
+        for _, change in changes:
+            if id(change) not in clashing:
                 kept.append(change)
                 continue
             found.add(change.op)
-            what = (f"conflict: {change.op} of {change.database}.{change.table} key {format_key(change.key)} was "
-                    "also written on the destination since the source last received its changes")
+            table = f"{change.database}.{change.table}"
+            what = f"conflict: {change.op} of {table} key {format_key(change.key)} {CONCURRENT_WRITE}"
             if self._policy == "fail":
                 raise FatalError(f"{what}; conflict_policy is fail")
             if self._policy == "ignore":

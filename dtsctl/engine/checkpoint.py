@@ -17,11 +17,12 @@ from dtsctl.engine.events import ConflictCounts, decode_value, encode_value
 log = logging.getLogger(__name__)
 
 VERSION = 1
+RESEED = ("re-seed it: destroy the task (for a two-way pair, the topology) and apply it again, copying from the "
+          "endpoint that holds the data (for a pair, set initial_sync_from to it; see docs/topologies.md, "
+          "Re-seeding a pair)")
 LOST_CHECKPOINT = (
     "the destination no longer holds this task's checkpoint (it was emptied, restored or replaced), and this "
-    "task copies nothing: starting over would skip every change made at the source since it started; re-seed "
-    "it: destroy the task (for a two-way pair, the topology) and apply it again with the copy taken from the "
-    "endpoint that holds the data (see docs/topologies.md, Re-seeding a pair)"
+    f"task copies nothing: starting over would skip every change made at the source since it started; {RESEED}"
 )
 
 

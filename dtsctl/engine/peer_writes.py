@@ -32,6 +32,9 @@ def row_key(database: str, table: str, values: Sequence[Any]) -> bytes:
     return f"{database}.{table}:".encode() + json.dumps([encode_value(v) for v in values]).encode()
 
 
+CONCURRENT_WRITE = "was also written on the destination since the source last received its changes"
+
+
 def peer_seen_of(position: Position | None) -> int | None:
     """The `peer_seen` a reader of a pair stored in a change's position (None for other tasks)."""
     return position.get("peer_seen") if isinstance(position, dict) else None
@@ -49,28 +52,25 @@ class PeerWrites:
             self._log = ChangeLog(self._path)
         return self._log
 
-    def any_written_after(self, seen: int) -> bool:
-        """Cheap first check: was anything written on the destination after the peer's seq `seen`?"""
+    def concurrent(self, changes: Sequence[tuple[int, Sequence[bytes]]]) -> list[bool]:
+        """For each (peer_seen, keys) of changes about to be applied: True when one of its keys was
+        written on the destination after that peer_seen, i.e. by a write its source had not received."""
         peer_log = self._open()
-        return peer_log is not None and peer_log.newest_local_write() > seen
-
-    def written_after(self, seen: int, keys: Sequence[bytes]) -> dict[bytes, int]:
-        """Of `keys`, those written on the destination after the peer's change-log seq `seen`."""
-        peer_log = self._open()
-        return {} if peer_log is None else peer_log.local_writes_after(seen, keys)
-
-    def seen_by_every_pending_change(self) -> int:
-        """This task's applied change-log seq that every change the peer has yet to apply had
-        already received (0 when unknown): this task's own `local_writes` up to it can no longer
-        conflict with anything the peer applies."""
-        peer_log = self._open()
-        if peer_log is None:
-            return 0
-        return peer_log.lowest_peer_seen()
+        if not changes or peer_log is None:
+            return [False] * len(changes)
+        oldest = min(seen for seen, _ in changes)
+        if peer_log.newest_local_write() <= oldest:  # the usual case: nothing to look up
+            return [False] * len(changes)
+        written = peer_log.local_writes_after(oldest, [key for _, keys in changes for key in keys])
+        return [any(written.get(key, 0) > seen for key in keys) for seen, keys in changes]
 
     def forget_own_writes(self, own: ChangeLog) -> None:
-        """Trim this direction's own `local_writes` to what the peer may still need."""
-        own.forget_local_writes(self.seen_by_every_pending_change())
+        """Trim this direction's own `local_writes` to what the peer may still need: every change
+        the peer has yet to apply had received this direction's writes up to the peer log's
+        lowest `peer_seen`, so older writes can no longer conflict with them."""
+        peer_log = self._open()
+        if peer_log is not None:
+            own.forget_local_writes(peer_log.lowest_peer_seen())
 
     def close(self) -> None:
         if self._log is not None:

@@ -55,12 +55,9 @@ class Workspace:
     def kill_everything(self) -> None:
         """Teardown: no agent or supervisor of this workspace survives the test, including an
         agent the supervisor spawned a moment ago that has not written its pid file yet."""
-        pids = [self.supervisor_pid()]
-        tasks = self.runtime / "tasks"
-        if tasks.is_dir():
-            pids += [self.agent_pid(d.name) for d in tasks.iterdir()]
-        for pid in filter(None, pids):
-            _kill(pid)
+        supervisor = self.supervisor_pid()
+        if supervisor is not None:
+            _kill(supervisor)  # first, so that it cannot start agents again
         for pid in _processes_mentioning(str(self.runtime)):
             _kill(pid)
 

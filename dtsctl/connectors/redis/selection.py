@@ -84,7 +84,7 @@ class Selection:
 class Emitter(Protocol):
     """Where translated commands go (the source's record builder)."""
 
-    def command(self, db: int, args: list[bytes]) -> None: ...
+    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = ()) -> None: ...
 
     def clear(self, db: int, prefixes: list[str] | None) -> None: ...
 
@@ -121,7 +121,7 @@ class Translator:
         rule = self.selection.rule(self.db)
         if rule is None or not self._selected(rule, name, keys):
             return
-        self.emit.command(rule.destination, extend_ttl(args, rule.extend_ttl) if rule.extend_ttl else args)
+        self.emit.command(rule.destination, extend_ttl(args, rule.extend_ttl) if rule.extend_ttl else args, keys)
 
     def _selected(self, rule: DbRule, name: bytes, keys: Sequence[bytes]) -> bool:
         wanted = [key for key in keys if rule.wants(key)]
@@ -188,11 +188,11 @@ class Translator:
                 out[2] = str(there.destination).encode()
             elif b"db" in lowered[3:]:
                 out[lowered.index(b"db") + 1] = str(there.destination).encode()
-            self.emit.command(here.destination, out)
+            self.emit.command(here.destination, out, keys)
         elif leaves:
             assert here is not None
             if name == b"move":  # the key left the selection
-                self.emit.command(here.destination, [b"DEL", keys[0]])
+                self.emit.command(here.destination, [b"DEL", keys[0]], keys[:1])
         elif enters:
             raise FatalError(
                 f"{name.decode().upper()} brought key {_names(keys[:1])} from db {self.db}, outside the selection, "

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.client import connect
-from dtsctl.connectors.redis.commands import keys_of
 from dtsctl.connectors.redis.dump import dump_payload
 from dtsctl.connectors.redis.replica import ReplicaConnection
 from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
@@ -50,15 +49,15 @@ class _Pending:
         self.size = 0
         self.heartbeat_value: bytes | None = None
 
-    def command(self, db: int, args: list[bytes], stream: bool = True) -> None:
-        """Add a command; only stream commands (not the snapshot's RESTOREs) count as writes of keys."""
+    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = ()) -> None:
+        """Add a command; `keys` are the keys a stream command writes (none for the snapshot's RESTOREs)."""
         if db != self._db:
             self._parts.append(encode((b"SELECT", db)))
             self._db = db
         data = encode(args)
         self._parts.append(data)
-        if self._track_keys and stream:
-            self._keys += [b"%d:%b" % (db, key) for key in keys_of(args) or ()]
+        if self._track_keys:
+            self._keys += [b"%d:%b" % (db, key) for key in keys]
         self.commands += 1
         self.size += len(data)
 
@@ -234,7 +233,7 @@ class RedisSource(KeyspaceSource):
         args = [b"RESTORE", entry.key, str(ttl).encode(), dump_payload(entry.type, entry.encoding, self._rdb.version)]
         args += [b"ABSTTL"] if ttl else []
         args += [self.replace] if self.replace else []
-        self._pending.command(rule.destination, args, stream=False)
+        self._pending.command(rule.destination, args)
 
     def _estimates(self) -> dict[str, dict[str, int]]:
         """Keys per selected database now (INFO keyspace), for progress in status."""

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.commands import keys_of
@@ -102,7 +102,7 @@ class _Changes:
         self.heartbeat_value: bytes | None = None
 
     # Emitter (dtsctl.connectors.redis.selection)
-    def command(self, db: int, args: list[bytes]) -> None:
+    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = ()) -> None:
         self._ops.append({"db": db, "args": [_b64(arg) for arg in args], "offset": self._source.offset})
         self.size += sum(len(arg) for arg in args)
 

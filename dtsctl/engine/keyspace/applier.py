@@ -14,7 +14,7 @@ from typing import Any
 import hiredis
 
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.checkpoint import Checkpoint, TableProgress
+from dtsctl.engine.checkpoint import RESEED, Checkpoint, TableProgress
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
 from dtsctl.engine.keyspace.interfaces import (CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, Batch, Command, KeyspaceSink,
@@ -26,18 +26,15 @@ log = logging.getLogger(__name__)
 MAX_ROWS_PER_BATCH = 64
 MAX_COMMANDS_PER_BATCH = 20_000
 MAX_ERRORS_LOGGED = 10
+_CANNOT_CONTINUE = ("the source can no longer continue its replication stream (it restarted without its data, "
+                    "failed over, or its backlog was overwritten)")
 REFUSED_RESYNC = (
-    "the source can no longer continue its replication stream (it restarted without its data, failed over, or "
-    "its backlog was overwritten), and a full resync would first clear the selected keys on the destination, "
-    "which is the other side of a two-way pair: what was written there would be lost; re-seed the pair: "
-    "destroy it and apply it again with initial_sync_from set to the endpoint that holds the data "
-    "(see docs/topologies.md, Re-seeding a pair)"
+    f"{_CANNOT_CONTINUE}, and a full resync would first clear the selected keys on the destination, which is the "
+    f"other side of a two-way pair: what was written there would be lost; {RESEED}"
 )
 BROKEN_STREAM = (
-    "the source can no longer continue its replication stream (it restarted without its data, failed over, or "
-    "its backlog was overwritten), and this task copies nothing: the changes made at the source since it "
-    "stopped reading would be lost; re-seed it: destroy it (for a two-way pair, the topology) and apply it again "
-    "with the copy taken from the endpoint that holds the data (see docs/topologies.md, Re-seeding a pair)"
+    f"{_CANNOT_CONTINUE}, and this task copies nothing: the changes made at the source since it stopped reading "
+    f"would be lost; {RESEED}"
 )
 _RESTORE, _SELECT = b"restore", b"select"
 
@@ -128,12 +125,12 @@ class KeyspaceApplier:
         after = cp.copy()
         op = control["op"]
         if op == SNAPSHOT_BEGIN:
-            resync = bool(cp.tables)
-            if resync and control.get("data", True) and self._concurrent is not None:
+            resync, data = bool(cp.tables), control.get("data", True)
+            if resync and data and self._concurrent is not None:
                 raise FatalError(REFUSED_RESYNC)
-            if resync and not control.get("data", True) and not in_snapshot(cp):
+            if resync and not data and not in_snapshot(cp):
                 raise FatalError(BROKEN_STREAM)
-            if resync and control.get("data", True):
+            if resync and data:
                 for details in control["databases"].values():
                     deleted = self._sink.clear(details["destination"], details.get("prefixes"))
                     log.info("full resync: cleared %d selected keys in destination db %s",

@@ -14,7 +14,7 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ConflictCounts
 from dtsctl.engine.keyspace.interfaces import Batch, Command
-from dtsctl.engine.peer_writes import PeerWrites
+from dtsctl.engine.peer_writes import CONCURRENT_WRITE, PeerWrites
 
 log = logging.getLogger(__name__)
 
@@ -35,26 +35,21 @@ class ConcurrentWrites:
     def resolve(self, batch: Batch, peer_seen: dict[int, int], conflicts: ConflictCounts) -> None:
         """Count and log each conflicting command; under `ignore` drop it from `batch`, under
         `fail` raise FatalError naming the key. `peer_seen`: change-log seq -> its peer_seen."""
-        if not peer_seen or not self._peer.any_written_after(min(peer_seen.values())):
-            return
-        keys = {id(command): [b"%d:%b" % (command.db, key) for key in self._keys_of(command.args)]
-                for command in batch.commands if command.args[0].lower() != _SELECT}
-        written = self._peer.written_after(min(peer_seen.values()), [key for ks in keys.values() for key in ks])
-        if not written:
-            return
-        clashing = [command for command in batch.commands
-                    if any(written.get(key, 0) > peer_seen.get(command.seq, 0) for key in keys.get(id(command), ()))]
+        commands = [command for command in batch.commands
+                    if command.args[0].lower() != _SELECT and command.seq in peer_seen]
+        clashes = self._peer.concurrent([
+            (peer_seen[command.seq], [b"%d:%b" % (command.db, key) for key in self._keys_of(command.args)])
+            for command in commands])
+        clashing = [command for command, clash in zip(commands, clashes) if clash]
         for command in clashing:
-            op = "delete" if command.args[0].lower() in _DELETES else "update"
-            conflicts.add(op)
-            what = f"{command.args[0].decode(errors='replace').upper()} of {_describe(command)}"
+            conflicts.add("delete" if command.args[0].lower() in _DELETES else "update")
+            name = command.args[0].decode(errors="replace").upper()
+            what = f"conflict: {name} of {_describe(command)} {CONCURRENT_WRITE}"
             if self._policy == "fail":
-                raise FatalError(f"conflict: {what} was also written on the destination since the source last "
-                                 "received its changes; conflict_policy is fail")
+                raise FatalError(f"{what}; conflict_policy is fail")
             outcome = "the destination's value is kept" if self._policy == "ignore" else "the incoming change wins"
-            log.warning("conflict: %s was also written on the destination since the source last received its "
-                        "changes; %s (conflict_policy %s)", what, outcome, self._policy)
-        if self._policy == "ignore":
+            log.warning("%s; %s (conflict_policy %s)", what, outcome, self._policy)
+        if clashing and self._policy == "ignore":
             _drop(batch, {id(command) for command in clashing}, self._encode)
 
     def forget_own_writes(self, changelog: ChangeLog) -> None:
