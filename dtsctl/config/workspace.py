@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dtsctl.config.dataflow import cycle_problems, with_upstream
 from dtsctl.config.evaluate import ModuleInstance, OutputValue, evaluate_module, variable_models
 from dtsctl.config.model import Declaration
 from dtsctl.config.overlap import self_copy_problem, write_conflicts
@@ -70,7 +71,7 @@ def load_workspace(
         environ=environ,
         problems=problems,
     )
-    resources = _dependency_order(module.resources())
+    resources = _dependency_order(with_upstream(module.resources()))
     _check_across_tasks(resources, problems)
     problems.raise_if_any()
     return Workspace(
@@ -89,7 +90,7 @@ def _check_across_tasks(resources: list[DesiredResource], problems: Problems) ->
         message = self_copy_problem(resource)
         if message:
             problems.add(Location(Path(resource.file), resource.line), message)
-    for resource, message in write_conflicts(resources):
+    for resource, message in [*write_conflicts(resources), *cycle_problems(resources)]:
         problems.add(Location(Path(resource.file), resource.line), message)
 
 
