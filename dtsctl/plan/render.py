@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dtsctl.config.dataflow import READS_DESTINATION
 from dtsctl.plan import model as m
 from dtsctl.plan.model import Plan, ResourceChange
 
@@ -46,6 +47,7 @@ def _render_change(change: ResourceChange, drift_reason: str | None) -> list[str
         lines += [f"  # ({reason})" for reason in change.reasons]
     if drift_reason:
         lines.append(f"  # ({drift_reason}; apply restarts the agent)")
+    lines += [f"  # after {upstream} ({READS_DESTINATION})" for upstream in change.reads_from]
     lines.append(f"{symbol:>3} {change.address} {{")
     if change.actions == m.CREATE:
         lines += _render_tree("+", change.after or {}, ATTRIBUTE_PAD)
