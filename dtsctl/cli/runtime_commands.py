@@ -17,11 +17,9 @@ from dtsctl.config.resources import DesiredResource
 from dtsctl.engine import lifecycle
 from dtsctl.engine.subscription.spec import store_path
 from dtsctl.errors import DtsError
-from dtsctl.runtime.agents import Agent, TaskView
+from dtsctl.runtime.agents import PHASE_ORDER, Agent, TaskView
 from dtsctl.runtime.follow import follow_lines, last_lines
 from dtsctl.subscribe.status import describe
-
-PHASE_ORDER = ("precheck", "schema", "full", "incremental", "done")
 
 
 def _matches(address: str, selector: str | None) -> bool:
@@ -138,7 +136,6 @@ def status(cli: CliContext, address: str | None, as_json: bool, watch: bool) -> 
 def wait(cli: CliContext, address: str, phase: str, max_lag: float | None, timeout: float) -> int:
     """Block until the task reaches PHASE (and lag at most --max-lag); exit 1 on timeout or failure."""
     deadline = time.monotonic() + timeout
-    wanted = PHASE_ORDER.index(phase)
     bar = LiveLines() if sys.stdout.isatty() else None
     while True:
         views = _managed_views(cli, address)
@@ -148,25 +145,25 @@ def wait(cli: CliContext, address: str, phase: str, max_lag: float | None, timeo
         if failed:
             click.echo(f"Error: {failed[0].address} failed: {failed[0].last_error}", err=True)
             return 1
-        if all(_reached(view, wanted, max_lag) for view in views):
+        if all(_reached(view, phase, max_lag) for view in views):
             if bar:
                 bar.show([])
             for view in views:
                 click.echo(f"{view.address}: {view.phase}, lag {_format_lag(view.status.get('lag_seconds'))}")
             return 0
         if time.monotonic() >= deadline:
-            pending = [v for v in views if not _reached(v, wanted, max_lag)]
+            pending = [v for v in views if not _reached(v, phase, max_lag)]
             click.echo(f"Error: timed out after {timeout:g}s waiting for {pending[0].address} to reach {phase}"
                        f" (it is {pending[0].state}, phase {pending[0].phase})", err=True)
             return 1
         time.sleep(0.2)
 
 
-def _reached(view: TaskView, wanted: int, max_lag: float | None) -> bool:
+def _reached(view: TaskView, phase: str, max_lag: float | None) -> bool:
+    if not view.reached(phase):
+        return False
     if view.state == "completed":
         return True
-    if view.phase not in PHASE_ORDER or PHASE_ORDER.index(view.phase) < wanted:
-        return False
     lag = view.status.get("lag_seconds")
     return max_lag is None or (lag is not None and lag <= max_lag)
 
@@ -212,7 +209,7 @@ def precheck(cli: CliContext, address: str | None) -> int:
     failures = 0
     for resource, task_id in _declared(cli, address):
         click.echo(resource.address)
-        for check in lifecycle.precheck(resource.attributes, task_id):
+        for check in lifecycle.precheck(resource.attributes, task_id, resource.reads_from):
             mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
             failures += not check.ok and not check.warning
             click.echo(f"  {mark} {check.name}: {check.message}")

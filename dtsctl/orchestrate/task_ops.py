@@ -12,9 +12,10 @@ from dtsctl.errors import DtsError
 from dtsctl.runtime.agents import Agent
 
 
-def run_precheck(address: str, attributes: dict[str, Any], task_id: str) -> None:
+def run_precheck(address: str, attributes: dict[str, Any], task_id: str, fed_by: tuple[str, ...] = ()) -> None:
     """Raise a DtsError naming every failed check; warnings do not stop the task."""
-    failed = [check for check in lifecycle.precheck(attributes, task_id) if not check.ok and not check.warning]
+    checks = lifecycle.precheck(attributes, task_id, fed_by)
+    failed = [check for check in checks if not check.ok and not check.warning]
     if failed:
         details = "; ".join(check.message for check in failed)
         raise DtsError(f"{address}: precheck failed: {details}")
@@ -34,7 +35,7 @@ def _run(agent: Agent, task_id: str, attributes: dict[str, Any], sensitive_paths
 
 def create_task(agent: Agent, task_id: str, resource: DesiredResource) -> None:
     """Precheck, prepare the source and start; on failure nothing of the task is left behind."""
-    run_precheck(agent.address, resource.attributes, task_id)
+    run_precheck(agent.address, resource.attributes, task_id, resource.reads_from)
     try:
         _run(agent, task_id, resource.attributes, resource.sensitive_paths)
     except BaseException:
@@ -51,7 +52,7 @@ def reconfigure_task(agent: Agent, task_id: str, resource: DesiredResource) -> N
     the precheck runs when the task resumes.
     """
     if resource.attributes["status"] == "running":
-        run_precheck(agent.address, resource.attributes, task_id)
+        run_precheck(agent.address, resource.attributes, task_id, resource.reads_from)
     previous = agent.config()
     agent.stop("stopped")
     try:

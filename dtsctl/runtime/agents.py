@@ -18,6 +18,7 @@ GRACEFUL_STOP_SECONDS = 30.0
 START_HANDSHAKE_SECONDS = 10.0  # how long start waits for the agent to hold its lock
 Desired = Literal["running", "paused", "stopped"]
 ENGINE_DETAILS = ("full_resyncs", "full_resync_reason", "heartbeat_writable")
+PHASE_ORDER = ("precheck", "schema", "full", "incremental", "done")
 
 
 @dataclass
@@ -30,6 +31,12 @@ class TaskView:
     pid: int | None
     status: dict[str, Any]
     last_error: str | None
+
+    def reached(self, phase: str) -> bool:
+        """At `phase` or past it; a completed migration is past every phase."""
+        if self.state == "completed":
+            return True
+        return self.phase in PHASE_ORDER and PHASE_ORDER.index(self.phase) >= PHASE_ORDER.index(phase)
 
     def as_contract(self) -> dict[str, Any]:
         """The keys of `dtsctl status --json` (contract, section 5), plus engine details."""
