@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pymysql
 import pytest
 
 from tests.e2e.cli import Workspace, execute, rows, same_rows, wait_for
@@ -14,24 +15,18 @@ from tests.e2e.test_two_way_mysql import rows as mysql_rows
 
 pytestmark = pytest.mark.e2e
 
+
+def sqlite_declaration(*tasks: tuple[str, str, str]) -> str:
+    """Endpoints a, b, c (SQLite files) and one `all: true` task per (name, source, destination)."""
+    lines = ["endpoints:", *(f"  {e}: {{engine: sqlite, path: ./{e}.db}}" for e in "abc"), "tasks:"]
+    for name, source, destination in tasks:
+        lines += [f"  {name}:", "    type: synchronization", f"    source: {source}",
+                  f"    destination: {destination}", "    objects: [{database: main, all: true}]"]
+    return "\n".join(lines) + "\n"
+
+
 # The downstream task is declared first and sorts first: only its dependency puts it second.
-SQLITE_CASCADE = """
-    endpoints:
-      a: {engine: sqlite, path: ./a.db}
-      b: {engine: sqlite, path: ./b.db}
-      c: {engine: sqlite, path: ./c.db}
-    tasks:
-      replica_c:
-        type: synchronization
-        source: b
-        destination: c
-        objects: [{database: main, all: true}]
-      staging_b:
-        type: synchronization
-        source: a
-        destination: b
-        objects: [{database: main, all: true}]
-    """
+SQLITE_CASCADE = sqlite_declaration(("replica_c", "b", "c"), ("staging_b", "a", "b"))
 
 
 def _empty_sqlite(path: Path) -> None:
@@ -70,7 +65,7 @@ def test_a_pair_with_a_cascade_declared_at_once_applies_in_one_run(
 def _has(server, database: str, table: str, row: tuple) -> bool:
     try:
         return row in mysql_rows(server, database, table)
-    except Exception:  # not created there yet
+    except pymysql.err.ProgrammingError:  # not created there yet
         return False
 
 
@@ -94,24 +89,17 @@ def test_a_plain_sqlite_cascade_declared_at_once_is_planned_and_applied_in_order
     wait_for(lambda: same_rows(a, c, "orders"), timeout=30, what="live changes on c")
     assert rows(c, "orders")[0] == (1, "changed")
 
+    # `all: true` follows a table created later, rows written before capture reaches it included
+    execute(a, "CREATE TABLE refunds (id INTEGER PRIMARY KEY, amount REAL)", "INSERT INTO refunds VALUES (1, 2.5)")
+    execute(a, "INSERT INTO refunds VALUES (2, 7.25)")
+    wait_for(lambda: same_rows(a, c, "refunds"), timeout=30, what="the table created later on c")
+    execute(a, "UPDATE refunds SET amount = 3 WHERE id = 1", "DELETE FROM refunds WHERE id = 2")
+    wait_for(lambda: same_rows(a, c, "refunds"), timeout=30, what="changes to the table created later on c")
+    assert rows(c, "refunds") == [(1, 3.0)]
+
 
 def test_a_cycle_of_one_way_tasks_is_refused_by_validate(workspace: Workspace) -> None:
-    workspace.write("main.dts.yaml", """
-        endpoints:
-          a: {engine: sqlite, path: ./a.db}
-          b: {engine: sqlite, path: ./b.db}
-        tasks:
-          a_to_b:
-            type: synchronization
-            source: a
-            destination: b
-            objects: [{database: main, all: true}]
-          b_to_a:
-            type: synchronization
-            source: b
-            destination: a
-            objects: [{database: main, all: true}]
-        """)
+    workspace.write("main.dts.yaml", sqlite_declaration(("a_to_b", "a", "b"), ("b_to_a", "b", "a")))
     result = workspace.run("validate", check=False)
     assert result.returncode == 1
     assert result.stderr.strip().endswith(
