@@ -71,7 +71,7 @@ def precheck(attributes: dict[str, Any], task_id: str, fed_by: tuple[str, ...] =
             plans = present
         elif not plans and fed_by:
             results.append(CheckResult(
-                "objects", True, f"no table is selected yet; the tables {', '.join(fed_by)} creates on this "
+                "objects", False, f"no table is selected yet; the tables {', '.join(fed_by)} creates on this "
                 "task's source are replicated once they exist", warning=True))
         elif not plans:
             results.append(CheckResult("objects", False, "no table is selected; fix `objects`"))

@@ -82,6 +82,10 @@ def test_a_plain_sqlite_cascade_declared_at_once_is_planned_and_applied_in_order
     assert "  # task.replica_c will be created\n  # after task.staging_b (reads its destination)\n  + task.replica_c {\n" in plan
     assert plan.index("# task.staging_b will be created") < plan.index("# task.replica_c will be created")
 
+    precheck = workspace.run("precheck", "task.replica_c")  # b is empty: a warning, not "no table is selected"
+    assert ("  warn objects: no table is selected yet; the tables task.staging_b creates on this task's source "
+            "are replicated once they exist\n") in precheck.stdout
+
     workspace.run("apply", "--auto-approve")
     workspace.run("wait", "task.replica_c", "--timeout", "60")
     wait_for(lambda: same_rows(a, c, "orders"), timeout=30, what="the copy on c")
