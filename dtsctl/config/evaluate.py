@@ -319,7 +319,7 @@ def _render_valid(model: type[M], entry: Entry, module: "ModuleInstance",
     _report(errors, entry, problems)
     if errors:
         return None
-    value = validate_entry(model, rendered, entry, problems)
+    value = validate_entry(model, rendered, entry, problems, tainted=tainted)
     return None if value is None else (value, tainted)
 
 

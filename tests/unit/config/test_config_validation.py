@@ -81,7 +81,7 @@ def test_every_problem_is_listed_not_just_the_first(write, problems) -> None:
     )
     found = problems(root)
     assert found[0] == "main.dts.yaml:2: endpoint.a: a sqlite endpoint needs `path` (the database file)"
-    assert found[1].startswith("main.dts.yaml:3: endpoint.b.engine: Input should be 'mysql', 'redis', 'mongodb' or 'sqlite', got 'oracle'")
+    assert found[1] == "main.dts.yaml:3: endpoint.b.engine: got \"oracle\"; expected mysql, redis, mongodb or sqlite, e.g. `engine: mysql`"
     assert len(found) == 4  # and both unknown endpoints of task.t
 
 
