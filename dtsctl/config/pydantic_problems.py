@@ -125,14 +125,19 @@ def _locate(model: type[BaseModel], error: Any) -> _Issue:
 
 def _collapse_unions(issues: list[_Issue], level: int) -> list[_Issue]:
     """One issue per union: the deeper branch's issues (recursively), or one for the union itself."""
-    result: list[_Issue] = []
     unions: dict[tuple[Any, ...], list[_Issue]] = {}
     for issue in issues:
+        if len(issue.tags) > level:
+            unions.setdefault(issue.loc[: issue.tags[level]], []).append(issue)
+    result: list[_Issue] = []
+    for issue in issues:  # in pydantic's order, a union where its first issue was
         if len(issue.tags) <= level:
             result.append(issue)
-        else:
-            unions.setdefault(issue.loc[: issue.tags[level]], []).append(issue)
-    for prefix, members in unions.items():
+            continue
+        prefix = issue.loc[: issue.tags[level]]
+        members = unions.pop(prefix, None)
+        if members is None:
+            continue
         at = len(prefix)
         deeper = next((m for m in members if len(m.loc) > at + 1), None)
         if deeper is not None:

@@ -128,6 +128,25 @@ MESSAGES: dict[str, tuple[dict[str, str | bytes], list[str]]] = {
             f"  l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 9) + "]\n" for n in range(1, 9))},
         ["main.dts.yaml:2: aliases (`*name`) expand to more than 10,000 values (nested aliases multiply); "
          "write the repeated parts out or alias smaller ones"]),
+    "port: abc": (
+        {"main.dts.yaml": GOOD.replace("replica: {engine: sqlite, path: ./replica.db}",
+                                       "replica: {engine: sqlite, path: ./replica.db}\n      my1: {engine: mysql, host: db1, port: abc}")},
+        ['main.dts.yaml:5: endpoint.my1.port: got "abc"; expected a whole number from 1 to 65535, e.g. `port: 3306`']),
+    "tables: items and database: [a, b]": (
+        {"main.dts.yaml": GOOD.replace("{database: main, tables: [orders]}", "{database: [a, b], tables: items}")},
+        ["main.dts.yaml:10: task.copy.objects[0].database: got [a, b]; expected text, or a whole number, "
+         "e.g. `database: shop` or `database: 0`",
+         'main.dts.yaml:10: task.copy.objects[0].tables: got "items"; expected a list of text values, e.g. `tables: [orders, items]`']),
+    "consumer_groups: 5": (
+        {"main.dts.yaml": GOOD + "\n      feed: {type: subscription, source: shop, objects: [{database: main, all: true}], consumer_groups: 5}\n"},
+        ["main.dts.yaml:13: task.feed.consumer_groups: got 5; expected a list of group names or of {name: ..., start: ...} "
+         "blocks, or a mapping of group names to options, e.g. `consumer_groups: [billing, audit]` or "
+         "`consumer_groups: [{name: billing, start: earliest}]` or `consumer_groups: {billing: {start: earliest}}`"]),
+    "a task without objects naming an unknown destination": (
+        {"main.dts.yaml": GOOD.replace("destination: replica", "destination: replika").replace(
+            "        objects: [{database: main, tables: [orders]}]\n", "")},
+        ["main.dts.yaml:6: task.copy: `objects` is required, e.g. `objects: [{database: shop, tables: [orders]}]`",
+         "main.dts.yaml:9: task.copy: unknown endpoint `replika`; declared endpoints are ['replica', 'shop']"]),
     "an unterminated expression in a flow mapping": (
         {"main.dts.yaml": 'endpoints:\n  dst2: {engine: sqlite, path: "./d-${ var.dir.db"}\n  a: {engine: sqlite, path: ./a.db}\n\n'},
         ["main.dts.yaml:2: endpoint.dst2: invalid template: a `${` or `%{` is not closed with `}` on this line"]),
@@ -148,3 +167,17 @@ def test_validate_and_plan_say_what_is_wrong_in_the_users_words(workspace: Works
         assert result.returncode == 1, result.stdout + result.stderr
         assert result.stderr.splitlines() == expected, command
     assert not (workspace.root / "state").exists()
+
+
+@pytest.mark.e2e
+def test_consumer_groups_written_as_named_blocks_validate_and_plan(workspace: Workspace) -> None:
+    workspace.write("main.dts.yaml", GOOD + """
+      feed:
+        type: subscription
+        source: shop
+        objects: [{database: main, all: true}]
+        consumer_groups: [{name: billing, start: earliest}, {name: audit}]
+    """)
+    assert workspace.run("validate").returncode == 0
+    plan = workspace.run("plan").stdout
+    assert "billing" in plan and "audit" in plan and "earliest" in plan, plan
