@@ -50,6 +50,15 @@ class TemplateShield:
         return value
 
 
+def nearest_line(lines: dict[YamlPath, int], path: YamlPath) -> int:
+    """The line of `path`, or of its nearest ancestor that has one."""
+    for end in range(len(path), -1, -1):
+        found = lines.get(tuple(path[:end]))
+        if found is not None:
+            return found
+    return 1
+
+
 class YamlSyntaxError(Exception):
     """The text is not valid YAML; `line` is 1-based."""
 
@@ -68,12 +77,7 @@ class YamlDoc:
     lines: dict[YamlPath, int] = field(default_factory=dict)
 
     def line(self, path: YamlPath) -> int:
-        """The line of `path`, or of its nearest ancestor that has one."""
-        for end in range(len(path), -1, -1):
-            found = self.lines.get(tuple(path[:end]))
-            if found is not None:
-                return found
-        return 1
+        return nearest_line(self.lines, path)
 
     def at(self, path: YamlPath) -> Location:
         return Location(self.path, self.line(path))
@@ -162,7 +166,7 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: YamlPath) -> Any:
         if len(path) > MAX_DEPTH:
-            raise YamlSyntaxError(self._line(path), f"invalid YAML: {_TOO_DEEP}")
+            raise YamlSyntaxError(nearest_line(self.lines, path), f"invalid YAML: {_TOO_DEEP}")
         alias = id(node) in self.seen
         self.seen.add(id(node))
         self.in_alias += alias
@@ -170,17 +174,11 @@ class _Builder:
             if self.in_alias:
                 self.repeated += 1
                 if self.repeated > self.max_repeated:
-                    raise YamlSyntaxError(self._line(path), f"aliases (`*name`) expand to more than {self.max_repeated:,} values "
+                    raise YamlSyntaxError(nearest_line(self.lines, path), f"aliases (`*name`) expand to more than {self.max_repeated:,} values "
                                           "(nested aliases multiply); write the repeated parts out or alias smaller ones")
             return self._build(node, path)
         finally:
             self.in_alias -= alias
-
-    def _line(self, path: YamlPath) -> int:
-        for end in range(len(path), -1, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return 1
 
     def _build(self, node: yaml.Node, path: YamlPath) -> Any:
         loader, lines = self.loader, self.lines
