@@ -21,7 +21,9 @@ YamlPath = tuple[Any, ...]
 
 # `${ expr }` and `%{ directive }` on one line. The contract writes them unquoted, even inside
 # flow mappings (`{password: ${ var.pw }}`), where plain YAML would read the braces as syntax.
-_TEMPLATE = re.compile(r"[$%]\{[^\n]*?\}")
+# Quoted text inside an expression is skipped whole, so an unterminated `${ x"}` is left to the
+# template step (which reports it at its line) instead of swallowing the YAML quote and brace after it.
+_TEMPLATE = re.compile(r"""[$%]\{(?:[^\n}"']|"[^"\n]*"|'[^'\n]*')*?\}""")
 
 
 class TemplateShield:
@@ -48,6 +50,15 @@ class TemplateShield:
         return value
 
 
+def nearest_line(lines: dict[YamlPath, int], path: YamlPath) -> int:
+    """The line of `path`, or of its nearest ancestor that has one."""
+    for end in range(len(path), -1, -1):
+        found = lines.get(tuple(path[:end]))
+        if found is not None:
+            return found
+    return 1
+
+
 class YamlSyntaxError(Exception):
     """The text is not valid YAML; `line` is 1-based."""
 
@@ -66,27 +77,23 @@ class YamlDoc:
     lines: dict[YamlPath, int] = field(default_factory=dict)
 
     def line(self, path: YamlPath) -> int:
-        """The line of `path`, or of its nearest ancestor that has one."""
-        for end in range(len(path), -1, -1):
-            found = self.lines.get(tuple(path[:end]))
-            if found is not None:
-                return found
-        return 1
+        return nearest_line(self.lines, path)
 
     def at(self, path: YamlPath) -> Location:
         return Location(self.path, self.line(path))
 
 
 def parse_yaml(text: str, path: Path) -> YamlDoc:
-    """Parse `text`; raises YamlSyntaxError for invalid YAML or a key repeated in one mapping."""
+    """Parse `text`; raises YamlSyntaxError for invalid YAML, a key repeated in one mapping,
+    or a document nested or aliased beyond the limits (a declaration is untrusted input)."""
     shield = TemplateShield(text)
-    loader = yaml.SafeLoader(shield.text)
+    loader = _BoundedLoader(shield.text)
     try:
         node = loader.get_single_node()
         doc = YamlDoc(path, None)
         if node is not None:
             doc.lines[()] = node.start_mark.line + 1
-            built = _build(loader, node, (), doc.lines)
+            built = _Builder(loader, doc.lines).build(node, ())
             doc.data = shield.restore(built)
             doc.lines = {shield.restore(key): line for key, line in doc.lines.items()}
         return doc
@@ -99,27 +106,100 @@ def parse_yaml(text: str, path: Path) -> YamlDoc:
 
 
 def load_yaml(path: Path) -> YamlDoc:
-    return parse_yaml(path.read_text(encoding="utf-8"), path)
+    """Parse the file at `path`; raises YamlSyntaxError for a file that is not UTF-8 text too."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise YamlSyntaxError(line, f"not UTF-8 text (byte 0x{data[exc.start]:02x} on this line); save the file as UTF-8") from None
+    return parse_yaml(text, path)
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: YamlPath, lines: dict[YamlPath, int]) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            if not isinstance(key, (str, int, bool)) or key is None:
-                raise YamlSyntaxError(line, f"invalid YAML: a key must be a plain scalar, not {key!r}")
-            if key in result:
-                raise YamlSyntaxError(line, f"key `{key}` appears twice in the same mapping (first at line {lines[path + (key,)]})")
-            lines[path + (key,)] = line
-            result[key] = _build(loader, value_node, path + (key,), lines)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item in enumerate(node.value):
-            lines[path + (index,)] = item.start_mark.line + 1
-            items.append(_build(loader, item, path + (index,), lines))
-        return items
-    return loader.construct_object(node, deep=True)
+MAX_DEPTH = 100  # levels of nesting; a declaration needs a handful
+# Values an alias (`*name`) may build by repeating an anchored part: a few per value written in the
+# document, so that a few hundred bytes cannot expand to millions of values ("billion laughs").
+MIN_ALIAS_VALUES = 10_000
+ALIAS_VALUES_PER_NODE = 4
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; flatten the structure"
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses documents nested deeper than MAX_DEPTH.
+
+    Composing recurses once per level, and the scanner slows down quadratically
+    with the number of open `[`/`{`, so both stop at the limit.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self.nodes = 0  # nodes composed from the text (an alias adds none)
+
+    def fetch_flow_collection_start(self, token_class: type) -> None:
+        super().fetch_flow_collection_start(token_class)
+        if self.flow_level > MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, _TOO_DEEP, self.get_mark())
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, _TOO_DEEP, self.peek_event().start_mark)
+            if not self.check_event(yaml.AliasEvent):
+                self.nodes += 1
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _Builder:
+    """Builds plain values from composed nodes, recording lines, refusing an alias bomb."""
+
+    def __init__(self, loader: _BoundedLoader, lines: dict[YamlPath, int]) -> None:
+        self.loader = loader
+        self.lines = lines
+        self.max_repeated = max(MIN_ALIAS_VALUES, ALIAS_VALUES_PER_NODE * loader.nodes)
+        self.seen: set[int] = set()
+        self.repeated = 0  # values built again because an alias repeats their node
+        self.in_alias = 0
+
+    def build(self, node: yaml.Node, path: YamlPath) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise YamlSyntaxError(nearest_line(self.lines, path), f"invalid YAML: {_TOO_DEEP}")
+        alias = id(node) in self.seen
+        self.seen.add(id(node))
+        self.in_alias += alias
+        try:
+            if self.in_alias:
+                self.repeated += 1
+                if self.repeated > self.max_repeated:
+                    raise YamlSyntaxError(nearest_line(self.lines, path), f"aliases (`*name`) expand to more than {self.max_repeated:,} values "
+                                          "(nested aliases multiply); write the repeated parts out or alias smaller ones")
+            return self._build(node, path)
+        finally:
+            self.in_alias -= alias
+
+    def _build(self, node: yaml.Node, path: YamlPath) -> Any:
+        loader, lines = self.loader, self.lines
+        if isinstance(node, yaml.MappingNode):
+            loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = loader.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if not isinstance(key, (str, int, bool)) or key is None:
+                    kind = "a list" if isinstance(key, list) else "a mapping" if isinstance(key, dict) else repr(key)
+                    raise YamlSyntaxError(line, f"invalid YAML: a key must be text or a number, not {kind}")
+                if key in result:
+                    raise YamlSyntaxError(line, f"key `{key}` appears twice in the same mapping (first at line {lines[path + (key,)]})")
+                lines[path + (key,)] = line
+                result[key] = self.build(value_node, path + (key,))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                lines[path + (index,)] = item.start_mark.line + 1
+                items.append(self.build(item, path + (index,)))
+            return items
+        return loader.construct_object(node, deep=True)
