@@ -14,10 +14,10 @@ import click
 from dtsctl.cli.context import CliContext, pass_context, state_option, var_options
 from dtsctl.cli.progress import LiveLines, table_lines
 from dtsctl.config.resources import DesiredResource
-from dtsctl.engine import lifecycle
+from dtsctl.runtime import lifecycle
 from dtsctl.engine.subscription.spec import store_path
 from dtsctl.errors import DtsError
-from dtsctl.runtime.agents import PHASE_ORDER, Agent, TaskView
+from dtsctl.runtime.agent_control import PHASE_ORDER, Agent, TaskView
 from dtsctl.runtime.follow import follow_lines, last_lines
 from dtsctl.subscribe.status import describe
 

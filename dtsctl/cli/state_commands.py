@@ -9,7 +9,7 @@ import click
 from dtsctl.cli.context import CliContext, lock_timeout_option, pass_context, state_option, var_options
 from dtsctl.errors import DtsError
 from dtsctl.orchestrate.outputs import current_outputs
-from dtsctl.runtime.agents import Agent
+from dtsctl.runtime.agent_control import Agent
 
 
 @click.group("state")

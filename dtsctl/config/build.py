@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dtsctl import registry
 from dtsctl.config.model import Endpoint, ObjectSelection, Task
+from dtsctl.engine.plugin import ObjectShape
 from dtsctl.config.problems import Location, display_path
 from dtsctl.config.resources import AttributePath, DesiredResource
 
@@ -98,14 +100,15 @@ def _password_paths(value: Any, path: AttributePath = ()) -> list[AttributePath]
 
 
 def delivery_problem(delivery: ResolvedEndpoint | None) -> str | None:
-    if delivery is not None and delivery.attributes["engine"] != "redis":
-        return f"deliver_to names endpoint {delivery.name} ({delivery.attributes['engine']}); it must be a redis endpoint"
+    if delivery is not None and registry.engine(delivery.attributes["engine"]).stream_target is None:
+        holders = " or ".join(registry.engine_names(lambda engine: engine.stream_target is not None))
+        return f"deliver_to names endpoint {delivery.name} ({delivery.attributes['engine']}); it must be a {holders} endpoint"
     return None
 
 
 def object_problem(objects: list[ObjectSelection], source: ResolvedEndpoint) -> str | None:
-    """Relational sources need each object to say which tables it covers."""
-    if source.attributes["engine"] not in ("mysql", "sqlite"):
+    """Table sources need each object to say which tables it covers."""
+    if registry.engine(source.attributes["engine"]).objects is not ObjectShape.TABLES:
         return None
     for index, selection in enumerate(objects):
         if selection.tables is None and not selection.all:

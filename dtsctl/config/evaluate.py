@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dtsctl import registry
 from dtsctl.config.build import ResolvedEndpoint, delivery_problem, object_problem, task_resource
 from dtsctl.config.model import Declaration, Endpoint, ModuleCall, Task, Topology, Variable
 from dtsctl.config.modsource import module_search_path, resolve_module_source
@@ -380,7 +381,7 @@ def _evaluate_endpoint(module: ModuleInstance, entry: Entry, problems: Problems)
     if valid is None:
         return
     endpoint, tainted = valid
-    if endpoint.engine == "sqlite" and endpoint.path:
+    if registry.engine(endpoint.engine).location == "path" and endpoint.path:
         endpoint = endpoint.model_copy(update={"path": str((module.raw.folder / Path(endpoint.path).expanduser()).resolve())})
     attributes = endpoint.model_dump()
     secret = {p for p in tainted if p and p[0] in attributes} | {("password",)}

@@ -11,10 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dtsctl import registry
+
 # Every field carries `examples`: the accepted forms, written as in a declaration. A problem with a
 # field's value quotes them (`port: got "abc"; expected a whole number from 1 to 65535, e.g. `port: 3306``).
 
-Engine = Literal["mysql", "redis", "mongodb", "sqlite"]
+Engine = Literal[registry.engine_names()]  # type: ignore[valid-type]
 TaskType = Literal["migration", "synchronization", "subscription"]
 Phase = Literal["schema", "full", "incremental"]
 DmlOp = Literal["insert", "update", "delete"]
@@ -52,9 +54,9 @@ class Endpoint(Strict):
 
     @model_validator(mode="after")
     def _engine_fields(self) -> "Endpoint":
-        if self.engine == "sqlite":
+        if registry.engine(self.engine).location == "path":
             if not self.path:
-                raise ValueError("a sqlite endpoint needs `path` (the database file)")
+                raise ValueError(f"a {self.engine} endpoint needs `path` (the database file)")
         elif not self.host:
             raise ValueError(f"a {self.engine} endpoint needs `host`")
         return self

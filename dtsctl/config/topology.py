@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dtsctl import registry
 from dtsctl.config.model import ALL_PHASES, Task, Topology
 from dtsctl.config.yamlsrc import YamlPath
 
 TWO_WAY_ENDPOINTS = "two-way synchronization is supported only between two endpoints; use a pair per link"
-TWO_WAY_ENGINES = ("mysql", "redis")  # the engines whose readers can recognise tagged transactions
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,9 @@ def topology_problems(name: str, topology: Topology, engines: Mapping[str, str],
             found.append((("initial_sync_from",), f"{label}: `initial_sync_from` applies only to two-way topologies"))
         elif topology.initial_sync_from not in ends:
             found.append((("initial_sync_from",), f"{label}: initial_sync_from `{topology.initial_sync_from}` is not one of its endpoints {ends}"))
-    if topology.type == "two-way" and len(kinds) == 1 and not kinds <= set(TWO_WAY_ENGINES):
-        found.append((("endpoints",), f"{label}: two-way synchronization is supported between {' or '.join(TWO_WAY_ENGINES)} endpoints, not {next(iter(kinds))}; use one-way tasks"))
+    supporting = registry.engine_names(lambda engine: topology.type in engine.topologies)
+    if len(kinds) == 1 and not kinds <= set(supporting):
+        found.append((("endpoints",), f"{label}: {topology.type} synchronization is supported between {' or '.join(supporting)} endpoints, not {next(iter(kinds))}; use one-way tasks"))
     if topology.type == "two-way" and clusters & set(ends):
         found.append((("endpoints",), f"{label}: two-way synchronization needs standalone Redis endpoints ({', '.join(sorted(clusters & set(ends)))} is a cluster); pair each shard primary instead"))
     if isinstance(topology.status, dict):

@@ -1,1 +1,1 @@
-"""Connectors: one folder per engine, each with a Source and a Sink; see `registry`."""
+"""Connectors: one folder per engine, declared in its `__init__` (`ENGINE`) and listed in `dtsctl.registry`."""

@@ -48,11 +48,10 @@ def pair_tags(attributes: dict[str, Any]) -> PairTags | None:
     return PairTags(own=tag_for(workspace, f"{prefix}.{own_direction}"), peer=tag_for(workspace, peer))
 
 
-def peer_changelog(changelog: Path, attributes: dict[str, Any]) -> Path | None:
-    """The change log of a two-way direction's peer: the sibling task directory named like this
-    task's own, with the direction swapped (None for any other task)."""
-    peer = (attributes.get("topology") or {}).get("peer")
-    if pair_tags(attributes) is None or not peer:
+def peer_changelog(changelog: Path, peer: str | None) -> Path | None:
+    """The change log of a two-way direction's peer (its address `peer`, None for any other task):
+    the sibling task directory named like this task's own, with the direction swapped."""
+    if not peer:
         return None
     own_dir = changelog.parent
     return own_dir.parent / (own_dir.name.rpartition(".")[0] + "." + peer.rpartition(".")[2]) / changelog.name

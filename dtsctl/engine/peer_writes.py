@@ -11,7 +11,7 @@ up K in the peer's `local_writes`, which holds B's own writes. A write of K ther
 after C's `peer_seen` had not reached A when C was made on A, and C had not
 reached B when that write was made: the two are concurrent, and applying C would
 silently replace B's value. That is a conflict, resolved by `conflict_policy`
-(dtsctl.engine.keyspace.conflicts for Redis, dtsctl.engine.applier for tables).
+(dtsctl.engine.keyspace.conflicts for Redis, dtsctl.engine.tables.applier for tables).
 
 A conflict is missed by one direction only when the other has not read the
 concurrent write yet; that direction then finds it when it applies its own change.

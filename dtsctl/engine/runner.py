@@ -1,263 +1,99 @@
-"""One run of a task: precheck (fresh task), schema, full copy, then incremental until stopped.
+"""What every pipeline's runner shares: the apply loop, reader-error propagation, stopping threads.
 
 A run always starts from the committed checkpoints, so after any failure the
-caller can simply run again: that is how crashes and connection retries resume.
+agent simply runs again: that is how crashes and connection retries resume.
 """
 
 from __future__ import annotations
 
-import enum
-import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Protocol
 
-from dtsctl.connectors import registry
-from dtsctl.engine import fullcopy, lifecycle
-from dtsctl.engine.applier import Applier
 from dtsctl.engine.changelog import ChangeLog, stream_started_for
-from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck
-from dtsctl.engine.errors import FatalError
-from dtsctl.engine.interfaces import Sink, Source, TableSchema
-from dtsctl.engine.origin import peer_changelog
-from dtsctl.engine.peer_writes import PeerWrites
+from dtsctl.engine.checkpoint import Checkpoint
+from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.reader import Reader
-from dtsctl.engine.selection import TablePlan, TaskSpec, databases_of, plan_for, resolve_tables
-from dtsctl.engine.throttle import Throttle
+from dtsctl.engine.task import TaskSpec
 
-log = logging.getLogger(__name__)
-
-IDLE_WAIT_SECONDS = 0.1
 TRIM_EVERY_SECONDS = 1.0
 
 
-class Outcome(enum.Enum):
-    COMPLETED = "completed"  # a migration finished: do not run again
-    STOPPED = "stopped"  # asked to stop; resumable
+class ReaderThread(Protocol):
+    error: BaseException | None
+
+    def is_alive(self) -> bool: ...
 
 
-class TaskRunner:
-    def __init__(self, attributes: dict[str, Any], task_id: str, changelog_path: Path, progress: Progress,
-                 stop: threading.Event, on_commit: Callable[[], None] = lambda: None) -> None:
-        self.attributes = attributes
-        self.spec = TaskSpec.from_attributes(attributes, task_id)
+class StoppableThread(Protocol):
+    def stop(self) -> None: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+class AppliesNext(Protocol):
+    def apply_next(self, cp: Checkpoint) -> bool:
+        """Apply the next change-log transaction(s) and commit `cp` with them; False when idle."""
+
+    def forget_old_writes(self) -> None: ...
+
+
+class PipelineRunner:
+    """One run of a task; `run()` until `stop` is set (or a migration completes)."""
+
+    IDLE_WAIT_SECONDS = 0.1
+
+    def __init__(self, spec: TaskSpec, changelog_path: Path, progress: Progress, stop: threading.Event,
+                 on_commit: Callable[[], None]) -> None:
+        self.spec = spec
         self.changelog_path = changelog_path
         self.progress = progress
         self.stop = stop
         self.on_commit = on_commit
 
-    def _source(self) -> Source:
-        endpoint = self.spec.source_endpoint
-        return registry.source_class(endpoint["engine"])(endpoint, self.spec.task_id)
-
-    def _stream_source(self) -> Source:
-        """The reader's source, told which tables matter so it can drop the rest early. A shared
-        log is read whole: which agent reads must not decide what another destination sees
-        while a change of `objects` reaches the agents one by one."""
-        source = self._source()
-        if self.spec.shares_log:
-            return source
-        objects = self.spec.objects
-        source.restrict(lambda database, table: plan_for(objects, database, table) is not None,
-                        databases_of(objects))
-        if self.spec.dropped_origin is not None:
-            source.drop_writes_of(self.spec.dropped_origin)
-        return source
-
-    def _sink(self) -> Sink:
-        endpoint = self.spec.destination_endpoint
-        assert endpoint is not None
-        return registry.sink_class(endpoint["engine"])(endpoint, self.spec.task_id, self.spec.origin)
-
-    def run(self) -> Outcome:
-        source, sink = self._source(), self._sink()
-        changelog: ChangeLog | None = None
-        reader: Reader | None = None
-        try:
-            source.check_connection()
-            sink.check_connection()
-            self.progress.set_error(None)  # both ends answer again
-            cp = self._checkpoint(sink)
-            if self.spec.incremental and "full" not in self.spec.phases:
-                # Nothing to copy: fix the stream's start before listing tables, so that a table
-                # created in between is seen by its CREATE in the stream.
-                changelog = ChangeLog(self.changelog_path)
-                self._start_stream(changelog, source, sink, cp)
-            plans, schemas = self._selection(source)
-            self._reconcile(cp, plans, sink)
-            throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
-            appended = threading.Event()
-            if self.spec.incremental:
-                if changelog is None:
-                    changelog = ChangeLog(self.changelog_path)
-                    self._start_stream(changelog, source, sink, cp)
-                reader = Reader(self._stream_source, self.changelog_path, self.progress, appended,
-                                shared=self.spec.shares_log)
-                reader.start()
-            copied = self._snapshot(source, sink, plans, schemas, cp, throttle, reader, changelog)
-            source.close_snapshot()
-            if not copied:
-                return Outcome.STOPPED
-            if changelog is None:
+    def _apply_loop(self, applier: AppliesNext, cp: Checkpoint, changelog: ChangeLog, reader: ReaderThread,
+                    appended: threading.Event, each_round: Callable[[], None] = lambda: None,
+                    completed: Callable[[], bool] = lambda: False) -> Outcome:
+        """Apply the change log as the reader fills it, trimming what is applied; COMPLETED once
+        `completed()` says so while nothing is left to apply, STOPPED when asked to stop."""
+        trimmed_at = 0.0
+        while not self.stop.is_set():
+            each_round()
+            raise_reader_error(reader)
+            if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
+                release(changelog, self.spec, cp.applied_seq)
+                applier.forget_old_writes()
+                trimmed_at = time.monotonic()
+            if applier.apply_next(cp):
+                self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())
+                self.on_commit()
+                continue
+            if completed():
                 self.progress.set_phase("done")
                 return Outcome.COMPLETED
-            assert reader is not None
-            self._stream(sink, changelog, reader, appended, plans, schemas, cp, throttle, source)
-            return Outcome.STOPPED
-        finally:
-            if reader is not None:
-                reader.stop()
-                reader.join(timeout=30)
-            if changelog is not None:
-                changelog.close()
-            source.close()
-            sink.close()
+            self.progress.committed(cp, caught_up=True)
+            appended.wait(self.IDLE_WAIT_SECONDS)
+            appended.clear()
+        return Outcome.STOPPED
 
-    # -- start ----------------------------------------------------------------------
-    def _checkpoint(self, sink: Sink) -> Checkpoint:
-        """The committed checkpoint; a fresh task passes the precheck first."""
-        cp = load_after_precheck(sink, lambda: lifecycle.precheck(self.attributes, self.spec.task_id),
-                                 lambda: self.progress.set_phase("precheck"),
-                                 lambda: streamed_without_copy(self.spec, self.changelog_path))
-        self.progress.committed(cp)
-        return cp
 
-    def _selection(self, source: Source) -> tuple[list[TablePlan], dict[str, TableSchema]]:
-        """The selected tables and their schemas. The reverse of a two-way pair skips tables its
-        source does not have yet: the forward direction creates them, and the reverse adopts
-        each when its CREATE arrives in the stream."""
-        plans = resolve_tables(self.spec.objects, source.list_tables)
-        schemas = {}
-        for plan in list(plans):
-            schema = source.table_schema(plan.source_database, plan.source_table)
-            if schema is None and self.spec.follows_peer:
-                plans.remove(plan)
-                continue
-            if schema is None:
-                raise FatalError(f"table {plan.name} no longer exists in the source; fix `objects` and apply")
-            if not schema.key:
-                raise FatalError(f"table {plan.name} has no primary key or unique NOT NULL key; add one")
-            schemas[plan.name] = schema
-        return plans, schemas
+def raise_reader_error(reader: ReaderThread | None) -> None:
+    """Hand a reader thread's failure to the main thread, which decides retry or exit."""
+    if reader is None:
+        return
+    if reader.error is not None:
+        raise reader.error
+    if not reader.is_alive():
+        raise RuntimeError("the reader thread ended unexpectedly")
 
-    def _reconcile(self, cp: Checkpoint, plans: list[TablePlan], sink: Sink) -> None:
-        """Match table progress to the selection: new (or re-pointed) tables start over,
-        removed ones are forgotten."""
-        wanted = {plan.name: plan for plan in plans}
-        changed = False
-        for name in [name for name in cp.tables if name not in wanted]:
-            log.info("table %s is no longer selected: its changes are no longer applied", name)
-            del cp.tables[name]
-            changed = True
-        for name, plan in wanted.items():
-            progress = cp.tables.get(name)
-            if progress is None or progress.destination != plan.dest_name:
-                if progress is not None:
-                    log.info("table %s now goes to %s: copying it there", name, plan.dest_name)
-                cp.tables[name] = TableProgress(destination=plan.dest_name)
-                changed = True
-        if changed:
-            sink.save_checkpoint(cp.to_json())
-            self.progress.committed(cp)
 
-    def _start_stream(self, changelog: ChangeLog, source: Source, sink: Sink, cp: Checkpoint) -> None:
-        """Fix the stream's start before the first snapshot read, so no change falls in a gap."""
-        if self.spec.shares_log:
-            return self._join_shared_log(changelog, source, sink, cp)
-        emptied = changelog.bind(self.spec.task_id)
-        has_position, _ = changelog.reader_position()
-        nothing_copied = not any(t.copy_done or t.last_key is not None for t in cp.tables.values())
-        # A task without a copy cannot start over once its stream started: the changes since
-        # would be lost, where a copy would have read them.
-        restartable = "full" in self.spec.phases or not cp.stream_started
-        if nothing_copied and cp.applied_seq == 0 and restartable:
-            # Everything committed so far will be read by the snapshot: start the stream here
-            # (at the snapshot's own position when the source has consistent snapshots).
-            changelog.reset()
-            start = source.open_snapshot()
-            changelog.set_reader_position(start if start is not None else source.current_position())
-            cp.stream_started = True
-            sink.save_checkpoint(cp.to_json())
-        elif emptied or not has_position:
-            raise FatalError(
-                f"the change log {self.changelog_path} lost its position while the task was running; "
-                "replace the task (destroy, then apply) to copy again"
-            )
-
-    def _join_shared_log(self, changelog: ChangeLog, source: Source, sink: Sink, cp: Checkpoint) -> None:
-        """A destination of a one-to-many topology applies from the end of the shared log as it
-        was when it joined; its snapshot, opened after, covers everything before."""
-        changelog.bind(self.changelog_path.parent.name)
-        if changelog.joined(self.spec.task_id):
-            return
-        nothing_copied = not any(t.copy_done or t.last_key is not None for t in cp.tables.values())
-        if nothing_copied and cp.applied_seq == 0:
-            cp.applied_seq = changelog.join(self.spec.task_id, source.current_position)
-            cp.stream_started = True
-            sink.save_checkpoint(cp.to_json())
-        else:
-            raise FatalError(
-                f"the shared change log {self.changelog_path} no longer holds this destination's place; "
-                "replace the task (destroy, then apply) to copy again"
-            )
-
-    # -- phases ---------------------------------------------------------------------
-    def _snapshot(self, source: Source, sink: Sink, plans: list[TablePlan], schemas: dict[str, TableSchema],
-                  cp: Checkpoint, throttle: Throttle, reader: Reader | None, changelog: ChangeLog | None) -> bool:
-        """Schema and full copy of the tables that need them; False when stopped midway."""
-        if "schema" in self.spec.phases and not all(cp.tables[p.name].schema_done for p in plans):
-            self.progress.set_phase("schema")
-            fullcopy.create_tables(sink, plans, schemas, cp, self.progress)
-        pending = [plan for plan in plans if not cp.tables[plan.name].copy_done]
-        if not pending:
-            return True
-        if "full" not in self.spec.phases:
-            stream_start = changelog.reader_position()[1] if changelog is not None else None
-            for plan in pending:
-                table = cp.tables[plan.name]
-                table.copy_done = True
-                table.copy_end = list(source.position_order(stream_start)) if changelog is not None else None
-            sink.save_checkpoint(cp.to_json())
-            self.progress.committed(cp)
-            return True
-        self.progress.set_phase("full")
-        for plan in pending:
-            if not fullcopy.copy_table(source, sink, plan, schemas[plan.name], cp, throttle, self.progress,
-                                       self.stop, self.spec.incremental,
-                                       keep_existing=self.spec.conflict_policy == "ignore"):
-                return False
-            self.on_commit()
-            _raise_reader_error(reader)
-        return True
-
-    def _stream(self, sink: Sink, changelog: ChangeLog, reader: Reader, appended: threading.Event,
-                plans: list[TablePlan], schemas: dict[str, TableSchema], cp: Checkpoint, throttle: Throttle,
-                source: Source) -> None:
-        self.progress.set_phase("incremental")
-        peer_log = peer_changelog(self.changelog_path, self.attributes)
-        peer = PeerWrites(peer_log) if peer_log is not None else None
-        applier = Applier(sink, changelog, plans, schemas, self.spec.conflict_policy, source.position_order, throttle,
-                          self.spec.objects, follow_unreplayed_ddl=self.spec.tags is not None, peer=peer)
-        trimmed_at = 0.0
-        try:
-            while not self.stop.is_set():
-                _raise_reader_error(reader)
-                if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
-                    release(changelog, self.spec, cp.applied_seq)
-                    applier.forget_old_writes()
-                    trimmed_at = time.monotonic()
-                if applier.apply_next(cp):
-                    self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())
-                    self.on_commit()
-                    continue
-                self.progress.committed(cp, caught_up=True)
-                appended.wait(IDLE_WAIT_SECONDS)
-                appended.clear()
-        finally:
-            if peer is not None:
-                peer.close()
+def stop_threads(*threads: StoppableThread | None) -> None:
+    """Stop the run's helper threads (reader, delivery, ...) and wait for them, in order."""
+    for thread in threads:
+        if thread is not None:
+            thread.stop()
+            thread.join(timeout=30)
 
 
 def streamed_without_copy(spec: TaskSpec, changelog_path: Path) -> bool:
@@ -272,12 +108,3 @@ def release(changelog: ChangeLog, spec: TaskSpec, applied_seq: int) -> None:
         changelog.release(spec.task_id, applied_seq)
     else:
         changelog.trim(applied_seq)
-
-
-def _raise_reader_error(reader: Reader | None) -> None:
-    if reader is None:
-        return
-    if reader.error is not None:
-        raise reader.error
-    if not reader.is_alive():
-        raise RuntimeError("the reader thread ended unexpectedly")

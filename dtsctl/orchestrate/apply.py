@@ -17,7 +17,7 @@ from dtsctl.errors import DtsError
 from dtsctl.orchestrate.task_ops import create_task, delete_task, reconfigure_task
 from dtsctl.orchestrate.upstream import wait_for_upstream_schema
 from dtsctl.plan import Plan, ResourceChange
-from dtsctl.runtime.agents import Agent, list_agents
+from dtsctl.runtime.agent_control import Agent, list_agents
 from dtsctl.runtime.layout import RuntimePaths
 from dtsctl.runtime.process import stop_process
 from dtsctl.runtime.supervisor import SUPERVISOR_MODULE, ensure_supervisor, supervisor_pid

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dtsctl.config import OutputValue, Workspace
-from dtsctl.runtime.agents import Agent
+from dtsctl.runtime.agent_control import Agent
 from dtsctl.runtime.layout import RuntimePaths
 from dtsctl.state import State
 

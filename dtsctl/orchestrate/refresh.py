@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dtsctl.plan import Observation
-from dtsctl.runtime.agents import Agent
+from dtsctl.runtime.agent_control import Agent
 from dtsctl.runtime.layout import RuntimePaths
 from dtsctl.runtime.supervisor import supervisor_pid
 from dtsctl.state import State

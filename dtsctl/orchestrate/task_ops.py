@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dtsctl.config.resources import DesiredResource
-from dtsctl.engine import lifecycle
+from dtsctl.runtime import lifecycle
 from dtsctl.engine.subscription.spec import sync_groups
 from dtsctl.errors import DtsError
-from dtsctl.runtime.agents import Agent
+from dtsctl.runtime.agent_control import Agent
 
 
 def run_precheck(address: str, attributes: dict[str, Any], task_id: str, fed_by: tuple[str, ...] = ()) -> None:

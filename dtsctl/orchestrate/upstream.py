@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from dtsctl.errors import DtsError
-from dtsctl.runtime.agents import Agent
+from dtsctl.runtime.agent_control import Agent
 from dtsctl.runtime.layout import RuntimePaths
 
 SCHEMA_WAIT_SECONDS = 600.0

@@ -16,7 +16,7 @@
         changelog.db             the change log every destination's agent applies from
         reader.lock              flock held by the one agent that reads the source for all of them
 
-The agent is started as `python -m dtsctl.runtime.agent <task dir>` in its own session.
+The agent is started as `python -m dtsctl.runtime.agent_process <task dir>` in its own session.
 Agent exit codes: 0 stopped on request or completed, 3 fatal (do not restart), anything else: crashed (restart).
 """
 
@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dtsctl.engine.selection import shares_change_log
+from dtsctl.engine.task import shares_change_log
 
 RUNTIME_ENV = "DTSCTL_RUNTIME_DIR"
 EXIT_FATAL = 3

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
-from dtsctl.runtime.agents import AGENT_MODULE, Agent, list_agents
+from dtsctl.runtime.agent_control import AGENT_MODULE, Agent, list_agents
 from dtsctl.runtime.layout import RuntimePaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached
 

@@ -186,7 +186,7 @@ def test_a_task_can_be_paused_while_its_source_is_unreachable(workspace: Workspa
 def test_a_duplicate_start_leaves_the_live_agent_visible(workspace: Workspace) -> None:
     """The supervisor may start an agent the CLI has just started; the duplicate exits at once
     (the lock is held) and must not leave its dead pid where the live agent's is."""
-    from dtsctl.runtime.agents import Agent
+    from dtsctl.runtime.agent_control import Agent
     from dtsctl.runtime.layout import RuntimePaths
 
     seed(workspace.root / "shop.db")
@@ -202,7 +202,7 @@ def test_a_supervisor_restart_racing_a_start_never_names_its_duplicate(workspace
     """The supervisor can look before a just-started agent has written agent.pid and start a
     duplicate, which exits at once (the lock is held). The file must never name that duplicate:
     the live agent writes it (here, as if it were about to), and only a lock holder may."""
-    from dtsctl.runtime.agents import Agent
+    from dtsctl.runtime.agent_control import Agent
     from dtsctl.runtime.layout import RuntimePaths
     from dtsctl.runtime.supervisor import Supervisor
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from dtsctl.engine import lifecycle
+from dtsctl.runtime import lifecycle
 from dtsctl.jsonfile import read_json, write_json_atomic
 
 
@@ -54,7 +54,7 @@ class AgentProcess:
     def start(self) -> subprocess.Popen:
         self.dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "dtsctl.runtime.agent", str(self.dir)],
+            self.process = subprocess.Popen([sys.executable, "-m", "dtsctl.runtime.agent_process", str(self.dir)],
                                             stdout=log, stderr=log, start_new_session=True)
         return self.process
 

@@ -11,7 +11,7 @@ import re
 import pymysql
 
 from dtsctl.connectors.mysql.connection import qualified, query, quote
-from dtsctl.engine.interfaces import Column, Index, TableSchema
+from dtsctl.engine.tables.interfaces import Column, Index, TableSchema
 
 DIALECT = "mysql"
 META_DATABASE = "dtsctl_meta"  # dtsctl's own bookkeeping on a MySQL destination

@@ -24,10 +24,10 @@ from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, META_DATA
                                             create_table_from_columns, create_table_statement)
 from dtsctl.connectors.mysql.snapshot import ordered_rows
 from dtsctl.connectors.mysql.values import to_param
-from dtsctl.engine.checksum import table_checksum
+from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.errors import ConflictError
 from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange, format_key
-from dtsctl.engine.interfaces import Sink, TableSchema
+from dtsctl.engine.tables.interfaces import Sink, TableSchema
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from dtsctl.connectors.mysql import position as positions
 from dtsctl.connectors.mysql.connection import qualified, query, quote, scalar
 from dtsctl.connectors.mysql.values import bit_columns, normalise_selected
 from dtsctl.engine.events import Row
-from dtsctl.engine.interfaces import TableSchema
+from dtsctl.engine.tables.interfaces import TableSchema
 
 
 def open_snapshot(conn: pymysql.Connection) -> positions.Position:

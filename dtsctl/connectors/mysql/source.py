@@ -14,10 +14,10 @@ from dtsctl.connectors.mysql import position as positions
 from dtsctl.connectors.mysql import precheck, schema as schemas, snapshot
 from dtsctl.connectors.mysql.binlog import BinlogStream, Reconnected, StreamEnded
 from dtsctl.connectors.mysql.connection import connect, error_code, qualified, scalar, translate_errors
-from dtsctl.engine.checksum import table_checksum
+from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import Position, Row, Transaction
-from dtsctl.engine.interfaces import Source, TableSchema
+from dtsctl.engine.tables.interfaces import Source, TableSchema
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from dtsctl.connectors.redis.sink import (REPLY_TIMEOUT_SECONDS, SCAN_COUNT, com
                                           raise_for_aborted)
 from dtsctl.engine.errors import ConnectionFailure, FatalError
 from dtsctl.engine.keyspace.interfaces import Batch, Command, KeyspaceSink
-from dtsctl.engine.selection import TaskSpec
+from dtsctl.engine.task import TaskSpec
 
 SLOTS = 16384
 _MULTI, _EXEC = encode((b"MULTI",)), encode((b"EXEC",))

@@ -1,18 +1,22 @@
-"""The Redis engine as the keyspace pipeline sees it (dtsctl.engine.keyspace.registry)."""
+"""The Redis engine as the keyspace and subscription pipelines see it (`CONNECTOR`, dtsctl.registry)."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Sequence
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from dtsctl.connectors.redis import commands, resp
-
+from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink, KeyspaceSource
-from dtsctl.engine.selection import TaskSpec
-
-if TYPE_CHECKING:
-    from dtsctl.engine.lifecycle import CheckResult, TableComparison
+from dtsctl.engine.keyspace.reader import KeyspaceReader
+from dtsctl.engine.pipeline import CheckResult, TableComparison
+from dtsctl.engine.progress import Progress
+from dtsctl.engine.subscription.recorder import Recorder
+from dtsctl.engine.subscription.store import SubscriptionStore
+from dtsctl.engine.task import TaskSpec
 
 
 class RedisConnector:
@@ -35,7 +39,7 @@ class RedisConnector:
 
         return RedisHeartbeat(spec.source_endpoint, spec.task_id)
 
-    def precheck(self, spec: TaskSpec) -> list["CheckResult"]:
+    def precheck(self, spec: TaskSpec) -> list[CheckResult]:
         from dtsctl.connectors.redis.precheck import precheck
 
         return precheck(spec)
@@ -51,17 +55,44 @@ class RedisConnector:
             finally:
                 sink.close()
 
-    def verify(self, spec: TaskSpec) -> list["TableComparison"]:
+    def verify(self, spec: TaskSpec) -> list[TableComparison]:
         from dtsctl.connectors.redis.verify import verify
 
         return verify(spec)
 
+    def subscription(self) -> "RedisSubscription":
+        return RedisSubscription()
 
     def keys_of(self, args: Sequence[bytes]) -> list[bytes]:
         return commands.keys_of(args) or []
 
     def encode(self, args: Sequence[bytes]) -> bytes:
         return resp.encode(args)
+
+
+class RedisSubscription:
+    """Subscriptions on a Redis source (dtsctl.engine.subscription.pipeline.KeyspaceSubscription)."""
+
+    def source(self, spec: TaskSpec) -> KeyspaceSource:
+        from dtsctl.connectors.redis.subscription import SubscriptionRedisSource
+
+        return SubscriptionRedisSource(spec)
+
+    def reader(self, spec: TaskSpec, changelog_path: Path, progress: Progress,
+               appended: threading.Event) -> KeyspaceReader:
+        from dtsctl.connectors.redis.subscription import make_reader
+
+        return make_reader(spec, changelog_path, progress, appended)
+
+    def recorder(self, store: SubscriptionStore, changelog: ChangeLog, set_phase: Callable[[str], Any]) -> Recorder:
+        from dtsctl.connectors.redis.subscription import KeyspaceRecorder
+
+        return KeyspaceRecorder(store, changelog, set_phase)
+
+    def precheck(self, spec: TaskSpec) -> list[str]:
+        from dtsctl.connectors.redis.subscription import precheck
+
+        return precheck(spec)
 
 
 CONNECTOR = RedisConnector()

@@ -10,8 +10,8 @@ import redis
 from dtsctl.connectors.redis.client import connect, connect_cluster
 from dtsctl.connectors.redis.selection import CHECKPOINT_PREFIX, OWN_PREFIX, Selection
 from dtsctl.connectors.redis.sink import glob_escape
-from dtsctl.engine.lifecycle import CheckResult
-from dtsctl.engine.selection import TaskSpec
+from dtsctl.engine.pipeline import CheckResult
+from dtsctl.engine.task import TaskSpec
 from dtsctl.errors import DtsError
 
 EVICTING = ("allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random",

@@ -19,7 +19,7 @@ from dtsctl.connectors.redis.resp import RespConnection, encode, open_connection
 from dtsctl.connectors.redis.selection import CHECKPOINT_PREFIX, OWN_PREFIX, origin_key
 from dtsctl.engine.errors import ConnectionFailure, FatalError
 from dtsctl.engine.keyspace.interfaces import Batch, Command, KeyspaceSink
-from dtsctl.engine.selection import TaskSpec
+from dtsctl.engine.task import TaskSpec
 
 SCAN_COUNT = 1000
 REPLY_TIMEOUT_SECONDS = 120.0

@@ -23,7 +23,7 @@ from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
 from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
 from dtsctl.engine.events import Position
 from dtsctl.engine.keyspace.interfaces import CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, KeyspaceSource, Record
-from dtsctl.engine.selection import TaskSpec
+from dtsctl.engine.task import TaskSpec
 from dtsctl.errors import DtsError
 
 log = logging.getLogger(__name__)

@@ -46,7 +46,7 @@ from dtsctl.engine.keyspace.interfaces import SNAPSHOT_BEGIN, SNAPSHOT_END, Keys
 from dtsctl.engine.keyspace.progress import KeyspaceProgress
 from dtsctl.engine.keyspace.reader import KeyspaceReader
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.selection import TaskSpec
+from dtsctl.engine.task import TaskSpec
 from dtsctl.engine.subscription.envelope import Envelope, iso_time
 from dtsctl.engine.subscription.store import SubscriptionStore
 from dtsctl.engine.subscription.recorder import (EVENTS, MAX_TRANSACTIONS_PER_BATCH, NEWEST_COMMIT_TIME, SOURCE_SEQ,

@@ -14,8 +14,8 @@ import redis
 from dtsctl.connectors.redis.client import connect, connect_cluster
 from dtsctl.connectors.redis.selection import DbRule, Selection
 from dtsctl.connectors.redis.sink import glob_escape
-from dtsctl.engine.lifecycle import TableComparison
-from dtsctl.engine.selection import TaskSpec
+from dtsctl.engine.pipeline import TableComparison
+from dtsctl.engine.task import TaskSpec
 
 
 def verify(spec: TaskSpec) -> list[TableComparison]:

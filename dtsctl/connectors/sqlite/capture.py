@@ -15,7 +15,7 @@ import sqlite3
 from typing import Sequence
 
 from dtsctl.connectors.sqlite.connection import quote, transaction
-from dtsctl.engine.interfaces import TableSchema
+from dtsctl.engine.tables.interfaces import TableSchema
 
 _NOW = "(julianday('now') - 2440587.5) * 86400.0"
 

@@ -6,7 +6,7 @@ import dataclasses
 import sqlite3
 
 from dtsctl.connectors.sqlite.connection import quote
-from dtsctl.engine.interfaces import Column, Index, TableSchema
+from dtsctl.engine.tables.interfaces import Column, Index, TableSchema
 
 OWN_PREFIX = "_dtsctl_"
 

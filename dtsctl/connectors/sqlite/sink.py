@@ -13,10 +13,10 @@ from dtsctl.connectors.sqlite.connection import (open_or_create, quote, transact
                                                  try_enable_wal)
 from dtsctl.connectors.sqlite.schema import create_table_sql
 from dtsctl.connectors.sqlite.types import translate, values
-from dtsctl.engine.checksum import table_checksum
+from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.errors import ConflictError, ConnectionFailure
 from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange
-from dtsctl.engine.interfaces import Sink, TableSchema
+from dtsctl.engine.tables.interfaces import Sink, TableSchema
 
 CHECKPOINT_TABLE = "_dtsctl_checkpoint"
 

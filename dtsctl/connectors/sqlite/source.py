@@ -12,10 +12,10 @@ from dtsctl.connectors.sqlite import capture
 from dtsctl.connectors.sqlite.connection import (open_existing, quote, transaction, translate_errors,
                                                  try_enable_wal)
 from dtsctl.connectors.sqlite.schema import columns_sql, list_user_tables, read_schema
-from dtsctl.engine.checksum import table_checksum
+from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ChangeEvent, Position, Row, SchemaChange, Transaction, decode_row
-from dtsctl.engine.interfaces import Source, TableSchema
+from dtsctl.engine.tables.interfaces import Source, TableSchema
 
 DATABASE = "main"
 

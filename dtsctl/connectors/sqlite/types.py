@@ -14,7 +14,7 @@ import logging
 import re
 from typing import Any, Iterable
 
-from dtsctl.engine.interfaces import Column, TableSchema
+from dtsctl.engine.tables.interfaces import Column, TableSchema
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 from dtsctl.engine.events import Position
-from dtsctl.engine.selection import TaskSpec
-
-if TYPE_CHECKING:
-    from dtsctl.engine.lifecycle import CheckResult, TableComparison
+from dtsctl.engine.pipeline import CheckResult, TableComparison
+from dtsctl.engine.task import TaskSpec
 
 CONTROL_MARK = b"#"
 
@@ -155,7 +153,7 @@ class KeyspaceSink(ABC):
 
 
 class KeyspaceConnector(Protocol):
-    """What engine/keyspace/registry.py loads for a key-value engine."""
+    """What a key-value engine's connector module exposes as `CONNECTOR` (dtsctl.registry)."""
 
     def source(self, spec: TaskSpec) -> KeyspaceSource: ...
 
@@ -163,11 +161,14 @@ class KeyspaceConnector(Protocol):
 
     def heartbeat(self, spec: TaskSpec) -> Heartbeat: ...
 
-    def precheck(self, spec: TaskSpec) -> list["CheckResult"]: ...
+    def precheck(self, spec: TaskSpec) -> list[CheckResult]: ...
 
     def teardown(self, spec: TaskSpec) -> None: ...
 
-    def verify(self, spec: TaskSpec) -> list["TableComparison"]: ...
+    def verify(self, spec: TaskSpec) -> list[TableComparison]: ...
+
+    def subscription(self) -> Any:
+        """Its support for subscriptions (dtsctl.engine.subscription.pipeline.KeyspaceSubscription)."""
 
     def keys_of(self, args: Sequence[bytes]) -> list[bytes]:
         """The keys a stored command writes."""

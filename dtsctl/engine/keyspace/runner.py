@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, load_after_precheck
-from dtsctl.engine.keyspace import registry
 from dtsctl.engine.keyspace.applier import KeyspaceApplier, destination_name, in_snapshot
 from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
 from dtsctl.engine.keyspace.interfaces import SNAPSHOT_BEGIN_PREFIX, Heartbeat, KeyspaceSink
@@ -25,26 +23,24 @@ from dtsctl.engine.keyspace.progress import HEARTBEAT_EVERY_SECONDS, KeyspacePro
 from dtsctl.engine.keyspace.reader import KeyspaceReader
 from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
-from dtsctl.engine.runner import Outcome, release, streamed_without_copy
-from dtsctl.engine.selection import TaskSpec
+from dtsctl.engine.pipeline import Outcome
+from dtsctl.engine.runner import PipelineRunner, stop_threads, streamed_without_copy
 from dtsctl.engine.throttle import Throttle
+
+if TYPE_CHECKING:
+    from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
 
 log = logging.getLogger(__name__)
 
-IDLE_WAIT_SECONDS = 0.05
-TRIM_EVERY_SECONDS = 1.0
 
+class KeyspaceRunner(PipelineRunner):
+    IDLE_WAIT_SECONDS = 0.05
+    progress: KeyspaceProgress
 
-class KeyspaceRunner:
-    def __init__(self, attributes: dict[str, Any], task_id: str, changelog_path: Path, progress: KeyspaceProgress,
-                 stop: threading.Event, on_commit: Callable[[], None] = lambda: None) -> None:
-        self.attributes = attributes
-        self.spec = TaskSpec.from_attributes(attributes, task_id)
-        self.connector = registry.connector(self.spec.source_endpoint["engine"])
-        self.changelog_path = changelog_path
-        self.progress = progress
-        self.stop = stop
-        self.on_commit = on_commit
+    def __init__(self, pipeline: "KeyspacePipeline", changelog_path: Path, progress: KeyspaceProgress,
+                 stop: threading.Event, on_commit: Callable[[], None]) -> None:
+        super().__init__(pipeline.spec, changelog_path, progress, stop, on_commit)
+        self.connector = pipeline.connector
 
     def run(self) -> Outcome:
         sink = self.connector.sink(self.spec)
@@ -67,11 +63,7 @@ class KeyspaceRunner:
                 heartbeat.start()
             return self._apply(sink, changelog, reader, appended, cp)
         finally:
-            if heartbeat is not None:
-                heartbeat.stop()
-            if reader is not None:
-                reader.stop()
-                reader.join(timeout=30)
+            stop_threads(heartbeat, reader)
             if changelog is not None:
                 changelog.close()
             sink.close()
@@ -117,7 +109,7 @@ class KeyspaceRunner:
         sink.save_checkpoint(cp.to_json())
 
     def _concurrent_writes(self) -> ConcurrentWrites | None:
-        peer = peer_changelog(self.changelog_path, self.attributes)
+        peer = peer_changelog(self.changelog_path, self.spec.peer)
         if peer is None:
             return None
         return ConcurrentWrites(PeerWrites(peer), self.spec.conflict_policy, self.connector.keys_of,
@@ -128,28 +120,15 @@ class KeyspaceRunner:
         throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
         concurrent = self._concurrent_writes()
         applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy, concurrent)
-        trimmed_at = 0.0
+
+        def show_phase() -> None:
+            phase = "full" if in_snapshot(cp) else "incremental"
+            if phase != self.progress.phase:
+                self.progress.set_phase(phase)
+
         try:
-            while not self.stop.is_set():
-                phase = "full" if in_snapshot(cp) else "incremental"
-                if phase != self.progress.phase:
-                    self.progress.set_phase(phase)
-                _raise_reader_error(reader)
-                if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
-                    release(changelog, self.spec, cp.applied_seq)
-                    applier.forget_old_writes()
-                    trimmed_at = time.monotonic()
-                if applier.apply_next(cp):
-                    self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())
-                    self.on_commit()
-                    continue
-                if not self.spec.incremental and not in_snapshot(cp):
-                    self.progress.set_phase("done")
-                    return Outcome.COMPLETED
-                self.progress.committed(cp, caught_up=True)
-                appended.wait(IDLE_WAIT_SECONDS)
-                appended.clear()
-            return Outcome.STOPPED
+            return self._apply_loop(applier, cp, changelog, reader, appended, each_round=show_phase,
+                                    completed=lambda: not self.spec.incremental and not in_snapshot(cp))
         finally:
             if concurrent is not None:
                 concurrent.close()
@@ -176,9 +155,3 @@ class _HeartbeatThread(threading.Thread):
         self._halt.set()
         self.join(timeout=5)
 
-
-def _raise_reader_error(reader: KeyspaceReader) -> None:
-    if reader.error is not None:
-        raise reader.error
-    if not reader.is_alive():
-        raise RuntimeError("the reader thread ended unexpectedly")

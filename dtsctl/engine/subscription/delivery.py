@@ -8,17 +8,15 @@ checked against the target's last entry on start, so nothing is added twice.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.subscription.store import SubscriptionStore
-from dtsctl.errors import DtsError
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +25,10 @@ BATCH = 500
 IDLE_SECONDS = 0.1
 BACKOFF_SECONDS = (0.5, 1, 2, 5, 10, 30)
 
-# engine of the deliver_to endpoint -> "module:Class" of its stream target
-_TARGETS = {"redis": "dtsctl.connectors.streams.redis_stream:RedisStreamTarget"}
-
 
 class StreamTarget(Protocol):
+    """A stream on the `deliver_to` endpoint; its engine's connector provides it (EngineSpec.stream_target)."""
+
     name: str
 
     def last_seq(self) -> int: ...
@@ -41,14 +38,6 @@ class StreamTarget(Protocol):
     def close(self) -> None: ...
 
 
-def make_target(endpoint: dict[str, Any], stream: str) -> StreamTarget:
-    spec = _TARGETS.get(endpoint["engine"])
-    if spec is None:
-        raise DtsError(f"deliver_to needs a redis endpoint; {endpoint['engine']} cannot hold a stream")
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)(endpoint, stream)
-
-
 def delivery_cursor(store: SubscriptionStore) -> int | None:
     """The last delivered seq, or None when the task delivers nowhere yet."""
     cursor = store.get(CURSOR)
@@ -56,11 +45,10 @@ def delivery_cursor(store: SubscriptionStore) -> int | None:
 
 
 class Delivery(threading.Thread):
-    def __init__(self, store_path: Path, endpoint: dict[str, Any], stream: str, progress: Progress) -> None:
+    def __init__(self, store_path: Path, make_target: Callable[[], StreamTarget], progress: Progress) -> None:
         super().__init__(name="delivery", daemon=True)
         self._store_path = store_path
-        self._endpoint = endpoint
-        self._stream = stream
+        self._make_target = make_target
         self._progress = progress
         self._halt = threading.Event()
 
@@ -82,7 +70,7 @@ class Delivery(threading.Thread):
 
     def _deliver(self) -> None:
         store = SubscriptionStore(self._store_path)
-        target = make_target(self._endpoint, self._stream)
+        target = self._make_target()
         try:
             cursor = self._start(store, target)
             while not self._halt.is_set():

@@ -11,31 +11,29 @@ import logging
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from dtsctl.connectors import registry
-from dtsctl.engine import lifecycle
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.errors import FatalError
-from dtsctl.engine.interfaces import Source
-from dtsctl.engine.keyspace import registry as keyspace
 from dtsctl.engine.keyspace.progress import KeyspaceProgress
 from dtsctl.engine.keyspace.reader import KeyspaceReader
+from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.reader import Reader
-from dtsctl.engine.runner import Outcome
-from dtsctl.engine.selection import TaskSpec
+from dtsctl.engine.runner import PipelineRunner, raise_reader_error, stop_threads
 from dtsctl.engine.subscription import retention
 from dtsctl.engine.subscription.delivery import Delivery, delivery_cursor
 from dtsctl.engine.subscription.recorder import EVENTS, NEWEST_COMMIT_TIME, SOURCE_SEQ, Recorder
-from dtsctl.engine.subscription.spec import SubscriptionSpec, store_path
+from dtsctl.engine.subscription.spec import store_path
 from dtsctl.engine.subscription.store import SubscriptionStore
+from dtsctl.engine.tables.interfaces import Source
+from dtsctl.engine.tables.reader import Reader
+
+if TYPE_CHECKING:
+    from dtsctl.engine.subscription.pipeline import KeyspaceSubscriptionPipeline, SubscriptionPipeline
 
 log = logging.getLogger(__name__)
 
-IDLE_WAIT_SECONDS = 0.1
 HEARTBEAT_SECONDS = 5.0
 HOUSEKEEPING_SECONDS = 1.0
 
@@ -44,21 +42,16 @@ PRECHECK_DONE = "precheck_done"
 STARTED = "stream_started"
 
 
-class SubscriptionRunner:
-    def __init__(self, attributes: dict[str, Any], task_id: str, changelog_path: Path, progress: Progress,
-                 stop: threading.Event, on_commit: Callable[[], None] = lambda: None) -> None:
-        self.attributes = attributes
-        self.task = TaskSpec.from_attributes(attributes, task_id)
-        self.spec = SubscriptionSpec.from_attributes(attributes)
-        self.changelog_path = changelog_path
+class SubscriptionRunner(PipelineRunner):
+    def __init__(self, pipeline: "SubscriptionPipeline", changelog_path: Path, progress: Progress,
+                 stop: threading.Event, on_commit: Callable[[], None]) -> None:
+        super().__init__(pipeline.spec, changelog_path, progress, stop, on_commit)
+        self.pipeline = pipeline
+        self.subscription = pipeline.subscription
         self.store_path = store_path(changelog_path.parent)
-        self.progress = progress
-        self.stop = stop
-        self.on_commit = on_commit
 
-    def _source(self) -> Source:
-        endpoint = self.task.source_endpoint
-        return registry.source_class(endpoint["engine"])(endpoint, self.task.task_id)
+    def _source(self) -> Any:
+        return self.pipeline.source.source()  # type: ignore[attr-defined]
 
     def _reader(self, appended: threading.Event) -> Reader | KeyspaceReader:
         return Reader(self._source, self.changelog_path, self.progress, appended)
@@ -67,8 +60,7 @@ class SubscriptionRunner:
         return Recorder(store, changelog)
 
     def _failed_prechecks(self) -> list[str]:
-        checks = lifecycle.precheck(self.attributes, self.task.task_id)
-        return [check.message for check in checks if not check.ok and not check.warning]
+        return [check.message for check in self.pipeline.precheck() if not check.ok and not check.warning]
 
     def run(self) -> Outcome:
         source = self._source()
@@ -80,24 +72,20 @@ class SubscriptionRunner:
             source.check_connection()
             self.progress.set_error(None)
             self._precheck(store)
-            store.sync_groups(self.spec.groups)
+            store.sync_groups(self.subscription.groups)
             changelog = ChangeLog(self.changelog_path)
             self._start_stream(changelog, source, store)
             appended = threading.Event()
             reader = self._reader(appended)
             reader.start()
-            if self.spec.delivery_endpoint is not None and self.spec.delivery_stream:
-                delivery = Delivery(self.store_path, self.spec.delivery_endpoint, self.spec.delivery_stream,
-                                    self.progress)
+            if self.pipeline.make_target is not None:
+                delivery = Delivery(self.store_path, self.pipeline.make_target, self.progress)
                 delivery.start()
             self.progress.set_phase("incremental")
             self._loop(self._recorder(store, changelog), reader, appended)
             return Outcome.STOPPED
         finally:
-            for thread in (reader, delivery):
-                if thread is not None:
-                    thread.stop()
-                    thread.join(timeout=30)
+            stop_threads(reader, delivery)
             if changelog is not None:
                 changelog.close()
             store.close()
@@ -116,7 +104,7 @@ class SubscriptionRunner:
 
     def _start_stream(self, changelog: ChangeLog, source: Source, store: SubscriptionStore) -> None:
         """A fresh task starts the stream where the source is now; a running one resumes."""
-        emptied = changelog.bind(self.task.task_id)
+        emptied = changelog.bind(self.spec.task_id)
         has_position, _ = changelog.reader_position()
         if not store.get(STARTED):
             changelog.reset()
@@ -134,7 +122,7 @@ class SubscriptionRunner:
         housekeeping_at = 0.0
         active_at = time.monotonic()
         while not self.stop.is_set():
-            _raise_reader_error(reader)
+            raise_reader_error(reader)
             recorded = recorder.record_next()
             if recorded:
                 active_at = time.monotonic()
@@ -145,12 +133,12 @@ class SubscriptionRunner:
             if time.monotonic() - housekeeping_at >= HOUSEKEEPING_SECONDS:
                 recorder.release_changelog()
                 cursor = delivery_cursor(store)
-                retention.enforce(store, self.spec.retention, time.time(), [] if cursor is None else [cursor])
+                retention.enforce(store, self.subscription.retention, time.time(), [] if cursor is None else [cursor])
                 housekeeping_at = time.monotonic()
             caught_up = recorder.source_seq >= recorder.changelog.last_seq()
             self.progress.committed(self._checkpoint(recorder), caught_up=caught_up)
             if not recorded:
-                appended.wait(IDLE_WAIT_SECONDS)
+                appended.wait(self.IDLE_WAIT_SECONDS)
                 appended.clear()
 
     @staticmethod
@@ -167,26 +155,24 @@ class KeyspaceSubscriptionRunner(SubscriptionRunner):
     (the connector's subscription support, e.g. connectors/redis/subscription.py). With `full` in
     `phases` the stream starts with the snapshot as `insert` records."""
 
-    @property
-    def _support(self) -> ModuleType:
-        return keyspace.subscription_support(self.task.source_endpoint["engine"])
+    pipeline: "KeyspaceSubscriptionPipeline"
 
     def _source(self) -> Any:
-        return self._support.SubscriptionRedisSource(self.task)
+        return self.pipeline.support.source(self.spec)
 
     def _reader(self, appended: threading.Event) -> KeyspaceReader:
-        return self._support.make_reader(self.task, self.changelog_path, self.progress, appended)
+        return self.pipeline.support.reader(self.spec, self.changelog_path, self.progress, appended)
 
     def _recorder(self, store: SubscriptionStore, changelog: ChangeLog) -> Recorder:
-        return self._support.KeyspaceRecorder(store, changelog, self.progress.set_phase)
+        return self.pipeline.support.recorder(store, changelog, self.progress.set_phase)
 
     def _failed_prechecks(self) -> list[str]:
-        return self._support.precheck(self.task)
+        return self.pipeline.support.precheck(self.spec)
 
     def _start_stream(self, changelog: ChangeLog, source: Any, store: SubscriptionStore) -> None:
         """A fresh task starts with a full resync (its RDB kept only with `full` in `phases`); a running
         one continues from the change log's position (PSYNC)."""
-        emptied = changelog.bind(self.task.task_id)
+        emptied = changelog.bind(self.spec.task_id)
         has_position, _ = changelog.reader_position()
         if not store.get(STARTED):
             changelog.reset()
@@ -205,19 +191,3 @@ class SubscriptionProgress(KeyspaceProgress):
     def _lag(self) -> float | None:
         return Progress._lag(self)
 
-
-def on_keyspace_source(attributes: dict[str, Any]) -> bool:
-    """True for a subscription task whose source is a key-value engine."""
-    return attributes.get("type") == "subscription" and keyspace.handles(attributes)
-
-
-def runner_class(attributes: dict[str, Any]) -> type[SubscriptionRunner]:
-    """The runner of a subscription task: by the kind of its source engine."""
-    return KeyspaceSubscriptionRunner if on_keyspace_source(attributes) else SubscriptionRunner
-
-
-def _raise_reader_error(reader: Reader | KeyspaceReader) -> None:
-    if reader.error is not None:
-        raise reader.error
-    if not reader.is_alive():
-        raise RuntimeError("the reader thread ended unexpectedly")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dtsctl.engine import lifecycle
+from dtsctl.runtime import lifecycle
 from dtsctl.runtime.layout import EXIT_FATAL
 from tests.integration.mysql.conftest import Task, attributes, endpoint, selection
 

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import pytest
 
-from dtsctl.engine import lifecycle
+from dtsctl.runtime import lifecycle
 from tests.integration.agent_process import AgentProcess
 from tests.integration.agent_process import wait_for as shared_wait_for
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dtsctl.engine import lifecycle
+from dtsctl.runtime import lifecycle
 from dtsctl.runtime.layout import EXIT_FATAL
 from tests.integration.redis.conftest import attributes_for, endpoint, objects, wait_equal, wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtsctl.engine import lifecycle
+from dtsctl.runtime import lifecycle
 from tests.integration.sqlite.conftest import connect, create_orders, rows
 
 

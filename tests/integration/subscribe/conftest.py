@@ -18,7 +18,7 @@ from typing import Any, Callable, Protocol
 
 import pytest
 
-from dtsctl.engine import lifecycle
+from dtsctl.runtime import lifecycle
 from dtsctl.engine.subscription.spec import store_path, sync_groups
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.subscribe.status import describe
@@ -108,7 +108,7 @@ class SubscriptionTask:
 
     def start(self) -> None:
         with open(self.dir / "agent.log", "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "dtsctl.runtime.agent", str(self.dir)],
+            self.process = subprocess.Popen([sys.executable, "-m", "dtsctl.runtime.agent_process", str(self.dir)],
                                             stdout=log, stderr=log, start_new_session=True)
 
     def status(self) -> dict[str, Any]:

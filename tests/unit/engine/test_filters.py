@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dtsctl.engine.filters import FilterEvaluator
+from dtsctl.engine.tables.filters import FilterEvaluator
 
 
 def test_filter_matches_rows_by_sql_semantics():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtsctl.engine.selection import resolve_tables
+from dtsctl.engine.tables.selection import resolve_tables
 from dtsctl.errors import DtsError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from dtsctl.runtime.agent import RedactSecrets, configure_logging, secrets_in
+from dtsctl.runtime.agent_process import RedactSecrets, configure_logging, secrets_in
 
 ATTRIBUTES = {
     "source_endpoint": {"engine": "mysql", "password": "pw-source"},

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dtsctl.jsonfile import write_json_atomic
-from dtsctl.runtime.agents import Agent, list_agents
+from dtsctl.runtime.agent_control import Agent, list_agents
 from dtsctl.runtime.layout import RuntimePaths
 from dtsctl.runtime.process import is_running, stop_process
 

@@ -13,7 +13,7 @@ from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import RuntimePaths, TaskPaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
 
-AGENT_MODULE = "dtsctl.runtime.agent"
+AGENT_MODULE = "dtsctl.runtime.agent_process"
 GRACEFUL_STOP_SECONDS = 30.0
 START_HANDSHAKE_SECONDS = 10.0  # how long start waits for the agent to hold its lock
 Desired = Literal["running", "paused", "stopped"]

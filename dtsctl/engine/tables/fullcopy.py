@@ -14,9 +14,9 @@ import threading
 
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress
 from dtsctl.engine.events import format_key
-from dtsctl.engine.interfaces import Sink, Source, TableSchema
+from dtsctl.engine.tables.interfaces import Sink, Source, TableSchema
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.selection import TablePlan
+from dtsctl.engine.tables.selection import TablePlan
 from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ChangeEvent, ConflictCounts, Position, RowChange, Transaction, format_key
-from dtsctl.engine.filters import FilterEvaluator
-from dtsctl.engine.interfaces import Sink, TableSchema
+from dtsctl.engine.tables.filters import FilterEvaluator
+from dtsctl.engine.tables.interfaces import Sink, TableSchema
 from dtsctl.engine.peer_writes import CONCURRENT_WRITE, PeerWrites, peer_seen_of, row_key
-from dtsctl.engine.selection import TablePlan, plan_for
+from dtsctl.engine.tables.selection import TablePlan, plan_for
 from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)

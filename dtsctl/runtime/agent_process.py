@@ -1,6 +1,6 @@
 """The agent process: runs one task until it completes, fails or is asked to stop.
 
-    python -m dtsctl.runtime.agent <task dir>
+    python -m dtsctl.runtime.agent_process <task dir>
 
 It holds `agent.lock` for its whole life (a second agent exits 0 at once), writes
 `status.json` at least every second, and exits 0 when stopped or completed,
@@ -21,18 +21,13 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from dtsctl.engine.errors import ConnectionFailure, FatalError
-from dtsctl.engine.keyspace import registry as keyspace
-from dtsctl.engine.keyspace.progress import KeyspaceProgress
-from dtsctl.engine.keyspace.runner import KeyspaceRunner
+from dtsctl.engine.pipeline import Outcome, Runner
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.retry import RetryWindow
-from dtsctl.engine.runner import Outcome, TaskRunner
-from dtsctl.engine.selection import shares_change_log
-from dtsctl.engine.subscription.runner import SubscriptionProgress, SubscriptionRunner, on_keyspace_source
-from dtsctl.engine.subscription.runner import runner_class as subscription_runner_class
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import EXIT_FATAL, shared_changelog
+from dtsctl.runtime.lifecycle import pipeline_for
 
 log = logging.getLogger("dtsctl.agent")
 
@@ -126,7 +121,7 @@ class StatusWriter(threading.Thread):
         self.write()
 
 
-def run_task(runner: "Runner", progress: Progress, stop: threading.Event, window: RetryWindow) -> Outcome:
+def run_task(runner: Runner, progress: Progress, stop: threading.Event, window: RetryWindow) -> Outcome:
     """Run the task, resuming from checkpoints after connection failures within the retry window."""
     while True:
         try:
@@ -141,23 +136,9 @@ def run_task(runner: "Runner", progress: Progress, stop: threading.Event, window
                 return Outcome.STOPPED
 
 
-Runner = TaskRunner | KeyspaceRunner | SubscriptionRunner
-
-
-def pipeline_for(attributes: dict[str, Any]) -> tuple[type[Runner], Progress]:
-    """The runner class and progress of a task: by its type and its source engine."""
-    if attributes["type"] == "subscription":
-        # a key-value source is read by the keyspace reader, which reports to a KeyspaceProgress
-        progress = SubscriptionProgress() if on_keyspace_source(attributes) else Progress()
-        return subscription_runner_class(attributes), progress
-    if keyspace.handles(attributes):
-        return KeyspaceRunner, KeyspaceProgress()
-    return TaskRunner, Progress()
-
-
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m dtsctl.runtime.agent <task dir>", file=sys.stderr)
+        print("usage: python -m dtsctl.runtime.agent_process <task dir>", file=sys.stderr)
         return 2
     task_dir = Path(argv[0])
     lock = open(task_dir / "agent.lock", "a+")
@@ -174,39 +155,49 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    attributes = config["attributes"]
-    runner_class, progress = pipeline_for(attributes)
+    try:
+        pipeline = pipeline_for(config["attributes"], config["task_id"])
+        progress = pipeline.progress()
+    except DtsError as exc:  # attributes that no restart can fix
+        pipeline, progress, failed = None, Progress(), exc
     status = StatusWriter(task_dir / "status.json", progress, redactor)
     status.start()
+    if pipeline is None:
+        return _finish(status, failed)
     log.info("agent %d starting %s (task %s)", os.getpid(), config["address"], config["task_id"])
-    window = RetryWindow(float((attributes.get("retry") or {}).get("connection_minutes") or 720))
+    window = RetryWindow(pipeline.spec.connection_minutes)
     try:
         changelog = task_dir / "changelog.db"
-        if shares_change_log(attributes):
+        if pipeline.spec.shares_log:
             changelog = shared_changelog(task_dir.parent.parent, config["address"])
             changelog.parent.mkdir(parents=True, exist_ok=True)
-        runner = runner_class(attributes, config["task_id"], changelog, progress,  # type: ignore[arg-type]
-                              stop, on_commit=window.succeeded)
+        runner = pipeline.runner(changelog, progress, stop, on_commit=window.succeeded)
         outcome = run_task(runner, progress, stop, window)
-    except DtsError as exc:  # FatalError, and bad attributes that no restart can fix
-        log.error("%s", exc)
-        progress.set_state("failed", str(exc))
-        status.stop()
-        return EXIT_FATAL
     except BaseException as exc:
-        log.exception("agent crashed; it resumes from its checkpoint when restarted")
-        progress.set_error(f"{type(exc).__name__}: {exc}")
-        status.stop()
-        return 1
-    if outcome is Outcome.COMPLETED:
+        return _finish(status, exc)
+    return _finish(status, outcome)
+
+
+def _finish(status: StatusWriter, how: Outcome | BaseException) -> int:
+    """Record how the run ended in the status, and the agent's exit code for it."""
+    progress = status.progress
+    code = 0
+    if isinstance(how, DtsError):  # FatalError, and bad attributes that no restart can fix
+        log.error("%s", how)
+        progress.set_state("failed", str(how))
+        code = EXIT_FATAL
+    elif isinstance(how, BaseException):
+        log.error("agent crashed; it resumes from its checkpoint when restarted", exc_info=how)
+        progress.set_error(f"{type(how).__name__}: {how}")
+        code = 1
+    elif how is Outcome.COMPLETED:
         progress.set_state("completed")
         log.info("task completed")
     else:
         progress.set_state("stopped")
         log.info("stopped on request")
     status.stop()
-    return 0
-
+    return code
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -225,3 +225,11 @@ class Sink(ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@dataclass(frozen=True)
+class TableConnector:
+    """What a table engine's connector module exposes as `CONNECTOR` (dtsctl.registry)."""
+
+    source: type[Source]
+    sink: type[Sink]

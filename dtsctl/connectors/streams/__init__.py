@@ -1,1 +1,0 @@
-"""Stream targets a subscription task delivers its records to (`deliver_to`)."""

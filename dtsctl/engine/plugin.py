@@ -1,0 +1,42 @@
+"""What an engine is, as data: the `EngineSpec` each connector package declares.
+
+A connector package (`dtsctl/connectors/<engine>/__init__.py`) sets `ENGINE = EngineSpec(...)`;
+`dtsctl.registry` lists the packages. Config validation, topology expansion, subscription
+delivery and the runtime read these fields instead of naming engines.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class PipelineKind(enum.Enum):
+    """Which engine pipeline moves a task whose source is this engine."""
+
+    TABLES = "tables"  # rows of keyed tables: dtsctl.engine.tables
+    KEY_VALUE = "key-value"  # commands on a key space: dtsctl.engine.keyspace
+    DOCUMENT = "document"  # documents of collections (no pipeline yet)
+
+
+class ObjectShape(enum.Enum):
+    """What an entry of `objects` selects on this engine."""
+
+    TABLES = "tables"  # a database and its `tables: [...]` or `all: true`
+    KEYS = "keys"  # a database number, optionally narrowed by `key_prefixes`
+    COLLECTIONS = "collections"  # a database and its `collections`
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    pipeline: PipelineKind
+    objects: ObjectShape
+    location: str  # the endpoint field that says where it is: "host" or "path" (a file)
+    topologies: frozenset[str]  # the topology types its endpoints can be linked in
+    subscription_source: bool = True
+    # "module:attribute" of the connector the pipeline plugs in (dtsctl.engine.tables.interfaces.TableConnector
+    # or dtsctl.engine.keyspace.interfaces.KeyspaceConnector); None: the engine is not available yet
+    connector: str | None = None
+    # "module:Class" of the stream target subscriptions deliver to (`deliver_to`); None: it cannot hold one
+    stream_target: str | None = None

@@ -1,0 +1,73 @@
+"""The task attributes the engine acts on (dtsctl.config.resources), resolved once per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dtsctl.engine.origin import PairTags, pair_tags
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """The task attributes the engine acts on."""
+
+    task_id: str
+    type: str
+    phases: tuple[str, ...]
+    objects: tuple[dict[str, Any], ...]
+    conflict_policy: str
+    rps: float
+    mbps: float
+    connection_minutes: float
+    source_endpoint: dict[str, Any]
+    destination_endpoint: dict[str, Any] | None
+    tags: PairTags | None = None  # set for a direction of a two-way pair
+    peer: str | None = None  # with `tags`: the address of the pair's other direction
+    shares_log: bool = False  # a destination of a one-to-many topology: one reader, one change log
+
+    @classmethod
+    def from_attributes(cls, attributes: dict[str, Any], task_id: str) -> "TaskSpec":
+        throttle = attributes.get("throttle") or {}
+        retry = attributes.get("retry") or {}
+        tags = pair_tags(attributes)
+        return cls(
+            task_id=task_id,
+            type=attributes["type"],
+            phases=tuple(attributes.get("phases") or ("schema", "full", "incremental")),
+            objects=tuple(attributes["objects"]),
+            conflict_policy=attributes.get("conflict_policy") or "fail",
+            rps=float(throttle.get("rps") or 0),
+            mbps=float(throttle.get("mbps") or 0),
+            connection_minutes=float(retry.get("connection_minutes") or 720),
+            source_endpoint=attributes["source_endpoint"],
+            destination_endpoint=attributes.get("destination_endpoint"),
+            tags=tags,
+            peer=(attributes.get("topology") or {}).get("peer") if tags else None,
+            shares_log=shares_change_log(attributes),
+        )
+
+    @property
+    def incremental(self) -> bool:
+        return "incremental" in self.phases
+
+    @property
+    def follows_peer(self) -> bool:
+        """The reverse of a two-way pair: it copies nothing, and its tables are created on its
+        source by the forward direction's copy, possibly after it starts."""
+        return self.tags is not None and "full" not in self.phases
+
+    @property
+    def origin(self) -> str | None:
+        """The tag this task's applier writes with every transaction, if it is part of a pair."""
+        return self.tags.own if self.tags else None
+
+    @property
+    def dropped_origin(self) -> str | None:
+        """The tag whose transactions this task's reader drops: its peer's."""
+        return self.tags.peer if self.tags else None
+
+
+def shares_change_log(attributes: dict[str, Any]) -> bool:
+    """The destinations of a one-to-many topology read their source once, into one change log."""
+    return (attributes.get("topology") or {}).get("type") == "one-to-many"
