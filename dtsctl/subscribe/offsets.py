@@ -27,10 +27,7 @@ def commit(store: SubscriptionStore, group: str, seq: int, lease: Lease, lease_s
                 f"consumer {lease.holder} no longer holds the lease of group {group}: another consumer took over, "
                 "and it resumes from the last committed offset"
             )
-        updated = store.conn.execute(
-            "UPDATE groups SET committed_seq = ?, committed_at = ? WHERE name = ?", (seq, now, group)
-        ).rowcount
-        if updated != 1:
+        if not store.set_offset(group, seq, now):
             raise GroupNotDeclared(_not_declared(group))
 
 

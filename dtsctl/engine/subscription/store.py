@@ -222,6 +222,35 @@ class SubscriptionStore:
                 start = self.last_seq() if declared[name] == "latest" else self.trimmed_upto()
                 self.conn.execute("INSERT INTO groups (name, committed_seq) VALUES (?, ?)", (name, start))
 
+    def set_offset(self, name: str, seq: int, at: float) -> bool:
+        """Store a group's committed offset; False when the group is not declared."""
+        return self.conn.execute(
+            "UPDATE groups SET committed_seq = ?, committed_at = ? WHERE name = ?", (seq, at, name)
+        ).rowcount == 1
+
+    # -- leases ---------------------------------------------------------------------
+    def lease(self, group: str) -> tuple[str, int, float] | None:
+        """The group's lease as (holder, token, expires_at), or None when nobody ever held it."""
+        row = self.conn.execute("SELECT holder, token, expires_at FROM leases WHERE grp = ?", (group,)).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def set_lease(self, group: str, holder: str, token: int, expires_at: float) -> None:
+        self.conn.execute(
+            "INSERT INTO leases (grp, holder, token, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(grp) DO UPDATE "
+            "SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at",
+            (group, holder, token, expires_at),
+        )
+
+    def extend_lease(self, group: str, holder: str, token: int, expires_at: float) -> bool:
+        """Move the lease's expiry; False when `holder` with `token` no longer holds it."""
+        return self.conn.execute(
+            "UPDATE leases SET expires_at = ? WHERE grp = ? AND holder = ? AND token = ?",
+            (expires_at, group, holder, token),
+        ).rowcount == 1
+
+    def drop_lease(self, group: str, holder: str, token: int) -> None:
+        self.conn.execute("DELETE FROM leases WHERE grp = ? AND holder = ? AND token = ?", (group, holder, token))
+
 
 class PositionTrimmed(DtsError):
     """A start position older than what retention kept."""
