@@ -27,13 +27,17 @@ class ObjectShape(enum.Enum):
     COLLECTIONS = "collections"  # a database and its `collections`
 
 
+LINKS = frozenset({"one-way", "one-to-many", "cascade"})  # topologies of one-way links: any engine
+WITH_TWO_WAY = LINKS | {"two-way"}  # for engines whose readers recognise their peer's tagged writes
+
+
 @dataclass(frozen=True)
 class EngineSpec:
     name: str
     pipeline: PipelineKind
     objects: ObjectShape
-    location: str  # the endpoint field that says where it is: "host" or "path" (a file)
-    topologies: frozenset[str]  # the topology types its endpoints can be linked in
+    location: str = "host"  # the endpoint field that says where it is: "host" or "path" (a file)
+    topologies: frozenset[str] = LINKS  # the topology types its endpoints can be linked in
     subscription_source: bool = True
     # "module:attribute" of the connector the pipeline plugs in (dtsctl.engine.tables.interfaces.TableConnector
     # or dtsctl.engine.keyspace.interfaces.KeyspaceConnector); None: the engine is not available yet

@@ -2,10 +2,4 @@
 
 from dtsctl.engine.plugin import EngineSpec, ObjectShape, PipelineKind
 
-ENGINE = EngineSpec(
-    name="mongodb",
-    pipeline=PipelineKind.DOCUMENT,
-    objects=ObjectShape.COLLECTIONS,
-    location="host",
-    topologies=frozenset({"one-way", "one-to-many", "cascade"}),
-)
+ENGINE = EngineSpec("mongodb", PipelineKind.DOCUMENT, ObjectShape.COLLECTIONS)  # no connector yet

@@ -1,12 +1,6 @@
 """MySQL and MariaDB: schema from information_schema, consistent snapshot, binlog stream, transactional sink."""
 
-from dtsctl.engine.plugin import EngineSpec, ObjectShape, PipelineKind
+from dtsctl.engine.plugin import WITH_TWO_WAY, EngineSpec, ObjectShape, PipelineKind
 
-ENGINE = EngineSpec(
-    name="mysql",
-    pipeline=PipelineKind.TABLES,
-    objects=ObjectShape.TABLES,
-    location="host",
-    topologies=frozenset({"one-way", "one-to-many", "cascade", "two-way"}),
-    connector="dtsctl.connectors.mysql.connector:CONNECTOR",
-)
+ENGINE = EngineSpec("mysql", PipelineKind.TABLES, ObjectShape.TABLES, topologies=WITH_TWO_WAY,
+                    connector="dtsctl.connectors.mysql.connector:CONNECTOR")

@@ -1,13 +1,7 @@
 """The Redis connector: a replica-protocol source and a (cluster-aware) sink for dtsctl.engine.keyspace."""
 
-from dtsctl.engine.plugin import EngineSpec, ObjectShape, PipelineKind
+from dtsctl.engine.plugin import WITH_TWO_WAY, EngineSpec, ObjectShape, PipelineKind
 
-ENGINE = EngineSpec(
-    name="redis",
-    pipeline=PipelineKind.KEY_VALUE,
-    objects=ObjectShape.KEYS,
-    location="host",
-    topologies=frozenset({"one-way", "one-to-many", "cascade", "two-way"}),
-    connector="dtsctl.connectors.redis.connector:CONNECTOR",
-    stream_target="dtsctl.connectors.redis.stream:RedisStreamTarget",
-)
+ENGINE = EngineSpec("redis", PipelineKind.KEY_VALUE, ObjectShape.KEYS, topologies=WITH_TWO_WAY,
+                    connector="dtsctl.connectors.redis.connector:CONNECTOR",
+                    stream_target="dtsctl.connectors.redis.stream:RedisStreamTarget")

@@ -2,11 +2,5 @@
 
 from dtsctl.engine.plugin import EngineSpec, ObjectShape, PipelineKind
 
-ENGINE = EngineSpec(
-    name="sqlite",
-    pipeline=PipelineKind.TABLES,
-    objects=ObjectShape.TABLES,
-    location="path",
-    topologies=frozenset({"one-way", "one-to-many", "cascade"}),
-    connector="dtsctl.connectors.sqlite.connector:CONNECTOR",
-)
+ENGINE = EngineSpec("sqlite", PipelineKind.TABLES, ObjectShape.TABLES, location="path",
+                    connector="dtsctl.connectors.sqlite.connector:CONNECTOR")
