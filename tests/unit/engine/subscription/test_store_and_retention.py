@@ -9,7 +9,7 @@ from dtsctl.engine.subscription import retention
 from dtsctl.engine.subscription.retention import Retention
 from dtsctl.engine.subscription.store import PositionTrimmed
 
-from tests.unit.subscribe.conftest import tx
+from tests.unit.conftest import tx
 
 
 def test_records_are_numbered_densely_and_the_change_log_position_moves_with_them(feed):
