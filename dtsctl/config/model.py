@@ -12,19 +12,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dtsctl import registry
+from dtsctl.engine.conflicts import ConflictPolicy
+from dtsctl.engine.task import ALL_DML, ALL_PHASES, CONNECTION_RETRY_MINUTES
 
 # Every field carries `examples`: the accepted forms, written as in a declaration. A problem with a
 # field's value quotes them (`port: got "abc"; expected a whole number from 1 to 65535, e.g. `port: 3306``).
 
 Engine = Literal[registry.engine_names()]  # type: ignore[valid-type]
 TaskType = Literal["migration", "synchronization", "subscription"]
-Phase = Literal["schema", "full", "incremental"]
-DmlOp = Literal["insert", "update", "delete"]
-ConflictPolicy = Literal["fail", "ignore", "overwrite"]
+Phase = Literal[ALL_PHASES]  # type: ignore[valid-type]
+DmlOp = Literal[ALL_DML]  # type: ignore[valid-type]
+ConflictPolicyName = Literal[tuple(policy.value for policy in ConflictPolicy)]  # type: ignore[valid-type]
 DesiredStatus = Literal["running", "paused"]
 TopologyType = Literal["one-way", "one-to-many", "cascade", "two-way"]
-
-ALL_PHASES: tuple[Phase, ...] = ("schema", "full", "incremental")
 
 
 class Strict(BaseModel):
@@ -69,7 +69,7 @@ class ObjectSelection(Strict):
     rename: str | int | None = Field(default=None, examples=["shop_copy", "1"])
     table_rename: dict[str, str] = Field(default_factory=dict, examples=["{orders: orders_v2}"])
     filter: dict[str, str] = Field(default_factory=dict, examples=['{orders: "amount > 100"}'])
-    dml: list[DmlOp] = Field(default_factory=lambda: ["insert", "update", "delete"], examples=["[insert, update]"])
+    dml: list[DmlOp] = Field(default_factory=lambda: list(ALL_DML), examples=["[insert, update]"])
     ddl: bool = Field(default=True, examples=["false"])
     key_prefixes: list[str] | None = Field(default=None, examples=['["user:", "session:"]'])  # redis
     # redis: added to every TTL on the destination
@@ -92,7 +92,7 @@ class Throttle(Strict):
 
 
 class Retry(Strict):
-    connection_minutes: float = Field(default=720, gt=0, examples=["720"])
+    connection_minutes: float = Field(default=CONNECTION_RETRY_MINUTES, gt=0, examples=["720"])
     other_minutes: float = Field(default=10, gt=0, examples=["10"])
 
 
@@ -131,7 +131,7 @@ class Task(Strict):
     destination: str | None = Field(default=None, examples=["sh"])
     phases: list[Phase] = Field(default_factory=lambda: list(ALL_PHASES), examples=["[schema, full]"])
     objects: list[ObjectSelection] = Field(min_length=1, examples=["[{database: shop, tables: [orders]}]"])
-    conflict_policy: ConflictPolicy = Field(default="fail", examples=["overwrite"])
+    conflict_policy: ConflictPolicyName = Field(default=ConflictPolicy.FAIL.value, examples=["overwrite"])
     throttle: Throttle = Field(default_factory=Throttle, examples=["{rps: 1000, mbps: 50}"])
     retry: Retry = Field(default_factory=Retry, examples=["{connection_minutes: 60}"])
     status: DesiredStatus = Field(default="running", examples=["paused"])
@@ -189,7 +189,7 @@ class Topology(Strict):
     endpoints: list[str] = Field(min_length=2, examples=["[bj, sh]"])
     objects: list[ObjectSelection] = Field(min_length=1, examples=["[{database: shop, all: true}]"])
     initial_sync_from: str | None = Field(default=None, examples=["bj"])
-    conflict_policy: ConflictPolicy | None = Field(default=None, examples=["overwrite"])
+    conflict_policy: ConflictPolicyName | None = Field(default=None, examples=["overwrite"])
     phases: list[Phase] | None = Field(default=None, examples=["[schema, full]"])
     throttle: Throttle = Field(default_factory=Throttle, examples=["{rps: 1000, mbps: 50}"])
     retry: Retry = Field(default_factory=Retry, examples=["{connection_minutes: 60}"])

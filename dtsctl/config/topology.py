@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from dtsctl import registry
 from dtsctl.config.model import ALL_PHASES, Task, Topology
+from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.config.yamlsrc import YamlPath
 
 TWO_WAY_ENDPOINTS = "two-way synchronization is supported only between two endpoints; use a pair per link"
@@ -94,7 +95,8 @@ def expand_topology(topology: Topology) -> list[TopologyTask]:
             "destination": destination,
             "phases": phases,
             "objects": topology.objects,
-            "conflict_policy": topology.conflict_policy or ("ignore" if topology.type == "two-way" else "fail"),
+            "conflict_policy": topology.conflict_policy or (ConflictPolicy.IGNORE if topology.type == "two-way"
+                                                            else ConflictPolicy.FAIL).value,
             "throttle": topology.throttle,
             "retry": topology.retry,
             "status": topology.status_of(name),

@@ -123,8 +123,10 @@ class RowChange:
 
     `key` identifies the existing row (the before image's key for updates and
     deletes, the new row's key for inserts); `row` is the full new image.
-    `policy` is the conflict policy, or "idempotent" for changes that may
-    already be reflected by the full copy (upsert, delete-if-present, no counting).
+    `replay` marks a change that may already be reflected by the full copy, or
+    whose conflict is already resolved: an upsert or delete-if-present, never a
+    conflict. Any other change that meets an unexpected row is a conflict, which
+    the sink hands to the applier's `Conflicts` (dtsctl.engine.conflicts).
     """
 
     database: str  # destination database
@@ -132,7 +134,7 @@ class RowChange:
     op: Op
     key: Row
     row: Row | None
-    policy: Literal["idempotent", "fail", "ignore", "overwrite"]
+    replay: bool = False
 
 
 @dataclass

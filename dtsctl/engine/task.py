@@ -1,11 +1,20 @@
-"""The task attributes the engine acts on (dtsctl.config.resources), resolved once per run."""
+"""The task attributes the engine acts on (dtsctl.config.resources), resolved once per run.
+
+The defaults of a declaration (dtsctl.config.model) are these constants, so a
+task's attributes always hold every value the engine reads.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.origin import PairTags, pair_tags
+
+ALL_PHASES = ("schema", "full", "incremental")
+ALL_DML = ("insert", "update", "delete")
+CONNECTION_RETRY_MINUTES = 720
 
 
 @dataclass(frozen=True)
@@ -16,7 +25,7 @@ class TaskSpec:
     type: str
     phases: tuple[str, ...]
     objects: tuple[dict[str, Any], ...]
-    conflict_policy: str
+    conflict_policy: ConflictPolicy
     rps: float
     mbps: float
     connection_minutes: float
@@ -28,18 +37,17 @@ class TaskSpec:
 
     @classmethod
     def from_attributes(cls, attributes: dict[str, Any], task_id: str) -> "TaskSpec":
-        throttle = attributes.get("throttle") or {}
-        retry = attributes.get("retry") or {}
+        throttle = attributes["throttle"]
         tags = pair_tags(attributes)
         return cls(
             task_id=task_id,
             type=attributes["type"],
-            phases=tuple(attributes.get("phases") or ("schema", "full", "incremental")),
+            phases=tuple(attributes["phases"]),
             objects=tuple(attributes["objects"]),
-            conflict_policy=attributes.get("conflict_policy") or "fail",
-            rps=float(throttle.get("rps") or 0),
-            mbps=float(throttle.get("mbps") or 0),
-            connection_minutes=float(retry.get("connection_minutes") or 720),
+            conflict_policy=ConflictPolicy(attributes["conflict_policy"]),
+            rps=float(throttle["rps"]),
+            mbps=float(throttle["mbps"]),
+            connection_minutes=float(attributes["retry"]["connection_minutes"]),
             source_endpoint=attributes["source_endpoint"],
             destination_endpoint=attributes.get("destination_endpoint"),
             tags=tags,

@@ -25,8 +25,8 @@ from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, META_DATA
 from dtsctl.connectors.mysql.snapshot import ordered_rows
 from dtsctl.connectors.mysql.values import to_param
 from dtsctl.engine.tables.checksum import table_checksum
-from dtsctl.engine.errors import ConflictError
-from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange, format_key
+from dtsctl.engine.conflicts import Conflicts
+from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange
 from dtsctl.engine.tables.interfaces import Sink, TableSchema
 
 log = logging.getLogger(__name__)
@@ -155,13 +155,13 @@ class MysqlSink(Sink):
             self._store(cursor, checkpoint)
 
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
-              checkpoint: Callable[[ConflictCounts], dict[str, Any]]) -> ConflictCounts:
-        conflicts = ConflictCounts()
+              checkpoint: Callable[[ConflictCounts], dict[str, Any]], conflicts: Conflicts) -> ConflictCounts:
+        counts = ConflictCounts()
         with self._transaction() as cursor:
             for shape, run in itertools.groupby(changes, key=_shape):
-                _Run(cursor, list(run), keys[(shape[0], shape[1])], conflicts).apply()
-            self._store(cursor, checkpoint(conflicts))
-        return conflicts
+                _Run(cursor, list(run), keys[(shape[0], shape[1])], conflicts, counts).apply()
+            self._store(cursor, checkpoint(counts))
+        return counts
 
     def apply_ddl(self, change: SchemaChange, database: str, table: str, new_table: str | None,
                   replay: bool, checkpoint: dict[str, Any]) -> None:
@@ -182,35 +182,37 @@ class MysqlSink(Sink):
 
 
 def _shape(change: RowChange) -> tuple[Any, ...]:
-    """Changes that can share one statement: same table, op, policy and columns."""
-    return (change.database, change.table, change.op, change.policy, tuple(change.row or ()))
+    """Changes that can share one statement: same table, op, replay and columns."""
+    return (change.database, change.table, change.op, change.replay, tuple(change.row or ()))
 
 
 class _Run:
-    """Consecutive changes of one shape, applied with as few statements as their policy allows."""
+    """Consecutive changes of one shape, applied with as few statements as their conflicts allow."""
 
-    def __init__(self, cursor: Any, changes: list[RowChange], key: tuple[str, ...], conflicts: ConflictCounts):
+    def __init__(self, cursor: Any, changes: list[RowChange], key: tuple[str, ...], conflicts: Conflicts,
+                 counts: ConflictCounts):
         self.cursor = cursor
         self.changes = changes
         self.key = key
         self.conflicts = conflicts
+        self.counts = counts
         first = changes[0]
-        self.database, self.table, self.op, self.policy = first.database, first.table, first.op, first.policy
+        self.database, self.table, self.op, self.replay = first.database, first.table, first.op, first.replay
         self.target = qualified(self.database, self.table)
 
     def apply(self) -> None:
         if self.op == "delete":
             self._deletes()
-        elif self.policy == "idempotent":
-            self._idempotent_writes()
+        elif self.replay:
+            self._replayed_writes()
         elif self.op == "insert":
             self._inserts()
         else:
             for change in self.changes:
                 self._update(change)
 
-    # -- idempotent: may already be reflected by the full copy --------------------------
-    def _idempotent_writes(self) -> None:
+    # -- replay: may already be reflected by the full copy ----------------------------
+    def _replayed_writes(self) -> None:
         moved = [change for change in self.changes if self.op == "update" and self._moves_key(change)]
         if moved:  # a key change must remove the old row first, in order
             for change in self.changes:
@@ -221,13 +223,13 @@ class _Run:
         self._upsert(self.changes)
 
     def _deletes(self) -> None:
-        if self.policy == "idempotent":
+        if self.replay:
             for batch in _batches(self.changes, 500):
                 self.cursor.execute(*self._delete_sql([change.key for change in batch]))
             return
         for change in self.changes:
             if self.cursor.execute(*self._delete_sql([change.key])) == 0:
-                self._conflict(change)  # nothing to resolve: the row is already gone
+                self.conflicts.row(change, self.counts)  # nothing to resolve: the row is already gone
 
     # -- under a conflict policy -----------------------------------------------------
     def _inserts(self) -> None:
@@ -245,8 +247,7 @@ class _Run:
             except pymysql.err.IntegrityError as exc:
                 if error_code(exc) != ER_DUP_ENTRY:
                     raise
-                self._conflict(change)
-                if self.policy == "overwrite":
+                if self.conflicts.row(change, self.counts):
                     self._upsert([change])
 
     def _update(self, change: RowChange) -> None:
@@ -262,18 +263,8 @@ class _Run:
             params = [*self._values(change), *(to_param(value) for value in change.key.values())]
             if self.cursor.execute(f"UPDATE {self.target} SET {assignments} WHERE {where}", params):
                 return
-        self._conflict(change)
-        if self.policy == "overwrite":
+        if self.conflicts.row(change, self.counts):
             self._upsert([change])
-
-    def _conflict(self, change: RowChange) -> None:
-        if change.policy == "fail":
-            raise ConflictError(change.op, f"{change.database}.{change.table}", change.key)
-        self.conflicts.add(change.op)
-        log.info("conflict: %s on %s.%s key %s %s; %s (conflict_policy %s)", change.op, change.database,
-                 change.table, format_key(change.key), _CONFLICT_CAUSE[change.op],
-                 "the incoming change wins" if change.policy == "overwrite" and change.op != "delete"
-                 else "the destination row is kept", change.policy)
 
     # -- statements -----------------------------------------------------------------
     def _moves_key(self, change: RowChange) -> bool:
@@ -303,9 +294,6 @@ class _Run:
             sql = (f"DELETE FROM {self.target} WHERE ({', '.join(map(quote, names))}) IN "
                    f"({', '.join(tuple_sql for _ in keys)})")
         return sql, [to_param(key[name]) for key in keys for name in names]
-
-
-_CONFLICT_CAUSE = {"insert": "already exists", "update": "is missing", "delete": "is missing"}
 
 
 def _keep_existing_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str]) -> str:

@@ -10,6 +10,7 @@ import redis
 from dtsctl.connectors.redis.client import connect, connect_cluster
 from dtsctl.connectors.redis.selection import CHECKPOINT_PREFIX, OWN_PREFIX, Selection
 from dtsctl.connectors.redis.sink import glob_escape
+from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.pipeline import CheckResult
 from dtsctl.engine.task import TaskSpec
 from dtsctl.errors import DtsError
@@ -175,13 +176,13 @@ def _conflicts(spec: TaskSpec, target: _Destination, selection: Selection) -> li
             continue
         where = f"destination db {rule.destination}" + (f" under {rule.prefix_strings}" if rule.prefixes else "")
         shown = ", ".join(k.decode(errors="replace") for k in found[:CONFLICTS_SHOWN])
-        if spec.conflict_policy == "fail":
+        if spec.conflict_policy is ConflictPolicy.FAIL:
             results.append(CheckResult("conflicts", False, f"{where} already holds keys ({shown}); empty it, "
                                        "`rename` to another database, or set conflict_policy to ignore or overwrite"))
         else:
-            verb = "kept" if spec.conflict_policy == "ignore" else "overwritten"
+            verb = "kept" if spec.conflict_policy.keeps_destination else "overwritten"
             results.append(CheckResult("conflicts", True, f"{where} already holds keys ({shown}); same keys are "
-                                       f"{verb} (conflict_policy {spec.conflict_policy})", warning=True))
+                                       f"{verb} (conflict_policy {spec.conflict_policy.value})", warning=True))
     return results or [CheckResult("conflicts", True, "no conflicting keys on the destination")]
 
 

@@ -101,7 +101,7 @@ class RedisSource(KeyspaceSource):
         super().__init__(spec)
         self.selection = Selection(spec.objects)
         self.heartbeat_key = (HEARTBEAT_PREFIX + spec.task_id).encode()
-        self.replace = b"REPLACE" if spec.conflict_policy != "ignore" else None
+        self.replace = None if spec.conflict_policy.keeps_destination else b"REPLACE"
         self._replica: ReplicaConnection | None = None
         self._dropped_marker = origin_key(spec.dropped_origin) if spec.dropped_origin else None
         # A direction of a pair records the keys of each record, and how far its source had

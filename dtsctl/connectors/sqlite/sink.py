@@ -14,7 +14,8 @@ from dtsctl.connectors.sqlite.connection import (open_or_create, quote, transact
 from dtsctl.connectors.sqlite.schema import create_table_sql
 from dtsctl.connectors.sqlite.types import translate, values
 from dtsctl.engine.tables.checksum import table_checksum
-from dtsctl.engine.errors import ConflictError, ConnectionFailure
+from dtsctl.engine.conflicts import Conflicts
+from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange
 from dtsctl.engine.tables.interfaces import Sink, TableSchema
 
@@ -145,43 +146,43 @@ class SqliteSink(Sink):
             self._store(checkpoint)
 
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
-              checkpoint: Callable[[ConflictCounts], dict[str, Any]]) -> ConflictCounts:
-        conflicts = ConflictCounts()
+              checkpoint: Callable[[ConflictCounts], dict[str, Any]], conflicts: Conflicts) -> ConflictCounts:
+        counts = ConflictCounts()
         with self._errors(), transaction(self.conn):
             for change in changes:
-                if not self._apply_one(change, keys[(change.database, change.table)]):
-                    if change.policy == "fail":
-                        raise ConflictError(change.op, f"{change.database}.{change.table}", change.key)
-                    conflicts.add(change.op)
-            self._store(checkpoint(conflicts))
-        return conflicts
+                key = keys[(change.database, change.table)]
+                if not self._apply_one(change, key) and conflicts.row(change, counts):
+                    assert change.row is not None
+                    self._upsert(change.table, change.row, key)
+            self._store(checkpoint(counts))
+        return counts
 
     def _apply_one(self, change: RowChange, key: tuple[str, ...]) -> bool:
-        """Apply one change under its policy; False when it met a conflict (already resolved
-        for ignore/overwrite, to be raised for fail)."""
+        """Apply one change; False when it met an unexpected row (a conflict, left for the policy)."""
         execute = self.conn.execute
-        table, policy, row = change.table, change.policy, change.row
+        table, row = change.table, change.row
         if change.op == "delete":
             deleted = execute(*self._delete(table, change.key)).rowcount
-            return policy == "idempotent" or deleted > 0
+            return change.replay or deleted > 0
         assert row is not None
-        if policy == "idempotent":
+        if change.replay:
             if change.op == "update" and _key(row, key) != change.key:
                 execute(*self._delete(table, change.key))
-            execute(self._upsert_sql(table, tuple(row), key), values(row.values()))
+            self._upsert(table, row, key)
             return True
         if change.op == "insert":
             if execute(self._insert_sql(table, tuple(row), key), values(row.values())).rowcount:
                 return True
         elif _key(row, key) != change.key:  # an update of the key: the old row must exist
             if execute(*self._delete(table, change.key)).rowcount:
-                execute(self._upsert_sql(table, tuple(row), key), values(row.values()))
+                self._upsert(table, row, key)
                 return True
         elif execute(*self._update(table, row, change.key)).rowcount:
             return True
-        if policy == "overwrite" and change.op in ("insert", "update"):
-            execute(self._upsert_sql(table, tuple(row), key), values(row.values()))
         return False
+
+    def _upsert(self, table: str, row: Row, key: tuple[str, ...]) -> None:
+        self.conn.execute(self._upsert_sql(table, tuple(row), key), values(row.values()))
 
     # -- statements (cached: the same few shapes repeat for every row) -----------------
     def _upsert_sql(self, table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:

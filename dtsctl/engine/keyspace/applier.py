@@ -13,6 +13,7 @@ from typing import Any
 
 import hiredis
 
+from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import RESEED, Checkpoint, TableProgress
 from dtsctl.engine.errors import FatalError
@@ -51,7 +52,7 @@ def in_snapshot(cp: Checkpoint) -> bool:
 
 
 class KeyspaceApplier:
-    def __init__(self, sink: KeyspaceSink, changelog: ChangeLog, throttle: Throttle, conflict_policy: str,
+    def __init__(self, sink: KeyspaceSink, changelog: ChangeLog, throttle: Throttle, conflicts: Conflicts,
                  concurrent: ConcurrentWrites | None = None) -> None:
         """`concurrent`: set for a direction of a two-way pair; its destination is written on too,
         so the same key may be written on both sides, and a full resync must not clear it."""
@@ -59,7 +60,7 @@ class KeyspaceApplier:
         self._concurrent = concurrent
         self._changelog = changelog
         self._throttle = throttle
-        self._policy = conflict_policy
+        self._conflicts = conflicts
         self._errors_logged_at = 0.0
 
     def apply_next(self, cp: Checkpoint) -> int:
@@ -170,7 +171,7 @@ class KeyspaceApplier:
 
     def _report(self, errors: list[str], cp: Checkpoint) -> None:
         busy = [error for error in errors if "BUSYKEY" in error]
-        if busy and self._policy == "ignore":
+        if busy and self._conflicts.policy.keeps_destination:
             cp.conflicts.add("insert", len(busy))
             errors = [error for error in errors if "BUSYKEY" not in error]
         if not errors:

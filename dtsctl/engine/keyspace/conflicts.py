@@ -7,16 +7,13 @@ upserts, so a conflict is counted as `delete` for DEL, UNLINK and GETDEL and as
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Sequence
 
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.errors import FatalError
+from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.events import ConflictCounts
 from dtsctl.engine.keyspace.interfaces import Batch, Command
 from dtsctl.engine.peer_writes import CONCURRENT_WRITE, PeerWrites
-
-log = logging.getLogger(__name__)
 
 _DELETES = {b"del", b"unlink", b"getdel"}
 _SELECT = b"select"
@@ -25,10 +22,10 @@ _SELECT = b"select"
 class ConcurrentWrites:
     """Finds a batch's commands that conflict with writes on the destination and resolves them."""
 
-    def __init__(self, peer: PeerWrites, policy: str, keys_of: Callable[[Sequence[bytes]], list[bytes]],
+    def __init__(self, peer: PeerWrites, conflicts: Conflicts, keys_of: Callable[[Sequence[bytes]], list[bytes]],
                  encode: Callable[[Sequence[bytes]], bytes]) -> None:
         self._peer = peer
-        self._policy = policy
+        self._conflicts = conflicts
         self._keys_of = keys_of
         self._encode = encode
 
@@ -40,17 +37,17 @@ class ConcurrentWrites:
         clashes = self._peer.concurrent([
             (peer_seen[command.seq], [b"%d:%b" % (command.db, key) for key in self._keys_of(command.args)])
             for command in commands])
-        clashing = [command for command, clash in zip(commands, clashes) if clash]
-        for command in clashing:
+        dropped = set()
+        for command, clash in zip(commands, clashes):
+            if not clash:
+                continue
             conflicts.add("delete" if command.args[0].lower() in _DELETES else "update")
             name = command.args[0].decode(errors="replace").upper()
             what = f"conflict: {name} of {_describe(command)} {CONCURRENT_WRITE}"
-            if self._policy == "fail":
-                raise FatalError(f"{what}; conflict_policy is fail")
-            outcome = "the destination's value is kept" if self._policy == "ignore" else "the incoming change wins"
-            log.warning("%s; %s (conflict_policy %s)", what, outcome, self._policy)
-        if clashing and self._policy == "ignore":
-            _drop(batch, {id(command) for command in clashing}, self._encode)
+            if not self._conflicts.concurrent(what, kept="the destination's value is kept"):
+                dropped.add(id(command))
+        if dropped:
+            _drop(batch, dropped, self._encode)
 
     def forget_own_writes(self, changelog: ChangeLog) -> None:
         """Trim this direction's own `local_writes` to what the peer may still need."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, load_after_precheck
+from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.keyspace.applier import KeyspaceApplier, destination_name, in_snapshot
 from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
 from dtsctl.engine.keyspace.interfaces import SNAPSHOT_BEGIN_PREFIX, Heartbeat, KeyspaceSink
@@ -112,14 +113,14 @@ class KeyspaceRunner(PipelineRunner):
         peer = peer_changelog(self.changelog_path, self.spec.peer)
         if peer is None:
             return None
-        return ConcurrentWrites(PeerWrites(peer), self.spec.conflict_policy, self.connector.keys_of,
+        return ConcurrentWrites(PeerWrites(peer), Conflicts(self.spec.conflict_policy), self.connector.keys_of,
                                 self.connector.encode)
 
     def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
                cp: Checkpoint) -> Outcome:
         throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
         concurrent = self._concurrent_writes()
-        applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy, concurrent)
+        applier = KeyspaceApplier(sink, changelog, throttle, Conflicts(self.spec.conflict_policy), concurrent)
 
         def show_phase() -> None:
             phase = "full" if in_snapshot(cp) else "incremental"

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress
-from dtsctl.engine.errors import FatalError
+from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.events import ChangeEvent, ConflictCounts, Position, RowChange, Transaction, format_key
 from dtsctl.engine.tables.filters import FilterEvaluator
 from dtsctl.engine.tables.interfaces import Sink, TableSchema
@@ -32,7 +32,7 @@ MAX_EVENTS_PER_BATCH = 5000
 
 class Applier:
     def __init__(self, sink: Sink, changelog: ChangeLog, plans: list[TablePlan], schemas: dict[str, TableSchema],
-                 conflict_policy: str, position_order: Callable[[Position], tuple[Any, ...]],
+                 conflicts: Conflicts, position_order: Callable[[Position], tuple[Any, ...]],
                  throttle: Throttle, objects: tuple[dict[str, Any], ...] = (),
                  follow_unreplayed_ddl: bool = False, peer: PeerWrites | None = None) -> None:
         """`peer`: for a direction of a two-way pair, the writes made on the destination that the
@@ -42,7 +42,7 @@ class Applier:
         self._changelog = changelog
         self._plans = {plan.name: plan for plan in plans}
         self._schemas = schemas
-        self._policy = conflict_policy
+        self._conflicts = conflicts
         self._order = position_order
         self._throttle = throttle
         self._filters = FilterEvaluator()
@@ -79,11 +79,11 @@ class Applier:
                     after.conflicts.add(op, count)  # type: ignore[arg-type]
             return after.to_json()
 
-        conflicts = self._sink.apply(changes, self._keys, checkpoint_after)
+        conflicts = self._sink.apply(changes, self._keys, checkpoint_after, self._conflicts)
         committed = Checkpoint.from_json(checkpoint_after(conflicts))
         cp.__dict__.update(committed.__dict__)
         if any(conflicts.as_dict().values()):
-            log.info("resolved conflicts under policy %s: %s", self._policy, conflicts.as_dict())
+            log.info("resolved conflicts under policy %s: %s", self._conflicts.policy.value, conflicts.as_dict())
         return len(batch)
 
     def _resolve_concurrent(self, changes: list[tuple[Transaction, RowChange]]
@@ -106,13 +106,8 @@ class Applier:
             found.add(change.op)
             table = f"{change.database}.{change.table}"
             what = f"conflict: {change.op} of {table} key {format_key(change.key)} {CONCURRENT_WRITE}"
-            if self._policy == "fail":
-                raise FatalError(f"{what}; conflict_policy is fail")
-            if self._policy == "ignore":
-                log.warning("%s; the destination row is kept (conflict_policy ignore)", what)
-                continue
-            log.warning("%s; the incoming change wins (conflict_policy %s)", what, self._policy)
-            kept.append(dataclasses.replace(change, policy="idempotent"))  # counted here, not again by the sink
+            if self._conflicts.concurrent(what):
+                kept.append(dataclasses.replace(change, replay=True))  # counted here, not again by the sink
         return kept, found
 
     def forget_old_writes(self) -> None:
@@ -213,16 +208,15 @@ class Applier:
             return []
         key = self._schemas[plan.name].key
         copy_end = cp.tables[plan.name].copy_end
-        idempotent = copy_end is None or self._order(event.position) <= tuple(copy_end)
-        policy = "idempotent" if idempotent else self._policy
+        replay = copy_end is None or self._order(event.position) <= tuple(copy_end)
         if op == "delete":
             image = event.before if event.before is not None else event.after
             assert image is not None
-            return [RowChange(plan.dest_database, plan.dest_table, "delete", {k: image[k] for k in key}, None, policy)]  # type: ignore[arg-type]
+            return [RowChange(plan.dest_database, plan.dest_table, "delete", {k: image[k] for k in key}, None, replay)]
         row = event.after
         assert row is not None
         identity = event.before if op == "update" and event.before is not None else row
-        return [RowChange(plan.dest_database, plan.dest_table, op, {k: identity[k] for k in key}, row, policy)]  # type: ignore[arg-type]
+        return [RowChange(plan.dest_database, plan.dest_table, op, {k: identity[k] for k in key}, row, replay)]
 
 
 def _has_ddl(tx: Transaction) -> bool:

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ConflictCounts, Position, Row, RowChange, SchemaChange, Transaction
 
@@ -207,13 +208,14 @@ class Sink(ABC):
 
     @abstractmethod
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
-              checkpoint: Callable[[ConflictCounts], dict[str, Any]]) -> ConflictCounts:
-        """Apply `changes` and then store `checkpoint(conflicts)` in one transaction.
+              checkpoint: Callable[[ConflictCounts], dict[str, Any]], conflicts: Conflicts) -> ConflictCounts:
+        """Apply `changes` and then store `checkpoint(counts)` in one transaction.
 
         `keys` maps each destination (database, table) to its key columns. `checkpoint` is a
-        callable that receives the conflicts of this batch and returns the
-        checkpoint dict to store. Raises ConflictError under policy `fail`,
-        rolling the whole transaction back.
+        callable that receives the conflicts of this batch and returns the checkpoint dict
+        to store. A change (not a `replay`) that meets an unexpected row goes to
+        `conflicts.row`, which counts it, says whether the incoming row is written anyway,
+        or raises ConflictError (the whole transaction is rolled back).
         """
 
     @abstractmethod

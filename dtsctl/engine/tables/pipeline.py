@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
+from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.errors import EndpointMissing
 from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline, TableComparison
 from dtsctl.engine.progress import Progress
@@ -186,7 +187,7 @@ def _check_destination(spec: TaskSpec, sink: Sink, plans: list[TablePlan]) -> li
                 "create it or add schema to `phases`",
             ))
         elif count and not resuming and "full" in spec.phases:  # without a copy, rows there are expected
-            if spec.conflict_policy == "fail":
+            if spec.conflict_policy is ConflictPolicy.FAIL:
                 results.append(CheckResult(
                     "conflicts", False,
                     f"destination table {plan.dest_name} already holds {count} rows; empty it, rename the "
@@ -196,7 +197,7 @@ def _check_destination(spec: TaskSpec, sink: Sink, plans: list[TablePlan]) -> li
                 results.append(CheckResult(
                     "conflicts", True,
                     f"destination table {plan.dest_name} already holds {count} rows; they are merged "
-                    f"(conflict_policy {spec.conflict_policy})", warning=True,
+                    f"(conflict_policy {spec.conflict_policy.value})", warning=True,
                 ))
     if not results:
         results.append(CheckResult("conflicts", True, "no conflicting rows on the destination"))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Callable
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck
+from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
@@ -206,7 +207,7 @@ class TaskRunner(PipelineRunner):
         for plan in pending:
             if not fullcopy.copy_table(source, sink, plan, schemas[plan.name], cp, throttle, self.progress,
                                        self.stop, self.spec.incremental,
-                                       keep_existing=self.spec.conflict_policy == "ignore"):
+                                       keep_existing=self.spec.conflict_policy.keeps_destination):
                 return False
             self.on_commit()
             raise_reader_error(reader)
@@ -218,7 +219,7 @@ class TaskRunner(PipelineRunner):
         self.progress.set_phase("incremental")
         peer_log = peer_changelog(self.changelog_path, self.spec.peer)
         peer = PeerWrites(peer_log) if peer_log is not None else None
-        applier = Applier(sink, changelog, plans, schemas, self.spec.conflict_policy, source.position_order, throttle,
+        applier = Applier(sink, changelog, plans, schemas, Conflicts(self.spec.conflict_policy), source.position_order, throttle,
                           self.spec.objects, follow_unreplayed_ddl=self.spec.tags is not None, peer=peer)
         try:
             return self._apply_loop(applier, cp, changelog, reader, appended)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from dtsctl.engine.events import Op
+from dtsctl.engine.task import ALL_DML
 from dtsctl.errors import DtsError
 
 
@@ -39,7 +40,7 @@ def resolve_tables(objects: tuple[dict[str, Any], ...], list_tables: Callable[[s
         tables = list_tables(database) if selection.get("all") else list(selection.get("tables") or [])
         renames = selection.get("table_rename") or {}
         filters = selection.get("filter") or {}
-        dml = frozenset(selection.get("dml") or ("insert", "update", "delete"))
+        dml = frozenset(selection.get("dml") or ALL_DML)
         ddl = selection.get("ddl", True) is not False
         for table in tables:
             plan = TablePlan(database, table, dest_database, renames.get(table, table), filters.get(table), dml, ddl)
