@@ -13,7 +13,7 @@ from pathlib import Path
 import dtsctl
 
 ROOT = Path(dtsctl.__file__).parent
-ENGINE_MAY_NOT_USE = ("dtsctl.connectors", "dtsctl.registry", "dtsctl.runtime", "pymysql", "pymysqlreplication",
+ENGINE_MAY_NOT_USE = ("dtsctl.connectors", "dtsctl.registry", "dtsctl.runtime", "pymysql", "pymysqlreplication", "hiredis",
                       "redis", "pymongo")
 MODULE_STRING = re.compile(r"^(dtsctl(?:\.\w+)+)(?::\w+)?$")
 

@@ -69,6 +69,9 @@ class RedisConnector:
     def encode(self, args: Sequence[bytes]) -> bytes:
         return resp.encode(args)
 
+    def decode(self, payload: bytes) -> list[list[bytes]]:
+        return resp.decode(payload)
+
 
 class RedisSubscription:
     """Subscriptions on a Redis source (dtsctl.engine.subscription.pipeline.KeyspaceSubscription)."""

@@ -32,6 +32,16 @@ def encode(args: Sequence[bytes | str | int]) -> bytes:
     return b"".join(parts)
 
 
+def decode(payload: bytes) -> list[list[bytes]]:
+    """The commands of concatenated RESP arrays (what `encode` wrote)."""
+    reader = hiredis.Reader()
+    reader.feed(payload)
+    commands = []
+    while (args := reader.gets()) is not False:
+        commands.append(args)
+    return commands
+
+
 def encoded_length(args: Sequence[bytes]) -> int:
     """Bytes `args` take as a RESP array: how far one command advances the replication offset."""
     total = len(str(len(args))) + 3

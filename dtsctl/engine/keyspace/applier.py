@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
-
-import hiredis
+from typing import Any, Callable
 
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.changelog import ChangeLog
@@ -53,7 +51,7 @@ def in_snapshot(cp: Checkpoint) -> bool:
 
 class KeyspaceApplier:
     def __init__(self, sink: KeyspaceSink, changelog: ChangeLog, throttle: Throttle, conflicts: Conflicts,
-                 concurrent: ConcurrentWrites | None = None) -> None:
+                 decode: Callable[[bytes], list[list[bytes]]], concurrent: ConcurrentWrites | None = None) -> None:
         """`concurrent`: set for a direction of a two-way pair; its destination is written on too,
         so the same key may be written on both sides, and a full resync must not clear it."""
         self._sink = sink
@@ -61,6 +59,7 @@ class KeyspaceApplier:
         self._changelog = changelog
         self._throttle = throttle
         self._conflicts = conflicts
+        self._decode = decode  # the connector's: stored payload -> commands
         self._errors_logged_at = 0.0
 
     def apply_next(self, cp: Checkpoint) -> int:
@@ -85,7 +84,7 @@ class KeyspaceApplier:
             if control_of(payload) is not None or len(batch.commands) >= MAX_COMMANDS_PER_BATCH:
                 break
             batch.payloads.append((seq, payload))
-            batch.commands.extend(parse(seq, payload))
+            batch.commands.extend(parse(seq, payload, self._decode))
             newest = max(newest, commit_time)
             if position and "peer_seen" in position:
                 peer_seen[seq] = position["peer_seen"]
@@ -185,12 +184,10 @@ class KeyspaceApplier:
                 log.warning("... and %d more rejected commands in this batch", len(errors) - MAX_ERRORS_LOGGED)
 
 
-def parse(seq: int, payload: bytes) -> list[Command]:
+def parse(seq: int, payload: bytes, decode: Callable[[bytes], list[list[bytes]]]) -> list[Command]:
     """The commands of one stored payload, each with the database it runs in (SELECTs included)."""
-    reader = hiredis.Reader()
-    reader.feed(payload)
     commands, db = [], 0
-    while (args := reader.gets()) is not False:
+    for args in decode(payload):
         if args[0].lower() == _SELECT:
             db = int(args[1])
         commands.append(Command(seq, db, args))

@@ -175,3 +175,6 @@ class KeyspaceConnector(Protocol):
 
     def encode(self, args: Sequence[bytes]) -> bytes:
         """A command as stored in change-log payloads."""
+
+    def decode(self, payload: bytes) -> list[list[bytes]]:
+        """The commands of a stored payload, in order (the inverse of `encode`)."""

@@ -120,7 +120,8 @@ class KeyspaceRunner(PipelineRunner):
                cp: Checkpoint) -> Outcome:
         throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
         concurrent = self._concurrent_writes()
-        applier = KeyspaceApplier(sink, changelog, throttle, Conflicts(self.spec.conflict_policy), concurrent)
+        applier = KeyspaceApplier(sink, changelog, throttle, Conflicts(self.spec.conflict_policy), self.connector.decode,
+                                  concurrent)
 
         def show_phase() -> None:
             phase = "full" if in_snapshot(cp) else "incremental"
