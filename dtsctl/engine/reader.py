@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Callable, Generic, TypeVar
 
 from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ TAKE_TURN_SECONDS = 0.5
 SourceT = TypeVar("SourceT")
 
 
-class ChangeLogReader(threading.Thread, Generic[SourceT]):
+class ChangeLogReader(Worker, Generic[SourceT]):
     """A thread that feeds the change log from a source it opens itself; `_loop` does the reading.
 
     It never waits for the applier. Errors are kept in `error`, and `appended` is set so the
@@ -28,16 +29,12 @@ class ChangeLogReader(threading.Thread, Generic[SourceT]):
 
     def __init__(self, make_source: Callable[[], SourceT], changelog_path: Path, appended: threading.Event,
                  shared: bool = False) -> None:
-        super().__init__(name="reader", daemon=True)
+        super().__init__("reader")
         self._make_source = make_source
         self._changelog_path = changelog_path
         self._appended = appended
         self._shared = shared
-        self._halt = threading.Event()
         self.error: BaseException | None = None
-
-    def stop(self) -> None:
-        self._halt.set()
 
     def run(self) -> None:
         with contextlib.ExitStack() as held:

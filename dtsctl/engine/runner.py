@@ -16,6 +16,7 @@ from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.task import TaskSpec
+from dtsctl.engine.worker import Worker
 
 TRIM_EVERY_SECONDS = 1.0
 
@@ -24,12 +25,6 @@ class ReaderThread(Protocol):
     error: BaseException | None
 
     def is_alive(self) -> bool: ...
-
-
-class StoppableThread(Protocol):
-    def stop(self) -> None: ...
-
-    def join(self, timeout: float | None = None) -> None: ...
 
 
 class AppliesNext(Protocol):
@@ -88,7 +83,7 @@ def raise_reader_error(reader: ReaderThread | None) -> None:
         raise RuntimeError("the reader thread ended unexpectedly")
 
 
-def stop_threads(*threads: StoppableThread | None) -> None:
+def stop_threads(*threads: Worker | None) -> None:
     """Stop the run's helper threads (reader, delivery, ...) and wait for them, in order."""
     for thread in threads:
         if thread is not None:

@@ -24,6 +24,7 @@ from dtsctl.engine.errors import ConnectionFailure, FatalError
 from dtsctl.engine.pipeline import Outcome, Runner
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.retry import RetryWindow
+from dtsctl.engine.worker import Worker
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import EXIT_FATAL, shared_changelog
@@ -94,15 +95,14 @@ def configure_logging(redactor: RedactSecrets, stream: TextIO = sys.stderr) -> N
     root.setLevel(logging.INFO)
 
 
-class StatusWriter(threading.Thread):
+class StatusWriter(Worker):
     """Writes status.json every STATUS_EVERY_SECONDS and on every phase or state change."""
 
     def __init__(self, path: Path, progress: Progress, redactor: RedactSecrets) -> None:
-        super().__init__(name="status", daemon=True)
+        super().__init__("status")
         self.path = path
         self.progress = progress
         self.redactor = redactor
-        self._halt = threading.Event()
 
     def write(self) -> None:
         status = self.progress.snapshot()
@@ -116,7 +116,7 @@ class StatusWriter(threading.Thread):
             self.progress.wait_for_change(STATUS_EVERY_SECONDS)
 
     def stop(self) -> None:
-        self._halt.set()
+        super().stop()
         self.join(timeout=5)
         self.write()
 
@@ -158,7 +158,7 @@ def main(argv: list[str]) -> int:
     try:
         pipeline = pipeline_for(config["attributes"], config["task_id"])
         progress = pipeline.progress()
-    except DtsError as exc:  # attributes that no restart can fix
+    except BaseException as exc:  # bad attributes: reported like a failed run
         pipeline, progress, failed = None, Progress(), exc
     status = StatusWriter(task_dir / "status.json", progress, redactor)
     status.start()

@@ -27,6 +27,7 @@ from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.runner import PipelineRunner, stop_threads, streamed_without_copy
 from dtsctl.engine.throttle import Throttle
+from dtsctl.engine.worker import Worker
 
 if TYPE_CHECKING:
     from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
@@ -136,14 +137,13 @@ class KeyspaceRunner(PipelineRunner):
                 concurrent.close()
 
 
-class _HeartbeatThread(threading.Thread):
+class _HeartbeatThread(Worker):
     """Writes the source heartbeat every second; its result says whether lag can be known."""
 
     def __init__(self, heartbeat: Heartbeat, progress: KeyspaceProgress) -> None:
-        super().__init__(name="heartbeat", daemon=True)
+        super().__init__("heartbeat")
         self._heartbeat = heartbeat
         self._progress = progress
-        self._halt = threading.Event()
 
     def run(self) -> None:
         try:
@@ -154,6 +154,6 @@ class _HeartbeatThread(threading.Thread):
             self._heartbeat.close()
 
     def stop(self) -> None:
-        self._halt.set()
+        super().stop()
         self.join(timeout=5)
 

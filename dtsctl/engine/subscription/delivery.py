@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.subscription.store import SubscriptionStore
+from dtsctl.engine.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +44,13 @@ def delivery_cursor(store: SubscriptionStore) -> int | None:
     return None if cursor is None else int(cursor["seq"])
 
 
-class Delivery(threading.Thread):
+class Delivery(Worker):
     def __init__(self, store_path: Path, make_target: Callable[[], StreamTarget], progress: Progress) -> None:
-        super().__init__(name="delivery", daemon=True)
+        super().__init__("delivery")
         self._store_path = store_path
         self._make_target = make_target
         self._progress = progress
-        self._halt = threading.Event()
 
-    def stop(self) -> None:
-        self._halt.set()
 
     def run(self) -> None:
         failures = 0
