@@ -1,7 +1,8 @@
-"""The task attributes the engine acts on (dtsctl.config.resources), resolved once per run.
+"""The typed task specification the engine acts on.
 
-The defaults of a declaration (dtsctl.config.model) are these constants, so a
-task's attributes always hold every value the engine reads.
+The runtime builds it from a task's attributes parsed back with the declaration
+model that wrote them (dtsctl.runtime.lifecycle.task_spec); the declaration's
+defaults are the constants below.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dtsctl.engine.conflicts import ConflictPolicy
-from dtsctl.engine.origin import PairTags, pair_tags
+from dtsctl.engine.origin import PairTags
 
 ALL_PHASES = ("schema", "full", "incremental")
 ALL_DML = ("insert", "update", "delete")
@@ -19,7 +20,7 @@ CONNECTION_RETRY_MINUTES = 720
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """The task attributes the engine acts on."""
+    """What the engine needs of a task, typed."""
 
     task_id: str
     type: str
@@ -34,26 +35,6 @@ class TaskSpec:
     tags: PairTags | None = None  # set for a direction of a two-way pair
     peer: str | None = None  # with `tags`: the address of the pair's other direction
     shares_log: bool = False  # a destination of a one-to-many topology: one reader, one change log
-
-    @classmethod
-    def from_attributes(cls, attributes: dict[str, Any], task_id: str) -> "TaskSpec":
-        throttle = attributes["throttle"]
-        tags = pair_tags(attributes)
-        return cls(
-            task_id=task_id,
-            type=attributes["type"],
-            phases=tuple(attributes["phases"]),
-            objects=tuple(attributes["objects"]),
-            conflict_policy=ConflictPolicy(attributes["conflict_policy"]),
-            rps=float(throttle["rps"]),
-            mbps=float(throttle["mbps"]),
-            connection_minutes=float(attributes["retry"]["connection_minutes"]),
-            source_endpoint=attributes["source_endpoint"],
-            destination_endpoint=attributes.get("destination_endpoint"),
-            tags=tags,
-            peer=(attributes.get("topology") or {}).get("peer") if tags else None,
-            shares_log=shares_change_log(attributes),
-        )
 
     @property
     def incremental(self) -> bool:

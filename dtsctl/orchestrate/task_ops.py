@@ -7,7 +7,6 @@ from typing import Any
 
 from dtsctl.config.resources import DesiredResource
 from dtsctl.runtime import lifecycle
-from dtsctl.engine.subscription.spec import sync_groups
 from dtsctl.errors import DtsError
 from dtsctl.runtime.agent_control import Agent
 
@@ -26,7 +25,7 @@ def _run(agent: Agent, task_id: str, attributes: dict[str, Any], sensitive_paths
         lifecycle.prepare(attributes, task_id)
     agent.write_config(task_id, attributes, sensitive_paths)
     if attributes["type"] == "subscription":
-        sync_groups(agent.paths.root, attributes)  # declared groups readable (removed ones gone) at once
+        lifecycle.sync_groups(agent.paths.root, attributes)  # declared groups readable (removed ones gone) at once
     if attributes["status"] == "running":
         agent.start()
     else:

@@ -7,17 +7,25 @@ where its connectors live.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
+from pydantic import ValidationError
+
 from dtsctl import registry
+from dtsctl.config.model import Task
+from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
 from dtsctl.engine.pipeline import CheckResult, Pipeline, TableComparison
 from dtsctl.engine.plugin import EngineSpec, PipelineKind
 from dtsctl.engine.subscription.delivery import StreamTarget
 from dtsctl.engine.subscription.pipeline import KeyspaceSubscriptionPipeline, SubscriptionPipeline
-from dtsctl.engine.subscription.spec import SubscriptionSpec
+from dtsctl.engine.origin import pair_tags
+from dtsctl.engine.subscription.retention import Retention
+from dtsctl.engine.subscription.spec import SubscriptionSpec, store_path
+from dtsctl.engine.subscription.store import SubscriptionStore
 from dtsctl.engine.tables.pipeline import TablePipeline
-from dtsctl.engine.task import TaskSpec
+from dtsctl.engine.task import TaskSpec, shares_change_log
 from dtsctl.errors import DtsError
 
 _SUBSCRIPTIONS: dict[PipelineKind, type[SubscriptionPipeline]] = {
@@ -28,15 +36,66 @@ _SUBSCRIPTIONS: dict[PipelineKind, type[SubscriptionPipeline]] = {
 
 def pipeline_for(attributes: dict[str, Any], task_id: str) -> Pipeline:
     """The pipeline of a task: by its type and the pipeline kind of its source engine."""
-    spec = TaskSpec.from_attributes(attributes, task_id)
+    declared = _declared(attributes)
+    spec = task_spec(declared, attributes, task_id)
     engine = registry.engine(spec.source_endpoint["engine"])
     source = _source_pipeline(spec, engine)
     if spec.type != "subscription":
         return source
     if not engine.subscription_source:
         raise DtsError(f"a subscription cannot read a {engine.name} endpoint")
-    subscription = SubscriptionSpec.from_attributes(attributes)
+    subscription = subscription_spec(declared, attributes)
     return _SUBSCRIPTIONS[engine.pipeline](spec, source, subscription, _delivery(subscription))  # type: ignore[arg-type]
+
+
+def _declared(attributes: dict[str, Any]) -> Task:
+    """The task's declaration, parsed back from its attributes with the model that wrote them."""
+    try:
+        return Task.model_validate({name: attributes[name] for name in Task.model_fields if name in attributes})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
+        raise DtsError(f"the task's recorded configuration is not valid ({problems}); apply the declaration again") from exc
+
+
+def task_spec(task: Task, attributes: dict[str, Any], task_id: str) -> TaskSpec:
+    """The engine's typed view of a declared task; endpoints and topology come resolved in `attributes`."""
+    tags = pair_tags(attributes)
+    return TaskSpec(
+        task_id=task_id,
+        type=task.type,
+        phases=tuple(task.phases),
+        objects=tuple(selection.model_dump() for selection in task.objects),
+        conflict_policy=ConflictPolicy(task.conflict_policy),
+        rps=task.throttle.rps,
+        mbps=task.throttle.mbps,
+        connection_minutes=task.retry.connection_minutes,
+        source_endpoint=attributes["source_endpoint"],
+        destination_endpoint=attributes.get("destination_endpoint"),
+        tags=tags,
+        peer=(attributes.get("topology") or {}).get("peer") if tags else None,
+        shares_log=shares_change_log(attributes),
+    )
+
+
+def subscription_spec(task: Task, attributes: dict[str, Any]) -> SubscriptionSpec:
+    retention = task.retention
+    return SubscriptionSpec(
+        retention=Retention(retention.hours, retention.megabytes) if retention else Retention(0, 0),
+        groups={name: group.start for name, group in task.groups().items()},
+        delivery_endpoint=attributes.get("delivery_endpoint"),
+        delivery_stream=task.deliver_to.stream if task.deliver_to else None,
+    )
+
+
+def sync_groups(task_dir: Path, attributes: dict[str, Any]) -> None:
+    """Create the task's store if needed and make its groups the declared ones (apply calls this,
+    so a new group can be read at once and a removed one's offset is gone)."""
+    task_dir.mkdir(parents=True, exist_ok=True)
+    store = SubscriptionStore(store_path(task_dir))
+    try:
+        store.sync_groups(subscription_spec(_declared(attributes), attributes).groups)
+    finally:
+        store.close()
 
 
 def _source_pipeline(spec: TaskSpec, engine: EngineSpec) -> Pipeline:

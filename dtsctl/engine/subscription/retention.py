@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from dtsctl.engine.subscription.store import SubscriptionStore
 
@@ -25,11 +24,6 @@ MAX_TRIM_PER_ROUND = 20_000  # keeps each trim transaction short for committing 
 class Retention:
     hours: float  # 0: no age bound
     megabytes: float  # 0: no size bound (megabytes of record JSON, 10^6 bytes)
-
-    @classmethod
-    def from_attributes(cls, attributes: dict[str, Any]) -> "Retention":
-        retention = attributes.get("retention") or {}
-        return cls(float(retention.get("hours") or 0), float(retention.get("megabytes") or 0))
 
     @property
     def max_bytes(self) -> int:

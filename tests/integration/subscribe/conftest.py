@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 import pytest
 
 from dtsctl.runtime import lifecycle
-from dtsctl.engine.subscription.spec import store_path, sync_groups
+from dtsctl.engine.subscription.spec import store_path
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.subscribe.status import describe
 from tests.integration.agent_process import wait_for as shared_wait_for
@@ -102,7 +102,7 @@ class SubscriptionTask:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.dir / "config.json",
                           {"address": "task.cdc", "task_id": self.task_id, "attributes": attributes}, mode=0o600)
-        sync_groups(self.dir, attributes)
+        lifecycle.sync_groups(self.dir, attributes)
         self.start()
         self.wait_status(lambda s: s.get("phase") == "incremental", "the stream to start")
 

@@ -49,7 +49,7 @@ class MysqlDriver:
 
     @property
     def objects(self) -> list[dict[str, Any]]:
-        return [{"database": self.database, "tables": [], "all": True, "rename": None, "table_rename": {},
+        return [{"database": self.database, "tables": None, "all": True, "rename": None, "table_rename": {},
                  "filter": {}, "dml": ["insert", "update", "delete"], "ddl": True, "key_prefixes": None,
                  "collections": None}]
 
