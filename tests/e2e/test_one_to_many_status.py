@@ -7,35 +7,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from tests.e2e import test_one_to_many_mysql as mysql_fan
 from tests.e2e.cli import Workspace, kill_agent, reading_agent, wait_for
 from tests.e2e.test_mysql_cli import same, seed_shop
-from tests.e2e.test_redis_cli import RETRY, endpoint
+from tests.e2e.test_redis_cli import endpoint
 from tests.integration.redis.conftest import wait_equal
 
 pytestmark = pytest.mark.e2e
 
 DESTINATIONS = ("d0", "d1", "d2")
 ADDRESSES = [f"topology.fan.task.{name}" for name in DESTINATIONS]
-
-
-def redis_declaration(src: Any, destinations: dict[str, Any]) -> str:
-    lines = "\n".join(f"          {name}: {endpoint(server)}" for name, server in destinations.items())
-    return f"""
-        endpoints:
-          src: {endpoint(src)}
-{lines}
-        topologies:
-          fan:
-            type: one-to-many
-            endpoints: [src, {', '.join(destinations)}]
-            objects: [{{database: 0}}]
-            retry: {RETRY}
-        """
 
 
 def each_destination_reports(workspace: Workspace, checkpoint_ok: Callable[[str], bool]) -> None:
@@ -66,7 +50,7 @@ def test_every_redis_destination_reports_its_own_lag_and_checkpoint(
     src = flush_redis(redis_source)
     flush_redis(redis_destination)
     src.set("fan:before", "copied")
-    workspace.write("main.dts.yaml", redis_declaration(redis_source, servers))
+    workspace.write("main.dts.yaml", mysql_fan.fan_declaration(endpoint, redis_source, servers, "[{database: 0}]"))
     workspace.run("apply", "--auto-approve")
     replid = src.info("replication")["master_replid"]
 

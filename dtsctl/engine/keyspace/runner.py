@@ -135,7 +135,8 @@ class KeyspaceRunner:
                cp: Checkpoint) -> Outcome:
         throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
         concurrent = self._concurrent_writes()
-        applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy, concurrent)
+        repairer = self.connector.repairer(self.spec)
+        applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy, concurrent, repairer)
         shared = self._shared_status(changelog)
         trimmed_at = 0.0
         try:
@@ -162,6 +163,7 @@ class KeyspaceRunner:
                 appended.clear()
             return Outcome.STOPPED
         finally:
+            repairer.close()
             if concurrent is not None:
                 concurrent.close()
 
