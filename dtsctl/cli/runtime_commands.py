@@ -62,6 +62,9 @@ def _render_details(view: TaskView) -> None:
         click.echo("  conflicts: " + ", ".join(f"{op} {count}" for op, count in conflicts.items()))
     if data.get("full_resyncs"):
         click.echo(f"  full resyncs: {data['full_resyncs']} (last: {data['full_resync_reason']})")
+    if data.get("expired_on_destination"):
+        click.echo(f"  keys expired on the destination before the source's writes reached them: "
+                   f"{data['expired_on_destination']} (sent again by the source; run verify)")
     if data.get("heartbeat_writable") is False:
         click.echo("  lag: unknown, the source refuses the heartbeat write (read-only?)")
     for line in table_lines(data["tables"]):

@@ -46,9 +46,12 @@ class Progress:
             if caught_up is not None:
                 self.caught_up = caught_up
 
-    def reader_advanced(self, position: str, newest_commit_time: float | None) -> None:
+    def reader_advanced(self, position: str | None, newest_commit_time: float | None) -> None:
+        """The source position to show as the checkpoint (None: unchanged), and the commit time
+        of the newest change in the change log."""
         with self._lock:
-            self.position = position
+            if position is not None:
+                self.position = position
             if newest_commit_time is not None:
                 self.newest_seen = newest_commit_time
 

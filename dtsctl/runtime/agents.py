@@ -17,7 +17,7 @@ AGENT_MODULE = "dtsctl.runtime.agent"
 GRACEFUL_STOP_SECONDS = 30.0
 START_HANDSHAKE_SECONDS = 10.0  # how long start waits for the agent to hold its lock
 Desired = Literal["running", "paused", "stopped"]
-ENGINE_DETAILS = ("full_resyncs", "full_resync_reason", "heartbeat_writable")
+ENGINE_DETAILS = ("full_resyncs", "full_resync_reason", "heartbeat_writable", "expired_on_destination")
 PHASE_ORDER = ("precheck", "schema", "full", "incremental", "done")
 
 
@@ -53,7 +53,8 @@ class TaskView:
             "checkpoint": status.get("checkpoint"),
             "conflicts": status.get("conflicts", {"insert": 0, "update": 0, "delete": 0}),
             "tables": status.get("tables", {}),
-            # engine details, only from engines that report them (Redis: full resyncs, writable heartbeat)
+            # engine details, only from engines that report them (Redis: full resyncs, writable heartbeat,
+            # keys that expired on the destination before the source's writes reached them)
             **{key: status[key] for key in ENGINE_DETAILS if key in status},
         }
 
