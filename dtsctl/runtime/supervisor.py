@@ -23,7 +23,7 @@ from pathlib import Path
 
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
-from dtsctl.runtime.agents import AGENT_MODULE, Agent, list_agents
+from dtsctl.runtime.agents import AGENT_MODULE, START_HANDSHAKE_SECONDS, Agent, list_agents
 from dtsctl.runtime.layout import RuntimePaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached
 
@@ -75,6 +75,8 @@ class Supervisor:
                 record.update(first_failure_at=None, restarts=0)
                 write_json_atomic(agent.paths.supervisor, record)
             return
+        if not record.get("restarts") and now - record.get("started_at", 0) < START_HANDSHAKE_SECONDS:
+            return  # `dtsctl apply` is starting it: the agent writes its pid once it holds its lock
         first_failure = record.get("first_failure_at") or now
         window = float(agent.config().get("attributes", {}).get("retry", {}).get("other_minutes", 10)) * 60
         if now - first_failure > window:
