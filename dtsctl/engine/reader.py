@@ -102,9 +102,11 @@ class Reader(ChangeLogReader[Source]):
                 # Position-only transactions (nothing selected, or dropped as a peer's) move
                 # the reader position but add no record: the applier then writes nothing,
                 # so an idle two-way pair stays idle instead of trading checkpoints.
-                changelog.append([tx for tx in transactions if tx.events], position)
+                recorded = [tx for tx in transactions if tx.events]
+                changelog.append(recorded, position)
                 self._appended.set()
-                self._progress.reader_advanced(source.describe_position(position), changelog.newest_commit_time())
+                self._progress.reader_advanced(source.describe_position(position), changelog.newest_commit_time(),
+                                               sum(len(tx.events) for tx in recorded))
             if position != released and time.monotonic() - released_at >= RELEASE_EVERY_SECONDS:
                 self._release(source, position)
                 released, released_at = position, time.monotonic()

@@ -30,6 +30,7 @@ class TaskView:
     pid: int | None
     status: dict[str, Any]
     last_error: str | None
+    restarts: int = 0  # by the supervisor, since the agent last ran well for a while
 
     def as_contract(self) -> dict[str, Any]:
         """The keys of `dtsctl status --json` (contract, section 5), plus engine details."""
@@ -41,6 +42,8 @@ class TaskView:
             "lag_seconds": status.get("lag_seconds"),
             "rows_copied": status.get("rows_copied", 0),
             "events_applied": status.get("events_applied", 0),
+            "events_read": status.get("events_read", 0),
+            "restarts": self.restarts,
             "pid": self.pid,
             "last_error": self.last_error,
             "checkpoint": status.get("checkpoint"),
@@ -146,7 +149,8 @@ class Agent:
             state = "running"
         else:
             state = "stopped"
-        return TaskView(self.address, state, status.get("phase"), pid, status, last_error)
+        return TaskView(self.address, state, status.get("phase"), pid, status, last_error,
+                        int(supervisor.get("restarts", 0)))
 
 
 def list_agents(runtime: RuntimePaths) -> list[Agent]:

@@ -3,6 +3,7 @@
     .dtsctl/
       .gitignore                 "*": nothing here is ever committed
       supervisor.pid  supervisor.lock  supervisor.log
+      workspace.json             the workspace's settings (metrics address), written by apply
       tasks/<task dir>/          one per task address ("task.orders_sync" -> "task.orders_sync")
         config.json   (0600)     {"address", "task_id", "attributes"}: what the agent runs; holds credentials
         control.json             {"desired": "running" | "paused" | "stopped"}: written by the CLI
@@ -39,6 +40,7 @@ STATUS_KEYS = (
     "lag_seconds",
     "rows_copied",
     "events_applied",
+    "events_read",  # change events read from the source since the agent started
     "last_error",
     "checkpoint",  # human-readable source position the agent resumes from
     "tables",  # {"db.table": {"rows_copied": n, "rows_estimated": n, "done": bool}}
@@ -83,6 +85,7 @@ class RuntimePaths:
         self.supervisor_pid = runtime / "supervisor.pid"
         self.supervisor_lock = runtime / "supervisor.lock"
         self.supervisor_log = runtime / "supervisor.log"
+        self.settings = runtime / "workspace.json"
 
     def task(self, address: str) -> TaskPaths:
         return TaskPaths(self.root, address)

@@ -5,7 +5,8 @@ SIGKILL), with exponential backoff. It leaves alone agents that stopped on
 purpose (paused, stopped by dtsctl or by an operator's SIGTERM: the plan then
 reports drift), completed migrations, and failed tasks. A task whose agent
 keeps dying for longer than its `retry.other_minutes` window is marked failed.
-It exits by itself when the workspace has no task left that should run.
+It exits by itself when the workspace has no task left that should run. While it
+runs it serves the workspace's Prometheus metrics when `workspace.metrics` is declared.
 
 Run as `python -m dtsctl.runtime.supervisor <runtime dir>`.
 """
@@ -25,6 +26,7 @@ from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.agents import AGENT_MODULE, START_HANDSHAKE_SECONDS, Agent, list_agents
 from dtsctl.runtime.layout import RuntimePaths
+from dtsctl.runtime.metrics_server import MetricsEndpoint
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached
 
 SUPERVISOR_MODULE = "dtsctl.runtime.supervisor"
@@ -41,15 +43,20 @@ class Supervisor:
         self.runtime = runtime
         self.children: list[subprocess.Popen[bytes]] = []
         self.stopping = False
+        self.metrics = MetricsEndpoint(runtime)
 
     def run(self) -> None:
-        while not self.stopping:
-            wanted = self.tick()
-            self._reap()
-            if not wanted:
-                log.info("no task left to supervise; exiting")
-                return
-            time.sleep(POLL_SECONDS)
+        try:
+            while not self.stopping:
+                wanted = self.tick()
+                self._reap()
+                if not wanted:
+                    log.info("no task left to supervise; exiting")
+                    return
+                self.metrics.follow()
+                time.sleep(POLL_SECONDS)
+        finally:
+            self.metrics.close()
 
     def tick(self) -> bool:
         """One pass over the tasks; returns whether any task still needs supervision."""

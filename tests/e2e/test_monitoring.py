@@ -1,0 +1,99 @@
+"""Operating dtsctl: the supervisor's Prometheus endpoint during real SQLite and MariaDB tasks."""
+
+from __future__ import annotations
+
+import urllib.request
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.cli import Workspace, execute, wait_for
+from tests.e2e.test_mysql_cli import endpoint, seed_shop
+from tests.e2e.test_sqlite_lifecycle import seed
+from tests.servers.ports import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """{(sample name, labels): value} of one scrape, parsed by prometheus_client's own parser."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(samples: dict, name: str, **labels: str) -> float | None:
+    wanted = set(labels.items())
+    found = [v for (sample, have), v in samples.items() if sample == name and wanted <= have]
+    assert len(found) <= 1, f"{name}{labels} matches {len(found)} samples"
+    return found[0] if found else None
+
+
+def quiet_status(workspace: Workspace, address: str) -> dict[str, Any]:
+    """The task's status once two reads a second apart agree (nothing moving)."""
+    def settled() -> dict[str, Any] | None:
+        first = workspace.status(address)
+        second = workspace.status(address)
+        keys = ("rows_copied", "events_applied", "events_read", "state", "phase", "lag_seconds")
+        return second if all(first[k] == second[k] for k in keys) else None
+
+    return wait_for(settled, timeout=60, interval=1, what=f"{address} to settle")
+
+
+def test_metrics_match_status_for_a_sqlite_and_a_mariadb_task(workspace: Workspace, mariadb_source,
+                                                            fresh_database) -> None:
+    src_db = fresh_database(mariadb_source)
+    seed_shop(mariadb_source, src_db, orders=300)
+    seed(workspace.root / "shop.db")
+    port = free_port()
+    workspace.write("main.dts.yaml", f"""
+        workspace:
+          metrics: {{address: "127.0.0.1:{port}"}}
+        endpoints:
+          maria: {endpoint(mariadb_source)}
+          shop: {{engine: sqlite, path: ./shop.db}}
+          replica: {{engine: sqlite, path: ./replica.db}}
+          lake: {{engine: sqlite, path: ./lake.db}}
+        tasks:
+          lite:
+            type: synchronization
+            source: shop
+            destination: replica
+            objects: [{{database: main, tables: [orders, customers]}}]
+          maria:
+            type: synchronization
+            source: maria
+            destination: lake
+            objects: [{{database: {src_db}, tables: [orders], rename: main}}]
+        """)
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.lite", "--timeout", "120")
+    workspace.run("wait", "task.maria", "--timeout", "120")
+    execute(workspace.root / "shop.db", *(f"UPDATE orders SET note = 'n{i}' WHERE id = {i}" for i in range(1, 21)))
+    mariadb_source.execute(f"UPDATE `{src_db}`.orders SET note = 'changed' WHERE id <= 7")
+    wait_for(lambda: workspace.status("task.lite")["events_applied"] >= 20
+             and workspace.status("task.maria")["events_applied"] >= 7, timeout=60, what="the changes to apply")
+
+    for address, source_engine in (("task.lite", "sqlite"), ("task.maria", "mysql")):
+        status = quiet_status(workspace, address)
+        samples = wait_for(lambda: scrape(port), timeout=10, what="the metrics endpoint")
+        labels = {"address": address, "type": "synchronization", "source_engine": source_engine,
+                  "destination_engine": "sqlite"}
+        assert value(samples, "dtsctl_task_up", **labels) == 1
+        assert value(samples, "dtsctl_task_state", **labels, state="running") == 1
+        assert value(samples, "dtsctl_task_state", **labels, state="failed") == 0
+        assert value(samples, "dtsctl_task_phase", **labels, phase="incremental") == 1
+        assert value(samples, "dtsctl_task_lag_seconds", **labels) == status["lag_seconds"]
+        assert value(samples, "dtsctl_task_rows_copied_total", **labels) == status["rows_copied"]
+        assert value(samples, "dtsctl_task_events_applied_total", **labels) == status["events_applied"]
+        assert value(samples, "dtsctl_task_events_read_total", **labels) == status["events_read"] > 0
+        assert value(samples, "dtsctl_task_restarts_total", **labels) == status["restarts"] == 0
+        assert value(samples, "dtsctl_task_error", **labels) == 0
+        for operation, count in status["conflicts"].items():
+            assert value(samples, "dtsctl_task_conflicts_total", **labels, operation=operation) == count
+        for table, progress in status["tables"].items():
+            assert value(samples, "dtsctl_table_rows_copied", **labels, table=table) == progress["rows_copied"]
+            assert value(samples, "dtsctl_table_copy_done", **labels, table=table) == 1
+    assert value(samples, "dtsctl_table_rows_copied", address="task.maria", table=f"{src_db}.orders") == 300
