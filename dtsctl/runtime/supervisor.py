@@ -6,7 +6,8 @@ purpose (paused, stopped by dtsctl or by an operator's SIGTERM: the plan then
 reports drift), completed migrations, and failed tasks. A task whose agent
 keeps dying for longer than its `retry.other_minutes` window is marked failed.
 It exits by itself when the workspace has no task left that should run. While it
-runs it serves the workspace's Prometheus metrics when `workspace.metrics` is declared.
+runs it serves the workspace's Prometheus metrics when `workspace.metrics` is declared,
+and posts the alert events of tasks that declare `alerts` to their webhooks.
 
 Run as `python -m dtsctl.runtime.supervisor <runtime dir>`.
 """
@@ -26,7 +27,9 @@ from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.agents import AGENT_MODULE, START_HANDSHAKE_SECONDS, Agent, list_agents
 from dtsctl.runtime.layout import RuntimePaths
+from dtsctl.runtime.alerts import AlertTracker
 from dtsctl.runtime.metrics_server import MetricsEndpoint
+from dtsctl.runtime.webhook import WebhookSender
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached
 
 SUPERVISOR_MODULE = "dtsctl.runtime.supervisor"
@@ -44,8 +47,11 @@ class Supervisor:
         self.children: list[subprocess.Popen[bytes]] = []
         self.stopping = False
         self.metrics = MetricsEndpoint(runtime)
+        self.alerts: dict[str, AlertTracker] = {}
+        self.webhooks = WebhookSender()
 
     def run(self) -> None:
+        self.webhooks.start()
         try:
             while not self.stopping:
                 wanted = self.tick()
@@ -57,6 +63,7 @@ class Supervisor:
                 time.sleep(POLL_SECONDS)
         finally:
             self.metrics.close()
+            self.webhooks.stop()
 
     def tick(self) -> bool:
         """One pass over the tasks; returns whether any task still needs supervision."""
@@ -64,12 +71,26 @@ class Supervisor:
         for agent in list_agents(self.runtime):
             if agent.desired in ("running", "paused"):
                 wanted = True
-            if agent.desired == "running":
-                try:
+            try:
+                if agent.desired == "running":
                     self._watch(agent, time.time())
-                except Exception:  # one broken task directory must not stop the others' supervision
-                    log.exception("%s: could not supervise", agent.address)
+                self._alert(agent, time.time())
+            except Exception:  # one broken task directory must not stop the others' supervision
+                log.exception("%s: could not supervise", agent.address)
         return wanted
+
+    def _alert(self, agent: Agent, now: float) -> None:
+        """Post the task's alert events (when it declares `alerts`) without waiting for the posts."""
+        alerts = agent.config().get("attributes", {}).get("alerts")
+        tracker = self.alerts.get(agent.address)
+        if not alerts:
+            self.alerts.pop(agent.address, None)
+            return
+        if tracker is None or tracker.alerts != alerts:
+            tracker = self.alerts[agent.address] = AlertTracker(agent.address, alerts)
+        for event in tracker.observe(agent.view(), now):
+            log.warning("%s", event["message"])
+            self.webhooks.send(alerts["webhook"], event)
 
     def _watch(self, agent: Agent, now: float) -> None:
         status = read_json(agent.paths.status, {}) or {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from typing import Any
 
@@ -97,3 +98,46 @@ def test_metrics_match_status_for_a_sqlite_and_a_mariadb_task(workspace: Workspa
             assert value(samples, "dtsctl_table_rows_copied", **labels, table=table) == progress["rows_copied"]
             assert value(samples, "dtsctl_table_copy_done", **labels, table=table) == 1
     assert value(samples, "dtsctl_table_rows_copied", address="task.maria", table=f"{src_db}.orders") == 300
+
+
+def test_lag_alert_is_posted_to_a_webhook_from_a_sensitive_variable_and_resolves(workspace: Workspace) -> None:
+    from tests.unit.runtime.test_alerts import Receiver
+
+    receiver = Receiver(failures=1)
+    try:
+        execute(workspace.root / "shop.db", "CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)",
+                *(f"INSERT INTO orders VALUES ({i}, NULL)" for i in range(1, 61)))
+        workspace.write("main.dts.yaml", """
+            variables:
+              hook: {sensitive: true}
+            endpoints:
+              shop: {engine: sqlite, path: ./shop.db}
+              replica: {engine: sqlite, path: ./replica.db}
+            tasks:
+              slow:
+                type: synchronization
+                source: shop
+                destination: replica
+                objects: [{database: main, tables: [orders]}]
+                throttle: {rps: 5}
+                alerts: {webhook: "${ var.hook }", lag_seconds: 1, for_seconds: 1}
+            """)
+        hook = {"DTS_VAR_hook": receiver.url}
+        plan = workspace.run("plan", env=hook).stdout
+        assert "webhook = (sensitive value)" in plan and "s3cret" not in plan
+        workspace.run("apply", "--auto-approve", env=hook)
+        workspace.run("wait", "task.slow", "--timeout", "120")
+        for i in range(1, 61):  # 60 changes at 5 rows a second: the applier falls seconds behind
+            execute(workspace.root / "shop.db", f"UPDATE orders SET note = 'n{i}' WHERE id = {i}")
+            time.sleep(0.02)
+        wait_for(lambda: [e["status"] for e in receiver.events if e["kind"] == "lag"] == ["firing", "resolved"],
+                 timeout=90, what="the lag alert to fire and resolve")
+        fired, resolved = receiver.events
+        assert fired["task"] == "task.slow" and fired["threshold"] == 1 and fired["value"] > 1
+        assert resolved["first_seen"] == fired["first_seen"] and resolved["resolved"]
+        assert receiver.attempts == 3  # the first post was refused and retried
+        state = (workspace.root / "state" / "dtsctl.state.json").read_text()
+        logs = (workspace.runtime / "supervisor.log").read_text()
+        assert "s3cret" not in state and "s3cret" not in logs and "lag alert firing" in logs
+    finally:
+        receiver.server.shutdown()
