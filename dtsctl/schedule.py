@@ -14,9 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dtsctl.config.run_names import RUN_FIELDS, placeholder
-
+RUN_FIELDS = ("window_start", "window_end")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # compares as text and as DATETIME in SQL
+
+
+def placeholder(name: str) -> str:
+    """What `${ run.NAME }` renders to at plan time, kept in the filter until a run starts."""
+    return f"${{ run.{name} }}"
+
+
+RUN_PLACEHOLDERS = tuple(placeholder(name) for name in RUN_FIELDS)
 
 
 def cron_problem(expression: str) -> str | None:
@@ -57,6 +64,10 @@ class CronSchedule:
         it = croniter(self.cron, datetime.datetime.fromtimestamp(after, self.zone))
         return [it.get_next(datetime.datetime).timestamp() for _ in range(count)]
 
+    def clock(self, moment: float) -> str:
+        """A unix time as ISO 8601 in the schedule's time zone."""
+        return datetime.datetime.fromtimestamp(moment, self.zone).isoformat(timespec="seconds")
+
     def window_for(self, scheduled: float) -> RunWindow:
         """The window of the run scheduled at `scheduled`: from the previous run time to it."""
         from croniter import croniter
@@ -64,6 +75,14 @@ class CronSchedule:
         end = datetime.datetime.fromtimestamp(scheduled, self.zone)
         start = croniter(self.cron, end).get_prev(datetime.datetime)
         return RunWindow(start, end)
+
+
+def with_next_window(attributes: dict[str, Any], now: float) -> dict[str, Any]:
+    """A scheduled task's attributes as its next run will see them (for prechecks); others as they are."""
+    if not attributes.get("schedule"):
+        return attributes
+    schedule = CronSchedule.from_attributes(attributes["schedule"])
+    return with_run_window(attributes, schedule.window_for(schedule.next_times(now)[0]).names())
 
 
 def with_run_window(attributes: dict[str, Any], window: dict[str, str]) -> dict[str, Any]:

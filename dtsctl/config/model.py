@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dtsctl.config.run_names import RUN_PLACEHOLDERS
+from dtsctl.schedule import RUN_PLACEHOLDERS, cron_problem
 
 Engine = Literal["mysql", "redis", "mongodb", "sqlite"]
 TaskType = Literal["migration", "synchronization", "subscription"]
@@ -153,8 +153,6 @@ class Schedule(Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from dtsctl.schedule import cron_problem
-
         problem = cron_problem(value)
         if problem:
             raise ValueError(problem)

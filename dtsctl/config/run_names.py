@@ -10,15 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dtsctl.config.template import Space, TemplateError
-
-RUN_FIELDS = ("window_start", "window_end")
-
-
-def placeholder(name: str) -> str:
-    return f"${{ run.{name} }}"
-
-
-RUN_PLACEHOLDERS = tuple(placeholder(name) for name in RUN_FIELDS)
+from dtsctl.schedule import RUN_FIELDS, placeholder
 
 
 def run_space() -> Space:

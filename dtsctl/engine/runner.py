@@ -121,6 +121,10 @@ class TaskRunner:
         cp = load_after_precheck(sink, lambda: lifecycle.precheck(self.attributes, self.spec.task_id),
                                  lambda: self.progress.set_phase("precheck"),
                                  lambda: streamed_without_copy(self.spec, self.changelog_path))
+        run = self.attributes.get("run")
+        if run is not None and cp.run != run:
+            cp.start_run(run)
+            sink.save_checkpoint(cp.to_json())
         self.progress.committed(cp)
         return cp
 

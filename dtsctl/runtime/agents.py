@@ -12,6 +12,7 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import RuntimePaths, TaskPaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
+from dtsctl.runtime.runs import RunBook
 
 AGENT_MODULE = "dtsctl.runtime.agent"
 GRACEFUL_STOP_SECONDS = 30.0
@@ -31,6 +32,7 @@ class TaskView:
     status: dict[str, Any]
     last_error: str | None
     restarts: int = 0  # by the supervisor, since the agent last ran well for a while
+    schedule: dict[str, Any] | None = None  # a scheduled migration's runs (RunBook.summary)
 
     def as_contract(self) -> dict[str, Any]:
         """The keys of `dtsctl status --json` (contract, section 5), plus engine details."""
@@ -51,6 +53,7 @@ class TaskView:
             "tables": status.get("tables", {}),
             # engine details, only from engines that report them (Redis: full resyncs, writable heartbeat)
             **{key: status[key] for key in ENGINE_DETAILS if key in status},
+            **({"schedule": self.schedule} if self.schedule else {}),
         }
 
 
@@ -138,6 +141,7 @@ class Agent:
         desired = self.desired
         agent_state = status.get("state")
         last_error = status.get("last_error")
+        schedule = self.config().get("attributes", {}).get("schedule")
         if desired == "paused":
             state = "paused"
         elif agent_state == "completed":
@@ -147,10 +151,13 @@ class Agent:
             last_error = last_error or supervisor.get("reason")
         elif pid:
             state = "running"
+        elif schedule:
+            state = "scheduled"  # waiting for its next run
         else:
             state = "stopped"
+        summary = RunBook(self.paths, schedule).summary(time.time()) if schedule else None
         return TaskView(self.address, state, status.get("phase"), pid, status, last_error,
-                        int(supervisor.get("restarts", 0)))
+                        int(supervisor.get("restarts", 0)), summary)
 
 
 def list_agents(runtime: RuntimePaths) -> list[Agent]:

@@ -12,6 +12,7 @@
         agent.log                the agent's log (secrets redacted)
         status.json              written by the agent: see STATUS_KEYS
         supervisor.json          written by the supervisor: restarts, first failure time, failed reason
+        runs.json  run.json      a scheduled migration's runs, and the one the agent carries out (runtime/runs.py)
         changelog.db             the durable local change log (SQLite, WAL)
       shared/<topology>/         one per one-to-many topology: its destinations read the source once
         changelog.db             the change log every destination's agent applies from
@@ -69,6 +70,8 @@ class TaskPaths:
         self.log = self.root / "agent.log"
         self.status = self.root / "status.json"
         self.supervisor = self.root / "supervisor.json"
+        self.runs = self.root / "runs.json"
+        self.run = self.root / "run.json"
         self.changelog = self.root / "changelog.db"
 
 

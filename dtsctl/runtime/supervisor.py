@@ -7,7 +7,8 @@ reports drift), completed migrations, and failed tasks. A task whose agent
 keeps dying for longer than its `retry.other_minutes` window is marked failed.
 It exits by itself when the workspace has no task left that should run. While it
 runs it serves the workspace's Prometheus metrics when `workspace.metrics` is declared,
-and posts the alert events of tasks that declare `alerts` to their webhooks.
+and posts the alert events of tasks that declare `alerts` to their webhooks. It starts
+each run of a scheduled migration at its time (runtime/runs.py).
 
 Run as `python -m dtsctl.runtime.supervisor <runtime dir>`.
 """
@@ -31,6 +32,7 @@ from dtsctl.runtime.alerts import AlertTracker
 from dtsctl.runtime.metrics_server import MetricsEndpoint
 from dtsctl.runtime.webhook import WebhookSender
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached
+from dtsctl.runtime.runs import RunBook
 
 SUPERVISOR_MODULE = "dtsctl.runtime.supervisor"
 POLL_SECONDS = 0.5
@@ -72,12 +74,38 @@ class Supervisor:
             if agent.desired in ("running", "paused"):
                 wanted = True
             try:
-                if agent.desired == "running":
+                if agent.desired == "running" and agent.config().get("attributes", {}).get("schedule"):
+                    self._run_schedule(agent, time.time())
+                elif agent.desired == "running":
                     self._watch(agent, time.time())
                 self._alert(agent, time.time())
             except Exception:  # one broken task directory must not stop the others' supervision
                 log.exception("%s: could not supervise", agent.address)
         return wanted
+
+    def _run_schedule(self, agent: Agent, now: float) -> None:
+        """A scheduled migration: close the run that ended, restart one that crashed, start (or skip)
+        the run that is due. Runs never overlap."""
+        book = RunBook(agent.paths, agent.config()["attributes"]["schedule"])
+        if book.current is not None and not agent.pid:
+            status = read_json(agent.paths.status, {}) or {}
+            record = read_json(agent.paths.supervisor, {}) or {}
+            ended = "failed" if record.get("failed") else status.get("state")
+            if ended in ("completed", "failed", "stopped"):
+                rows = sum(table.get("rows_copied", 0) for table in (status.get("tables") or {}).values())
+                book.finish(ended, rows, status.get("last_error") or record.get("reason"), now)
+                log.info("%s: the run scheduled at %s %s (%d rows)", agent.address,
+                         book.data["history"][-1]["window_end"], ended, rows)
+            else:
+                self._watch(agent, now)  # it crashed mid-run: restarted with backoff, resuming the run
+        if now < book.next_run_at(now):
+            return
+        if book.current is not None:
+            log.warning("%s: %s", agent.address, book.skip(now))
+            return
+        run = book.start(now)
+        log.info("%s: starting the run for %s to %s", agent.address, run["window_start"], run["window_end"])
+        agent.start()
 
     def _alert(self, agent: Agent, now: float) -> None:
         """Post the task's alert events (when it declares `alerts`) without waiting for the posts."""

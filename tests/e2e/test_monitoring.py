@@ -141,3 +141,62 @@ def test_lag_alert_is_posted_to_a_webhook_from_a_sensitive_variable_and_resolves
         assert "s3cret" not in state and "s3cret" not in logs and "lag alert firing" in logs
     finally:
         receiver.server.shutdown()
+
+
+def test_scheduled_migration_copies_each_window_never_overlapping_runs(workspace: Workspace) -> None:
+    import datetime
+    import sqlite3
+
+    execute(workspace.root / "shop.db", "CREATE TABLE orders (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL)")
+    port = free_port()
+    workspace.write("main.dts.yaml", f"""
+        workspace:
+          metrics: {{address: "127.0.0.1:{port}"}}
+        endpoints:
+          shop: {{engine: sqlite, path: ./shop.db}}
+          warehouse: {{engine: sqlite, path: ./warehouse.db}}
+        tasks:
+          nightly:
+            type: migration
+            source: shop
+            destination: warehouse
+            phases: [schema, full]
+            objects:
+              - database: main
+                tables: [orders]
+                filter: {{orders: "created_at >= '${{ run.window_start }}' AND created_at < '${{ run.window_end }}'"}}
+            schedule: {{cron: "* * * * * */3"}}
+            throttle: {{rps: 40}}
+        """)
+    plan = workspace.run("plan").stdout
+    assert "# task.nightly runs next at " in plan
+    workspace.run("apply", "--auto-approve")
+    # orders of the next 12 seconds, 50 a second: each 3-second window holds more than a run copies in 3 seconds
+    start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3)
+    stamps = [(start + datetime.timedelta(seconds=i * 0.02)).strftime("%Y-%m-%d %H:%M:%S") for i in range(600)]
+    execute(workspace.root / "shop.db", *(f"INSERT INTO orders VALUES ({i}, '{stamp}')" for i, stamp in enumerate(stamps)))
+
+    def copied_everything() -> dict[str, Any] | None:
+        schedule = workspace.status("task.nightly")["schedule"]
+        done = [run for run in schedule["runs"] if run["result"] == "completed"]
+        return schedule if done and done[-1]["window_end"] > stamps[-1] else None
+
+    schedule = wait_for(copied_everything, timeout=120, interval=1, what="a run past the last row")
+    with sqlite3.connect(workspace.root / "warehouse.db") as warehouse:
+        assert warehouse.execute("SELECT count(*) FROM orders").fetchone()[0] == 600
+    runs = schedule["runs"]
+    completed = [run for run in runs if run["result"] == "completed"]
+    assert sum(run["rows"] for run in completed) == 600
+    for earlier, later in zip(completed, completed[1:]):
+        assert later["window_start"] == earlier["window_end"]  # contiguous windows
+    started = [run for run in runs if run["started_at"] is not None]
+    for earlier, later in zip(started, started[1:]):
+        assert earlier["ended_at"] <= later["started_at"]  # never overlapping
+    skipped = [run for run in runs if run["result"] == "skipped"]
+    assert skipped and "was still going" in skipped[0]["reason"]
+    samples = scrape(port)
+    labels = {"address": "task.nightly"}
+    results = workspace.status("task.nightly")["schedule"]["results"]
+    assert value(samples, "dtsctl_schedule_runs_total", **labels, result="skipped") >= len(skipped)
+    assert value(samples, "dtsctl_schedule_runs_total", **labels, result="completed") <= results["completed"]
+    assert value(samples, "dtsctl_schedule_next_run_timestamp_seconds", **labels) > time.time() - 5
