@@ -64,6 +64,11 @@ def _render_details(view: TaskView) -> None:
         click.echo("  conflicts: " + ", ".join(f"{op} {count}" for op, count in conflicts.items()))
     if data.get("full_resyncs"):
         click.echo(f"  full resyncs: {data['full_resyncs']} (last: {data['full_resync_reason']})")
+    throttle = data.get("throttle")
+    if throttle and (throttle["rps"] or throttle["mbps"]):
+        limits = [f"{throttle['rps']:g} rows/s" if throttle["rps"] else "", f"{throttle['mbps']:g} MB/s" if throttle["mbps"] else ""]
+        window = f" (window {throttle['window']})" if throttle["window"] else ""
+        click.echo(f"  throttle: {', '.join(limit for limit in limits if limit)}{window}")
     if data.get("heartbeat_writable") is False:
         click.echo("  lag: unknown, the source refuses the heartbeat write (read-only?)")
     for line in table_lines(data["tables"]):

@@ -87,7 +87,7 @@ class TaskRunner:
                 self._start_stream(changelog, source, sink, cp)
             plans, schemas = self._selection(source)
             self._reconcile(cp, plans, sink)
-            throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
+            throttle = self.spec.throttle(self.stop)
             appended = threading.Event()
             if self.spec.incremental:
                 if changelog is None:

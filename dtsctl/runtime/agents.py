@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.throttle import limits_at
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import RuntimePaths, TaskPaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
@@ -33,6 +34,7 @@ class TaskView:
     last_error: str | None
     restarts: int = 0  # by the supervisor, since the agent last ran well for a while
     schedule: dict[str, Any] | None = None  # a scheduled migration's runs (RunBook.summary)
+    throttle: dict[str, Any] | None = None  # the limits in force now (engine.throttle.limits_at)
 
     def as_contract(self) -> dict[str, Any]:
         """The keys of `dtsctl status --json` (contract, section 5), plus engine details."""
@@ -53,6 +55,7 @@ class TaskView:
             "tables": status.get("tables", {}),
             # engine details, only from engines that report them (Redis: full resyncs, writable heartbeat)
             **{key: status[key] for key in ENGINE_DETAILS if key in status},
+            "throttle": self.throttle,
             **({"schedule": self.schedule} if self.schedule else {}),
         }
 
@@ -141,7 +144,8 @@ class Agent:
         desired = self.desired
         agent_state = status.get("state")
         last_error = status.get("last_error")
-        schedule = self.config().get("attributes", {}).get("schedule")
+        attributes = self.config().get("attributes", {})
+        schedule = attributes.get("schedule")
         if desired == "paused":
             state = "paused"
         elif agent_state == "completed":
@@ -157,7 +161,8 @@ class Agent:
             state = "stopped"
         summary = RunBook(self.paths, schedule).summary(time.time()) if schedule else None
         return TaskView(self.address, state, status.get("phase"), pid, status, last_error,
-                        int(supervisor.get("restarts", 0)), summary)
+                        int(supervisor.get("restarts", 0)), summary,
+                        limits_at(attributes["throttle"], time.time()) if attributes.get("throttle") else None)
 
 
 def list_agents(runtime: RuntimePaths) -> list[Agent]:

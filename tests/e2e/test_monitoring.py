@@ -119,7 +119,7 @@ def test_lag_alert_is_posted_to_a_webhook_from_a_sensitive_variable_and_resolves
                 source: shop
                 destination: replica
                 objects: [{database: main, tables: [orders]}]
-                throttle: {rps: 5}
+                throttle: {rps: 100, windows: [{from: "00:00", to: "12:00", rps: 5}, {from: "12:00", to: "00:00", rps: 5}]}
                 alerts: {webhook: "${ var.hook }", lag_seconds: 1, for_seconds: 1}
             """)
         hook = {"DTS_VAR_hook": receiver.url}
@@ -127,6 +127,9 @@ def test_lag_alert_is_posted_to_a_webhook_from_a_sensitive_variable_and_resolves
         assert "webhook = (sensitive value)" in plan and "s3cret" not in plan
         workspace.run("apply", "--auto-approve", env=hook)
         workspace.run("wait", "task.slow", "--timeout", "120")
+        window = "00:00-12:00" if time.gmtime().tm_hour < 12 else "12:00-00:00"
+        assert workspace.status("task.slow")["throttle"] == {"rps": 5.0, "mbps": 0.0, "window": window}
+        assert f"throttle: 5 rows/s (window {window})" in workspace.run("status", "task.slow").stdout
         for i in range(1, 61):  # 60 changes at 5 rows a second: the applier falls seconds behind
             execute(workspace.root / "shop.db", f"UPDATE orders SET note = 'n{i}' WHERE id = {i}")
             time.sleep(0.02)

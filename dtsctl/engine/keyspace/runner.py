@@ -27,7 +27,6 @@ from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.runner import Outcome, release, streamed_without_copy
 from dtsctl.engine.selection import TaskSpec
-from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ class KeyspaceRunner:
 
     def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
                cp: Checkpoint) -> Outcome:
-        throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
+        throttle = self.spec.throttle(self.stop)
         concurrent = self._concurrent_writes()
         applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy, concurrent)
         trimmed_at = 0.0

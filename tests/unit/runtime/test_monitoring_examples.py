@@ -19,6 +19,7 @@ from dtsctl.jsonfile import write_json_atomic
 from dtsctl.runtime.agents import Agent
 from dtsctl.runtime.layout import RuntimePaths
 from dtsctl.runtime.metrics import WorkspaceCollector
+from dtsctl.runtime.runs import RunBook
 
 MONITORING = Path(__file__).resolve().parents[3] / "examples" / "monitoring"
 METRIC_NAME = re.compile(r"\bdtsctl_[a-z_]+\b")
@@ -61,6 +62,13 @@ def exporter_output(tmp_path: Path) -> set[str]:
                   "consumer_groups": {"billing": {"start": "earliest"}}, "retention": {"hours": 24, "megabytes": 0}}
     subscription.write_config("id-2", attributes, [])
     sync_groups(subscription.paths.root, attributes)
+    nightly = Agent(runtime, "task.nightly")
+    schedule = {"cron": "0 2 * * *", "timezone": "UTC"}
+    nightly.write_config("id-3", {"type": "migration", "source_endpoint": {"engine": "sqlite"},
+                                  "destination_endpoint": {"engine": "sqlite"}, "schedule": schedule}, [])
+    book = RunBook(nightly.paths, schedule)
+    book.start(time.time())
+    book.finish("failed", 0, "the source is gone", time.time())
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WorkspaceCollector(runtime))
     text = generate_latest(registry).decode()
