@@ -65,6 +65,11 @@ def _render_details(view: TaskView) -> None:
     if data.get("expired_on_destination"):
         click.echo(f"  keys expired on the destination before the source's writes reached them: "
                    f"{data['expired_on_destination']} (sent again by the source; run verify)")
+    throttle = data.get("throttle")
+    if throttle and (throttle["rps"] or throttle["mbps"]):
+        limits = [f"{throttle['rps']:g} rows/s" if throttle["rps"] else "", f"{throttle['mbps']:g} MB/s" if throttle["mbps"] else ""]
+        window = f" (window {throttle['window']})" if throttle["window"] else ""
+        click.echo(f"  throttle: {', '.join(limit for limit in limits if limit)}{window}")
     if data.get("heartbeat_writable") is False:
         click.echo("  lag: unknown, the source refuses the heartbeat write (read-only?)")
     for line in table_lines(data["tables"]):

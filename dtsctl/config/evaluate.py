@@ -21,6 +21,7 @@ from dtsctl.config.problems import Problems
 from dtsctl.config.pydantic_problems import validate_entry
 from dtsctl.config.reader import DECLARATION_GLOB, Entry, RawModule, read_module
 from dtsctl.config.resources import AttributePath, DesiredResource
+from dtsctl.config.run_names import run_space
 from dtsctl.config.template import Scope, Space, TemplateError, mapping_space, references, render_tree
 from dtsctl.config.topology import expand_topology, topology_problems
 from dtsctl.config.variables import Assignment, bind_variables
@@ -142,6 +143,7 @@ class ModuleInstance:
                 "local", self.locals, sensitive=self.tainted_locals, failed=self.failed_locals,
                 missing="unknown local `local.{name}`; declare it under `locals:`",
             ),
+            "run": run_space(),
             "env": mapping_space("env", self.environ, missing="environment variable {name} is not set; export it before running dtsctl"),
             "module": mapping_space(
                 "module",

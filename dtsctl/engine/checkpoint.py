@@ -83,6 +83,7 @@ class Checkpoint:
     ddl_pending_seq: int | None = None
     # The change log's start is fixed: from now on a lost change log cannot be started afresh.
     stream_started: bool = False
+    run: str | None = None  # a scheduled migration's run whose copy this is (runtime/runs.py)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +98,7 @@ class Checkpoint:
             "precheck_done": self.precheck_done,
             "ddl_pending_seq": self.ddl_pending_seq,
             "stream_started": self.stream_started,
+            "run": self.run,
         }
 
     @classmethod
@@ -112,7 +114,14 @@ class Checkpoint:
             precheck_done=data.get("precheck_done", False),
             ddl_pending_seq=data.get("ddl_pending_seq"),
             stream_started=data.get("stream_started", False),
+            run=data.get("run"),
         )
+
+    def start_run(self, run: str) -> None:
+        """A new run of a scheduled migration copies every table again (its tables stay created)."""
+        self.run = run
+        for table in self.tables.values():
+            table.copy_done, table.last_key, table.rows_copied, table.copy_end = False, None, 0, None
 
     def copy(self) -> "Checkpoint":
         return Checkpoint.from_json(self.to_json())

@@ -78,11 +78,14 @@ class ChangeLogReader(threading.Thread, Generic[SourceT]):
     def _loop(self, source: SourceT, changelog: ChangeLog) -> None:
         raise NotImplementedError
 
-    def _advanced(self, position: str, newest_commit_time: float | None) -> None:
-        """Show the reader's position as this agent's checkpoint. The destinations of a shared log
-        each show their own applied position instead (dtsctl.engine.shared_status)."""
-        if not self._shared:
-            self._progress.reader_advanced(position, newest_commit_time)
+    def _advanced(self, position: str, newest_commit_time: float | None, events: int = 0) -> None:
+        """Count `events` read, and show the reader's position as this agent's checkpoint. The
+        destinations of a shared log each show their own applied position instead
+        (dtsctl.engine.shared_status)."""
+        if self._shared:
+            self._progress.reader_advanced(None, None, events)
+        else:
+            self._progress.reader_advanced(position, newest_commit_time, events)
 
 
 class Reader(ChangeLogReader[Source]):
@@ -104,9 +107,11 @@ class Reader(ChangeLogReader[Source]):
                 # Position-only transactions (nothing selected, or dropped as a peer's) move
                 # the reader position but add no record: the applier then writes nothing,
                 # so an idle two-way pair stays idle instead of trading checkpoints.
-                changelog.append([tx for tx in transactions if tx.events], position)
+                recorded = [tx for tx in transactions if tx.events]
+                changelog.append(recorded, position)
                 self._appended.set()
-                self._advanced(source.describe_position(position), changelog.newest_commit_time())
+                self._advanced(source.describe_position(position), changelog.newest_commit_time(),
+                               sum(len(tx.events) for tx in recorded))
             if position != released and time.monotonic() - released_at >= RELEASE_EVERY_SECONDS:
                 self._release(source, position)
                 released, released_at = position, time.monotonic()

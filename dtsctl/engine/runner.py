@@ -88,7 +88,7 @@ class TaskRunner:
                 self._start_stream(changelog, source, sink, cp)
             plans, schemas = self._selection(source)
             self._reconcile(cp, plans, sink)
-            throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
+            throttle = self.spec.throttle(self.stop)
             appended = threading.Event()
             if self.spec.incremental:
                 if changelog is None:
@@ -122,6 +122,10 @@ class TaskRunner:
         cp = load_after_precheck(sink, lambda: lifecycle.precheck(self.attributes, self.spec.task_id),
                                  lambda: self.progress.set_phase("precheck"),
                                  lambda: streamed_without_copy(self.spec, self.changelog_path))
+        run = self.attributes.get("run")
+        if run is not None and cp.run != run:
+            cp.start_run(run)
+            sink.save_checkpoint(cp.to_json())
         self.progress.committed(cp)
         return cp
 

@@ -43,7 +43,7 @@ class KeyspaceReader(ChangeLogReader[KeyspaceSource]):
                 changelog.append(records, position)
                 saved, saved_at = position, time.monotonic()
                 self._appended.set()
-                self._advanced(source.describe_position(position), records[-1].commit_time)
+                self._advanced(source.describe_position(position), records[-1].commit_time, len(records))
             elif position != saved and time.monotonic() - saved_at >= SAVE_POSITION_EVERY_SECONDS:
                 # filtered-out writes and pings still move the position: keep it fresh for PSYNC
                 changelog.set_reader_position(position)

@@ -28,7 +28,6 @@ from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.runner import Outcome, release, streamed_without_copy
 from dtsctl.engine.selection import TaskSpec
 from dtsctl.engine.shared_status import SharedLogStatus
-from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +132,7 @@ class KeyspaceRunner:
 
     def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
                cp: Checkpoint) -> Outcome:
-        throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
+        throttle = self.spec.throttle(self.stop)
         concurrent = self._concurrent_writes()
         repairer = self.connector.repairer(self.spec)
         applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy, concurrent, repairer)
