@@ -19,7 +19,7 @@ from dtsctl.engine.subscription.spec import store_path
 from dtsctl.errors import DtsError
 from dtsctl.runtime.agent_control import PHASE_ORDER, Agent, TaskView
 from dtsctl.runtime.follow import follow_lines, last_lines
-from dtsctl.subscribe.status import describe
+from dtsctl.engine.subscription.status import describe
 
 
 def _matches(address: str, selector: str | None) -> bool:
@@ -62,6 +62,14 @@ def _render_details(view: TaskView) -> None:
         click.echo("  conflicts: " + ", ".join(f"{op} {count}" for op, count in conflicts.items()))
     if data.get("full_resyncs"):
         click.echo(f"  full resyncs: {data['full_resyncs']} (last: {data['full_resync_reason']})")
+    if data.get("expired_on_destination"):
+        click.echo(f"  keys expired on the destination before the source's writes reached them: "
+                   f"{data['expired_on_destination']} (sent again by the source; run verify)")
+    throttle = data.get("throttle")
+    if throttle and (throttle["rps"] or throttle["mbps"]):
+        limits = [f"{throttle['rps']:g} rows/s" if throttle["rps"] else "", f"{throttle['mbps']:g} MB/s" if throttle["mbps"] else ""]
+        window = f" (window {throttle['window']})" if throttle["window"] else ""
+        click.echo(f"  throttle: {', '.join(limit for limit in limits if limit)}{window}")
     if data.get("heartbeat_writable") is False:
         click.echo("  lag: unknown, the source refuses the heartbeat write (read-only?)")
     for line in table_lines(data["tables"]):

@@ -16,6 +16,7 @@ from dtsctl.config.model import Declaration, ModuleCall, Task, Topology, Variabl
 from dtsctl.config.problems import Problems
 from dtsctl.config.reader import Entry, RawModule
 from dtsctl.config.resources import AttributePath, DesiredResource
+from dtsctl.config.run_names import run_space
 from dtsctl.config.template import Scope, Space, TemplateError, mapping_space, render_tree
 
 # Attributes an agent reports while it runs (contract, section 5); None until it does.
@@ -133,6 +134,7 @@ class ModuleInstance:
                 "local", self.locals, sensitive=self.tainted_locals, failed=self.failed_locals,
                 missing="unknown local `local.{name}`; declare it under `locals:`",
             ),
+            "run": run_space(),
             "env": mapping_space("env", self.environ, missing="environment variable {name} is not set; export it before running dtsctl"),
             "module": mapping_space(
                 "module",

@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dtsctl import registry
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.task import ALL_DML, ALL_PHASES, CONNECTION_RETRY_MINUTES
+from dtsctl.schedule import RUN_PLACEHOLDERS, cron_problem
 
 # Every field carries `examples`: the accepted forms, written as in a declaration. A problem with a
 # field's value quotes them (`port: got "abc"; expected a whole number from 1 to 65535, e.g. `port: 3306``).
@@ -86,14 +87,104 @@ class ObjectSelection(Strict):
         return self
 
 
+CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class ThrottleWindow(Strict):
+    """A time of day (from inclusive, to exclusive; may cross midnight) with its own limits;
+    a limit left out is the throttle's own."""
+
+    from_: str = Field(alias="from", examples=["09:00"])
+    to: str = Field(examples=["18:00"])
+    rps: float | None = Field(default=None, ge=0, examples=["2000"])
+    mbps: float | None = Field(default=None, ge=0, examples=["20"])
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not CLOCK_TIME.match(value):
+            raise ValueError(f"`{value}` is not a time of day; write it as HH:MM, e.g. 09:00 or 18:30")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ThrottleWindow":
+        if self.from_ == self.to:
+            raise ValueError(f"throttle window from {self.from_} to {self.to} is empty; give different times")
+        return self
+
+
 class Throttle(Strict):
     rps: float = Field(default=0, ge=0, examples=["1000"])
     mbps: float = Field(default=0, ge=0, examples=["50"])
+    # the first window that holds the time wins
+    windows: list[ThrottleWindow] = Field(default_factory=list, examples=['[{from: "09:00", to: "18:00", rps: 2000}]'])
+    timezone: str = Field(default="UTC", examples=["Asia/Shanghai"])  # of the windows' times
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return known_timezone(value)
+
+    def attributes(self) -> dict[str, Any]:
+        """As task attributes: windows and their time zone only when there are windows, so a task
+        declared before windows existed keeps its recorded attributes."""
+        dumped = self.model_dump(by_alias=True)
+        return dumped if self.windows else {"rps": self.rps, "mbps": self.mbps}
+
+
+def known_timezone(name: str) -> str:
+    """`name` when it is an IANA time zone (e.g. UTC, Asia/Shanghai), else a ValueError saying so."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone `{name}`; use an IANA name such as UTC or Asia/Shanghai") from None
+    return name
 
 
 class Retry(Strict):
     connection_minutes: float = Field(default=CONNECTION_RETRY_MINUTES, gt=0, examples=["720"])
     other_minutes: float = Field(default=10, gt=0, examples=["10"])
+
+
+class Schedule(Strict):
+    """When a migration task runs: a cron expression (5 fields, or 6 with seconds last)."""
+
+    cron: str = Field(examples=['"0 2 * * *"'])
+    timezone: str = Field(default="UTC", examples=["Asia/Shanghai"])
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return known_timezone(value)
+
+
+class Alerts(Strict):
+    """Alerts the supervisor posts to a webhook: lag over a threshold for a while, and failure."""
+
+    webhook: str = Field(examples=["${ var.hook_url }"])
+    lag_seconds: float | None = Field(default=None, gt=0, examples=["60"])
+    for_seconds: float = Field(default=0, ge=0, examples=["120"])
+    on_failure: bool = Field(default=True, examples=["true"])
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            # the URL may hold a token: do not repeat it
+            raise ValueError("the webhook must be an http:// or https:// URL")
+        return value
 
 
 class Lifecycle(Strict):
@@ -142,6 +233,9 @@ class Task(Strict):
         default=None, examples=["[billing, audit]", "[{name: billing, start: earliest}]", "{billing: {start: earliest}}"],
         json_schema_extra={"accepts": "a list of group names or of {name: ..., start: ...} blocks, or a mapping of group names to options"})
     deliver_to: Delivery | None = Field(default=None, examples=["{endpoint: cache, stream: orders-changes}"])  # subscription only
+    # migration only: run the copy at these times
+    schedule: Schedule | None = Field(default=None, examples=['{cron: "0 2 * * *", timezone: UTC}'])
+    alerts: Alerts | None = Field(default=None, examples=["{lag_seconds: 60, for_seconds: 120, webhook: ${ var.hook_url }}"])
 
     @model_validator(mode="after")
     def _shape(self) -> "Task":
@@ -156,6 +250,7 @@ class Task(Strict):
         elif "incremental" not in self.phases:
             raise ValueError("a subscription task streams changes: keep `incremental` in `phases`")
         self._check_groups()
+        self._check_schedule()
         if not self.phases:
             raise ValueError("`phases` needs at least one of schema, full, incremental")
         order = [ALL_PHASES.index(p) for p in self.phases]
@@ -178,6 +273,20 @@ class Task(Strict):
             return [(name, options or ConsumerGroup()) for name, options in self.consumer_groups.items()]
         return [(group, ConsumerGroup()) if isinstance(group, str) else (group.name, ConsumerGroup(start=group.start))
                 for group in self.consumer_groups or []]
+
+    def _check_schedule(self) -> None:
+        if self.schedule is not None:
+            if self.type != "migration":
+                raise ValueError("`schedule` is for migration tasks only (each run copies the selection once)")
+            if "incremental" in self.phases:
+                raise ValueError("a scheduled migration copies on each run and cannot stream: "
+                                 "set `phases` to [schema, full] or [full]")
+            return
+        for selection in self.objects:
+            for table, condition in selection.filter.items():
+                if any(name in condition for name in RUN_PLACEHOLDERS):
+                    raise ValueError(f"the filter of table `{table}` reads `run.` values, which only a task "
+                                     "with `schedule` has; add a schedule or remove them")
 
     def groups(self) -> dict[str, ConsumerGroup]:
         """`consumer_groups` as a mapping, whichever form was written."""
@@ -218,3 +327,24 @@ class Declaration(Strict):
     topologies: dict[str, Topology] = Field(default_factory=dict)
     modules: dict[str, ModuleCall] = Field(default_factory=dict)
     outputs: dict[str, Any] = Field(default_factory=dict)
+    workspace: dict[str, Any] = Field(default_factory=dict)  # settings of the root workspace (WorkspaceSettings)
+
+
+class Metrics(Strict):
+    """Where the workspace's supervisor serves Prometheus metrics."""
+
+    address: str = Field(default="127.0.0.1:9464", examples=["127.0.0.1:9464"])
+
+    @field_validator("address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"metrics address `{value}` must be HOST:PORT, e.g. 127.0.0.1:9464")
+        return value
+
+
+class WorkspaceSettings(Strict):
+    """The `workspace:` section: settings of the whole workspace (root module only)."""
+
+    metrics: Metrics | None = Field(default=None, examples=["{address: 127.0.0.1:9464}"])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Callable, Generic, TypeVar
 
 from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.progress import Progress
 from dtsctl.engine.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,12 @@ class ChangeLogReader(Worker, Generic[SourceT]):
     main thread wakes up and raises them.
     """
 
-    def __init__(self, make_source: Callable[[], SourceT], changelog_path: Path, appended: threading.Event,
-                 shared: bool = False) -> None:
+    def __init__(self, make_source: Callable[[], SourceT], changelog_path: Path, progress: Progress,
+                 appended: threading.Event, shared: bool = False) -> None:
         super().__init__("reader")
         self._make_source = make_source
         self._changelog_path = changelog_path
+        self._progress = progress
         self._appended = appended
         self._shared = shared
         self.error: BaseException | None = None
@@ -67,3 +69,12 @@ class ChangeLogReader(Worker, Generic[SourceT]):
 
     def _loop(self, source: SourceT, changelog: ChangeLog) -> None:
         raise NotImplementedError
+
+    def _advanced(self, position: str, newest_commit_time: float | None, events: int = 0) -> None:
+        """Count `events` read, and show the reader's position as this agent's checkpoint. The
+        destinations of a shared log each show their own applied position instead
+        (dtsctl.engine.shared_status)."""
+        if self._shared:
+            self._progress.reader_advanced(None, None, events)
+        else:
+            self._progress.reader_advanced(position, newest_commit_time, events)

@@ -15,6 +15,7 @@ from dtsctl.engine.changelog import ChangeLog, stream_started_for
 from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
+from dtsctl.engine.shared_status import SharedLogStatus
 from dtsctl.engine.task import TaskSpec
 from dtsctl.engine.worker import Worker
 
@@ -49,13 +50,16 @@ class PipelineRunner:
 
     def _apply_loop(self, applier: AppliesNext, cp: Checkpoint, changelog: ChangeLog, reader: ReaderThread,
                     appended: threading.Event, each_round: Callable[[], None] = lambda: None,
-                    completed: Callable[[], bool] = lambda: False) -> Outcome:
+                    completed: Callable[[], bool] = lambda: False, shared: SharedLogStatus | None = None) -> Outcome:
         """Apply the change log as the reader fills it, trimming what is applied; COMPLETED once
-        `completed()` says so while nothing is left to apply, STOPPED when asked to stop."""
+        `completed()` says so while nothing is left to apply, STOPPED when asked to stop. `shared`:
+        a destination of a shared log reports its own applied position and lag through it."""
         trimmed_at = 0.0
         while not self.stop.is_set():
             each_round()
             raise_reader_error(reader)
+            if shared is not None:
+                shared.refresh(cp.applied_seq)
             if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
                 release(changelog, self.spec, cp.applied_seq)
                 applier.forget_old_writes()

@@ -7,11 +7,13 @@ defaults are the constants below.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.origin import PairTags
+from dtsctl.engine.throttle import Throttle
 
 ALL_PHASES = ("schema", "full", "incremental")
 ALL_DML = ("insert", "update", "delete")
@@ -29,12 +31,19 @@ class TaskSpec:
     conflict_policy: ConflictPolicy
     rps: float
     mbps: float
+    throttle_windows: tuple[dict[str, Any], ...]  # as declared: {"from", "to", "rps", "mbps"}
+    throttle_timezone: str
     connection_minutes: float
     source_endpoint: dict[str, Any]
     destination_endpoint: dict[str, Any] | None
     tags: PairTags | None = None  # set for a direction of a two-way pair
     peer: str | None = None  # with `tags`: the address of the pair's other direction
     shares_log: bool = False  # a destination of a one-to-many topology: one reader, one change log
+    run: str | None = None  # a scheduled migration's run: a new one starts the copy over
+
+    def throttle(self, stop: threading.Event) -> Throttle:
+        """The task's throttle, following its windows."""
+        return Throttle(self.rps, self.mbps, stop, self.throttle_windows, self.throttle_timezone)
 
     @property
     def incremental(self) -> bool:

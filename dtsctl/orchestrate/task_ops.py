@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -9,11 +10,12 @@ from dtsctl.config.resources import DesiredResource
 from dtsctl.runtime import lifecycle
 from dtsctl.errors import DtsError
 from dtsctl.runtime.agent_control import Agent
+from dtsctl.schedule import with_next_window
 
 
 def run_precheck(address: str, attributes: dict[str, Any], task_id: str, fed_by: tuple[str, ...] = ()) -> None:
     """Raise a DtsError naming every failed check; warnings do not stop the task."""
-    checks = lifecycle.precheck(attributes, task_id, fed_by)
+    checks = lifecycle.precheck(with_next_window(attributes, time.time()), task_id, fed_by)
     failed = [check for check in checks if not check.ok and not check.warning]
     if failed:
         details = "; ".join(check.message for check in failed)
@@ -22,11 +24,13 @@ def run_precheck(address: str, attributes: dict[str, Any], task_id: str, fed_by:
 
 def _run(agent: Agent, task_id: str, attributes: dict[str, Any], sensitive_paths: Iterable[Sequence[Any]]) -> None:
     if attributes["status"] == "running":  # a paused task is prepared when it resumes
-        lifecycle.prepare(attributes, task_id)
+        lifecycle.prepare(with_next_window(attributes, time.time()), task_id)
     agent.write_config(task_id, attributes, sensitive_paths)
     if attributes["type"] == "subscription":
         lifecycle.sync_groups(agent.paths.root, attributes)  # declared groups readable (removed ones gone) at once
-    if attributes["status"] == "running":
+    if attributes["status"] == "running" and attributes.get("schedule"):
+        agent.set_desired("running")  # the supervisor starts each run at its time
+    elif attributes["status"] == "running":
         agent.start()
     else:
         agent.set_desired("paused")

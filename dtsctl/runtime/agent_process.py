@@ -29,6 +29,7 @@ from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import EXIT_FATAL, shared_changelog
 from dtsctl.runtime.lifecycle import pipeline_for
+from dtsctl.schedule import with_run_window
 
 log = logging.getLogger("dtsctl.agent")
 
@@ -155,8 +156,16 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
+    attributes = config["attributes"]
+    if attributes.get("schedule"):
+        run = read_json(task_dir / "run.json", None)
+        if run is None:
+            log.info("a scheduled migration runs when the supervisor starts a run; nothing to do")
+            return 0
+        # this run's window in its filters; "run" starts the copy over when it is a new run
+        attributes = {**with_run_window(attributes, run["window"]), "run": run["id"]}
     try:
-        pipeline = pipeline_for(config["attributes"], config["task_id"])
+        pipeline = pipeline_for(attributes, config["task_id"])
         progress = pipeline.progress()
     except BaseException as exc:  # bad attributes: reported like a failed run
         pipeline, progress, failed = None, Progress(), exc

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from dtsctl import registry
-from dtsctl.config.model import Task
+from dtsctl.config.model import ConsumerGroup, Task
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
 from dtsctl.engine.pipeline import CheckResult, Pipeline, TableComparison
@@ -68,12 +68,15 @@ def task_spec(task: Task, attributes: dict[str, Any], task_id: str) -> TaskSpec:
         conflict_policy=ConflictPolicy(task.conflict_policy),
         rps=task.throttle.rps,
         mbps=task.throttle.mbps,
+        throttle_windows=tuple(window.model_dump(by_alias=True) for window in task.throttle.windows),
+        throttle_timezone=task.throttle.timezone,
         connection_minutes=task.retry.connection_minutes,
         source_endpoint=attributes["source_endpoint"],
         destination_endpoint=attributes.get("destination_endpoint"),
         tags=tags,
         peer=(attributes.get("topology") or {}).get("peer") if tags else None,
         shares_log=shares_change_log(attributes),
+        run=attributes.get("run"),
     )
 
 
@@ -81,7 +84,7 @@ def subscription_spec(task: Task, attributes: dict[str, Any]) -> SubscriptionSpe
     retention = task.retention
     return SubscriptionSpec(
         retention=Retention(retention.hours, retention.megabytes) if retention else Retention(0, 0),
-        groups={name: group.start for name, group in task.groups().items()},
+        groups=declared_groups(attributes),
         delivery_endpoint=attributes.get("delivery_endpoint"),
         delivery_stream=task.deliver_to.stream if task.deliver_to else None,
     )
@@ -93,9 +96,16 @@ def sync_groups(task_dir: Path, attributes: dict[str, Any]) -> None:
     task_dir.mkdir(parents=True, exist_ok=True)
     store = SubscriptionStore(store_path(task_dir))
     try:
-        store.sync_groups(subscription_spec(_declared(attributes), attributes).groups)
+        store.sync_groups(declared_groups(attributes))
     finally:
         store.close()
+
+
+def declared_groups(attributes: dict[str, Any]) -> dict[str, str]:
+    """The consumer groups of a subscription's attributes (name -> options), read with the declaration's
+    model: name -> where a new group starts."""
+    groups = attributes.get("consumer_groups") or {}
+    return {name: ConsumerGroup.model_validate(options or {}).start for name, options in groups.items()}
 
 
 def _source_pipeline(spec: TaskSpec, engine: EngineSpec) -> Pipeline:

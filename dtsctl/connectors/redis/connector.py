@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 from dtsctl.connectors.redis import commands, resp
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.errors import ConnectionFailure
-from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink, KeyspaceSource
+from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink, KeyspaceSource, Repairer
 from dtsctl.engine.keyspace.reader import KeyspaceReader
 from dtsctl.engine.pipeline import CheckResult, TableComparison
 from dtsctl.engine.progress import Progress
@@ -38,6 +38,11 @@ class RedisConnector:
         from dtsctl.connectors.redis.heartbeat import RedisHeartbeat
 
         return RedisHeartbeat(spec.source_endpoint, spec.task_id)
+
+    def repairer(self, spec: TaskSpec) -> Repairer:
+        from dtsctl.connectors.redis.repair import RedisRepairer
+
+        return RedisRepairer(spec)
 
     def precheck(self, spec: TaskSpec) -> list[CheckResult]:
         from dtsctl.connectors.redis.precheck import precheck

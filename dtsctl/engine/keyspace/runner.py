@@ -26,7 +26,7 @@ from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.runner import PipelineRunner, stop_threads, streamed_without_copy
-from dtsctl.engine.throttle import Throttle
+from dtsctl.engine.shared_status import SharedLogStatus
 from dtsctl.engine.worker import Worker
 
 if TYPE_CHECKING:
@@ -117,12 +117,20 @@ class KeyspaceRunner(PipelineRunner):
         return ConcurrentWrites(PeerWrites(peer), Conflicts(self.spec.conflict_policy), self.connector.keys_of,
                                 self.connector.encode)
 
+    def _shared_status(self, changelog: ChangeLog) -> SharedLogStatus | None:
+        """For a destination of a one-to-many topology: its own checkpoint and lag, from the shared log."""
+        if not self.spec.shares_log:
+            return None
+        return SharedLogStatus(changelog, self.progress, self.connector.source(self.spec).describe_position,
+                               also=lambda log: self.progress.heartbeat_read(log.heartbeat_seen()))
+
     def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
                cp: Checkpoint) -> Outcome:
-        throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
+        throttle = self.spec.throttle(self.stop)
         concurrent = self._concurrent_writes()
+        repairer = self.connector.repairer(self.spec)
         applier = KeyspaceApplier(sink, changelog, throttle, Conflicts(self.spec.conflict_policy), self.connector.decode,
-                                  concurrent)
+                                  concurrent, repairer)
 
         def show_phase() -> None:
             phase = "full" if in_snapshot(cp) else "incremental"
@@ -131,8 +139,10 @@ class KeyspaceRunner(PipelineRunner):
 
         try:
             return self._apply_loop(applier, cp, changelog, reader, appended, each_round=show_phase,
-                                    completed=lambda: not self.spec.incremental and not in_snapshot(cp))
+                                    completed=lambda: not self.spec.incremental and not in_snapshot(cp),
+                                    shared=self._shared_status(changelog))
         finally:
+            repairer.close()
             if concurrent is not None:
                 concurrent.close()
 

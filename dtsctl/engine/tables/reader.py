@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from pathlib import Path
-from typing import Callable
 
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.progress import Progress
 from dtsctl.engine.reader import ChangeLogReader
 from dtsctl.engine.tables.interfaces import Source
 
@@ -27,16 +23,11 @@ class Reader(ChangeLogReader[Source]):
     append committed.
     """
 
-    def __init__(self, make_source: Callable[[], Source], changelog_path: Path, progress: Progress,
-                 appended: threading.Event, shared: bool = False) -> None:
-        super().__init__(make_source, changelog_path, appended, shared)
-        self._progress = progress
-
     def _loop(self, source: Source, changelog: ChangeLog) -> None:
         _, position = changelog.reader_position()
         released_at = 0.0
         released = None
-        self._progress.reader_advanced(source.describe_position(position), changelog.newest_commit_time())
+        self._advanced(source.describe_position(position), changelog.newest_commit_time())
         while not self._halt.is_set():
             transactions = source.read_changes(position, MAX_EVENTS_PER_READ, POLL_SECONDS)
             if transactions:
@@ -44,9 +35,11 @@ class Reader(ChangeLogReader[Source]):
                 # Position-only transactions (nothing selected, or dropped as a peer's) move
                 # the reader position but add no record: the applier then writes nothing,
                 # so an idle two-way pair stays idle instead of trading checkpoints.
-                changelog.append([tx for tx in transactions if tx.events], position)
+                recorded = [tx for tx in transactions if tx.events]
+                changelog.append(recorded, position)
                 self._appended.set()
-                self._progress.reader_advanced(source.describe_position(position), changelog.newest_commit_time())
+                self._advanced(source.describe_position(position), changelog.newest_commit_time(),
+                               sum(len(tx.events) for tx in recorded))
             if position != released and time.monotonic() - released_at >= RELEASE_EVERY_SECONDS:
                 self._release(source, position)
                 released, released_at = position, time.monotonic()

@@ -20,6 +20,7 @@ from dtsctl.engine.tables import fullcopy
 from dtsctl.engine.tables.applier import Applier
 from dtsctl.engine.tables.interfaces import Sink, Source, TableSchema
 from dtsctl.engine.tables.reader import Reader
+from dtsctl.engine.shared_status import SharedLogStatus
 from dtsctl.engine.tables.selection import TablePlan, databases_of, plan_for, resolve_tables
 from dtsctl.engine.throttle import Throttle
 
@@ -71,7 +72,7 @@ class TaskRunner(PipelineRunner):
                 self._start_stream(changelog, source, sink, cp)
             plans, schemas = self._selection(source)
             self._reconcile(cp, plans, sink)
-            throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
+            throttle = self.spec.throttle(self.stop)
             appended = threading.Event()
             if self.spec.incremental:
                 if changelog is None:
@@ -102,6 +103,10 @@ class TaskRunner(PipelineRunner):
         cp = load_after_precheck(sink, self.pipeline.precheck,
                                  lambda: self.progress.set_phase("precheck"),
                                  lambda: streamed_without_copy(self.spec, self.changelog_path))
+        run = self.spec.run
+        if run is not None and cp.run != run:
+            cp.start_run(run)
+            sink.save_checkpoint(cp.to_json())
         self.progress.committed(cp)
         return cp
 
@@ -222,7 +227,8 @@ class TaskRunner(PipelineRunner):
         applier = Applier(sink, changelog, plans, schemas, Conflicts(self.spec.conflict_policy), source.position_order, throttle,
                           self.spec.objects, follow_unreplayed_ddl=self.spec.tags is not None, peer=peer)
         try:
-            return self._apply_loop(applier, cp, changelog, reader, appended)
+            shared = SharedLogStatus(changelog, self.progress, source.describe_position) if self.spec.shares_log else None
+            return self._apply_loop(applier, cp, changelog, reader, appended, shared=shared)
         finally:
             if peer is not None:
                 peer.close()

@@ -21,7 +21,7 @@ import pytest
 from dtsctl.runtime import lifecycle
 from dtsctl.engine.subscription.spec import store_path
 from dtsctl.jsonfile import read_json, write_json_atomic
-from dtsctl.subscribe.status import describe
+from dtsctl.engine.subscription.status import describe
 from tests.integration.agent_process import wait_for as shared_wait_for
 
 

@@ -85,7 +85,7 @@ CASES = {
     "a key that is not text": (objects(table_rename="{1: x}"),
                                "main.dts.yaml:11: task.t.objects[0].table_rename[1]: the key 1 must be text; quote it"),
     "nested settings": (task(throttle="5"),
-                        "main.dts.yaml:12: task.t.throttle: got 5; expected a mapping of rps, mbps, e.g. `throttle: {rps: 1000, mbps: 50}`"),
+                        "main.dts.yaml:12: task.t.throttle: got 5; expected a mapping of rps, mbps, windows, timezone, e.g. `throttle: {rps: 1000, mbps: 50}`"),
     "a list needing items": (task(objects="[]"),
                              "main.dts.yaml:11: task.t.objects: got an empty list; expected a list of 1 or more mappings, "
                              "e.g. `objects: [{database: shop, tables: [orders]}]`"),

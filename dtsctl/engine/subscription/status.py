@@ -9,7 +9,6 @@ from typing import Any
 from dtsctl.engine.subscription.delivery import delivery_cursor
 from dtsctl.engine.subscription.envelope import iso_time
 from dtsctl.engine.subscription.store import Retained, SubscriptionStore
-from dtsctl.subscribe import leases
 
 
 def describe(path: Path) -> dict[str, Any]:
@@ -50,13 +49,13 @@ def _range(retained: Retained) -> dict[str, Any]:
 
 def _group(store: SubscriptionStore, retained: Retained, name: str, offset: int, committed_at: float | None,
            now: float) -> dict[str, Any]:
-    lease = leases.current(store, name)
+    lease = store.lease(name)  # (holder, token, expires_at)
     return {
         "name": name,
         "offset": offset,
         "lag_records": _lag_records(retained, offset),
         "lag_seconds": _lag_seconds(store, retained, offset),
-        "holder": lease.holder if lease and lease.expires_at > now else None,
+        "holder": lease[0] if lease and lease[2] > now else None,
         "committed_at": iso_time(committed_at) if committed_at else None,
     }
 
