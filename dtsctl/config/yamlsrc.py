@@ -19,6 +19,11 @@ from dtsctl.config.problems import Location
 
 YamlPath = tuple[Any, ...]
 
+# libyaml's parser when PyYAML was built with it (the wheels are): the pure-Python one is
+# several times slower, which large workspaces feel. Both give the same nodes and marks;
+# the pure-Python one only describes a syntax error (see `_described`).
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # `${ expr }` and `%{ directive }` on one line. The contract writes them unquoted, even inside
 # flow mappings (`{password: ${ var.pw }}`), where plain YAML would read the braces as syntax.
 _TEMPLATE = re.compile(r"[$%]\{[^\n]*?\}")
@@ -80,7 +85,7 @@ class YamlDoc:
 def parse_yaml(text: str, path: Path) -> YamlDoc:
     """Parse `text`; raises YamlSyntaxError for invalid YAML or a key repeated in one mapping."""
     shield = TemplateShield(text)
-    loader = yaml.SafeLoader(shield.text)
+    loader = _Loader(shield.text)
     try:
         node = loader.get_single_node()
         doc = YamlDoc(path, None)
@@ -90,12 +95,27 @@ def parse_yaml(text: str, path: Path) -> YamlDoc:
             doc.data = shield.restore(built)
             doc.lines = {shield.restore(key): line for key, line in doc.lines.items()}
         return doc
-    except yaml.MarkedYAMLError as exc:
+    except yaml.MarkedYAMLError as found:
+        exc = _described(shield.text, found)
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise YamlSyntaxError(line, f"invalid YAML: {exc.problem or exc.context}") from None
     finally:
         loader.dispose()
+
+
+def _described(text: str, error: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
+    """PyYAML's account of a syntax error, which names the character or alias at fault where libyaml does not."""
+    loader = yaml.SafeLoader(text)
+    try:
+        loader.get_single_node()
+    except yaml.MarkedYAMLError as described:
+        return described
+    except RecursionError:  # nested deeper than Python's stack: libyaml's own message says so
+        pass
+    finally:
+        loader.dispose()
+    return error
 
 
 def load_yaml(path: Path) -> YamlDoc:
