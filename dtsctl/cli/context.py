@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from dtsctl.config import Workspace, load_workspace
 from dtsctl.runtime.layout import RuntimePaths, runtime_dir
 from dtsctl.state import StateFile
+
+if TYPE_CHECKING:
+    from dtsctl.config import Workspace
 
 DEFAULT_STATE = Path("state") / "dtsctl.state.json"
 
@@ -34,6 +37,8 @@ class CliContext:
         return RuntimePaths(runtime_dir(self.root))
 
     def workspace(self) -> Workspace:
+        from dtsctl.config import load_workspace  # the declaration layer (pydantic, templating) only when read
+
         return load_workspace(self.root, self.var_files, self.var_args, os.environ)
 
 

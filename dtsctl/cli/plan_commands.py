@@ -173,6 +173,3 @@ def show(cli: CliContext, planfile: str | None, as_json: bool) -> None:
         click.echo("\nOutputs:")
         for name, value in sorted(state.outputs.items()):
             click.echo(f"  {name} = {json.dumps(value)}")
-
-
-COMMANDS = [plan, apply, destroy, show]

@@ -243,6 +243,3 @@ def verify(cli: CliContext, address: str, as_json: bool) -> int:
             click.echo(f"{mark} {r['address']} {r['table']} -> {r['destination']}: "
                        f"{r['source_count']} / {r['destination_count']} rows")
     return 1 if different else 0
-
-
-COMMANDS = [status, wait, logs, precheck, verify]
