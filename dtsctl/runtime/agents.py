@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from dtsctl.engine.changelog import ChangeLog
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import RuntimePaths, TaskPaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
@@ -120,6 +119,8 @@ class Agent:
         path = self.runtime.changelog(self.address, attributes)
         if path == self.paths.changelog or not path.exists():
             return
+        from dtsctl.engine.changelog import ChangeLog  # sqlite_utils: not for every command that lists agents
+
         changelog = ChangeLog(path)
         try:
             remaining = changelog.leave(task_id)
