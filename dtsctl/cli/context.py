@@ -45,6 +45,11 @@ class CliContext:
 pass_context = click.make_pass_decorator(CliContext)
 
 
+def matches_address(address: str, selector: str | None) -> bool:
+    """Whether an ADDRESS argument selects `address`: itself, anything under it, or everything when absent."""
+    return selector is None or address == selector or address.startswith(selector + ".")
+
+
 def var_options(command: click.Command) -> click.Command:
     """--var and --var-file, for commands that read the declaration."""
 
