@@ -1,4 +1,4 @@
-"""Commands that do not need database drivers, templating or diffing start without importing them."""
+"""Commands that do not read the declaration or touch a database start without drivers, templating, diffing or pydantic."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ["pymysql", "pymysqlreplication", "redis", "pymongo", "jinja2", "deepdiff"]
+HEAVY = ["pymysql", "pymysqlreplication", "redis", "pymongo", "jinja2", "deepdiff", "pydantic"]
 
 PROBE = """
 import json, sys
