@@ -37,7 +37,7 @@ def precheck(cli: CliContext, address: str | None) -> int:
     failures = 0
     for resource, task_id in _declared(cli, address):
         click.echo(resource.address)
-        for check in lifecycle.precheck(resource.attributes, task_id):
+        for check in lifecycle.precheck(resource.attributes, task_id, resource.reads_from):
             mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
             failures += not check.ok and not check.warning
             click.echo(f"  {mark} {check.name}: {check.message}")

@@ -12,6 +12,7 @@ import click
 from dtsctl.cli.context import CliContext, lock_timeout_option, pass_context, state_option, var_options
 from dtsctl.config import Workspace
 from dtsctl.errors import DtsError
+from dtsctl.orchestrate.settings import record_settings
 from dtsctl.orchestrate.outputs import record_outputs
 from dtsctl.orchestrate.refresh import observe
 from dtsctl.plan import Plan, check_saved_plan, load_plan, make_plan, plan_to_json, render_plan, save_plan
@@ -90,6 +91,7 @@ def _run(cli: CliContext, the_plan: Plan, workspace: Workspace, state_file: Stat
 
     desired = {resource.address: resource for resource in workspace.resources}
     outcomes = apply_plan(the_plan, desired, state_file, state, cli.runtime(), report=click.echo)
+    record_settings(workspace.settings, cli.runtime())
     if record_outputs(workspace, state, cli.runtime()):
         state_file.write(state)
     return _summarise(outcomes, verb)
@@ -100,6 +102,7 @@ def _confirm_and_run(cli: CliContext, the_plan: Plan, workspace: Workspace, stat
     """Show the plan, ask (unless --auto-approve), and carry it out."""
     click.echo(render_plan(the_plan))
     if not the_plan.has_changes:
+        record_settings(workspace.settings, cli.runtime())
         return 0
     _confirm(auto_approve, question)
     return _run(cli, the_plan, workspace, state_file, state, verb)

@@ -13,11 +13,9 @@ from dtsctl.cli.context import CliContext, matches_address, pass_context, state_
 from dtsctl.cli.progress import LiveLines, table_lines
 from dtsctl.engine.subscription.spec import store_path
 from dtsctl.errors import DtsError
-from dtsctl.runtime.agents import Agent, TaskView
+from dtsctl.runtime.agents import PHASE_ORDER, Agent, TaskView
 from dtsctl.runtime.follow import follow_lines, last_lines
 from dtsctl.subscribe.status import describe
-
-PHASE_ORDER = ("precheck", "schema", "full", "incremental", "done")
 
 
 def _managed_views(cli: CliContext, selector: str | None) -> list[TaskView]:
@@ -56,6 +54,14 @@ def _render_details(view: TaskView) -> None:
         click.echo("  conflicts: " + ", ".join(f"{op} {count}" for op, count in conflicts.items()))
     if data.get("full_resyncs"):
         click.echo(f"  full resyncs: {data['full_resyncs']} (last: {data['full_resync_reason']})")
+    if data.get("expired_on_destination"):
+        click.echo(f"  keys expired on the destination before the source's writes reached them: "
+                   f"{data['expired_on_destination']} (sent again by the source; run verify)")
+    throttle = data.get("throttle")
+    if throttle and (throttle["rps"] or throttle["mbps"]):
+        limits = [f"{throttle['rps']:g} rows/s" if throttle["rps"] else "", f"{throttle['mbps']:g} MB/s" if throttle["mbps"] else ""]
+        window = f" (window {throttle['window']})" if throttle["window"] else ""
+        click.echo(f"  throttle: {', '.join(limit for limit in limits if limit)}{window}")
     if data.get("heartbeat_writable") is False:
         click.echo("  lag: unknown, the source refuses the heartbeat write (read-only?)")
     for line in table_lines(data["tables"]):
@@ -130,7 +136,6 @@ def status(cli: CliContext, address: str | None, as_json: bool, watch: bool) -> 
 def wait(cli: CliContext, address: str, phase: str, max_lag: float | None, timeout: float) -> int:
     """Block until the task reaches PHASE (and lag at most --max-lag); exit 1 on timeout or failure."""
     deadline = time.monotonic() + timeout
-    wanted = PHASE_ORDER.index(phase)
     bar = LiveLines() if sys.stdout.isatty() else None
     while True:
         views = _managed_views(cli, address)
@@ -140,25 +145,25 @@ def wait(cli: CliContext, address: str, phase: str, max_lag: float | None, timeo
         if failed:
             click.echo(f"Error: {failed[0].address} failed: {failed[0].last_error}", err=True)
             return 1
-        if all(_reached(view, wanted, max_lag) for view in views):
+        if all(_reached(view, phase, max_lag) for view in views):
             if bar:
                 bar.show([])
             for view in views:
                 click.echo(f"{view.address}: {view.phase}, lag {_format_lag(view.status.get('lag_seconds'))}")
             return 0
         if time.monotonic() >= deadline:
-            pending = [v for v in views if not _reached(v, wanted, max_lag)]
+            pending = [v for v in views if not _reached(v, phase, max_lag)]
             click.echo(f"Error: timed out after {timeout:g}s waiting for {pending[0].address} to reach {phase}"
                        f" (it is {pending[0].state}, phase {pending[0].phase})", err=True)
             return 1
         time.sleep(0.2)
 
 
-def _reached(view: TaskView, wanted: int, max_lag: float | None) -> bool:
+def _reached(view: TaskView, phase: str, max_lag: float | None) -> bool:
+    if not view.reached(phase):
+        return False
     if view.state == "completed":
         return True
-    if view.phase not in PHASE_ORDER or PHASE_ORDER.index(view.phase) < wanted:
-        return False
     lag = view.status.get("lag_seconds")
     return max_lag is None or (lag is not None and lag <= max_lag)
 

@@ -45,7 +45,7 @@ def task_resource(
         "phases": list(task.phases),
         "objects": [selection.model_dump() for selection in task.objects],
         "conflict_policy": task.conflict_policy,
-        "throttle": task.throttle.model_dump(),
+        "throttle": task.throttle.attributes(),
         "retry": task.retry.model_dump(),
         "status": task.status,
         "lifecycle": task.lifecycle.model_dump(),
@@ -54,6 +54,11 @@ def task_resource(
     }
     if task.type == "subscription":
         attributes.update(_subscription_attributes(task, delivery))
+    # only when declared, so tasks recorded before these existed plan no change
+    if task.schedule is not None:
+        attributes["schedule"] = task.schedule.model_dump()
+    if task.alerts is not None:
+        attributes["alerts"] = task.alerts.model_dump()
     secret = {p for p in tainted if p and p[0] in attributes}
     secret |= {("source_endpoint", *p) for p in source.sensitive}
     if destination:

@@ -21,6 +21,7 @@ from dtsctl.config.problems import Problems
 from dtsctl.config.pydantic_problems import validate_entry
 from dtsctl.config.reader import DECLARATION_GLOB, Entry, RawModule, read_module
 from dtsctl.config.resources import AttributePath, DesiredResource
+from dtsctl.config.run_names import run_space
 from dtsctl.config.template import Scope, Space, TemplateError, mapping_space, references, render_tree
 from dtsctl.config.topology import expand_topology, topology_problems
 from dtsctl.config.variables import Assignment, bind_variables
@@ -142,6 +143,7 @@ class ModuleInstance:
                 "local", self.locals, sensitive=self.tainted_locals, failed=self.failed_locals,
                 missing="unknown local `local.{name}`; declare it under `locals:`",
             ),
+            "run": run_space(),
             "env": mapping_space("env", self.environ, missing="environment variable {name} is not set; export it before running dtsctl"),
             "module": mapping_space(
                 "module",
@@ -315,13 +317,22 @@ def _render_valid(model: type[M], entry: Entry, module: "ModuleInstance",
                   problems: Problems) -> tuple[M, set[AttributePath]] | None:
     """The entry rendered with the module's scope and validated as `model`, with its tainted paths;
     None when either step reported problems."""
+    value, _, tainted = _render_and_validate(model, entry, module, problems)
+    return None if value is None else (value, tainted)
+
+
+def _render_and_validate(model: type[M], entry: Entry, module: "ModuleInstance",
+                         problems: Problems) -> tuple[M | None, Any, set[AttributePath]]:
+    """(the valid model or None, the rendered value, its tainted paths), reporting the problems of both steps.
+
+    A value that failed to render is None in the rendered tree, so it is not validated (its problem is known).
+    """
     errors: list[tuple[AttributePath, str | None]] = []
     rendered, tainted = render_tree(entry.raw, module.scope(), errors)
     _report(errors, entry, problems)
     if errors:
-        return None
-    value = validate_entry(model, rendered, entry, problems)
-    return None if value is None else (value, tainted)
+        return None, rendered, tainted
+    return validate_entry(model, rendered, entry, problems, tainted=tainted), rendered, tainted
 
 
 def _evaluate_call(module: ModuleInstance, name: str, problems: Problems, call_stack: tuple[Path, ...]) -> None:
@@ -379,39 +390,42 @@ def _evaluate_endpoint(module: ModuleInstance, entry: Entry, problems: Problems)
     module.endpoints[entry.name] = ResolvedEndpoint(entry.name, attributes, frozenset(secret), endpoint)
 
 
+_TASK_ENDPOINTS: tuple[AttributePath, ...] = (("source",), ("destination",), ("deliver_to", "endpoint"))
+
+
 def _evaluate_task(module: ModuleInstance, entry: Entry, problems: Problems) -> None:
-    valid = _render_valid(Task, entry, module, problems)
-    if valid is None:
+    task, rendered, tainted = _render_and_validate(Task, entry, module, problems)
+    if task is None:  # the endpoints it names are still checked, so that `validate` lists every problem
+        _endpoints_of(module, entry, {path: _text_at(rendered, path) for path in _TASK_ENDPOINTS}, problems)
         return
-    task, tainted = valid
     module.tasks[entry.name] = task
-    names = {("source",): task.source, ("destination",): task.destination,
-             ("deliver_to", "endpoint"): task.deliver_to.endpoint if task.deliver_to else None}
+    names = dict(zip(_TASK_ENDPOINTS, (task.source, task.destination, task.deliver_to.endpoint if task.deliver_to else None)))
     ends = _endpoints_of(module, entry, names, problems)
-    if ends is None:
-        return
     source, destination, delivery = ends
-    resource = task_resource(f"{module.prefix}task.{entry.name}", entry.name, task, (source, destination), tainted, None, (), entry.at(), module.workspace, delivery)
-    problem = delivery_problem(delivery)
-    if problem:
-        problems.add(entry.at(("deliver_to", "endpoint")), f"task.{entry.name}: {problem}")
-    problem = object_problem(task.objects, source)
-    if problem:
-        problems.add(entry.at(("objects",)), f"task.{entry.name}: {problem}")
-    module.task_resources[entry.name] = resource
+    if delivery is not None:
+        problem = delivery_problem(delivery)
+        if problem:
+            problems.add(entry.at(("deliver_to", "endpoint")), f"task.{entry.name}: {problem}")
+    if source is not None:
+        problem = object_problem(task.objects, source)
+        if problem:
+            problems.add(entry.at(("objects",)), f"task.{entry.name}: {problem}")
+    if any(name is not None and end is None for name, end in zip(names.values(), ends)):
+        return
+    module.task_resources[entry.name] = task_resource(
+        f"{module.prefix}task.{entry.name}", entry.name, task, (source, destination), tainted, None, (), entry.at(),
+        module.workspace, delivery)
 
 
 def _evaluate_topology(module: ModuleInstance, entry: Entry, problems: Problems) -> None:
-    valid = _render_valid(Topology, entry, module, problems)
-    if valid is None:
+    topology, rendered, tainted = _render_and_validate(Topology, entry, module, problems)
+    if topology is None:  # the endpoints it names are still checked, so that `validate` lists every problem
+        listed = _text_at(rendered, ("endpoints",), list) or []
+        _endpoints_of(module, entry, {("endpoints", i): n for i, n in enumerate(listed) if isinstance(n, str)}, problems)
         return
-    topology, tainted = valid
     module.topologies[entry.name] = topology
-    resolved: dict[str, ResolvedEndpoint] = {}
-    for index, name in enumerate(topology.endpoints):
-        found = _endpoints_of(module, entry, {("endpoints", index): name}, problems)
-        if found is not None and found[0] is not None:
-            resolved[name] = found[0]
+    found = _endpoints_of(module, entry, {("endpoints", i): n for i, n in enumerate(topology.endpoints)}, problems)
+    resolved = {end.name: end for end in found if end is not None}
     if len(resolved) != len(set(topology.endpoints)):
         return
     found_problems = topology_problems(entry.name, topology, {n: e.attributes["engine"] for n, e in resolved.items()},
@@ -450,11 +464,9 @@ def _declare_output(module: ModuleInstance, entry: Entry, problems: Problems) ->
 
 def _endpoints_of(
     module: ModuleInstance, entry: Entry, names: dict[AttributePath, str | None], problems: Problems
-) -> list[ResolvedEndpoint | None] | None:
-    """The endpoints named at these paths (None for a None name), or None after reporting an unknown one.
-
-    An endpoint that exists but failed its own checks makes this None without a second report.
-    """
+) -> list[ResolvedEndpoint | None]:
+    """The endpoints named at these paths, reporting an unknown one; None for no name, an unknown
+    endpoint, or one that failed its own checks (reported there)."""
     resolved: list[ResolvedEndpoint | None] = []
     for path, name in names.items():
         found = module.find_endpoint(name) if name is not None else None
@@ -462,9 +474,14 @@ def _endpoints_of(
             known = sorted({n for m in _lineage(module) for n in m.endpoints})
             problems.add(entry.at(path), f"{entry.address}: unknown endpoint `{name}`; declared endpoints are {known or 'none'}")
         resolved.append(found if isinstance(found, ResolvedEndpoint) else None)
-    if any(name is not None and end is None for name, end in zip(names.values(), resolved)):
-        return None
     return resolved
+
+
+def _text_at(tree: Any, path: AttributePath, kind: type = str) -> Any:
+    """The value at `path` in a rendered tree when it is a `kind`, else None (absent, or of another kind)."""
+    for key in path:
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    return tree if isinstance(tree, kind) else None
 
 
 def _lineage(module: ModuleInstance) -> list[ModuleInstance]:

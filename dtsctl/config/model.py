@@ -9,7 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dtsctl.schedule import RUN_PLACEHOLDERS, cron_problem
+
+# Every field carries `examples`: the accepted forms, written as in a declaration. A problem with a
+# field's value quotes them (`port: got "abc"; expected a whole number from 1 to 65535, e.g. `port: 3306``).
 
 Engine = Literal["mysql", "redis", "mongodb", "sqlite"]
 TaskType = Literal["migration", "synchronization", "subscription"]
@@ -27,10 +32,10 @@ class Strict(BaseModel):
 
 
 class Variable(Strict):
-    default: Any = None
-    description: str | None = None
-    sensitive: bool = False
-    type: Literal["string", "number", "bool", "list", "map", "any"] = "any"
+    default: Any = Field(default=None, examples=["3306", "[orders, items]"])
+    description: str | None = Field(default=None, examples=['"where the primary runs"'])
+    sensitive: bool = Field(default=False, examples=["true"])
+    type: Literal["string", "number", "bool", "list", "map", "any"] = Field(default="any", examples=["number"])
 
     @property
     def required(self) -> bool:
@@ -38,14 +43,14 @@ class Variable(Strict):
 
 
 class Endpoint(Strict):
-    engine: Engine
-    host: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
-    user: str | None = None
-    password: str | None = None
-    path: str | None = None  # sqlite: the database file, relative to the workspace
-    database: str | None = None  # mongodb: authentication database
-    cluster: bool = False  # redis: the endpoint is a Redis Cluster (seed node)
+    engine: Engine = Field(examples=["mysql"])
+    host: str | None = Field(default=None, examples=["10.0.0.5"])
+    port: int | None = Field(default=None, ge=1, le=65535, examples=["3306"])
+    user: str | None = Field(default=None, examples=["dts"])
+    password: str | None = Field(default=None, examples=['"${ var.password }"'])
+    path: str | None = Field(default=None, examples=["./lake.db"])  # sqlite: the database file, relative to the workspace
+    database: str | None = Field(default=None, examples=["admin"])  # mongodb: authentication database
+    cluster: bool = Field(default=False, examples=["true"])  # redis: the endpoint is a Redis Cluster (seed node)
 
     @model_validator(mode="after")
     def _engine_fields(self) -> "Endpoint":
@@ -58,17 +63,18 @@ class Endpoint(Strict):
 
 
 class ObjectSelection(Strict):
-    database: str | int
-    tables: list[str] | None = None
-    all: bool = False
-    rename: str | int | None = None
-    table_rename: dict[str, str] = Field(default_factory=dict)
-    filter: dict[str, str] = Field(default_factory=dict)
-    dml: list[DmlOp] = Field(default_factory=lambda: ["insert", "update", "delete"])
-    ddl: bool = True
-    key_prefixes: list[str] | None = None  # redis
-    extend_ttl_seconds: int | None = Field(default=None, ge=0)  # redis: added to every TTL on the destination
-    collections: list[str] | None = None  # mongodb
+    database: str | int = Field(examples=["shop", "0"])  # redis: a db number
+    tables: list[str] | None = Field(default=None, examples=["[orders, items]"])
+    all: bool = Field(default=False, examples=["true"])
+    rename: str | int | None = Field(default=None, examples=["shop_copy", "1"])
+    table_rename: dict[str, str] = Field(default_factory=dict, examples=["{orders: orders_v2}"])
+    filter: dict[str, str] = Field(default_factory=dict, examples=['{orders: "amount > 100"}'])
+    dml: list[DmlOp] = Field(default_factory=lambda: ["insert", "update", "delete"], examples=["[insert, update]"])
+    ddl: bool = Field(default=True, examples=["false"])
+    key_prefixes: list[str] | None = Field(default=None, examples=['["user:", "session:"]'])  # redis
+    # redis: added to every TTL on the destination
+    extend_ttl_seconds: int | None = Field(default=None, ge=0, examples=["60"])
+    collections: list[str] | None = Field(default=None, examples=["[users, orders]"])  # mongodb
 
     @model_validator(mode="after")
     def _tables_or_all(self) -> "ObjectSelection":
@@ -80,53 +86,155 @@ class ObjectSelection(Strict):
         return self
 
 
+CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class ThrottleWindow(Strict):
+    """A time of day (from inclusive, to exclusive; may cross midnight) with its own limits;
+    a limit left out is the throttle's own."""
+
+    from_: str = Field(alias="from", examples=["09:00"])
+    to: str = Field(examples=["18:00"])
+    rps: float | None = Field(default=None, ge=0, examples=["2000"])
+    mbps: float | None = Field(default=None, ge=0, examples=["20"])
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not CLOCK_TIME.match(value):
+            raise ValueError(f"`{value}` is not a time of day; write it as HH:MM, e.g. 09:00 or 18:30")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ThrottleWindow":
+        if self.from_ == self.to:
+            raise ValueError(f"throttle window from {self.from_} to {self.to} is empty; give different times")
+        return self
+
+
 class Throttle(Strict):
-    rps: float = Field(default=0, ge=0)
-    mbps: float = Field(default=0, ge=0)
+    rps: float = Field(default=0, ge=0, examples=["1000"])
+    mbps: float = Field(default=0, ge=0, examples=["50"])
+    # the first window that holds the time wins
+    windows: list[ThrottleWindow] = Field(default_factory=list, examples=['[{from: "09:00", to: "18:00", rps: 2000}]'])
+    timezone: str = Field(default="UTC", examples=["Asia/Shanghai"])  # of the windows' times
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return known_timezone(value)
+
+    def attributes(self) -> dict[str, Any]:
+        """As task attributes: windows and their time zone only when there are windows, so a task
+        declared before windows existed keeps its recorded attributes."""
+        dumped = self.model_dump(by_alias=True)
+        return dumped if self.windows else {"rps": self.rps, "mbps": self.mbps}
+
+
+def known_timezone(name: str) -> str:
+    """`name` when it is an IANA time zone (e.g. UTC, Asia/Shanghai), else a ValueError saying so."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone `{name}`; use an IANA name such as UTC or Asia/Shanghai") from None
+    return name
 
 
 class Retry(Strict):
-    connection_minutes: float = Field(default=720, gt=0)
-    other_minutes: float = Field(default=10, gt=0)
+    connection_minutes: float = Field(default=720, gt=0, examples=["720"])
+    other_minutes: float = Field(default=10, gt=0, examples=["10"])
+
+
+class Schedule(Strict):
+    """When a migration task runs: a cron expression (5 fields, or 6 with seconds last)."""
+
+    cron: str = Field(examples=['"0 2 * * *"'])
+    timezone: str = Field(default="UTC", examples=["Asia/Shanghai"])
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return known_timezone(value)
+
+
+class Alerts(Strict):
+    """Alerts the supervisor posts to a webhook: lag over a threshold for a while, and failure."""
+
+    webhook: str = Field(examples=["${ var.hook_url }"])
+    lag_seconds: float | None = Field(default=None, gt=0, examples=["60"])
+    for_seconds: float = Field(default=0, ge=0, examples=["120"])
+    on_failure: bool = Field(default=True, examples=["true"])
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            # the URL may hold a token: do not repeat it
+            raise ValueError("the webhook must be an http:// or https:// URL")
+        return value
 
 
 class Lifecycle(Strict):
-    prevent_destroy: bool = False
+    prevent_destroy: bool = Field(default=False, examples=["true"])
 
 
 class Retention(Strict):
     """How long a subscription keeps records: whichever bound is reached first (0: no bound)."""
 
-    hours: float = Field(default=24, ge=0)
-    megabytes: float = Field(default=0, ge=0)
+    hours: float = Field(default=24, ge=0, examples=["24"])
+    megabytes: float = Field(default=0, ge=0, examples=["512"])
 
 
 class ConsumerGroup(Strict):
-    start: Literal["latest", "earliest"] = "latest"  # where a newly declared group starts reading
+    start: Literal["latest", "earliest"] = Field(default="latest", examples=["earliest"])  # where a new group starts reading
+
+
+class NamedConsumerGroup(ConsumerGroup):
+    """One block of `consumer_groups` written as a list of named blocks (`[{name: billing}]`)."""
+
+    name: str = Field(examples=["billing"])
 
 
 class Delivery(Strict):
-    endpoint: str  # a redis endpoint
-    stream: str = Field(min_length=1)  # the stream key records are XADDed to
+    endpoint: str = Field(examples=["cache"])  # a redis endpoint
+    stream: str = Field(min_length=1, examples=["orders-changes"])  # the stream key records are XADDed to
 
 
 GROUP_NAME = r"^[A-Za-z0-9_.-]+$"
 
 
 class Task(Strict):
-    type: TaskType
-    source: str
-    destination: str | None = None
-    phases: list[Phase] = Field(default_factory=lambda: list(ALL_PHASES))
-    objects: list[ObjectSelection] = Field(min_length=1)
-    conflict_policy: ConflictPolicy = "fail"
-    throttle: Throttle = Field(default_factory=Throttle)
-    retry: Retry = Field(default_factory=Retry)
-    status: DesiredStatus = "running"
-    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
-    retention: Retention | None = None  # subscription only
-    consumer_groups: list[str] | dict[str, ConsumerGroup | None] | None = None  # subscription only
-    deliver_to: Delivery | None = None  # subscription only
+    type: TaskType = Field(examples=["synchronization"])
+    source: str = Field(examples=["bj"])
+    destination: str | None = Field(default=None, examples=["sh"])
+    phases: list[Phase] = Field(default_factory=lambda: list(ALL_PHASES), examples=["[schema, full]"])
+    objects: list[ObjectSelection] = Field(min_length=1, examples=["[{database: shop, tables: [orders]}]"])
+    conflict_policy: ConflictPolicy = Field(default="fail", examples=["overwrite"])
+    throttle: Throttle = Field(default_factory=Throttle, examples=["{rps: 1000, mbps: 50}"])
+    retry: Retry = Field(default_factory=Retry, examples=["{connection_minutes: 60}"])
+    status: DesiredStatus = Field(default="running", examples=["paused"])
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle, examples=["{prevent_destroy: true}"])
+    retention: Retention | None = Field(default=None, examples=["{hours: 48}"])  # subscription only
+    # subscription only: names, named blocks, or a mapping of names to options
+    consumer_groups: list[str | NamedConsumerGroup] | dict[str, ConsumerGroup | None] | None = Field(
+        default=None, examples=["[billing, audit]", "[{name: billing, start: earliest}]", "{billing: {start: earliest}}"],
+        json_schema_extra={"accepts": "a list of group names or of {name: ..., start: ...} blocks, or a mapping of group names to options"})
+    deliver_to: Delivery | None = Field(default=None, examples=["{endpoint: cache, stream: orders-changes}"])  # subscription only
+    # migration only: run the copy at these times
+    schedule: Schedule | None = Field(default=None, examples=['{cron: "0 2 * * *", timezone: UTC}'])
+    alerts: Alerts | None = Field(default=None, examples=["{lag_seconds: 60, for_seconds: 120, webhook: ${ var.hook_url }}"])
 
     @model_validator(mode="after")
     def _shape(self) -> "Task":
@@ -141,6 +249,7 @@ class Task(Strict):
         elif "incremental" not in self.phases:
             raise ValueError("a subscription task streams changes: keep `incremental` in `phases`")
         self._check_groups()
+        self._check_schedule()
         if not self.phases:
             raise ValueError("`phases` needs at least one of schema, full, incremental")
         order = [ALL_PHASES.index(p) for p in self.phases]
@@ -149,7 +258,7 @@ class Task(Strict):
         return self
 
     def _check_groups(self) -> None:
-        names = list(self.consumer_groups or [])
+        names = [name for name, _ in self.groups_as_written()]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"consumer group {duplicates[0]} is listed twice in `consumer_groups`")
@@ -157,25 +266,44 @@ class Task(Strict):
             if not re.match(GROUP_NAME, name):
                 raise ValueError(f"consumer group name `{name}` may only hold letters, digits, `_`, `-` and `.`")
 
+    def groups_as_written(self) -> list[tuple[str, ConsumerGroup]]:
+        """Every group of `consumer_groups` in the order written, whichever form was used."""
+        if isinstance(self.consumer_groups, dict):
+            return [(name, options or ConsumerGroup()) for name, options in self.consumer_groups.items()]
+        return [(group, ConsumerGroup()) if isinstance(group, str) else (group.name, ConsumerGroup(start=group.start))
+                for group in self.consumer_groups or []]
+
+    def _check_schedule(self) -> None:
+        if self.schedule is not None:
+            if self.type != "migration":
+                raise ValueError("`schedule` is for migration tasks only (each run copies the selection once)")
+            if "incremental" in self.phases:
+                raise ValueError("a scheduled migration copies on each run and cannot stream: "
+                                 "set `phases` to [schema, full] or [full]")
+            return
+        for selection in self.objects:
+            for table, condition in selection.filter.items():
+                if any(name in condition for name in RUN_PLACEHOLDERS):
+                    raise ValueError(f"the filter of table `{table}` reads `run.` values, which only a task "
+                                     "with `schedule` has; add a schedule or remove them")
+
     def groups(self) -> dict[str, ConsumerGroup]:
         """`consumer_groups` as a mapping, whichever form was written."""
-        if isinstance(self.consumer_groups, dict):
-            return {name: options or ConsumerGroup() for name, options in self.consumer_groups.items()}
-        return {name: ConsumerGroup() for name in self.consumer_groups or []}
+        return dict(self.groups_as_written())
 
 
 class Topology(Strict):
-    type: TopologyType
-    endpoints: list[str] = Field(min_length=2)
-    objects: list[ObjectSelection] = Field(min_length=1)
-    initial_sync_from: str | None = None
-    conflict_policy: ConflictPolicy | None = None
-    phases: list[Phase] | None = None
-    throttle: Throttle = Field(default_factory=Throttle)
-    retry: Retry = Field(default_factory=Retry)
+    type: TopologyType = Field(examples=["two-way"])
+    endpoints: list[str] = Field(min_length=2, examples=["[bj, sh]"])
+    objects: list[ObjectSelection] = Field(min_length=1, examples=["[{database: shop, all: true}]"])
+    initial_sync_from: str | None = Field(default=None, examples=["bj"])
+    conflict_policy: ConflictPolicy | None = Field(default=None, examples=["overwrite"])
+    phases: list[Phase] | None = Field(default=None, examples=["[schema, full]"])
+    throttle: Throttle = Field(default_factory=Throttle, examples=["{rps: 1000, mbps: 50}"])
+    retry: Retry = Field(default_factory=Retry, examples=["{connection_minutes: 60}"])
     # One status for every task of the topology, or one per task name ({reverse: paused}).
-    status: DesiredStatus | dict[str, DesiredStatus] = "running"
-    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    status: DesiredStatus | dict[str, DesiredStatus] = Field(default="running", examples=["paused", "{reverse: paused}"])
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle, examples=["{prevent_destroy: true}"])
 
     def status_of(self, task_name: str) -> DesiredStatus:
         if isinstance(self.status, str):
@@ -184,8 +312,8 @@ class Topology(Strict):
 
 
 class ModuleCall(Strict):
-    source: str
-    inputs: dict[str, Any] = Field(default_factory=dict)
+    source: str = Field(examples=["./modules/region"])
+    inputs: dict[str, Any] = Field(default_factory=dict, examples=["{region: bj}"])
 
 
 class Declaration(Strict):
@@ -198,3 +326,24 @@ class Declaration(Strict):
     topologies: dict[str, Topology] = Field(default_factory=dict)
     modules: dict[str, ModuleCall] = Field(default_factory=dict)
     outputs: dict[str, Any] = Field(default_factory=dict)
+    workspace: dict[str, Any] = Field(default_factory=dict)  # settings of the root workspace (WorkspaceSettings)
+
+
+class Metrics(Strict):
+    """Where the workspace's supervisor serves Prometheus metrics."""
+
+    address: str = Field(default="127.0.0.1:9464", examples=["127.0.0.1:9464"])
+
+    @field_validator("address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"metrics address `{value}` must be HOST:PORT, e.g. 127.0.0.1:9464")
+        return value
+
+
+class WorkspaceSettings(Strict):
+    """The `workspace:` section: settings of the whole workspace (root module only)."""
+
+    metrics: Metrics | None = Field(default=None, examples=["{address: 127.0.0.1:9464}"])

@@ -33,18 +33,20 @@ class Location:
 
 
 class Problems:
-    """An ordered, duplicate-free list of problems."""
+    """A duplicate-free list of problems in file order (by file, then line; as found within a line)."""
 
     def __init__(self) -> None:
-        self.items: list[str] = []
+        self._found: dict[str, tuple[str, int]] = {}  # text -> (file, line), in the order found
 
     def add(self, where: Location, message: str) -> None:
-        text = f"{where}: {message}"
-        if text not in self.items:
-            self.items.append(text)
+        self._found.setdefault(f"{where}: {message}", (display_path(where.file), where.line))
+
+    @property
+    def items(self) -> list[str]:
+        return sorted(self._found, key=self._found.__getitem__)
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self._found)
 
     def raise_if_any(self) -> None:
         if self.items:

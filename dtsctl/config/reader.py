@@ -27,6 +27,7 @@ SECTION_ADDRESS = {
     "topologies": "topology",
     "modules": "module",
     "outputs": "output",
+    "workspace": "workspace",
 }
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 

@@ -62,6 +62,7 @@ class DesiredResource:
     attributes: dict[str, Any]
     sensitive_paths: frozenset[AttributePath] = frozenset()
     depends_on: tuple[str, ...] = ()  # addresses that must exist first (created before, destroyed after)
+    reads_from: tuple[str, ...] = ()  # the tasks whose destination this one reads (also in depends_on)
     file: str = ""  # declaration file and line, for messages
     line: int = 0
 

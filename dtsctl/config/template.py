@@ -146,6 +146,8 @@ class Scope:
         except jinja2.UndefinedError as exc:
             raise TemplateError(_friendly_undefined(str(exc))) from None
         except jinja2.TemplateSyntaxError as exc:
+            if exc.message and exc.message.startswith("unexpected end of template"):
+                raise TemplateError("invalid template: a `${` or `%{` is not closed with `}` on this line") from None
             raise TemplateError(f"invalid template: {exc.message}") from None
         except Exception as exc:  # a type error inside the user's expression
             raise TemplateError(f"cannot evaluate {text.strip()!r}: {exc}") from None

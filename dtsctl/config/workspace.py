@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dtsctl.config.dataflow import cycle_problems, with_upstream
 from dtsctl.config.evaluate import ModuleInstance, OutputValue, evaluate_module, variable_models
-from dtsctl.config.model import Declaration
+from dtsctl.config.model import Declaration, WorkspaceSettings
 from dtsctl.config.overlap import self_copy_problem, write_conflicts
 from dtsctl.config.problems import Location, Problems
 from dtsctl.config.reader import DECLARATION_GLOB, read_module
 from dtsctl.config.resources import DesiredResource
+from dtsctl.config.settings import module_settings_problems, workspace_settings
 from dtsctl.config.variables import ENV_PREFIX, root_assignments
 from dtsctl.errors import ValidationFailed
 
@@ -30,6 +32,7 @@ class Workspace:
     declaration: Declaration
     variables: dict[str, Any]
     sensitive_variables: set[str]
+    settings: WorkspaceSettings
     _module: ModuleInstance = field(repr=False)
 
     def evaluate_outputs(self, task_values: Mapping[str, Mapping[str, Any]]) -> dict[str, OutputValue]:
@@ -70,8 +73,10 @@ def load_workspace(
         environ=environ,
         problems=problems,
     )
-    resources = _dependency_order(module.resources())
+    resources = _dependency_order(with_upstream(module.resources()))
     _check_across_tasks(resources, problems)
+    settings = workspace_settings(raw.entries("workspace"), module.scope(), problems)
+    module_settings_problems(module.children, problems)
     problems.raise_if_any()
     return Workspace(
         root=root,
@@ -80,6 +85,7 @@ def load_workspace(
         declaration=module.declaration(),
         variables=module.variables,
         sensitive_variables=module.sensitive_variables,
+        settings=settings,
         _module=module,
     )
 
@@ -89,7 +95,7 @@ def _check_across_tasks(resources: list[DesiredResource], problems: Problems) ->
         message = self_copy_problem(resource)
         if message:
             problems.add(Location(Path(resource.file), resource.line), message)
-    for resource, message in write_conflicts(resources):
+    for resource, message in [*write_conflicts(resources), *cycle_problems(resources)]:
         problems.add(Location(Path(resource.file), resource.line), message)
 
 

@@ -43,6 +43,7 @@ _READER_POSITION = "reader_position"
 _NEWEST_COMMIT_TIME = "newest_commit_time"
 _TASK_ID = "task_id"
 _RESYNC_REQUESTED = "resync_requested"
+_HEARTBEAT_SEEN = "heartbeat_seen"
 
 
 class LogRecord(Protocol):
@@ -127,6 +128,16 @@ class ChangeLog:
         with _transaction(self.conn):
             self._set(_READER_POSITION, position)
 
+    def set_heartbeat_seen(self, source_time: float) -> None:
+        """The source time in the newest heartbeat the reader read back: in a shared log, every
+        destination measures its lag with it, whichever agent reads."""
+        with _transaction(self.conn):
+            self._set(_HEARTBEAT_SEEN, source_time)
+
+    def heartbeat_seen(self) -> float | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_HEARTBEAT_SEEN,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
     def newest_commit_time(self) -> float | None:
         """Source commit time of the newest change ever appended."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_NEWEST_COMMIT_TIME,)).fetchone()
@@ -157,6 +168,15 @@ class ChangeLog:
         row = self.conn.execute("SELECT max(seq) FROM changes WHERE substr(events, 1, ?) = ?",
                                 (len(prefix), prefix)).fetchone()
         return row[0]
+
+    def applied_position(self, applied_seq: int) -> tuple[bool, Position]:
+        """(True, the source position after change `applied_seq`): where a consumer that applied up
+        to it stands; the reader's position once it applied every change. (False, None) when that
+        change was trimmed already."""
+        if applied_seq >= self.last_seq():
+            return self.reader_position()
+        row = self.conn.execute("SELECT position FROM changes WHERE seq = ?", (applied_seq,)).fetchone()
+        return (False, None) if row is None else (True, json.loads(row[0]))
 
     def last_seq(self) -> int:
         """The highest sequence number ever assigned (0 for an empty log), trimmed or not."""

@@ -74,6 +74,8 @@ class Checkpoint:
     rows_copied: int = 0
     events_applied: int = 0
     conflicts: ConflictCounts = field(default_factory=ConflictCounts)
+    # key-value engines: keys a replicated write found gone, expired on the destination first
+    expired_on_destination: int = 0
     tables: dict[str, TableProgress] = field(default_factory=dict)
     precheck_done: bool = False
     # A DDL statement (change-log seq) was about to run when this was saved: on restart it
@@ -81,6 +83,7 @@ class Checkpoint:
     ddl_pending_seq: int | None = None
     # The change log's start is fixed: from now on a lost change log cannot be started afresh.
     stream_started: bool = False
+    run: str | None = None  # a scheduled migration's run whose copy this is (runtime/runs.py)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,10 +93,12 @@ class Checkpoint:
             "rows_copied": self.rows_copied,
             "events_applied": self.events_applied,
             "conflicts": self.conflicts.as_dict(),
+            "expired_on_destination": self.expired_on_destination,
             "tables": {name: progress.to_json() for name, progress in self.tables.items()},
             "precheck_done": self.precheck_done,
             "ddl_pending_seq": self.ddl_pending_seq,
             "stream_started": self.stream_started,
+            "run": self.run,
         }
 
     @classmethod
@@ -104,11 +109,19 @@ class Checkpoint:
             rows_copied=data.get("rows_copied", 0),
             events_applied=data.get("events_applied", 0),
             conflicts=ConflictCounts(**data.get("conflicts", {})),
+            expired_on_destination=data.get("expired_on_destination", 0),
             tables={name: TableProgress.from_json(value) for name, value in data.get("tables", {}).items()},
             precheck_done=data.get("precheck_done", False),
             ddl_pending_seq=data.get("ddl_pending_seq"),
             stream_started=data.get("stream_started", False),
+            run=data.get("run"),
         )
+
+    def start_run(self, run: str) -> None:
+        """A new run of a scheduled migration copies every table again (its tables stay created)."""
+        self.run = run
+        for table in self.tables.values():
+            table.copy_done, table.last_key, table.rows_copied, table.copy_end = False, None, 0, None
 
     def copy(self) -> "Checkpoint":
         return Checkpoint.from_json(self.to_json())

@@ -40,8 +40,9 @@ class TableComparison:
         return self.checksums_equal and self.source_count == self.destination_count
 
 
-def precheck(attributes: dict[str, Any], task_id: str) -> list[CheckResult]:
-    """Everything that would make the task fail at start, each with what to change."""
+def precheck(attributes: dict[str, Any], task_id: str, fed_by: tuple[str, ...] = ()) -> list[CheckResult]:
+    """Everything that would make the task fail at start, each with what to change. `fed_by` names
+    the tasks whose destination this task reads: the tables they create need not exist yet."""
     if keyspace.handles(attributes):
         return keyspace_lifecycle.precheck(attributes, task_id)
     spec = TaskSpec.from_attributes(attributes, task_id)
@@ -68,6 +69,10 @@ def precheck(attributes: dict[str, Any], task_id: str) -> list[CheckResult]:
                     "objects", True, "tables not yet on this direction's source are replicated once the forward "
                     "direction creates them", warning=True))
             plans = present
+        elif not plans and fed_by:
+            results.append(CheckResult(
+                "objects", False, f"no table is selected yet; the tables {', '.join(fed_by)} creates on this "
+                "task's source are replicated once they exist", warning=True))
         elif not plans:
             results.append(CheckResult("objects", False, "no table is selected; fix `objects`"))
         for plan in plans:

@@ -21,6 +21,7 @@ class Progress:
         self.position = ""
         self.newest_seen: float | None = None  # source commit time of the newest change in the change log
         self.caught_up = True
+        self.events_read = 0  # change events the reader appended since this agent started
         self._checkpoint = Checkpoint()
 
     def set_phase(self, phase: str) -> None:
@@ -46,9 +47,13 @@ class Progress:
             if caught_up is not None:
                 self.caught_up = caught_up
 
-    def reader_advanced(self, position: str, newest_commit_time: float | None) -> None:
+    def reader_advanced(self, position: str | None, newest_commit_time: float | None, events: int = 0) -> None:
+        """The source position to show as the checkpoint (None: unchanged), the commit time of the
+        newest change in the change log, and how many change events the reader just appended."""
         with self._lock:
-            self.position = position
+            if position is not None:
+                self.position = position
+            self.events_read += events
             if newest_commit_time is not None:
                 self.newest_seen = newest_commit_time
 
@@ -79,6 +84,7 @@ class Progress:
                 "lag_seconds": self._lag(),
                 "rows_copied": cp.rows_copied,
                 "events_applied": cp.events_applied,
+                "events_read": self.events_read,
                 "last_error": self.last_error,
                 "checkpoint": self.position or None,
                 "tables": {

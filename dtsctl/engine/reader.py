@@ -32,11 +32,12 @@ class ChangeLogReader(threading.Thread, Generic[SourceT]):
     main thread wakes up and raises them.
     """
 
-    def __init__(self, make_source: Callable[[], SourceT], changelog_path: Path, appended: threading.Event,
-                 shared: bool = False) -> None:
+    def __init__(self, make_source: Callable[[], SourceT], changelog_path: Path, progress: Progress,
+                 appended: threading.Event, shared: bool = False) -> None:
         super().__init__(name="reader", daemon=True)
         self._make_source = make_source
         self._changelog_path = changelog_path
+        self._progress = progress
         self._appended = appended
         self._shared = shared
         self._halt = threading.Event()
@@ -77,6 +78,15 @@ class ChangeLogReader(threading.Thread, Generic[SourceT]):
     def _loop(self, source: SourceT, changelog: ChangeLog) -> None:
         raise NotImplementedError
 
+    def _advanced(self, position: str, newest_commit_time: float | None, events: int = 0) -> None:
+        """Count `events` read, and show the reader's position as this agent's checkpoint. The
+        destinations of a shared log each show their own applied position instead
+        (dtsctl.engine.shared_status)."""
+        if self._shared:
+            self._progress.reader_advanced(None, None, events)
+        else:
+            self._progress.reader_advanced(position, newest_commit_time, events)
+
 
 class Reader(ChangeLogReader[Source]):
     """Appends source transactions to the change log, committing its source position with them.
@@ -85,16 +95,11 @@ class Reader(ChangeLogReader[Source]):
     append committed.
     """
 
-    def __init__(self, make_source: Callable[[], Source], changelog_path: Path, progress: Progress,
-                 appended: threading.Event, shared: bool = False) -> None:
-        super().__init__(make_source, changelog_path, appended, shared)
-        self._progress = progress
-
     def _loop(self, source: Source, changelog: ChangeLog) -> None:
         _, position = changelog.reader_position()
         released_at = 0.0
         released = None
-        self._progress.reader_advanced(source.describe_position(position), changelog.newest_commit_time())
+        self._advanced(source.describe_position(position), changelog.newest_commit_time())
         while not self._halt.is_set():
             transactions = source.read_changes(position, MAX_EVENTS_PER_READ, POLL_SECONDS)
             if transactions:
@@ -102,9 +107,11 @@ class Reader(ChangeLogReader[Source]):
                 # Position-only transactions (nothing selected, or dropped as a peer's) move
                 # the reader position but add no record: the applier then writes nothing,
                 # so an idle two-way pair stays idle instead of trading checkpoints.
-                changelog.append([tx for tx in transactions if tx.events], position)
+                recorded = [tx for tx in transactions if tx.events]
+                changelog.append(recorded, position)
                 self._appended.set()
-                self._progress.reader_advanced(source.describe_position(position), changelog.newest_commit_time())
+                self._advanced(source.describe_position(position), changelog.newest_commit_time(),
+                               sum(len(tx.events) for tx in recorded))
             if position != released and time.monotonic() - released_at >= RELEASE_EVERY_SECONDS:
                 self._release(source, position)
                 released, released_at = position, time.monotonic()

@@ -25,6 +25,7 @@ from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.reader import Reader
 from dtsctl.engine.selection import TablePlan, TaskSpec, databases_of, plan_for, resolve_tables
+from dtsctl.engine.shared_status import SharedLogStatus
 from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class TaskRunner:
                 self._start_stream(changelog, source, sink, cp)
             plans, schemas = self._selection(source)
             self._reconcile(cp, plans, sink)
-            throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
+            throttle = self.spec.throttle(self.stop)
             appended = threading.Event()
             if self.spec.incremental:
                 if changelog is None:
@@ -121,6 +122,10 @@ class TaskRunner:
         cp = load_after_precheck(sink, lambda: lifecycle.precheck(self.attributes, self.spec.task_id),
                                  lambda: self.progress.set_phase("precheck"),
                                  lambda: streamed_without_copy(self.spec, self.changelog_path))
+        run = self.attributes.get("run")
+        if run is not None and cp.run != run:
+            cp.start_run(run)
+            sink.save_checkpoint(cp.to_json())
         self.progress.committed(cp)
         return cp
 
@@ -240,10 +245,13 @@ class TaskRunner:
         peer = PeerWrites(peer_log) if peer_log is not None else None
         applier = Applier(sink, changelog, plans, schemas, self.spec.conflict_policy, source.position_order, throttle,
                           self.spec.objects, follow_unreplayed_ddl=self.spec.tags is not None, peer=peer)
+        shared = SharedLogStatus(changelog, self.progress, source.describe_position) if self.spec.shares_log else None
         trimmed_at = 0.0
         try:
             while not self.stop.is_set():
                 _raise_reader_error(reader)
+                if shared is not None:
+                    shared.refresh(cp.applied_seq)
                 if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
                     release(changelog, self.spec, cp.applied_seq)
                     applier.forget_old_writes()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from dtsctl.engine.events import Op
 from dtsctl.engine.origin import PairTags, pair_tags
+from dtsctl.engine.throttle import Throttle
 from dtsctl.errors import DtsError
 
 
@@ -41,6 +43,8 @@ class TaskSpec:
     conflict_policy: str
     rps: float
     mbps: float
+    throttle_windows: tuple[dict[str, Any], ...]
+    throttle_timezone: str
     connection_minutes: float
     source_endpoint: dict[str, Any]
     destination_endpoint: dict[str, Any] | None
@@ -59,12 +63,18 @@ class TaskSpec:
             conflict_policy=attributes.get("conflict_policy") or "fail",
             rps=float(throttle.get("rps") or 0),
             mbps=float(throttle.get("mbps") or 0),
+            throttle_windows=tuple(throttle.get("windows") or ()),
+            throttle_timezone=throttle.get("timezone") or "UTC",
             connection_minutes=float(retry.get("connection_minutes") or 720),
             source_endpoint=attributes["source_endpoint"],
             destination_endpoint=attributes.get("destination_endpoint"),
             tags=pair_tags(attributes),
             shares_log=shares_change_log(attributes),
         )
+
+    def throttle(self, stop: threading.Event) -> Throttle:
+        """The task's throttle, following its windows."""
+        return Throttle(self.rps, self.mbps, stop, self.throttle_windows, self.throttle_timezone)
 
     @property
     def incremental(self) -> bool:

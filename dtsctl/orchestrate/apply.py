@@ -2,7 +2,8 @@
 
 A failure midway leaves a state that describes exactly what exists: a
 resource is recorded only once its agent is set up, and forgotten only once
-it is torn down. Resources that depend on a failed one are skipped.
+it is torn down. Resources that depend on a failed one are skipped, and a task
+that reads another task's destination starts once that task has created its tables.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from dtsctl.config.resources import DesiredResource
 from dtsctl.errors import DtsError
 from dtsctl.orchestrate.task_ops import create_task, delete_task, reconfigure_task
+from dtsctl.orchestrate.upstream import wait_for_upstream_schema
 from dtsctl.plan import Plan, ResourceChange
 from dtsctl.runtime.agents import Agent, list_agents
 from dtsctl.runtime.layout import RuntimePaths
@@ -62,8 +64,11 @@ def apply_plan(
             outcomes.append(Outcome(change.address, action, f"skipped because {', '.join(blocked_by)} failed"))
             failed.add(change.address)
             continue
-        report(f"{change.address}: {VERBS[action]}...")
         try:
+            if resource is not None and resource.attributes["status"] == "running":
+                for upstream in resource.reads_from:
+                    wait_for_upstream_schema(runtime, change.address, upstream, report)
+            report(f"{change.address}: {VERBS[action]}...")
             _carry_out(action, change.address, resource, state_file, state, runtime)
         except DtsError as error:
             outcomes.append(Outcome(change.address, action, error.message))

@@ -19,7 +19,7 @@ def _observe_one(agent: Agent, supervised: bool) -> Observation:
     if not agent.exists:
         return Observation(agent.address, False, "its agent's files are gone from the runtime directory")
     view = agent.view()
-    if view.state == "failed":
+    if view.state == "failed" and view.schedule is None:  # a scheduled task's next run starts afresh
         return Observation(agent.address, False, f"task failed: {view.last_error or 'see dtsctl logs'}")
     if view.state == "stopped" and agent.desired == "running":
         crashed = view.status.get("state") == "running"

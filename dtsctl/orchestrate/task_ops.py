@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -10,11 +11,13 @@ from dtsctl.engine import lifecycle
 from dtsctl.engine.subscription.spec import sync_groups
 from dtsctl.errors import DtsError
 from dtsctl.runtime.agents import Agent
+from dtsctl.schedule import with_next_window
 
 
-def run_precheck(address: str, attributes: dict[str, Any], task_id: str) -> None:
+def run_precheck(address: str, attributes: dict[str, Any], task_id: str, fed_by: tuple[str, ...] = ()) -> None:
     """Raise a DtsError naming every failed check; warnings do not stop the task."""
-    failed = [check for check in lifecycle.precheck(attributes, task_id) if not check.ok and not check.warning]
+    checks = lifecycle.precheck(with_next_window(attributes, time.time()), task_id, fed_by)
+    failed = [check for check in checks if not check.ok and not check.warning]
     if failed:
         details = "; ".join(check.message for check in failed)
         raise DtsError(f"{address}: precheck failed: {details}")
@@ -22,11 +25,13 @@ def run_precheck(address: str, attributes: dict[str, Any], task_id: str) -> None
 
 def _run(agent: Agent, task_id: str, attributes: dict[str, Any], sensitive_paths: Iterable[Sequence[Any]]) -> None:
     if attributes["status"] == "running":  # a paused task is prepared when it resumes
-        lifecycle.prepare(attributes, task_id)
+        lifecycle.prepare(with_next_window(attributes, time.time()), task_id)
     agent.write_config(task_id, attributes, sensitive_paths)
     if attributes["type"] == "subscription":
         sync_groups(agent.paths.root, attributes)  # declared groups readable (removed ones gone) at once
-    if attributes["status"] == "running":
+    if attributes["status"] == "running" and attributes.get("schedule"):
+        agent.set_desired("running")  # the supervisor starts each run at its time
+    elif attributes["status"] == "running":
         agent.start()
     else:
         agent.set_desired("paused")
@@ -34,7 +39,7 @@ def _run(agent: Agent, task_id: str, attributes: dict[str, Any], sensitive_paths
 
 def create_task(agent: Agent, task_id: str, resource: DesiredResource) -> None:
     """Precheck, prepare the source and start; on failure nothing of the task is left behind."""
-    run_precheck(agent.address, resource.attributes, task_id)
+    run_precheck(agent.address, resource.attributes, task_id, resource.reads_from)
     try:
         _run(agent, task_id, resource.attributes, resource.sensitive_paths)
     except BaseException:
@@ -51,7 +56,7 @@ def reconfigure_task(agent: Agent, task_id: str, resource: DesiredResource) -> N
     the precheck runs when the task resumes.
     """
     if resource.attributes["status"] == "running":
-        run_precheck(agent.address, resource.attributes, task_id)
+        run_precheck(agent.address, resource.attributes, task_id, resource.reads_from)
     previous = agent.config()
     agent.stop("stopped")
     try:

@@ -1,7 +1,9 @@
 """The machine-readable plan of `dtsctl plan --json` (contract, section 4).
 
 Secrets read "(sensitive value)" in `before` and `after`, exactly as in the
-human plan; neither clear text nor hash ever appears.
+human plan; neither clear text nor hash ever appears. `reads_destination_of` (an
+addition to the contract's fields) lists the tasks a task is ordered after
+because it reads what they write.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 "name": change.name,
                 "change": {"actions": list(change.actions), "before": change.before, "after": change.after},
                 "action_reason": change.action_reason,
+                "reads_destination_of": list(change.reads_from),
             }
             for change in plan.changes
         ],

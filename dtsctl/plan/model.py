@@ -48,6 +48,8 @@ class ResourceChange:
     # One entry per changed path, display-safe, for the human plan:
     # {"path": str, "symbol": "+" | "-" | "~", "before": value, "after": value, "forces_replacement": bool}
     attribute_changes: list[dict[str, Any]] = field(default_factory=list)
+    # The tasks whose destination this one reads: apply waits for their schema phase first.
+    reads_from: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -43,6 +43,8 @@ def make_plan(
         change = _change(wanted.get(address), recorded.get(address), destroy)
         if change is None:
             continue
+        if change.actions != m.DELETE:
+            change.reads_from = list(wanted[address].reads_from)
         observation = (observed or {}).get(address)
         if observation is not None and not observation.healthy and change.actions != m.DELETE and address in recorded:
             _restart_for_drift(change, observation)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+from dtsctl.config.dataflow import READS_DESTINATION
 from dtsctl.plan import model as m
 from dtsctl.plan.model import Plan, ResourceChange
 
@@ -27,6 +29,7 @@ def render_plan(plan: Plan) -> str:
         lines += [f"  # {address}: {reason}" for address, reason in drift.items()]
         lines.append("")
     if not plan.has_changes:
+        lines += _next_runs(plan)
         lines.append(NO_CHANGES)
         return "\n".join(lines) + "\n"
     lines += ["dtsctl will perform the following actions:", ""]
@@ -34,9 +37,24 @@ def render_plan(plan: Plan) -> str:
         if change.actions != m.NO_OP:
             lines += _render_change(change, drift.get(change.address))
             lines.append("")
+    lines += _next_runs(plan)
     summary = plan.summary
     lines.append(f"Plan: {summary['add']} to add, {summary['change']} to change, {summary['destroy']} to destroy.")
     return "\n".join(lines) + "\n"
+
+
+def _next_runs(plan: Plan, count: int = 3) -> list[str]:
+    """When the scheduled migrations the plan keeps or creates will run next."""
+    lines = []
+    for change in plan.changes:
+        schedule = (change.after or {}).get("schedule") if change.actions != m.DELETE else None
+        if schedule:
+            from dtsctl.schedule import CronSchedule
+
+            cron = CronSchedule.from_attributes(schedule)
+            times = cron.next_times(time.time(), count)
+            lines.append(f"  # {change.address} runs next at {', '.join(cron.clock(t) for t in times)}")
+    return ["Scheduled runs:", *lines, ""] if lines else []
 
 
 def _render_change(change: ResourceChange, drift_reason: str | None) -> list[str]:
@@ -46,6 +64,7 @@ def _render_change(change: ResourceChange, drift_reason: str | None) -> list[str
         lines += [f"  # ({reason})" for reason in change.reasons]
     if drift_reason:
         lines.append(f"  # ({drift_reason}; apply restarts the agent)")
+    lines += [f"  # after {upstream} ({READS_DESTINATION})" for upstream in change.reads_from]
     lines.append(f"{symbol:>3} {change.address} {{")
     if change.actions == m.CREATE:
         lines += _render_tree("+", change.after or {}, ATTRIBUTE_PAD)

@@ -33,6 +33,7 @@ from dtsctl.engine.subscription.runner import runner_class as subscription_runne
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import EXIT_FATAL, shared_changelog
+from dtsctl.schedule import with_run_window
 
 log = logging.getLogger("dtsctl.agent")
 
@@ -175,6 +176,13 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     attributes = config["attributes"]
+    if attributes.get("schedule"):
+        run = read_json(task_dir / "run.json", None)
+        if run is None:
+            log.info("a scheduled migration runs when the supervisor starts a run; nothing to do")
+            return 0
+        # this run's window in its filters; "run" starts the copy over when it is a new run
+        attributes = {**with_run_window(attributes, run["window"]), "run": run["id"]}
     runner_class, progress = pipeline_for(attributes)
     status = StatusWriter(task_dir / "status.json", progress, redactor)
     status.start()

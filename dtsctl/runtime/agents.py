@@ -8,15 +8,18 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from dtsctl.engine.throttle import limits_at
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import RuntimePaths, TaskPaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
+from dtsctl.runtime.runs import RunBook
 
 AGENT_MODULE = "dtsctl.runtime.agent"
 GRACEFUL_STOP_SECONDS = 30.0
 START_HANDSHAKE_SECONDS = 10.0  # how long start waits for the agent to hold its lock
 Desired = Literal["running", "paused", "stopped"]
-ENGINE_DETAILS = ("full_resyncs", "full_resync_reason", "heartbeat_writable")
+ENGINE_DETAILS = ("full_resyncs", "full_resync_reason", "heartbeat_writable", "expired_on_destination")
+PHASE_ORDER = ("precheck", "schema", "full", "incremental", "done")
 
 
 @dataclass
@@ -29,6 +32,15 @@ class TaskView:
     pid: int | None
     status: dict[str, Any]
     last_error: str | None
+    restarts: int = 0  # by the supervisor, since the agent last ran well for a while
+    schedule: dict[str, Any] | None = None  # a scheduled migration's runs (RunBook.summary)
+    throttle: dict[str, Any] | None = None  # the limits in force now (engine.throttle.limits_at)
+
+    def reached(self, phase: str) -> bool:
+        """At `phase` or past it; a completed migration is past every phase."""
+        if self.state == "completed":
+            return True
+        return self.phase in PHASE_ORDER and PHASE_ORDER.index(self.phase) >= PHASE_ORDER.index(phase)
 
     def as_contract(self) -> dict[str, Any]:
         """The keys of `dtsctl status --json` (contract, section 5), plus engine details."""
@@ -40,13 +52,18 @@ class TaskView:
             "lag_seconds": status.get("lag_seconds"),
             "rows_copied": status.get("rows_copied", 0),
             "events_applied": status.get("events_applied", 0),
+            "events_read": status.get("events_read", 0),
+            "restarts": self.restarts,
             "pid": self.pid,
             "last_error": self.last_error,
             "checkpoint": status.get("checkpoint"),
             "conflicts": status.get("conflicts", {"insert": 0, "update": 0, "delete": 0}),
             "tables": status.get("tables", {}),
-            # engine details, only from engines that report them (Redis: full resyncs, writable heartbeat)
+            # engine details, only from engines that report them (Redis: full resyncs, writable heartbeat,
+            # keys that expired on the destination before the source's writes reached them)
             **{key: status[key] for key in ENGINE_DETAILS if key in status},
+            "throttle": self.throttle,
+            **({"schedule": self.schedule} if self.schedule else {}),
         }
 
 
@@ -136,6 +153,8 @@ class Agent:
         desired = self.desired
         agent_state = status.get("state")
         last_error = status.get("last_error")
+        attributes = self.config().get("attributes", {})
+        schedule = attributes.get("schedule")
         if desired == "paused":
             state = "paused"
         elif agent_state == "completed":
@@ -145,9 +164,14 @@ class Agent:
             last_error = last_error or supervisor.get("reason")
         elif pid:
             state = "running"
+        elif schedule:
+            state = "scheduled"  # waiting for its next run
         else:
             state = "stopped"
-        return TaskView(self.address, state, status.get("phase"), pid, status, last_error)
+        summary = RunBook(self.paths, schedule).summary(time.time()) if schedule else None
+        return TaskView(self.address, state, status.get("phase"), pid, status, last_error,
+                        int(supervisor.get("restarts", 0)), summary,
+                        limits_at(attributes["throttle"], time.time()) if attributes.get("throttle") else None)
 
 
 def list_agents(runtime: RuntimePaths) -> list[Agent]:

@@ -3,6 +3,7 @@
     .dtsctl/
       .gitignore                 "*": nothing here is ever committed
       supervisor.pid  supervisor.lock  supervisor.log
+      workspace.json             the workspace's settings (metrics address), written by apply
       tasks/<task dir>/          one per task address ("task.orders_sync" -> "task.orders_sync")
         config.json   (0600)     {"address", "task_id", "attributes"}: what the agent runs; holds credentials
         control.json             {"desired": "running" | "paused" | "stopped"}: written by the CLI
@@ -11,6 +12,7 @@
         agent.log                the agent's log (secrets redacted)
         status.json              written by the agent: see STATUS_KEYS
         supervisor.json          written by the supervisor: restarts, first failure time, failed reason
+        runs.json  run.json      a scheduled migration's runs, and the one the agent carries out (runtime/runs.py)
         changelog.db             the durable local change log (SQLite, WAL)
       shared/<topology>/         one per one-to-many topology: its destinations read the source once
         changelog.db             the change log every destination's agent applies from
@@ -39,6 +41,7 @@ STATUS_KEYS = (
     "lag_seconds",
     "rows_copied",
     "events_applied",
+    "events_read",  # change events read from the source since the agent started
     "last_error",
     "checkpoint",  # human-readable source position the agent resumes from
     "tables",  # {"db.table": {"rows_copied": n, "rows_estimated": n, "done": bool}}
@@ -67,6 +70,8 @@ class TaskPaths:
         self.log = self.root / "agent.log"
         self.status = self.root / "status.json"
         self.supervisor = self.root / "supervisor.json"
+        self.runs = self.root / "runs.json"
+        self.run = self.root / "run.json"
         self.changelog = self.root / "changelog.db"
 
 
@@ -83,6 +88,7 @@ class RuntimePaths:
         self.supervisor_pid = runtime / "supervisor.pid"
         self.supervisor_lock = runtime / "supervisor.lock"
         self.supervisor_log = runtime / "supervisor.log"
+        self.settings = runtime / "workspace.json"
 
     def task(self, address: str) -> TaskPaths:
         return TaskPaths(self.root, address)

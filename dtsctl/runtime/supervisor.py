@@ -5,7 +5,10 @@ SIGKILL), with exponential backoff. It leaves alone agents that stopped on
 purpose (paused, stopped by dtsctl or by an operator's SIGTERM: the plan then
 reports drift), completed migrations, and failed tasks. A task whose agent
 keeps dying for longer than its `retry.other_minutes` window is marked failed.
-It exits by itself when the workspace has no task left that should run.
+It exits by itself when the workspace has no task left that should run. While it
+runs it serves the workspace's Prometheus metrics when `workspace.metrics` is declared,
+and posts the alert events of tasks that declare `alerts` to their webhooks. It starts
+each run of a scheduled migration at its time (runtime/runs.py).
 
 Run as `python -m dtsctl.runtime.supervisor <runtime dir>`.
 """
@@ -23,9 +26,13 @@ from pathlib import Path
 
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
-from dtsctl.runtime.agents import AGENT_MODULE, Agent, list_agents
+from dtsctl.runtime.agents import AGENT_MODULE, START_HANDSHAKE_SECONDS, Agent, list_agents
 from dtsctl.runtime.layout import RuntimePaths
+from dtsctl.runtime.alerts import AlertTracker
+from dtsctl.runtime.metrics_server import MetricsEndpoint
+from dtsctl.runtime.webhook import WebhookSender
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached
+from dtsctl.runtime.runs import RunBook
 
 SUPERVISOR_MODULE = "dtsctl.runtime.supervisor"
 POLL_SECONDS = 0.5
@@ -41,15 +48,24 @@ class Supervisor:
         self.runtime = runtime
         self.children: list[subprocess.Popen[bytes]] = []
         self.stopping = False
+        self.metrics = MetricsEndpoint(runtime)
+        self.alerts: dict[str, AlertTracker] = {}
+        self.webhooks = WebhookSender()
 
     def run(self) -> None:
-        while not self.stopping:
-            wanted = self.tick()
-            self._reap()
-            if not wanted:
-                log.info("no task left to supervise; exiting")
-                return
-            time.sleep(POLL_SECONDS)
+        self.webhooks.start()
+        try:
+            while not self.stopping:
+                wanted = self.tick()
+                self._reap()
+                if not wanted:
+                    log.info("no task left to supervise; exiting")
+                    return
+                self.metrics.follow()
+                time.sleep(POLL_SECONDS)
+        finally:
+            self.metrics.close()
+            self.webhooks.stop()
 
     def tick(self) -> bool:
         """One pass over the tasks; returns whether any task still needs supervision."""
@@ -57,12 +73,52 @@ class Supervisor:
         for agent in list_agents(self.runtime):
             if agent.desired in ("running", "paused"):
                 wanted = True
-            if agent.desired == "running":
-                try:
+            try:
+                if agent.desired == "running" and agent.config().get("attributes", {}).get("schedule"):
+                    self._run_schedule(agent, time.time())
+                elif agent.desired == "running":
                     self._watch(agent, time.time())
-                except Exception:  # one broken task directory must not stop the others' supervision
-                    log.exception("%s: could not supervise", agent.address)
+                self._alert(agent, time.time())
+            except Exception:  # one broken task directory must not stop the others' supervision
+                log.exception("%s: could not supervise", agent.address)
         return wanted
+
+    def _run_schedule(self, agent: Agent, now: float) -> None:
+        """A scheduled migration: close the run that ended, restart one that crashed, start (or skip)
+        the run that is due. Runs never overlap."""
+        book = RunBook(agent.paths, agent.config()["attributes"]["schedule"])
+        if book.current is not None and not agent.pid:
+            status = read_json(agent.paths.status, {}) or {}
+            record = read_json(agent.paths.supervisor, {}) or {}
+            ended = "failed" if record.get("failed") else status.get("state")
+            if ended in ("completed", "failed", "stopped"):
+                rows = sum(table.get("rows_copied", 0) for table in (status.get("tables") or {}).values())
+                book.finish(ended, rows, status.get("last_error") or record.get("reason"), now)
+                log.info("%s: the run scheduled at %s %s (%d rows)", agent.address,
+                         book.data["history"][-1]["window_end"], ended, rows)
+            else:
+                self._watch(agent, now)  # it crashed mid-run: restarted with backoff, resuming the run
+        if now < book.next_run_at(now):
+            return
+        if book.current is not None:
+            log.warning("%s: %s", agent.address, book.skip(now))
+            return
+        run = book.start(now)
+        log.info("%s: starting the run for %s to %s", agent.address, run["window_start"], run["window_end"])
+        agent.start()
+
+    def _alert(self, agent: Agent, now: float) -> None:
+        """Post the task's alert events (when it declares `alerts`) without waiting for the posts."""
+        alerts = agent.config().get("attributes", {}).get("alerts")
+        tracker = self.alerts.get(agent.address)
+        if not alerts:
+            self.alerts.pop(agent.address, None)
+            return
+        if tracker is None or tracker.alerts != alerts:
+            tracker = self.alerts[agent.address] = AlertTracker(agent.address, alerts)
+        for event in tracker.observe(agent.view(), now):
+            log.warning("%s", event["message"])
+            self.webhooks.send(alerts["webhook"], event)
 
     def _watch(self, agent: Agent, now: float) -> None:
         status = read_json(agent.paths.status, {}) or {}
@@ -75,6 +131,8 @@ class Supervisor:
                 record.update(first_failure_at=None, restarts=0)
                 write_json_atomic(agent.paths.supervisor, record)
             return
+        if not record.get("restarts") and now - record.get("started_at", 0) < START_HANDSHAKE_SECONDS:
+            return  # `dtsctl apply` is starting it: the agent writes its pid once it holds its lock
         first_failure = record.get("first_failure_at") or now
         window = float(agent.config().get("attributes", {}).get("retry", {}).get("other_minutes", 10)) * 60
         if now - first_failure > window:

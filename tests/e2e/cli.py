@@ -98,6 +98,21 @@ def kill_agent(workspace: Workspace, address: str) -> None:
     wait_for(lambda: (workspace.agent_pid(address) or pid) != pid, timeout=60, what=f"{address} restarted")
 
 
+def reading_agent(workspace: Workspace, topology: str) -> int | None:
+    """The pid of the agent that reads the source for a one-to-many topology: the holder of the
+    flock on its shared change log's reader.lock (from /proc/locks), or None."""
+    lock = workspace.runtime / "shared" / topology / "reader.lock"
+    try:
+        inode = lock.stat().st_ino
+    except FileNotFoundError:
+        return None
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" not in fields and fields[1] == "FLOCK" and int(fields[5].rsplit(":", 1)[1]) == inode:
+            return int(fields[4])
+    return None
+
+
 def kill_in_turn(workspace: Workspace, *addresses: str, every: float = 10) -> None:
     """Under a running load: after `every` seconds kill -9 each task's agent in turn (waiting
     for its restart), then let the load run `every` seconds more."""

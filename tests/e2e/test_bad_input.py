@@ -112,3 +112,72 @@ def test_bad_input_is_one_line_exit_1_and_changes_nothing(applied: Workspace, ca
     assert not (applied.root / "missing.db").exists()
 
 
+# Each case: the files of a fresh workspace, and the exact lines `validate` and `plan` print on stderr.
+MESSAGES: dict[str, tuple[dict[str, str | bytes], list[str]]] = {
+    "a file that is not UTF-8 text": (
+        {"main.dts.yaml": GOOD, "x.dts.yaml": b"\x89PNG\r\n\x1a\n"},
+        ["x.dts.yaml:1: not UTF-8 text (byte 0x89 on this line); save the file as UTF-8"]),
+    "a variables file that is not UTF-8 text": (
+        {"main.dts.yaml": GOOD, "prod.dtsvars.yaml": b"region: b\xe9ijing\n"},
+        ["prod.dtsvars.yaml:1: not UTF-8 text (byte 0xe9 on this line); save the file as UTF-8"]),
+    "10,000 levels of nesting": (
+        {"main.dts.yaml": "locals:\n  deep: " + "[" * 10_000 + "]" * 10_000 + "\n"},
+        ["main.dts.yaml:2: invalid YAML: nested more than 100 levels deep; flatten the structure"]),
+    "an alias bomb": (
+        {"main.dts.yaml": "locals:\n  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+            f"  l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 9) + "]\n" for n in range(1, 9))},
+        ["main.dts.yaml:2: aliases (`*name`) expand to more than 10,000 values (nested aliases multiply); "
+         "write the repeated parts out or alias smaller ones"]),
+    "port: abc": (
+        {"main.dts.yaml": GOOD.replace("replica: {engine: sqlite, path: ./replica.db}",
+                                       "replica: {engine: sqlite, path: ./replica.db}\n      my1: {engine: mysql, host: db1, port: abc}")},
+        ['main.dts.yaml:5: endpoint.my1.port: got "abc"; expected a whole number from 1 to 65535, e.g. `port: 3306`']),
+    "tables: items and database: [a, b]": (
+        {"main.dts.yaml": GOOD.replace("{database: main, tables: [orders]}", "{database: [a, b], tables: items}")},
+        ["main.dts.yaml:10: task.copy.objects[0].database: got [a, b]; expected text, or a whole number, "
+         "e.g. `database: shop` or `database: 0`",
+         'main.dts.yaml:10: task.copy.objects[0].tables: got "items"; expected a list of text values, e.g. `tables: [orders, items]`']),
+    "consumer_groups: 5": (
+        {"main.dts.yaml": GOOD + "\n      feed: {type: subscription, source: shop, objects: [{database: main, all: true}], consumer_groups: 5}\n"},
+        ["main.dts.yaml:13: task.feed.consumer_groups: got 5; expected a list of group names or of {name: ..., start: ...} "
+         "blocks, or a mapping of group names to options, e.g. `consumer_groups: [billing, audit]` or "
+         "`consumer_groups: [{name: billing, start: earliest}]` or `consumer_groups: {billing: {start: earliest}}`"]),
+    "a task without objects naming an unknown destination": (
+        {"main.dts.yaml": GOOD.replace("destination: replica", "destination: replika").replace(
+            "        objects: [{database: main, tables: [orders]}]\n", "")},
+        ["main.dts.yaml:6: task.copy: `objects` is required, e.g. `objects: [{database: shop, tables: [orders]}]`",
+         "main.dts.yaml:9: task.copy: unknown endpoint `replika`; declared endpoints are ['replica', 'shop']"]),
+    "an unterminated expression in a flow mapping": (
+        {"main.dts.yaml": 'endpoints:\n  dst2: {engine: sqlite, path: "./d-${ var.dir.db"}\n  a: {engine: sqlite, path: ./a.db}\n\n'},
+        ["main.dts.yaml:2: endpoint.dst2: invalid template: a `${` or `%{` is not closed with `}` on this line"]),
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("case", list(MESSAGES))
+def test_validate_and_plan_say_what_is_wrong_in_the_users_words(workspace: Workspace, case: str) -> None:
+    files, expected = MESSAGES[case]
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            (workspace.root / name).write_bytes(content)
+        else:
+            workspace.write(name, content)
+    for command in (["validate"], ["plan"], ["apply", "--auto-approve"]):
+        result = workspace.run(*command, check=False)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stderr.splitlines() == expected, command
+    assert not (workspace.root / "state").exists()
+
+
+@pytest.mark.e2e
+def test_consumer_groups_written_as_named_blocks_validate_and_plan(workspace: Workspace) -> None:
+    workspace.write("main.dts.yaml", GOOD + """
+      feed:
+        type: subscription
+        source: shop
+        objects: [{database: main, all: true}]
+        consumer_groups: [{name: billing, start: earliest}, {name: audit}]
+    """)
+    assert workspace.run("validate").returncode == 0
+    plan = workspace.run("plan").stdout
+    assert "billing" in plan and "audit" in plan and "earliest" in plan, plan

@@ -20,16 +20,21 @@ def binlog_readers(server) -> int:
 
 
 def declaration(src, destinations: dict, database: str) -> str:
-    lines = "\n".join(f"          {name}: {endpoint(server)}" for name, server in destinations.items())
+    return fan_declaration(endpoint, src, destinations, f"[{{database: {database}, all: true}}]")
+
+
+def fan_declaration(endpoint_of, src, destinations: dict, objects: str) -> str:
+    """A one-to-many topology `fan` from src to the named destinations (any engine)."""
+    lines = "\n".join(f"          {name}: {endpoint_of(server)}" for name, server in destinations.items())
     return f"""
         endpoints:
-          src: {endpoint(src)}
+          src: {endpoint_of(src)}
 {lines}
         topologies:
           fan:
             type: one-to-many
             endpoints: [src, {', '.join(destinations)}]
-            objects: [{{database: {database}, all: true}}]
+            objects: {objects}
             retry: {{connection_minutes: 2, other_minutes: 2}}
         """
 

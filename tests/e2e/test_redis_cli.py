@@ -388,3 +388,44 @@ def test_a_destination_added_to_a_one_to_many_topology_gets_the_shared_snapshot(
     wait_equal(a, c)
     wait_equal(a, b)
     assert a.info("stats")["sync_full"] - full_syncs == 1, "c replayed the snapshot the shared log still held"
+
+
+# -- 7. keys that expire on the destination while the agent is down (issue 11, item 8) ----------------
+
+def test_keys_that_expired_on_the_destination_while_the_agent_was_down_are_sent_again(
+        workspace: Workspace, redis_source, redis_destination, flush_redis) -> None:
+    source, destination = flush_redis(redis_source), flush_redis(redis_destination)
+    workspace.write("main.dts.yaml", declaration(redis_source, redis_destination))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.copy", "--timeout", "60")
+    for i in range(5):
+        source.set(f"s:{i}", f"value {i}", px=1500)
+    wait_for(lambda: destination.exists(*[f"s:{i}" for i in range(5)]) == 5, timeout=30,
+             what="the short-lived keys on the destination")
+
+    agent = workspace.agent_pid("task.copy")
+    os.kill(agent, signal.SIGSTOP)  # the agent is down past the TTLs
+    try:
+        source.expire("s:0", 600)
+        source.expire("s:1", 600)
+        source.expire("s:2", 600)
+        source.append("s:2", " and more")
+        source.rename("s:3", "s:3 renamed")
+        source.expire("s:3 renamed", 600)  # s:4 is left to expire on both sides
+        wait_for(lambda: destination.exists(*[f"s:{i}" for i in range(5)]) == 0, timeout=30,
+                 what="the keys to expire on the destination")
+    finally:
+        os.kill(agent, signal.SIGKILL)
+        os.kill(agent, signal.SIGCONT)
+    restarted(workspace, "task.copy", agent)
+
+    wait_equal(source, destination)
+    assert destination.get("s:2") == b"value 2 and more" and destination.ttl("s:3 renamed") > 590
+    status = wait_for(lambda: (s := workspace.status("task.copy")).get("expired_on_destination") and s,
+                      timeout=15, what="the count in status")
+    assert status["state"] == "running" and status["last_error"] is None
+    assert status["expired_on_destination"] >= 4, status
+    details = workspace.run("status", "task.copy").stdout
+    assert "keys expired on the destination before the source's writes reached them" in details
+    assert "run verify" in details
+    assert json.loads(workspace.run("verify", "task.copy", "--json").stdout)["equal"] is True

@@ -202,7 +202,7 @@ def test_a_supervisor_restart_racing_a_start_never_names_its_duplicate(workspace
     """The supervisor can look before a just-started agent has written agent.pid and start a
     duplicate, which exits at once (the lock is held). The file must never name that duplicate:
     the live agent writes it (here, as if it were about to), and only a lock holder may."""
-    from dtsctl.runtime.agents import Agent
+    from dtsctl.runtime.agents import START_HANDSHAKE_SECONDS, Agent
     from dtsctl.runtime.layout import RuntimePaths
     from dtsctl.runtime.supervisor import Supervisor
 
@@ -214,7 +214,8 @@ def test_a_supervisor_restart_racing_a_start_never_names_its_duplicate(workspace
     runtime = RuntimePaths(workspace.runtime)
     runtime.task(ADDRESS).pid.unlink()  # the moment before the live agent writes it
     supervisor = Supervisor(runtime)
-    supervisor._watch(Agent(runtime, ADDRESS), time.time())
+    # past the grace it gives an agent apply is starting, as when the live one is slow to come up
+    supervisor._watch(Agent(runtime, ADDRESS), time.time() + START_HANDSHAKE_SECONDS + 1)
     [duplicate] = supervisor.children
     duplicate.wait(timeout=30)
     assert duplicate.returncode == 0, "the duplicate found the lock held and stepped aside"

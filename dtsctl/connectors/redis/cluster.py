@@ -21,10 +21,10 @@ from redis.crc import key_slot
 from dtsctl.connectors.redis.commands import keys_of
 from dtsctl.connectors.redis.resp import RespConnection, encode, open_connection
 from dtsctl.connectors.redis.selection import CHECKPOINT_PREFIX, OWN_PREFIX
-from dtsctl.connectors.redis.sink import (REPLY_TIMEOUT_SECONDS, SCAN_COUNT, command_errors, glob_escape,
+from dtsctl.connectors.redis.sink import (REPLY_TIMEOUT_SECONDS, SCAN_COUNT, command_results, glob_escape,
                                           raise_for_aborted)
 from dtsctl.engine.errors import ConnectionFailure, FatalError
-from dtsctl.engine.keyspace.interfaces import Batch, Command, KeyspaceSink
+from dtsctl.engine.keyspace.interfaces import Applied, Batch, Command, KeyspaceSink
 from dtsctl.engine.selection import TaskSpec
 
 SLOTS = 16384
@@ -119,7 +119,7 @@ class RedisClusterSink(KeyspaceSink):
         return [(node, key) for node in self.nodes for key in _scan(node.conn, pattern)]
 
     # -- applying -------------------------------------------------------------------------
-    def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> list[str]:
+    def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> Applied:
         nodes = self.nodes
         by_slot: dict[int, list[Command]] = {}
         for command in batch.commands:
@@ -139,14 +139,16 @@ class RedisClusterSink(KeyspaceSink):
         for node in nodes:
             if buffers[node.address]:
                 node.conn.send(b"".join(buffers[node.address]))
-        errors: list[str] = []
+        applied = Applied()
         for node in nodes:
             for commands in sent[node.address]:
-                errors += self._exec_reply(node, commands)
+                reply = self._exec_reply(node, commands)
+                applied.errors += reply.errors
+                applied.vanished += reply.vanished
         for slot in by_slot:
             self._slot_seq[slot] = seq
         self.save_checkpoint(checkpoint)
-        return errors
+        return applied
 
     def slot_of(self, command: Command) -> int:
         keys = keys_of(command.args)
@@ -163,12 +165,12 @@ class RedisClusterSink(KeyspaceSink):
         return slots.pop()
 
     @staticmethod
-    def _exec_reply(node: _Node, commands: list[Command]) -> list[str]:
+    def _exec_reply(node: _Node, commands: list[Command]) -> Applied:
         queued: list[str] = []
         while True:
             reply = node.conn.read_reply()
             if isinstance(reply, list):
-                return command_errors(commands, reply)
+                return command_results(commands, reply)
             if isinstance(reply, hiredis.ReplyError):
                 text = str(reply)
                 if text.startswith("EXECABORT") or text.startswith("CROSSSLOT"):

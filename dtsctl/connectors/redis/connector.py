@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Sequence
 from dtsctl.connectors.redis import commands, resp
 
 from dtsctl.engine.errors import ConnectionFailure
-from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink, KeyspaceSource
+from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink, KeyspaceSource, Repairer
 from dtsctl.engine.selection import TaskSpec
 
 if TYPE_CHECKING:
@@ -34,6 +34,11 @@ class RedisConnector:
         from dtsctl.connectors.redis.heartbeat import RedisHeartbeat
 
         return RedisHeartbeat(spec.source_endpoint, spec.task_id)
+
+    def repairer(self, spec: TaskSpec) -> Repairer:
+        from dtsctl.connectors.redis.repair import RedisRepairer
+
+        return RedisRepairer(spec)
 
     def precheck(self, spec: TaskSpec) -> list["CheckResult"]:
         from dtsctl.connectors.redis.precheck import precheck

@@ -23,6 +23,8 @@ HEARTBEAT_PREFIX = "dtsctl:heartbeat:"
 CHECKPOINT_PREFIX = "dtsctl:checkpoint:"
 # Set inside every MULTI/EXEC a two-way direction applies: the key names the writer's origin tag.
 ORIGIN_PREFIX = "dtsctl:origin:"
+# Written by a script on the source: a key's value sent again through the stream (repair.py).
+REPAIR_PREFIX = "dtsctl:repair:"
 
 
 def origin_key(tag: str) -> bytes:
@@ -118,10 +120,22 @@ class Translator:
         if len(keys) == 1 and keys[0] == self.heartbeat_key:
             self.emit.heartbeat(_heartbeat_value(name, args))
             return
+        repaired = repair_value_of(args)
+        if repaired is not None:
+            self._repair(repaired)
+            return
         rule = self.selection.rule(self.db)
         if rule is None or not self._selected(rule, name, keys):
             return
         self.emit.command(rule.destination, extend_ttl(args, rule.extend_ttl) if rule.extend_ttl else args, keys)
+
+    def _repair(self, value: bytes) -> None:
+        """A key sent again by the source (any task's request: the value is the source's at this
+        point of the stream, right for every destination that selects the key)."""
+        key, args = restore_command(value)
+        rule = self.selection.rule(self.db)
+        if rule is not None and rule.wants(key):
+            self.emit.command(rule.destination, extend_ttl(args, rule.extend_ttl) if rule.extend_ttl else args, [key])
 
     def _selected(self, rule: DbRule, name: bytes, keys: Sequence[bytes]) -> bool:
         wanted = [key for key in keys if rule.wants(key)]
@@ -208,3 +222,23 @@ def _heartbeat_value(name: bytes, args: list[bytes]) -> bytes:
 def _names(keys: Sequence[bytes], limit: int = 5) -> str:
     shown = ", ".join(key.decode(errors="replace") for key in keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def restore_command(value: bytes) -> tuple[bytes, list[bytes]]:
+    """(key, destination command) from a repair marker's value: RESTORE … REPLACE [ABSTTL], or DEL."""
+    at_text, length_text, rest = value.split(b" ", 2)
+    at, length = int(at_text), int(length_text)
+    key, payload = rest[:length], rest[length:]
+    if at == -2:
+        return key, [b"DEL", key]
+    if at < 0:
+        return key, [b"RESTORE", key, b"0", payload, b"REPLACE"]
+    return key, [b"RESTORE", key, str(at).encode(), payload, b"REPLACE", b"ABSTTL"]
+
+
+def repair_value_of(args: list[bytes]) -> bytes | None:
+    """The value of `SET dtsctl:repair:<task> <value> …`, else None."""
+    if args[0].lower() == b"set" and len(args) > 2 and args[1].startswith(REPAIR_PREFIX.encode()):
+        return args[2]
+    return None
+

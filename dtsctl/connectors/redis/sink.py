@@ -18,7 +18,7 @@ import hiredis
 from dtsctl.connectors.redis.resp import RespConnection, encode, open_connection
 from dtsctl.connectors.redis.selection import CHECKPOINT_PREFIX, OWN_PREFIX, origin_key
 from dtsctl.engine.errors import ConnectionFailure, FatalError
-from dtsctl.engine.keyspace.interfaces import Batch, Command, KeyspaceSink
+from dtsctl.engine.keyspace.interfaces import Applied, Batch, Command, KeyspaceSink
 from dtsctl.engine.selection import TaskSpec
 
 SCAN_COUNT = 1000
@@ -32,14 +32,24 @@ def glob_escape(prefix: str) -> str:
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in prefix) + "*"
 
 
-def command_errors(commands: Sequence[Command], results: list[Any]) -> list[str]:
-    """One line per command whose result in an EXEC reply is an error."""
-    errors = []
+# Commands the source propagates only when they found the key: on the destination, a 0 reply
+# (or "no such key") means the key expired there before the source's write reached it.
+_NEEDS_KEY = frozenset({b"pexpireat", b"pexpire", b"expireat", b"expire", b"persist"})
+
+
+def command_results(commands: Sequence[Command], results: list[Any]) -> Applied:
+    """The commands of an EXEC reply that were refused, and those that found their key gone."""
+    applied = Applied()
     for command, result in zip(commands, results):
-        if isinstance(result, hiredis.ReplyError):
+        name = command.args[0].lower()
+        if isinstance(result, hiredis.ReplyError) and "no such key" in str(result):
+            applied.vanished.append((command.db, command.args[1]))
+        elif isinstance(result, hiredis.ReplyError):
             key = command.args[1].decode(errors="replace") if len(command.args) > 1 else ""
-            errors.append(f"{command.args[0].decode(errors='replace').upper()} {key} in db {command.db}: {result}")
-    return errors
+            applied.errors.append(f"{name.decode(errors='replace').upper()} {key} in db {command.db}: {result}")
+        elif name in _NEEDS_KEY and result == 0:
+            applied.vanished.append((command.db, command.args[1]))
+    return applied
 
 
 def raise_for_aborted(reply: Any, queued: list[str], address: str) -> None:
@@ -87,7 +97,7 @@ class RedisSink(KeyspaceSink):
         self.conn.call("SELECT", 0)
         self.conn.call("DEL", self.checkpoint_key, *([self.origin_key] if self.origin_key else []))
 
-    def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> list[str]:
+    def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> Applied:
         conn = self.conn
         # The origin marker carries the change-log seq applied, which the peer's reader reads back
         # as how far this side had received its changes (dtsctl.engine.keyspace.conflicts).
@@ -98,7 +108,7 @@ class RedisSink(KeyspaceSink):
         while True:
             reply = conn.read_reply()
             if isinstance(reply, list):
-                return command_errors(batch.commands, reply)
+                return command_results(batch.commands, reply)
             if isinstance(reply, hiredis.ReplyError):
                 if str(reply).startswith("EXECABORT"):
                     raise_for_aborted(reply, queued, conn.address)

@@ -9,6 +9,7 @@ a time), so the id is the stream position.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sqlite3
 from typing import Sequence
@@ -46,6 +47,24 @@ def install(conn: sqlite3.Connection, task_id: str, tables: Sequence[TableSchema
         for schema in tables:
             for statement in _trigger_sql(task_id, schema):
                 conn.execute(statement)
+
+
+def adopt(conn: sqlite3.Connection, task_id: str, schema: TableSchema, columns: str) -> None:
+    """Capture a table created after the task started: in one transaction, its triggers, a
+    `create` record (its `columns_sql` and key) and an `insert` record per row it already holds,
+    so rows written before the triggers existed are not lost."""
+    capture = quote(capture_table(task_id))
+    literal = "'" + schema.name.replace("'", "''") + "'"
+    with transaction(conn):
+        if schema.name in captured_tables(conn, task_id):
+            return
+        for statement in _trigger_sql(task_id, schema):
+            conn.execute(statement)
+        conn.execute(f"INSERT INTO {capture} (tbl, op, old, new, ts) VALUES (?, 'create', NULL, ?, {_NOW})",
+                     (schema.name, json.dumps({"columns": columns, "key": list(schema.key)})))
+        order = ", ".join(quote(name) for name in schema.key) or "rowid"
+        conn.execute(f"INSERT INTO {capture} (tbl, op, old, new, ts) SELECT {literal}, 'insert', NULL, "
+                     f"{_image(schema, 'T')}, {_NOW} FROM {quote(schema.name)} AS T ORDER BY {order}")
 
 
 def remove(conn: sqlite3.Connection, task_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 from dtsctl.connectors.sqlite.connection import quote
@@ -47,6 +48,12 @@ def _indexes(conn: sqlite3.Connection, table: str) -> tuple[Index, ...]:
             continue  # an index on an expression: not replicated
         result.append(Index(name=name, columns=tuple(row[2] for row in key_columns), unique=bool(unique)))
     return tuple(result)
+
+
+def columns_sql(schema: TableSchema) -> str:
+    """The parenthesised column and key definitions of `schema`'s CREATE TABLE, under any name."""
+    return create_table_sql(dataclasses.replace(schema, indexes=()), "t")[0].removeprefix(
+        f"CREATE TABLE IF NOT EXISTS {quote('t')} ")
 
 
 def create_table_sql(schema: TableSchema, table: str) -> list[str]:

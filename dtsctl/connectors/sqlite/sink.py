@@ -15,7 +15,7 @@ from dtsctl.connectors.sqlite.schema import create_table_sql
 from dtsctl.connectors.sqlite.types import translate, values
 from dtsctl.engine.checksum import table_checksum
 from dtsctl.engine.errors import ConflictError, ConnectionFailure
-from dtsctl.engine.events import ConflictCounts, Row, RowChange
+from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange
 from dtsctl.engine.interfaces import Sink, TableSchema
 
 CHECKPOINT_TABLE = "_dtsctl_checkpoint"
@@ -112,6 +112,16 @@ class SqliteSink(Sink):
         with self._errors(), transaction(self.conn):
             for statement in create_table_sql(translate(schema, table), table):
                 self.conn.execute(statement)
+
+    def apply_ddl(self, change: SchemaChange, database: str, table: str, new_table: str | None,
+                  replay: bool, checkpoint: dict[str, Any]) -> None:
+        """A table created on a SQLite source after the task started (the only DDL a SQLite
+        source reports); anything else is refused as by every sink without DDL."""
+        if change.kind != "create" or change.dialect != "sqlite":
+            return super().apply_ddl(change, database, table, new_table, replay, checkpoint)
+        with self._errors(), transaction(self.conn):
+            self.conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} {change.body}")
+            self._store(checkpoint)
 
     def checksum(self, schema: TableSchema, database: str, table: str) -> tuple[int, str]:
         columns = ", ".join(quote(name) for name in sorted(schema.column_names))

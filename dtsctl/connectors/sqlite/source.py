@@ -6,15 +6,15 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from dtsctl.connectors.sqlite import capture
 from dtsctl.connectors.sqlite.connection import (open_existing, quote, transaction, translate_errors,
                                                  try_enable_wal)
-from dtsctl.connectors.sqlite.schema import list_user_tables, read_schema
+from dtsctl.connectors.sqlite.schema import columns_sql, list_user_tables, read_schema
 from dtsctl.engine.checksum import table_checksum
 from dtsctl.engine.errors import FatalError
-from dtsctl.engine.events import ChangeEvent, Position, Row, Transaction, decode_row
+from dtsctl.engine.events import ChangeEvent, Position, Row, SchemaChange, Transaction, decode_row
 from dtsctl.engine.interfaces import Source, TableSchema
 
 DATABASE = "main"
@@ -26,6 +26,8 @@ class SqliteSource(Source):
         self.path = str(endpoint["path"])
         self._conn: sqlite3.Connection | None = None
         self._capture = capture.capture_table(task_id)
+        self._wanted: Callable[[str, str], bool] | None = None  # set for the stream: adopt new tables
+        self._schema_version: int | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -112,23 +114,48 @@ class SqliteSource(Source):
     def describe_position(self, position: Position) -> str:
         return f"{Path(self.path).name} capture id {position}"
 
+    def restrict(self, wanted: Callable[[str, str], bool], databases: frozenset[str]) -> None:
+        self._wanted = wanted
+
     def read_changes(self, position: Position, max_events: int, wait_seconds: float) -> list[Transaction]:
+        self._adopt_new_tables()
         rows = self._fetch(position, max_events)
         if not rows and wait_seconds > 0:
             time.sleep(wait_seconds)
+            self._adopt_new_tables()
             rows = self._fetch(position, max_events)
-        if not rows:
-            return []
-        events = tuple(
-            ChangeEvent(database=DATABASE, table=table, op=op,
-                        before=decode_row(json.loads(old)) if old is not None else None,
-                        after=decode_row(json.loads(new)) if new is not None else None,
-                        commit_time=ts, position=change_id)
-            for change_id, table, op, old, new, ts in rows
-        )
-        # One poll is one change-log transaction: it holds whole source transactions unless
-        # `max_events` cut one, and a cut only makes the destination see it in two commits.
-        return [Transaction(events=events, position=rows[-1][0], commit_time=max(row[5] for row in rows))]
+        # One poll is one change-log transaction, except that a created table's record goes
+        # alone: it holds whole source transactions unless `max_events` cut one, and a cut only
+        # makes the destination see it in two commits.
+        transactions: list[Transaction] = []
+        events: list[ChangeEvent] = []
+        for event in (_event(*row) for row in rows):
+            if event.op == "ddl" and events:
+                transactions.append(_transaction(events))
+                events = []
+            events.append(event)
+            if event.op == "ddl":
+                transactions.append(_transaction(events))
+                events = []
+        if events:
+            transactions.append(_transaction(events))
+        return transactions
+
+    def _adopt_new_tables(self) -> None:
+        """Capture the wanted tables created since the last look (`all: true` follows them)."""
+        if self._wanted is None:
+            return
+        with self._errors():
+            version = self.conn.execute("PRAGMA schema_version").fetchone()[0]
+            if version == self._schema_version:
+                return
+            captured = capture.captured_tables(self.conn, self.task_id)
+            for table in list_user_tables(self.conn):
+                if table not in captured and self._wanted(DATABASE, table):
+                    schema = read_schema(self.conn, DATABASE, table)
+                    if schema is not None:
+                        capture.adopt(self.conn, self.task_id, schema, columns_sql(schema))
+            self._schema_version = self.conn.execute("PRAGMA schema_version").fetchone()[0]
 
     def _fetch(self, position: Position, limit: int) -> list[tuple[Any, ...]]:
         with self._errors():
@@ -157,3 +184,20 @@ class SqliteSource(Source):
     def remove_capture(self) -> None:
         with self._errors():
             capture.remove(self.conn, self.task_id)
+
+
+def _event(change_id: int, table: str, op: str, old: str | None, new: str | None, ts: float) -> ChangeEvent:
+    if op == "create":
+        created = json.loads(new or "{}")
+        change = SchemaChange("create", body=created["columns"], key=tuple(created["key"]), dialect="sqlite")
+        return ChangeEvent(database=DATABASE, table=table, op="ddl", before=None, after=None, commit_time=ts,
+                           position=change_id, ddl=change)
+    return ChangeEvent(database=DATABASE, table=table, op=op,  # type: ignore[arg-type]
+                       before=decode_row(json.loads(old)) if old is not None else None,
+                       after=decode_row(json.loads(new)) if new is not None else None,
+                       commit_time=ts, position=change_id)
+
+
+def _transaction(events: list[ChangeEvent]) -> Transaction:
+    return Transaction(events=tuple(events), position=events[-1].position,
+                       commit_time=max(event.commit_time for event in events))

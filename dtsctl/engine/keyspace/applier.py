@@ -18,7 +18,7 @@ from dtsctl.engine.checkpoint import RESEED, Checkpoint, TableProgress
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
 from dtsctl.engine.keyspace.interfaces import (CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, Batch, Command, KeyspaceSink,
-                                               control_of)
+                                               Repairer, control_of)
 from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 MAX_ROWS_PER_BATCH = 64
 MAX_COMMANDS_PER_BATCH = 20_000
 MAX_ERRORS_LOGGED = 10
+MAX_VANISHED_LOGGED = 10_000  # keys named in the log; the count in status goes on
 _CANNOT_CONTINUE = ("the source can no longer continue its replication stream (it restarted without its data, "
                     "failed over, or its backlog was overwritten)")
 REFUSED_RESYNC = (
@@ -52,10 +53,13 @@ def in_snapshot(cp: Checkpoint) -> bool:
 
 class KeyspaceApplier:
     def __init__(self, sink: KeyspaceSink, changelog: ChangeLog, throttle: Throttle, conflict_policy: str,
-                 concurrent: ConcurrentWrites | None = None) -> None:
+                 concurrent: ConcurrentWrites | None = None, repairer: Repairer | None = None) -> None:
         """`concurrent`: set for a direction of a two-way pair; its destination is written on too,
-        so the same key may be written on both sides, and a full resync must not clear it."""
+        so the same key may be written on both sides, and a full resync must not clear it.
+        `repairer`: asks the source to send again a key that expired on the destination too early."""
         self._sink = sink
+        self._repairer = repairer
+        self._vanished_logged: set[tuple[int, bytes]] = set()
         self._concurrent = concurrent
         self._changelog = changelog
         self._throttle = throttle
@@ -96,10 +100,12 @@ class KeyspaceApplier:
         if self._concurrent is not None and not in_snapshot(cp):
             self._concurrent.resolve(batch, peer_seen, after.conflicts)
         self._count(batch, after)
-        errors = self._sink.apply(batch, after.to_json())
+        applied = self._sink.apply(batch, after.to_json())
         cp.__dict__.update(after.__dict__)
-        if errors:
-            self._report(errors, cp)
+        if applied.vanished:
+            self._repair(applied.vanished, cp)
+        if applied.errors:
+            self._report(applied.errors, cp)
         return len(batch.payloads)
 
     def forget_old_writes(self) -> None:
@@ -167,6 +173,21 @@ class KeyspaceApplier:
                 table = by_destination.get(f"db{command.db}")
                 if table is not None:
                     table.rows_copied += 1
+
+    def _repair(self, vanished: list[tuple[int, bytes]], cp: Checkpoint) -> None:
+        """Keys that expired on the destination before the source's writes reached them (the
+        agent was down or behind): counted, logged once each, and sent again by the source
+        through its stream, so that the value lands in order, before the writes that follow."""
+        cp.expired_on_destination += len(vanished)
+        for db, key in dict.fromkeys(vanished):
+            requested = self._repairer is not None and self._repairer.request(db, key)
+            if (db, key) in self._vanished_logged or len(self._vanished_logged) >= MAX_VANISHED_LOGGED:
+                continue
+            self._vanished_logged.add((db, key))
+            log.warning("key %r in db %d expired on the destination before the source's write reached it; %s",
+                        key.decode(errors="replace"), db,
+                        "the source sends its current value again" if requested
+                        else "it could not be repaired (the source refused the request): run verify")
 
     def _report(self, errors: list[str], cp: Checkpoint) -> None:
         busy = [error for error in errors if "BUSYKEY" in error]

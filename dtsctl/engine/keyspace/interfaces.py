@@ -68,6 +68,16 @@ class Batch:
     commands: list[Command] = field(default_factory=list)
 
 
+@dataclass
+class Applied:
+    """What a batch's commands met on the destination."""
+
+    errors: list[str] = field(default_factory=list)  # "CMD key in db N: reply" per refused command
+    # (db, key) of commands that found no key where the source had one: it expired on the
+    # destination before the source's write reached it
+    vanished: list[tuple[int, bytes]] = field(default_factory=list)
+
+
 class KeyspaceSource(ABC):
     """A replication connection that yields a snapshot, then the change stream, as Records."""
 
@@ -120,6 +130,17 @@ class Heartbeat(ABC):
         """Release connections."""
 
 
+class Repairer(ABC):
+    """Has the source send a key's current value through its own stream (see the connector)."""
+
+    @abstractmethod
+    def request(self, destination_db: int, key: bytes) -> bool:
+        """Ask for `key` of the destination database `destination_db`; False when the source refused."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
 class KeyspaceSink(ABC):
     """Applies batches of commands with the applier checkpoint, atomically."""
 
@@ -137,9 +158,9 @@ class KeyspaceSink(ABC):
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
 
     @abstractmethod
-    def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> list[str]:
+    def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> Applied:
         """Apply the batch and store `checkpoint` in one transaction; a command already applied
-        before a crash is never applied again. Returns the errors individual commands met."""
+        before a crash is never applied again. Returns what individual commands met."""
 
     @abstractmethod
     def clear(self, db: int, prefixes: Sequence[str] | None) -> int:
@@ -168,6 +189,8 @@ class KeyspaceConnector(Protocol):
     def teardown(self, spec: TaskSpec) -> None: ...
 
     def verify(self, spec: TaskSpec) -> list["TableComparison"]: ...
+
+    def repairer(self, spec: TaskSpec) -> "Repairer": ...
 
     def keys_of(self, args: Sequence[bytes]) -> list[bytes]:
         """The keys a stored command writes."""

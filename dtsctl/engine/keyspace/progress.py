@@ -50,4 +50,5 @@ class KeyspaceProgress(Progress):
             status["full_resyncs"] = self.resyncs
             status["full_resync_reason"] = self.resync_reason
             status["heartbeat_writable"] = self.heartbeat_writable
+            status["expired_on_destination"] = self._checkpoint.expired_on_destination
         return status

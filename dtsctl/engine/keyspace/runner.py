@@ -27,7 +27,7 @@ from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.runner import Outcome, release, streamed_without_copy
 from dtsctl.engine.selection import TaskSpec
-from dtsctl.engine.throttle import Throttle
+from dtsctl.engine.shared_status import SharedLogStatus
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +123,20 @@ class KeyspaceRunner:
         return ConcurrentWrites(PeerWrites(peer), self.spec.conflict_policy, self.connector.keys_of,
                                 self.connector.encode)
 
+    def _shared_status(self, changelog: ChangeLog) -> SharedLogStatus | None:
+        """For a destination of a one-to-many topology: its own checkpoint and lag, from the shared log."""
+        if not self.spec.shares_log:
+            return None
+        return SharedLogStatus(changelog, self.progress, self.connector.source(self.spec).describe_position,
+                               also=lambda log: self.progress.heartbeat_read(log.heartbeat_seen()))
+
     def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
                cp: Checkpoint) -> Outcome:
-        throttle = Throttle(self.spec.rps, self.spec.mbps, self.stop)
+        throttle = self.spec.throttle(self.stop)
         concurrent = self._concurrent_writes()
-        applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy, concurrent)
+        repairer = self.connector.repairer(self.spec)
+        applier = KeyspaceApplier(sink, changelog, throttle, self.spec.conflict_policy, concurrent, repairer)
+        shared = self._shared_status(changelog)
         trimmed_at = 0.0
         try:
             while not self.stop.is_set():
@@ -135,6 +144,8 @@ class KeyspaceRunner:
                 if phase != self.progress.phase:
                     self.progress.set_phase(phase)
                 _raise_reader_error(reader)
+                if shared is not None:
+                    shared.refresh(cp.applied_seq)
                 if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
                     release(changelog, self.spec, cp.applied_seq)
                     applier.forget_old_writes()
@@ -151,6 +162,7 @@ class KeyspaceRunner:
                 appended.clear()
             return Outcome.STOPPED
         finally:
+            repairer.close()
             if concurrent is not None:
                 concurrent.close()
 

@@ -81,7 +81,7 @@ def test_every_problem_is_listed_not_just_the_first(write, problems) -> None:
     )
     found = problems(root)
     assert found[0] == "main.dts.yaml:2: endpoint.a: a sqlite endpoint needs `path` (the database file)"
-    assert found[1].startswith("main.dts.yaml:3: endpoint.b.engine: Input should be 'mysql', 'redis', 'mongodb' or 'sqlite', got 'oracle'")
+    assert found[1] == "main.dts.yaml:3: endpoint.b.engine: got \"oracle\"; expected mysql, redis, mongodb or sqlite, e.g. `engine: mysql`"
     assert len(found) == 4  # and both unknown endpoints of task.t
 
 
@@ -170,3 +170,43 @@ def test_a_known_key_at_the_wrong_level_points_at_the_indentation(write, problem
         """})
     assert problems(root) == [
         "main.dts.yaml:12: key `retry` is not allowed in task.copy.objects[0]; check the indentation: it belongs elsewhere"]
+
+
+def test_a_task_with_several_problems_reports_them_all_in_file_order(write, problems) -> None:
+    root = write({"main.dts.yaml": """
+        endpoints:
+          a: {engine: sqlite, path: ./a.db}
+        topologies:
+          p: {type: two-way, endpoints: [a, b], objects: []}
+        tasks:
+          t:
+            type: synchronization
+            source: a
+            destination: nope
+          s:
+            type: subscription
+            source: zz
+            objects: [{database: main, all: true}]
+            deliver_to: {endpoint: cachee, stream: s}
+        """})
+    assert problems(root) == [
+        "main.dts.yaml:4: topology.p.objects: got an empty list; expected a list of 1 or more mappings, e.g. `objects: [{database: shop, all: true}]`",
+        "main.dts.yaml:4: topology.p: unknown endpoint `b`; declared endpoints are ['a']",
+        "main.dts.yaml:6: task.t: `objects` is required, e.g. `objects: [{database: shop, tables: [orders]}]`",
+        "main.dts.yaml:9: task.t: unknown endpoint `nope`; declared endpoints are ['a']",
+        "main.dts.yaml:12: task.s: unknown endpoint `zz`; declared endpoints are ['a']",
+        "main.dts.yaml:14: task.s: unknown endpoint `cachee`; declared endpoints are ['a']",
+    ]
+
+
+def test_problems_of_a_valid_task_with_an_unknown_destination_are_all_listed(write, problems) -> None:
+    root = write({"main.dts.yaml": """
+        endpoints:
+          a: {engine: sqlite, path: ./a.db}
+        tasks:
+          t: {type: synchronization, source: a, destination: nope, objects: [{database: main}]}
+        """})
+    assert problems(root) == [
+        "main.dts.yaml:4: task.t: unknown endpoint `nope`; declared endpoints are ['a']",
+        "main.dts.yaml:4: task.t: objects[0] (database main) needs `tables: [...]` or `all: true`",
+    ]

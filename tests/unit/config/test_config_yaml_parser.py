@@ -21,12 +21,6 @@ def test_syntax_errors_name_what_is_wrong(text: str, line: int, message: str) ->
     assert (caught.value.line, caught.value.message) == (line, message)
 
 
-def test_nesting_deeper_than_the_parser_allows_is_a_syntax_error() -> None:
-    with pytest.raises(YamlSyntaxError) as caught:
-        parse_yaml("[" * 5000 + "]" * 5000, Path("main.dts.yaml"))
-    assert (caught.value.line, caught.value.message) == (1, "invalid YAML: exceeded maximum nesting depth")
-
-
 def test_lines_and_values_are_those_of_the_text() -> None:
     doc = parse_yaml("a:\n  - {b: 1, c: yes}\n  - <<: {d: x}\n    e: ${ var.e }\n", Path("main.dts.yaml"))
     assert doc.data == {"a": [{"b": 1, "c": True}, {"d": "x", "e": "${ var.e }"}]}

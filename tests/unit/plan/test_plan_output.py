@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from dtsctl.plan import Observation, make_plan, plan_to_json, render_plan
@@ -14,7 +15,9 @@ def test_json_plan_has_exactly_the_contract_shape():
     assert list(document) == ["format_version", "resource_changes", "drift", "summary"]
     assert document["format_version"] == "1"
     [entry] = document["resource_changes"]
-    assert set(entry) == {"address", "type", "name", "change", "action_reason"}
+    # the contract's keys, plus one additive field: the tasks it is ordered after (none here)
+    assert set(entry) == {"address", "type", "name", "change", "action_reason", "reads_destination_of"}
+    assert entry["reads_destination_of"] == []
     assert (entry["address"], entry["type"], entry["name"]) == ("task.orders_sync", "task", "orders_sync")
     assert set(entry["change"]) == {"actions", "before", "after"}
     assert entry["change"]["actions"] == ["create"]
@@ -107,3 +110,16 @@ def test_render_never_contains_a_password():
         text = render_plan(plan)
         for secret in (SOURCE_PASSWORD, DESTINATION_PASSWORD, "rotated-pw-1", "pbkdf2"):
             assert secret not in text
+
+
+def test_plan_shows_that_a_task_runs_after_the_task_whose_destination_it_reads():
+    upstream = task("task.to_b")
+    downstream = dataclasses.replace(task("task.to_c"), depends_on=("task.to_b",), reads_from=("task.to_b",))
+    plan = make_plan([downstream, upstream], State(), None)
+    assert [c.address for c in plan.changes] == ["task.to_b", "task.to_c"]
+    text = render_plan(plan)
+    assert "  # task.to_c will be created\n  # after task.to_b (reads its destination)\n  + task.to_c {\n" in text
+    assert "# after" not in text.split("# task.to_c")[0]
+    entries = {e["address"]: e for e in plan_to_json(plan)["resource_changes"]}
+    assert entries["task.to_c"]["reads_destination_of"] == ["task.to_b"]
+    assert entries["task.to_b"]["reads_destination_of"] == []

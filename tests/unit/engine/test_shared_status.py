@@ -1,0 +1,54 @@
+"""Each destination of a shared change log reports its own checkpoint and lag (issue 11, item 9)."""
+
+from __future__ import annotations
+
+import time
+
+from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.checkpoint import Checkpoint
+from dtsctl.engine.keyspace.progress import KeyspaceProgress
+from dtsctl.engine.progress import Progress
+from dtsctl.engine.shared_status import SharedLogStatus
+from tests.unit.engine.test_changelog import _tx
+
+
+def _report(log: ChangeLog, progress: Progress, applied_seq: int, applied_commit_time: float) -> dict:
+    """What a destination that applied up to `applied_seq` shows, as its runner reports it."""
+    progress.set_phase("incremental")
+    progress.committed(Checkpoint(applied_seq=applied_seq, applied_commit_time=applied_commit_time),
+                       caught_up=applied_seq >= log.last_seq())
+    also = (lambda changelog: progress.heartbeat_read(changelog.heartbeat_seen())) \
+        if isinstance(progress, KeyspaceProgress) else (lambda changelog: None)
+    SharedLogStatus(log, progress, lambda position: f"pos {position}", also).refresh(applied_seq)
+    return progress.snapshot()
+
+
+def test_a_destination_behind_shows_the_position_and_lag_of_what_it_applied(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([_tx(1, 100.0), _tx(2, 104.0), _tx(3, 107.5)], 3)
+    behind = _report(log, Progress(), 1, 100.0)
+    caught_up = _report(log, Progress(), 3, 107.5)
+    assert (behind["checkpoint"], behind["lag_seconds"]) == ("pos 1", 7.5)
+    assert (caught_up["checkpoint"], caught_up["lag_seconds"]) == ("pos 3", 0.0)
+
+
+def test_a_trimmed_change_keeps_the_checkpoint_shown(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([_tx(1), _tx(2), _tx(3)], 3)
+    progress = Progress()
+    _report(log, progress, 1, 100.0)
+    log.trim(1)
+    assert log.applied_position(1) == (False, None)
+    assert _report(log, progress, 1, 100.0)["checkpoint"] == "pos 1"
+
+
+def test_a_redis_destination_measures_its_lag_with_the_heartbeat_the_reader_kept_in_the_log(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([_tx(1)], 1)
+    progress = KeyspaceProgress()
+    progress.heartbeat_written(True)
+    assert _report(log, progress, 1, 100.0)["lag_seconds"] is None, "no heartbeat read back yet"
+    log.set_heartbeat_seen(time.time() - 3.0)
+    progress = KeyspaceProgress()
+    progress.heartbeat_written(True)
+    assert 1.9 <= _report(log, progress, 1, 100.0)["lag_seconds"] <= 2.5
