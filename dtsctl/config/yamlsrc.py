@@ -7,6 +7,7 @@ the tuple of keys and indexes that reaches a value (as in pydantic's `loc`).
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -98,7 +99,7 @@ def parse_yaml(text: str, path: Path) -> YamlDoc:
         doc = YamlDoc(path, None)
         if node is not None:
             doc.lines[()] = node.start_mark.line + 1
-            built = _Builder(loader, doc.lines, _count_nodes(node)).build(node, ())
+            built = _Builder(loader, doc.lines, node).build(node, ())
             doc.data = shield.restore(built)
             doc.lines = {shield.restore(key): line for key, line in doc.lines.items()}
         return doc
@@ -188,13 +189,18 @@ class _BoundedLoader(yaml.SafeLoader):
 class _Builder:
     """Builds plain values from composed nodes, recording lines, refusing an alias bomb."""
 
-    def __init__(self, loader: yaml.SafeLoader, lines: dict[YamlPath, int], nodes: int) -> None:
+    def __init__(self, loader: yaml.SafeLoader, lines: dict[YamlPath, int], root: yaml.Node) -> None:
         self.loader = loader
         self.lines = lines
-        self.max_repeated = max(MIN_ALIAS_VALUES, ALIAS_VALUES_PER_NODE * nodes)
+        self.root = root
         self.seen: set[int] = set()
         self.repeated = 0  # values built again because an alias repeats their node
         self.in_alias = 0
+
+    @functools.cached_property
+    def max_repeated(self) -> int:
+        """Counted only once aliases repeat more than MIN_ALIAS_VALUES values: most documents never pay for it."""
+        return max(MIN_ALIAS_VALUES, ALIAS_VALUES_PER_NODE * _count_nodes(self.root))
 
     def build(self, node: yaml.Node, path: YamlPath) -> Any:
         if len(path) >= MAX_DEPTH:  # libyaml composed it (its own limit is higher): report it as _BoundedLoader does
@@ -205,7 +211,7 @@ class _Builder:
         try:
             if self.in_alias:
                 self.repeated += 1
-                if self.repeated > self.max_repeated:
+                if self.repeated > MIN_ALIAS_VALUES and self.repeated > self.max_repeated:
                     raise YamlSyntaxError(nearest_line(self.lines, path), f"aliases (`*name`) expand to more than {self.max_repeated:,} values "
                                           "(nested aliases multiply); write the repeated parts out or alias smaller ones")
             return self._build(node, path)
