@@ -25,8 +25,7 @@ from typing import Any
 
 import redis
 
-from dtsctl.engine.keyspace.progress import KeyspaceProgress
-from dtsctl.engine.keyspace.runner import KeyspaceRunner
+from dtsctl.runtime import lifecycle
 
 
 def free_port() -> int:
@@ -162,9 +161,9 @@ def main() -> None:
             native = time.perf_counter() - started
 
             stop = threading.Event()
-            progress = KeyspaceProgress()
-            runner = KeyspaceRunner(attributes(source_port, dtsctl_port), str(uuid.uuid4()), work / "changelog.db",
-                                    progress, stop)
+            pipeline = lifecycle.pipeline_for(attributes(source_port, dtsctl_port), str(uuid.uuid4()))
+            progress = pipeline.progress()
+            runner = pipeline.runner(work / "changelog.db", progress, stop, lambda: None)
             started = time.perf_counter()
             thread = threading.Thread(target=runner.run, daemon=True)
             thread.start()

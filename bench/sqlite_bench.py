@@ -17,9 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from dtsctl.engine import lifecycle
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.runner import TaskRunner
+from dtsctl.runtime import lifecycle
 
 COLUMNS = "id INTEGER PRIMARY KEY, customer INTEGER, amount REAL, note TEXT"
 
@@ -63,7 +62,8 @@ def bench_full_copy(work: Path, rows: int) -> tuple[float, float]:
     conn.close()
 
     attrs = attributes(source, work / "full-destination.db", ["schema", "full"])
-    runner = TaskRunner(attrs, "bench-full", work / "full-changelog.db", Progress(), threading.Event())
+    runner = lifecycle.pipeline_for(attrs, "bench-full").runner(work / "full-changelog.db", Progress(), threading.Event(),
+                                                                lambda: None)
     started = time.perf_counter()
     runner.run()
     return rows / (time.perf_counter() - started), baseline_rate
@@ -94,7 +94,7 @@ def bench_incremental(work: Path, rows: int, changes: int) -> tuple[float, float
     attrs = attributes(source, destination, ["schema", "full", "incremental"])
     lifecycle.prepare(attrs, "bench-incr")
     stop, progress = threading.Event(), Progress()
-    runner = TaskRunner(attrs, "bench-incr", work / "inc-changelog.db", progress, stop)
+    runner = lifecycle.pipeline_for(attrs, "bench-incr").runner(work / "inc-changelog.db", progress, stop, lambda: None)
     thread = threading.Thread(target=runner.run)
     thread.start()
     while progress.phase != "incremental":
@@ -112,7 +112,7 @@ def bench_incremental(work: Path, rows: int, changes: int) -> tuple[float, float
     conn.close()
 
     stop, progress = threading.Event(), Progress()
-    runner = TaskRunner(attrs, "bench-incr", work / "inc-changelog.db", progress, stop)
+    runner = lifecycle.pipeline_for(attrs, "bench-incr").runner(work / "inc-changelog.db", progress, stop, lambda: None)
     started = time.perf_counter()
     thread = threading.Thread(target=runner.run)
     thread.start()
