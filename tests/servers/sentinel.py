@@ -103,24 +103,32 @@ class SentinelGroup:
         master = self.master(name)
         return next(server for server in self.servers[name] if server is not master)
 
-    def failover(self, name: str = "mymaster", timeout: float = 60.0) -> RedisServer:
-        """`SENTINEL FAILOVER`: promote the replica once it has every write; returns the new master."""
+    def failover(self, name: str = "mymaster", *, kill: bool = False, timeout: float = 60.0) -> RedisServer:
+        """Promote the replica once it has every write; returns the new master.
+
+        `SENTINEL FAILOVER` by default: the old master stays up, takes writes until the
+        Sentinels make it a replica of the new one, and then follows it. With `kill`, the
+        master is killed -9 and the Sentinels promote the replica once they see it down."""
         old, new = self.master(name), self.replica(name)
         self._wait_replicating(old, new, time.monotonic() + timeout)
-        self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", name)
+        if kill:
+            old.kill()
+        else:
+            self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", name)
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if (self.master(name) is new and new.client().info("replication")["role"] == "master"
+                if (new.client().info("replication")["role"] == "master"
                         and all(int(s.client().sentinel_get_master_addr_by_name(name)[1]) == new.port
                                 for s in self.sentinels)):
                     break
-            except (redis_py.RedisError, StopIteration):
+            except (redis_py.RedisError, TypeError):
                 pass
             if time.monotonic() > deadline:
                 raise ServerStartError(f"the Sentinels did not promote {new!r} for {name}")
             time.sleep(0.1)
-        self._wait_replicating(new, old, deadline)  # the old master follows the new one
+        if not kill:
+            self._wait_replicating(new, old, deadline)  # the old master follows the new one
         return new
 
     def _wait_replicating(self, master: RedisServer, replica: RedisServer, deadline: float) -> None:

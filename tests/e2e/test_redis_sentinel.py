@@ -1,0 +1,93 @@
+"""Sentinel-managed Redis endpoints through the dtsctl CLI (issue 14, dynamic endpoint detection).
+
+Both ends are named by a Sentinel trio and a master name. A `SENTINEL FAILOVER` promotes
+the replica: the source continues its stream there with PSYNC (Redis 7 keeps the old
+replication id as replid2, so the promoted replica answers +CONTINUE), the sink applies
+the next batches on the destination's new master; nothing is lost and nothing copied again.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.cli import Workspace, wait_for
+from tests.e2e.test_redis_cli import RETRY, bulk
+from tests.integration.redis.conftest import wait_equal
+from tests.integration.redis.data import seed
+from tests.servers.sentinel import SentinelGroup
+
+pytestmark = pytest.mark.e2e
+
+
+def sentinel_endpoint(group: SentinelGroup, master: str) -> str:
+    return f"{{engine: redis, sentinel: {{hosts: {json.dumps(group.hosts)}, master: {master}}}}}"
+
+
+def declaration(group: SentinelGroup) -> str:
+    return f"""
+        endpoints:
+          src: {sentinel_endpoint(group, "src")}
+          dst: {sentinel_endpoint(group, "dst")}
+        tasks:
+          copy:
+            type: synchronization
+            source: src
+            destination: dst
+            objects: [{{database: 0}}]
+            retry: {RETRY}
+        """
+
+
+def started(workspace: Workspace, group: SentinelGroup) -> None:
+    """Keys of every type on the source, the task applied and streaming, more writes applied."""
+    seed(group.master("src").client(), "seed:", count=10)
+    workspace.write("main.dts.yaml", declaration(group))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.copy", "--timeout", "120")
+    bulk(group.master("src").client(), 500, "before:")
+    wait_equal(group.master("src").client(), group.master("dst").client())
+
+
+def test_a_promoted_source_replica_continues_the_stream_and_a_new_destination_master_gets_the_rest(
+        workspace: Workspace, redis_sentinel_factory) -> None:
+    group = redis_sentinel_factory(names=("src", "dst"))
+    started(workspace, group)
+
+    source = group.failover("src", kill=True).client()  # the source's master dies; its replica is promoted
+    bulk(source, 500, "after source failover:")
+    source.incrby("counter", 7)
+    wait_equal(source, group.master("dst").client(), timeout=90)
+    status = workspace.status("task.copy")
+    assert status["state"] == "running", status
+    assert status["full_resyncs"] == 0, status["full_resync_reason"]  # PSYNC +CONTINUE on the promoted replica
+    assert status["checkpoint"].startswith(source.info("replication")["master_replid"]), status
+
+    destination = group.failover("dst").client()  # the destination's replica becomes its master
+    bulk(source, 500, "after destination failover:")
+    source.delete("before:1")
+    wait_equal(source, destination, timeout=90)
+    assert destination.get("counter") == b"7" and destination.get("before:1") is None
+    status = workspace.status("task.copy")
+    assert status["state"] == "running" and status["full_resyncs"] == 0, status
+
+    workspace.run("destroy", "--auto-approve")
+    assert not list(destination.scan_iter(match="dtsctl:*")), "the checkpoint on the new master is removed"
+
+
+def test_a_source_failover_the_stream_cannot_continue_from_is_a_full_resync_shown_in_status(
+        workspace: Workspace, redis_sentinel_factory) -> None:
+    group = redis_sentinel_factory(names=("src", "dst"))
+    started(workspace, group)
+
+    # SENTINEL FAILOVER leaves the old master taking writes (heartbeats, the Sentinels' hellos)
+    # for seconds after the promotion: the stream read from it goes past what the new master has.
+    source = group.failover("src").client()
+    source.set("after source failover", "1")
+    wait_equal(source, group.master("dst").client(), timeout=90)
+    status = wait_for(lambda: (s := workspace.status("task.copy"))["phase"] == "incremental" and s, timeout=60,
+                      what="the task streaming again")
+    assert status["state"] == "running" and status["full_resyncs"] == 1, status
+    assert "could not continue" in status["full_resync_reason"], status
+    assert "full resyncs: 1" in workspace.run("status", "task.copy").stdout
