@@ -91,3 +91,26 @@ def test_a_source_failover_the_stream_cannot_continue_from_is_a_full_resync_show
     assert status["state"] == "running" and status["full_resyncs"] == 1, status
     assert "could not continue" in status["full_resync_reason"], status
     assert "full resyncs: 1" in workspace.run("status", "task.copy").stdout
+
+
+def test_a_wrong_master_name_or_unreachable_sentinels_are_reported_in_the_users_words(
+        workspace: Workspace, redis_sentinel_factory, redis_destination) -> None:
+    group = redis_sentinel_factory(names=("src",))
+    destination = f"{{engine: redis, host: 127.0.0.1, port: {redis_destination.port}}}"
+    for sentinel, expected in [
+        (f"{{hosts: {json.dumps(group.hosts)}, master: srcc}}",
+         f"the Sentinels {', '.join(group.hosts)} of the source monitor no master named srcc (they monitor: src); "
+         "fix `sentinel.master`"),
+        ('{hosts: ["127.0.0.1:1"], master: src}',
+         "cannot reach any Sentinel of the source (127.0.0.1:1); check `sentinel.hosts` and that the Sentinels run"),
+    ]:
+        workspace.write("main.dts.yaml", f"""
+            endpoints:
+              src: {{engine: redis, sentinel: {sentinel}}}
+              dst: {destination}
+            tasks:
+              copy: {{type: synchronization, source: src, destination: dst, objects: [{{database: 0}}]}}
+            """)
+        result = workspace.run("precheck", check=False)
+        assert result.returncode == 1 and f"FAIL connectivity: {expected}" in result.stdout, result.stdout
+        assert "Traceback" not in result.stderr

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from redis.sentinel import MasterNotFoundError, Sentinel
+from redis.sentinel import Sentinel
 
 from dtsctl.engine.errors import ConnectionFailure
+from dtsctl.errors import DtsError
 
 SENTINEL_TIMEOUT_SECONDS = 5.0
 
@@ -26,26 +27,42 @@ def address(endpoint: dict[str, Any], role: str) -> tuple[str, int]:
 
 
 def master_address(sentinel: dict[str, Any], role: str) -> tuple[str, int]:
+    """The master's address from the first Sentinel that sees it up (as redis-py's
+    `Sentinel.discover_master`), with a message that tells unreachable Sentinels, a refused
+    password and an unknown master name apart."""
     hosts = [split_host_port(host) for host in sentinel["hosts"]]
     options: dict[str, Any] = {"socket_timeout": SENTINEL_TIMEOUT_SECONDS,
                                "socket_connect_timeout": SENTINEL_TIMEOUT_SECONDS, "protocol": 2}
     if sentinel.get("password"):
         options["password"] = sentinel["password"]
     sentinels = Sentinel(hosts, sentinel_kwargs=options)
+    name, answered, monitored = sentinel["master"], 0, set()
     try:
-        host, port = sentinels.discover_master(sentinel["master"])
-    except MasterNotFoundError:
-        raise ConnectionFailure(
-            f"no Sentinel of {describe_sentinel(sentinel)} knows a reachable master named {sentinel['master']}; "
-            "check `sentinel.master` and that the Sentinels run (and `sentinel.password` if they require one)"
-        ) from None
-    except redis.RedisError as exc:
-        raise ConnectionFailure(f"cannot ask the Sentinels {describe_sentinel(sentinel)} for the {role} "
-                                f"master: {exc}") from None
+        for client in sentinels.sentinels:
+            try:
+                masters = client.sentinel_masters()
+            except (redis.AuthenticationError, redis.ResponseError) as exc:
+                raise DtsError(f"the Sentinels {describe_sentinel(sentinel)} of the {role} refused "
+                               f"{'the password' if sentinel.get('password') else 'to answer without a password'} "
+                               f"({str(exc).split(' ', 1)[0]}); fix `sentinel.password` of the endpoint") from None
+            except redis.RedisError:
+                continue
+            answered += 1
+            monitored |= set(masters)
+            state = masters.get(name)
+            if state and sentinels.check_master_state(state, name):
+                return str(state["ip"]), int(state["port"])
     finally:
-        for connection in sentinels.sentinels:
-            connection.close()
-    return str(host), int(port)
+        for client in sentinels.sentinels:
+            client.close()
+    if not answered:
+        raise ConnectionFailure(f"cannot reach any Sentinel of the {role} ({describe_sentinel(sentinel)}); "
+                                "check `sentinel.hosts` and that the Sentinels run")
+    if name not in monitored:
+        raise DtsError(f"the Sentinels {describe_sentinel(sentinel)} of the {role} monitor no master named {name} "
+                       f"(they monitor: {', '.join(sorted(monitored)) or 'none'}); fix `sentinel.master`")
+    raise ConnectionFailure(f"the Sentinels {describe_sentinel(sentinel)} see the {role} master {name} down "
+                            "(a failover may be under way)")
 
 
 def split_host_port(text: str) -> tuple[str, int]:
