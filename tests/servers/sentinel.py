@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis as redis_py
@@ -116,48 +116,30 @@ class SentinelGroup:
         else:
             self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", name)
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if (new.client().info("replication")["role"] == "master"
-                        and all(int(s.client().sentinel_get_master_addr_by_name(name)[1]) == new.port
-                                for s in self.sentinels)):
-                    break
-            except (redis_py.RedisError, TypeError):
-                pass
-            if time.monotonic() > deadline:
-                raise ServerStartError(f"the Sentinels did not promote {new!r} for {name}")
-            time.sleep(0.1)
+        _poll(lambda: new.client().info("replication")["role"] == "master"
+              and all(int(s.client().sentinel_get_master_addr_by_name(name)[1]) == new.port for s in self.sentinels),
+              deadline, f"the Sentinels did not promote {new!r} for {name}")
         if not kill:
             self._wait_replicating(new, old, deadline)  # the old master follows the new one
         return new
 
     def _wait_replicating(self, master: RedisServer, replica: RedisServer, deadline: float) -> None:
         """Until `replica` is connected to `master` and has every byte of its stream."""
-        while True:
-            try:
-                info = replica.client().info("replication")
-                if (info.get("master_port") == master.port and info.get("master_link_status") == "up"
-                        and info.get("slave_repl_offset") == master.client().info("replication")["master_repl_offset"]):
-                    return
-            except redis_py.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                raise ServerStartError(f"{replica!r} did not catch up with {master!r}")
-            time.sleep(0.05)
+        def caught_up() -> bool:
+            info = replica.client().info("replication")
+            return (info.get("master_port") == master.port and info.get("master_link_status") == "up"
+                    and info.get("slave_repl_offset") == master.client().info("replication")["master_repl_offset"])
+
+        _poll(caught_up, deadline, f"{replica!r} did not catch up with {master!r}")
 
     def _wait_known(self, name: str, deadline: float) -> None:
         """Until every Sentinel knows the other Sentinels and the replica of `name` (needed to fail over)."""
-        while True:
-            try:
-                states = [s.client().sentinel_master(name) for s in self.sentinels]
-                if all(int(state["num-other-sentinels"]) == len(self.sentinels) - 1 and int(state["num-slaves"]) >= 1
-                       for state in states):
-                    return
-            except redis_py.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                raise ServerStartError(f"the Sentinels did not discover each other for {name}")
-            time.sleep(0.1)
+        def known() -> bool:
+            states = [s.client().sentinel_master(name) for s in self.sentinels]
+            return all(int(state["num-other-sentinels"]) == len(self.sentinels) - 1 and int(state["num-slaves"]) >= 1
+                       for state in states)
+
+        _poll(known, deadline, f"the Sentinels did not discover each other for {name}")
 
     def close(self) -> None:
         import shutil
@@ -171,3 +153,16 @@ class SentinelGroup:
 
     def __repr__(self) -> str:
         return f"<SentinelGroup {list(self.servers)} sentinels={self.hosts} dir={self.dir}>"
+
+
+def _poll(condition: Callable[[], bool], deadline: float, failure: str) -> None:
+    """Until `condition` holds (a Redis error counts as not yet), or ServerStartError(failure) at `deadline`."""
+    while True:
+        try:
+            if condition():
+                return
+        except (redis_py.RedisError, TypeError):  # TypeError: no master address known yet
+            pass
+        if time.monotonic() > deadline:
+            raise ServerStartError(failure)
+        time.sleep(0.05)
