@@ -114,3 +114,19 @@ def test_a_wrong_master_name_or_unreachable_sentinels_are_reported_in_the_users_
         result = workspace.run("precheck", check=False)
         assert result.returncode == 1 and f"FAIL connectivity: {expected}" in result.stdout, result.stdout
         assert "Traceback" not in result.stderr
+
+
+def test_the_sentinel_password_is_never_shown_or_stored(workspace: Workspace, redis_destination) -> None:
+    workspace.write("main.dts.yaml", f"""
+        endpoints:
+          src: {{engine: redis, sentinel: {{hosts: ["127.0.0.1:1"], master: src, password: hunter2-sentinel}}}}
+          dst: {{engine: redis, host: 127.0.0.1, port: {redis_destination.port}}}
+        tasks:
+          copy: {{type: synchronization, source: src, destination: dst, objects: [{{database: 0}}]}}
+        """)
+    results = [workspace.run(*command, check=False) for command in (["plan"], ["apply", "--auto-approve"], ["status"])]
+    assert "(sensitive value)" in results[0].stdout
+    assert not [r for r in results if "hunter2" in r.stdout + r.stderr]
+    stored = [path for path in workspace.root.rglob("*") if path.is_file() and path.name != "main.dts.yaml"
+              and b"hunter2" in path.read_bytes()]
+    assert stored == [], stored
