@@ -21,14 +21,18 @@ class _Written:
     prefixes: bool  # names are Redis key prefixes (overlap when one starts with the other)
 
 
+# Two Sentinel sets may each call their master `mymaster`: which Sentinels tell the servers apart.
+_SERVER_PATHS = (*ENDPOINT_IDENTITY_PATHS, ("sentinel", "hosts"))
+
+
 def identity(endpoint: dict[str, Any]) -> tuple[Any, ...]:
     """A hashable value equal for two endpoints exactly when they name the same server."""
     values = []
-    for path in ENDPOINT_IDENTITY_PATHS:
+    for path in _SERVER_PATHS:
         value: Any = endpoint
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
-        values.append(tuple(value) if isinstance(value, list) else value)
+        values.append(tuple(sorted(value)) if isinstance(value, list) else value)
     return tuple(values)
 
 

@@ -42,9 +42,10 @@ from typing import Any
 AttributePath = tuple[str | int, ...]
 
 # Attribute paths whose change forces a task to be replaced (contract, section 4).
-# Attribute paths of an endpoint that say which server it is (a Sentinel-managed one: its Sentinels and master name).
+# Attribute paths of an endpoint that say which server it is; changing one replaces the tasks using it.
+# A Sentinel-managed endpoint is its master name: its Sentinels (`sentinel.hosts`) only say where to ask.
 ENDPOINT_IDENTITY_PATHS: tuple[AttributePath, ...] = (
-    ("engine",), ("host",), ("port",), ("path",), ("database",), ("cluster",), ("sentinel", "hosts"), ("sentinel", "master"),
+    ("engine",), ("host",), ("port",), ("path",), ("database",), ("cluster",), ("sentinel", "master"),
 )
 REPLACE_PATHS: tuple[AttributePath, ...] = (
     ("type",),
