@@ -22,7 +22,8 @@ pytestmark = pytest.mark.e2e
 
 
 def sentinel_endpoint(group: SentinelGroup, master: str) -> str:
-    return f"{{engine: redis, sentinel: {{hosts: {json.dumps(group.hosts)}, master: {master}}}}}"
+    password = f", password: {group.password}" if group.password else ""
+    return f"{{engine: redis, sentinel: {{hosts: {json.dumps(group.hosts)}, master: {master}{password}}}}}"
 
 
 def declaration(group: SentinelGroup) -> str:
@@ -52,7 +53,7 @@ def started(workspace: Workspace, group: SentinelGroup) -> None:
 
 def test_a_promoted_source_replica_continues_the_stream_and_a_new_destination_master_gets_the_rest(
         workspace: Workspace, redis_sentinel_factory) -> None:
-    group = redis_sentinel_factory(names=("src", "dst"))
+    group = redis_sentinel_factory(names=("src", "dst"), password="sentinel-pw")
     started(workspace, group)
 
     source = group.failover("src", kill=True).client()  # the source's master dies; its replica is promoted
@@ -72,6 +73,7 @@ def test_a_promoted_source_replica_continues_the_stream_and_a_new_destination_ma
     status = workspace.status("task.copy")
     assert status["state"] == "running" and status["full_resyncs"] == 0, status
 
+    assert "sentinel-pw" not in workspace.run("logs", "task.copy", "--lines", "1000").stdout
     workspace.run("destroy", "--auto-approve")
     assert not list(destination.scan_iter(match="dtsctl:*")), "the checkpoint on the new master is removed"
 
@@ -93,14 +95,19 @@ def test_a_source_failover_the_stream_cannot_continue_from_is_a_full_resync_show
     assert "full resyncs: 1" in workspace.run("status", "task.copy").stdout
 
 
-def test_a_wrong_master_name_or_unreachable_sentinels_are_reported_in_the_users_words(
+def test_a_wrong_master_name_or_password_or_unreachable_sentinels_are_reported_in_the_users_words(
         workspace: Workspace, redis_sentinel_factory, redis_destination) -> None:
-    group = redis_sentinel_factory(names=("src",))
+    group = redis_sentinel_factory(names=("src",), password="sentinel-pw")
+    hosts, listed = json.dumps(group.hosts), ", ".join(group.hosts)
     destination = f"{{engine: redis, host: 127.0.0.1, port: {redis_destination.port}}}"
     for sentinel, expected in [
-        (f"{{hosts: {json.dumps(group.hosts)}, master: srcc}}",
-         f"the Sentinels {', '.join(group.hosts)} of the source monitor no master named srcc (they monitor: src); "
+        (f"{{hosts: {hosts}, master: srcc, password: sentinel-pw}}",
+         f"the Sentinels {listed} of the source monitor no master named srcc (they monitor: src); "
          "fix `sentinel.master`"),
+        (f"{{hosts: {hosts}, master: src, password: wrong}}",
+         f"the Sentinels {listed} of the source refused the password; fix `sentinel.password` of the endpoint"),
+        (f"{{hosts: {hosts}, master: src}}",
+         f"the Sentinels {listed} of the source require a password; set `sentinel.password` on the endpoint"),
         ('{hosts: ["127.0.0.1:1"], master: src}',
          "cannot reach any Sentinel of the source (127.0.0.1:1); check `sentinel.hosts` and that the Sentinels run"),
     ]:
@@ -113,7 +120,7 @@ def test_a_wrong_master_name_or_unreachable_sentinels_are_reported_in_the_users_
             """)
         result = workspace.run("precheck", check=False)
         assert result.returncode == 1 and f"FAIL connectivity: {expected}" in result.stdout, result.stdout
-        assert "Traceback" not in result.stderr
+        assert "Traceback" not in result.stderr and "wrong" not in result.stdout + result.stderr
 
 
 def test_the_sentinel_password_is_never_shown_or_stored(workspace: Workspace, redis_destination) -> None:

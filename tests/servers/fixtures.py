@@ -270,8 +270,8 @@ def redis_cluster_factory() -> Iterator[Callable[..., RedisCluster]]:
 
 @pytest.fixture
 def redis_sentinel_factory() -> Iterator[Callable[..., SentinelGroup]]:
-    """``redis_sentinel_factory(names=("mymaster",)) -> SentinelGroup``: each named master with a
-    replica, watched by three Sentinels; closed after the test."""
+    """``redis_sentinel_factory(names=("mymaster",), password=None) -> SentinelGroup``: each named
+    master with a replica, watched by three Sentinels; closed after the test."""
     yield from _started_servers(SentinelGroup)
 
 

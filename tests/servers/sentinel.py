@@ -31,9 +31,10 @@ class SentinelNode(ServerProcess):
     kind = "redis-sentinel"
     startup_timeout = 20.0
 
-    def __init__(self, masters: dict[str, RedisServer], *, base_dir: Any = None) -> None:
+    def __init__(self, masters: dict[str, RedisServer], *, password: str | None = None, base_dir: Any = None) -> None:
         super().__init__(base_dir=base_dir)
         self.masters = masters
+        self.password = password
 
     def log_path(self):  # type: ignore[no-untyped-def]
         return self.dir / "sentinel.log"
@@ -42,6 +43,8 @@ class SentinelNode(ServerProcess):
         binaries.ensure_installed(binaries.REDIS_BINARIES)
         lines = [f"port {self.port}", "bind 127.0.0.1", "daemonize no", f"dir {self.dir}",
                  f"logfile {self.log_path()}"]
+        if self.password:  # clients and the other Sentinels authenticate with it
+            lines += [f"requirepass {self.password}", f"sentinel sentinel-pass {self.password}"]
         for name, master in self.masters.items():
             lines += [f"sentinel monitor {name} {master.host} {master.port} 2",
                       f"sentinel down-after-milliseconds {name} {DOWN_AFTER_MS}",
@@ -55,27 +58,29 @@ class SentinelNode(ServerProcess):
     def ping(self) -> bool:
         with socket.create_connection((self.host, self.port), timeout=0.5) as s:
             s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
+            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
 
     def client(self) -> redis_py.Redis:
-        return redis_py.Redis(host=self.host, port=self.port, protocol=2, decode_responses=True,
-                              retry=Retry(NoBackoff(), 0))
+        return redis_py.Redis(host=self.host, port=self.port, password=self.password, protocol=2,
+                              decode_responses=True, retry=Retry(NoBackoff(), 0))
 
 
 class SentinelGroup:
-    """Masters (each with one replica) watched by three Sentinels.
+    """Masters (each with one replica) watched by three Sentinels (which require `password` if given).
 
     ``group.servers[name]`` is (master, replica) as started; after a failover
     :meth:`master` says which of them is the master now.
     """
 
-    def __init__(self, names: Sequence[str] = ("mymaster",), sentinels: int = 3) -> None:
+    def __init__(self, names: Sequence[str] = ("mymaster",), sentinels: int = 3, password: str | None = None) -> None:
         self.dir = make_dir("redis-sentinel-group")
+        self.password = password
         self.servers: dict[str, tuple[RedisServer, RedisServer]] = {
             name: (RedisServer(base_dir=self.dir / f"{name}-a"), RedisServer(base_dir=self.dir / f"{name}-b"))
             for name in names}
         masters = {name: pair[0] for name, pair in self.servers.items()}
-        self.sentinels = [SentinelNode(masters, base_dir=self.dir / f"sentinel{n}") for n in range(sentinels)]
+        self.sentinels = [SentinelNode(masters, password=password, base_dir=self.dir / f"sentinel{n}")
+                          for n in range(sentinels)]
 
     @property
     def hosts(self) -> list[str]:

@@ -41,10 +41,12 @@ def master_address(sentinel: dict[str, Any], role: str) -> tuple[str, int]:
         for client in sentinels.sentinels:
             try:
                 masters = client.sentinel_masters()
-            except (redis.AuthenticationError, redis.ResponseError) as exc:
-                raise DtsError(f"the Sentinels {describe_sentinel(sentinel)} of the {role} refused "
-                               f"{'the password' if sentinel.get('password') else 'to answer without a password'} "
-                               f"({str(exc).split(' ', 1)[0]}); fix `sentinel.password` of the endpoint") from None
+            except (redis.AuthenticationError, redis.ResponseError):
+                if sentinel.get("password"):
+                    raise DtsError(f"the Sentinels {describe_sentinel(sentinel)} of the {role} refused the "
+                                   "password; fix `sentinel.password` of the endpoint") from None
+                raise DtsError(f"the Sentinels {describe_sentinel(sentinel)} of the {role} require a password; "
+                               "set `sentinel.password` on the endpoint") from None
             except redis.RedisError:
                 continue
             answered += 1
