@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import hiredis
 
+from dtsctl.connectors.redis.address import address
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.errors import DtsError
 
@@ -49,10 +50,6 @@ def encoded_length(args: Sequence[bytes]) -> int:
         size = len(arg)
         total += size + len(str(size)) + 5
     return total
-
-
-def describe_endpoint(endpoint: dict[str, Any]) -> str:
-    return f"{endpoint.get('host')}:{endpoint.get('port') or 6379}"
 
 
 class RespConnection:
@@ -172,9 +169,9 @@ class RespConnection:
 
 
 def open_connection(endpoint: dict[str, Any], role: str) -> RespConnection:
-    """Connect and authenticate (password, or ACL user and password)."""
-    host, port = endpoint.get("host") or "127.0.0.1", int(endpoint.get("port") or 6379)
-    conn = RespConnection(host, port)
+    """Connect to the endpoint's server (its Sentinels' master now, for one they manage) and
+    authenticate (password, or ACL user and password)."""
+    conn = RespConnection(*address(endpoint, role))
     try:
         authenticate(conn, endpoint, role)
     except BaseException:

@@ -57,6 +57,8 @@ def raise_for_aborted(reply: Any, queued: list[str], address: str) -> None:
     detail = "; ".join(queued) or str(reply)
     if "OOM" in detail:
         raise ConnectionFailure(f"the destination Redis at {address} is out of memory (maxmemory): {detail}")
+    if "READONLY" in detail:  # a failover made it a replica: reconnecting finds the new master
+        raise ConnectionFailure(f"the destination Redis at {address} is now a read-only replica: {detail}")
     raise FatalError(f"the destination Redis at {address} refused a batch: {detail}")
 
 
