@@ -139,6 +139,22 @@ class RespConnection:
                 return reply
             self._parser.feed(self._recv())
 
+    def skip_replies(self, expected: bytes) -> None:
+        """Drop the next replies when their bytes are exactly `expected` (a run known in advance, such
+        as a transaction's +QUEUED replies); otherwise leave every byte to `read_reply`. Comparing
+        bytes costs far less than parsing thousands of replies one at a time."""
+        if self._raw:
+            self.switch_to_replies()
+        if self._parser.has_data():
+            return
+        received = bytearray()
+        while len(received) < len(expected) and expected.startswith(received):
+            received += self._recv()
+        if received.startswith(expected):
+            del received[:len(expected)]
+        if received:
+            self._parser.feed(bytes(received))
+
     def poll_replies(self) -> list[Any]:
         """Every reply already parsable, reading the socket once (it may time out: then [])."""
         replies = []
