@@ -56,10 +56,10 @@ class PipelineRunner:
         a destination of a shared log reports its own applied position and lag through it."""
         trimmed_at = 0.0
         while not self.stop.is_set():
+            if shared is not None:  # before each_round, which may announce a new phase
+                shared.refresh(cp.applied_seq)
             each_round()
             raise_reader_error(reader)
-            if shared is not None:
-                shared.refresh(cp.applied_seq)
             if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
                 release(changelog, self.spec, cp.applied_seq)
                 applier.forget_old_writes()

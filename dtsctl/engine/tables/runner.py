@@ -221,13 +221,15 @@ class TaskRunner(PipelineRunner):
     def _stream(self, sink: Sink, changelog: ChangeLog, reader: Reader, appended: threading.Event,
                 plans: list[TablePlan], schemas: dict[str, TableSchema], cp: Checkpoint, throttle: Throttle,
                 source: Source) -> Outcome:
+        shared = SharedLogStatus(changelog, self.progress, source.describe_position) if self.spec.shares_log else None
+        if shared is not None:  # a destination's own checkpoint is shown before its phase says incremental
+            shared.refresh(cp.applied_seq)
         self.progress.set_phase("incremental")
         peer_log = peer_changelog(self.changelog_path, self.spec.peer)
         peer = PeerWrites(peer_log) if peer_log is not None else None
         applier = Applier(sink, changelog, plans, schemas, Conflicts(self.spec.conflict_policy), source.position_order, throttle,
                           self.spec.objects, follow_unreplayed_ddl=self.spec.tags is not None, peer=peer)
         try:
-            shared = SharedLogStatus(changelog, self.progress, source.describe_position) if self.spec.shares_log else None
             return self._apply_loop(applier, cp, changelog, reader, appended, shared=shared)
         finally:
             if peer is not None:
