@@ -4,7 +4,8 @@
     .venv/bin/python bench/mysql_bench.py --quick [--full-only]
 
 `--quick` is a smaller run (200,000 rows, 40,000 changes, 10 s paced) that finishes in a
-few minutes; `--full-only` runs only measure 1.
+few minutes; `--full-only` runs only measure 1; `--profile FILE` records the agent during
+the full copy with py-spy (collapsed stacks, all threads) into FILE.
 
 1. Full copy of a `--rows` table: `mariadb-dump | mariadb` (baseline) vs a dtsctl
    migration with phases [schema, full], timed from `apply` to `completed`.
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -128,16 +130,30 @@ def full_copy_baseline(src: MariaDBServer, dst: MariaDBServer, rows: int) -> flo
     return rows / elapsed
 
 
-def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int) -> float:
+def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int, profile: Path | None) -> float:
     workspace = workspace_for(root, "full", src, dst, "migration", "[schema, full]")
     start = time.monotonic()
     dtsctl(workspace, "apply", "--auto-approve")
+    profiler = record_agent(workspace, profile) if profile else None
     wait_until(lambda: task_status(workspace)["state"] in ("completed", "failed"), timeout=3600, poll=0.2)
     elapsed = time.monotonic() - start
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(timeout=60)
     if task_status(workspace)["state"] != "completed" or rows_in(dst, "orders") != rows:
         raise RuntimeError(f"dtsctl full copy did not complete: {task_status(workspace)}")
     dtsctl(workspace, "destroy", "--auto-approve")
     return rows / elapsed
+
+
+def record_agent(workspace: Path, output: Path) -> subprocess.Popen:
+    """py-spy sampling the task's agent (every thread, idle ones too) until interrupted."""
+    pid_file = workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid"
+    wait_until(pid_file.exists, timeout=60)
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(py_spy), "record", "--threads", "--idle", "--rate", "200", "--format", "raw",
+                             "--output", str(output), "--pid", pid_file.read_text().strip()],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # -- 2 and 3. incremental -------------------------------------------------------------------------
@@ -274,6 +290,7 @@ def main() -> int:
     parser.add_argument("--paced-seconds", type=float)
     parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in a few minutes")
     parser.add_argument("--full-only", action="store_true", help="only the full-copy measure")
+    parser.add_argument("--profile", type=Path, help="py-spy the agent during the full copy into this file")
     args = parser.parse_args()
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     args.rows = args.rows or sizes["rows"]
@@ -287,7 +304,7 @@ def main() -> int:
             baseline_dst, dtsctl_dst = server(2), server(3)
             try:
                 dump_rate = full_copy_baseline(src, baseline_dst, args.rows)
-                copy_rate = full_copy_dtsctl(root, src, dtsctl_dst, args.rows)
+                copy_rate = full_copy_dtsctl(root, src, dtsctl_dst, args.rows, args.profile)
             finally:
                 baseline_dst.close()
                 dtsctl_dst.close()
