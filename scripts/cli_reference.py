@@ -29,8 +29,9 @@ def _sections(command: click.Command, path: list[str]) -> list[str]:
         text = command.get_help(ctx)
     sections = [f"## `{' '.join(path)}`\n\n```text\n{text}\n```\n"]
     if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            sections += _sections(command.commands[name], [*path, name])
+        with click.Context(command, info_name=" ".join(path)) as ctx:
+            for name in command.list_commands(ctx):
+                sections += _sections(command.get_command(ctx, name), [*path, name])
     return sections
 
 

@@ -115,6 +115,3 @@ def _log_to_stderr() -> None:
     logger = logging.getLogger("dtsctl.subscribe")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-
-
-COMMANDS = [consume]

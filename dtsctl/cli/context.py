@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from dtsctl.config import Workspace, load_workspace
 from dtsctl.runtime.layout import RuntimePaths, runtime_dir
 from dtsctl.state import StateFile
+
+if TYPE_CHECKING:
+    from dtsctl.config import Workspace
 
 DEFAULT_STATE = Path("state") / "dtsctl.state.json"
 
@@ -34,10 +37,17 @@ class CliContext:
         return RuntimePaths(runtime_dir(self.root))
 
     def workspace(self) -> Workspace:
+        from dtsctl.config import load_workspace  # the declaration layer (pydantic, templating) only when read
+
         return load_workspace(self.root, self.var_files, self.var_args, os.environ)
 
 
 pass_context = click.make_pass_decorator(CliContext)
+
+
+def matches_address(address: str, selector: str | None) -> bool:
+    """Whether an ADDRESS argument selects `address`: itself, anything under it, or everything when absent."""
+    return selector is None or address == selector or address.startswith(selector + ".")
 
 
 def var_options(command: click.Command) -> click.Command:

@@ -10,12 +10,31 @@ from pathlib import Path
 import click
 
 from dtsctl import __version__
-from dtsctl.cli import consume_commands, plan_commands, runtime_commands, state_commands, workspace_commands
 from dtsctl.cli.context import CliContext
+from dtsctl.cli.lazy import LazyGroup
 from dtsctl.errors import DtsError, ValidationFailed
 
+COMMANDS = {
+    "init": "dtsctl.cli.workspace_commands:init",
+    "validate": "dtsctl.cli.workspace_commands:validate",
+    "fmt": "dtsctl.cli.workspace_commands:fmt",
+    "plan": "dtsctl.cli.plan_commands:plan",
+    "apply": "dtsctl.cli.plan_commands:apply",
+    "destroy": "dtsctl.cli.plan_commands:destroy",
+    "show": "dtsctl.cli.plan_commands:show",
+    "status": "dtsctl.cli.runtime_commands:status",
+    "wait": "dtsctl.cli.runtime_commands:wait",
+    "logs": "dtsctl.cli.runtime_commands:logs",
+    "precheck": "dtsctl.cli.endpoint_commands:precheck",
+    "verify": "dtsctl.cli.endpoint_commands:verify",
+    "state": "dtsctl.cli.state_commands:state_group",
+    "force-unlock": "dtsctl.cli.state_commands:force_unlock",
+    "output": "dtsctl.cli.state_commands:output",
+    "consume": "dtsctl.cli.consume_commands:consume",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "directory", type=click.Path(file_okay=False), default=".", metavar="DIR",
               help="Run as if dtsctl was started in DIR.")
 @click.option("--debug", is_flag=True, envvar="DTSCTL_DEBUG", help="Show tracebacks for errors.")
@@ -30,11 +49,6 @@ def cli(ctx: click.Context, directory: str, debug: bool) -> None:
     context = ctx.ensure_object(CliContext)
     context.root = root
     context.debug = debug
-
-
-for module in (workspace_commands, plan_commands, runtime_commands, state_commands, consume_commands):
-    for command in module.COMMANDS:
-        cli.add_command(command)
 
 
 def main() -> None:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dtsctl.cli.context import CliContext, lock_timeout_option, pass_context, state_option, var_options
 from dtsctl.config import Workspace
 from dtsctl.errors import DtsError
-from dtsctl.orchestrate.apply import Outcome, apply_plan
 from dtsctl.orchestrate.settings import record_settings
 from dtsctl.orchestrate.outputs import record_outputs
 from dtsctl.orchestrate.refresh import observe
 from dtsctl.plan import Plan, check_saved_plan, load_plan, make_plan, plan_to_json, render_plan, save_plan
 from dtsctl.state import State, StateFile
+
+if TYPE_CHECKING:
+    from dtsctl.orchestrate.apply import Outcome
 
 
 def _make_plan(cli: CliContext, workspace: Workspace, state: State, *, targets: tuple[str, ...],
@@ -84,6 +87,8 @@ def _summarise(outcomes: list[Outcome], verb: str) -> int:
 
 def _run(cli: CliContext, the_plan: Plan, workspace: Workspace, state_file: StateFile, state: State,
          verb: str) -> int:
+    from dtsctl.orchestrate.apply import apply_plan  # agents and connectors: only when a plan is carried out
+
     desired = {resource.address: resource for resource in workspace.resources}
     outcomes = apply_plan(the_plan, desired, state_file, state, cli.runtime(), report=click.echo)
     record_settings(workspace.settings, cli.runtime())
@@ -176,6 +181,3 @@ def show(cli: CliContext, planfile: str | None, as_json: bool) -> None:
         click.echo("\nOutputs:")
         for name, value in sorted(state.outputs.items()):
             click.echo(f"  {name} = {json.dumps(value)}")
-
-
-COMMANDS = [plan, apply, destroy, show]

@@ -1,20 +1,16 @@
-"""status, wait, logs, precheck, verify: what the agents are doing, and checks on the endpoints."""
+"""status, wait, logs: what the agents are doing, read from the workspace's own files."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from dtsctl.cli.context import CliContext, pass_context, state_option, var_options
+from dtsctl.cli.context import CliContext, matches_address, pass_context, state_option
 from dtsctl.cli.progress import LiveLines, table_lines
-from dtsctl.config.resources import DesiredResource
-from dtsctl.runtime import lifecycle
 from dtsctl.engine.subscription.spec import store_path
 from dtsctl.errors import DtsError
 from dtsctl.runtime.agent_control import PHASE_ORDER, Agent, TaskView
@@ -22,14 +18,10 @@ from dtsctl.runtime.follow import follow_lines, last_lines
 from dtsctl.engine.subscription.status import describe
 
 
-def _matches(address: str, selector: str | None) -> bool:
-    return selector is None or address == selector or address.startswith(selector + ".")
-
-
 def _managed_views(cli: CliContext, selector: str | None) -> list[TaskView]:
     state = cli.state_file().read()
     runtime = cli.runtime()
-    views = [Agent(runtime, r.address).view() for r in state.resources if _matches(r.address, selector)]
+    views = [Agent(runtime, r.address).view() for r in state.resources if matches_address(r.address, selector)]
     if selector and not views:
         raise DtsError(f"no managed task matches {selector}; see `dtsctl state list`")
     return views
@@ -192,62 +184,3 @@ def logs(cli: CliContext, address: str, follow: bool, lines: int) -> None:
     if follow:
         for line in follow_lines(agent.paths.log):
             click.echo(line)
-
-
-def _declared(cli: CliContext, address: str | None) -> Iterator[tuple[DesiredResource, str]]:
-    """Declared tasks matching ADDRESS, with their recorded task id (or a placeholder for new ones)."""
-    state = cli.state_file().read()
-    found = False
-    for resource in cli.workspace().resources:
-        if _matches(resource.address, address):
-            found = True
-            record = state.get(resource.address)
-            yield resource, record.task_id if record else "new"
-    if address and not found:
-        raise DtsError(f"no declared task matches {address}; see `dtsctl validate --json`")
-
-
-@click.command()
-@click.argument("address", required=False)
-@var_options
-@state_option
-@pass_context
-def precheck(cli: CliContext, address: str | None) -> int:
-    """Run the checks apply runs first: connectivity, privileges, log settings, keys, destination conflicts."""
-    failures = 0
-    for resource, task_id in _declared(cli, address):
-        click.echo(resource.address)
-        for check in lifecycle.precheck(resource.attributes, task_id, resource.reads_from):
-            mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
-            failures += not check.ok and not check.warning
-            click.echo(f"  {mark} {check.name}: {check.message}")
-    if failures:
-        click.echo(f"Error: {failures} check(s) failed; fix them and run `dtsctl precheck` again", err=True)
-        return 1
-    return 0
-
-
-@click.command()
-@click.argument("address")
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@var_options
-@state_option
-@pass_context
-def verify(cli: CliContext, address: str, as_json: bool) -> int:
-    """Compare source and destination: row counts and checksums per table."""
-    results = []
-    for resource, _task_id in _declared(cli, address):
-        for comparison in lifecycle.verify(resource.attributes):
-            results.append({"address": resource.address, **dataclasses.asdict(comparison), "equal": comparison.ok})
-    different = [r for r in results if not r["equal"]]
-    if as_json:
-        click.echo(json.dumps({"equal": not different, "tables": results}, indent=2))
-    else:
-        for r in results:
-            mark = "equal    " if r["equal"] else "DIFFERENT"
-            click.echo(f"{mark} {r['address']} {r['table']} -> {r['destination']}: "
-                       f"{r['source_count']} / {r['destination_count']} rows")
-    return 1 if different else 0
-
-
-COMMANDS = [status, wait, logs, precheck, verify]

@@ -132,6 +132,3 @@ def output(cli: CliContext, name: str | None, as_json: bool) -> None:
     else:
         for key, value in sorted(shown.items()):
             click.echo(f"{key} = {json.dumps(value)}")
-
-
-COMMANDS = [state_group, force_unlock, output]

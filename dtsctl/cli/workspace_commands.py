@@ -79,6 +79,3 @@ def fmt(cli: CliContext, check: bool, show_diff: bool) -> int:
     for name in changed:
         click.echo(name)
     return 3 if check and changed else 0
-
-
-COMMANDS = [init, validate, fmt]

@@ -89,9 +89,10 @@ def _dependency_order(module: ModuleInstance, problems: Problems) -> list[str]:
     """
     sections = {"local": "locals", "endpoint": "endpoints", "module": "modules"}
     entries = {f"{kind}.{name}": entry for kind, section in sections.items() for name, entry in module.raw.entries(section).items()}
+    known = set(entries)  # once, not per entry: that is quadratic in the number of entries
     deps: dict[str, set[str]] = {}
     for node, entry in entries.items():
-        deps[node] = {f"{kind}.{n}" for kind in ("local", "module") for n in references(entry.raw, kind)} & set(entries)
+        deps[node] = {f"{kind}.{n}" for kind in ("local", "module") for n in references(entry.raw, kind)} & known
     for call in (n for n in entries if n.startswith("module.")):
         for endpoint in (n for n in entries if n.startswith("endpoint.")):
             if call not in _reachable(endpoint, deps):

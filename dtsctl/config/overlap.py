@@ -45,19 +45,72 @@ def self_copy_problem(resource: DesiredResource) -> str | None:
 
 
 def write_conflicts(resources: Sequence[DesiredResource]) -> list[tuple[DesiredResource, str]]:
-    """(the later task, message) for every pair of tasks that write the same object."""
+    """(the later task, message) for every pair of tasks that write the same object.
+
+    Each task is compared only with the earlier tasks an index says may share
+    something with it (same destination server, same database, same name or an
+    overlapping key prefix), so a workspace of many tasks that do not collide
+    costs time linear in its size.
+    """
     found: list[tuple[DesiredResource, str]] = []
-    writers = [r for r in resources if r.attributes.get("destination_endpoint")]
-    for index, later in enumerate(writers):
-        for earlier in writers[:index]:
-            if identity(earlier.attributes["destination_endpoint"]) != identity(later.attributes["destination_endpoint"]):
-                continue
+    indexes: dict[tuple[Any, ...], _WriterIndex] = {}
+    for later in resources:
+        destination = later.attributes.get("destination_endpoint")
+        if not destination:
+            continue
+        index = indexes.setdefault(identity(destination), _WriterIndex())
+        written = _written(later)
+        for earlier in index.candidates(written):
             shared = _shared_object(earlier, later)
             if shared:
                 found.append(
                     (later, f"{earlier.address} and {later.address} both write {shared} on endpoint {later.attributes['destination']}; give each task its own objects")
                 )
+        index.add(later, written)
     return found
+
+
+class _WriterIndex:
+    """The tasks seen so far that write to one destination server, by what they write."""
+
+    def __init__(self) -> None:
+        self._writers: list[DesiredResource] = []
+        self._in_database: dict[str, list[int]] = {}  # any object of the database
+        self._whole: dict[str, list[int]] = {}  # the database as a whole
+        self._named: dict[tuple[str, str], list[int]] = {}  # a table, collection or key prefix by name
+        self._prefix_starts: dict[tuple[str, str], list[int]] = {}  # key prefixes by each of their beginnings
+
+    def add(self, resource: DesiredResource, written: list[_Written]) -> None:
+        number = len(self._writers)
+        self._writers.append(resource)
+        for selection in written:
+            database = selection.database
+            self._in_database.setdefault(database, []).append(number)
+            if selection.names is None:
+                self._whole.setdefault(database, []).append(number)
+                continue
+            for name in selection.names:
+                self._named.setdefault((database, name), []).append(number)
+                if selection.prefixes:
+                    for end in range(len(name) + 1):
+                        self._prefix_starts.setdefault((database, name[:end]), []).append(number)
+
+    def candidates(self, written: list[_Written]) -> list[DesiredResource]:
+        """The earlier writers, in declaration order, that may write something `written` also writes."""
+        numbers: set[int] = set()
+        for selection in written:
+            database = selection.database
+            if selection.names is None:
+                numbers.update(self._in_database.get(database, ()))
+                continue
+            numbers.update(self._whole.get(database, ()))
+            for name in selection.names:
+                numbers.update(self._named.get((database, name), ()))
+                if selection.prefixes:  # an earlier prefix that begins this one, or that this one begins
+                    for end in range(len(name)):
+                        numbers.update(self._named.get((database, name[:end]), ()))
+                    numbers.update(self._prefix_starts.get((database, name), ()))
+        return [self._writers[number] for number in sorted(numbers)]
 
 
 def _shared_object(first: DesiredResource, second: DesiredResource) -> str | None:

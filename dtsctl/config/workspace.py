@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,21 @@ def load_workspace(
     environ: Mapping[str, str] | None = None,
 ) -> Workspace:
     """Read, evaluate and check every `*.dts.yaml` in `root`; raises ValidationFailed listing every problem."""
+    # Loading keeps every object it makes until the end and makes few reference cycles, but
+    # CPython's cycle collector would walk the ever larger heap again and again, which grows
+    # faster than the workspace: collect once the load is over.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_workspace(root, var_files, var_args, environ)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load_workspace(
+    root: Path, var_files: Sequence[Path], var_args: Sequence[str], environ: Mapping[str, str] | None
+) -> Workspace:
     root = root.resolve()
     environ = dict(os.environ if environ is None else environ)
     if not root.is_dir():

@@ -7,6 +7,7 @@ the tuple of keys and indexes that reaches a value (as in pydantic's `loc`).
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -18,6 +19,11 @@ import yaml
 from dtsctl.config.problems import Location
 
 YamlPath = tuple[Any, ...]
+
+# libyaml's parser when PyYAML was built with it (the wheels are): the pure-Python one is
+# several times slower, which large workspaces feel. Both give the same nodes and marks;
+# the bounded pure-Python one (`_BoundedLoader`) describes a syntax error (see `_described`).
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 # `${ expr }` and `%{ directive }` on one line. The contract writes them unquoted, even inside
 # flow mappings (`{password: ${ var.pw }}`), where plain YAML would read the braces as syntax.
@@ -87,22 +93,52 @@ def parse_yaml(text: str, path: Path) -> YamlDoc:
     """Parse `text`; raises YamlSyntaxError for invalid YAML, a key repeated in one mapping,
     or a document nested or aliased beyond the limits (a declaration is untrusted input)."""
     shield = TemplateShield(text)
-    loader = _BoundedLoader(shield.text)
+    loader = _FAST_LOADER(shield.text) if _FAST_LOADER else _BoundedLoader(shield.text)
     try:
         node = loader.get_single_node()
         doc = YamlDoc(path, None)
         if node is not None:
             doc.lines[()] = node.start_mark.line + 1
-            built = _Builder(loader, doc.lines).build(node, ())
+            built = _Builder(loader, doc.lines, node).build(node, ())
             doc.data = shield.restore(built)
             doc.lines = {shield.restore(key): line for key, line in doc.lines.items()}
         return doc
-    except yaml.MarkedYAMLError as exc:
+    except yaml.MarkedYAMLError as found:
+        exc = _described(shield.text, found)
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise YamlSyntaxError(line, f"invalid YAML: {exc.problem or exc.context}") from None
     finally:
         loader.dispose()
+
+
+def _described(text: str, error: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
+    """The pure-Python parser's account of a syntax error: it names the character or alias at fault
+    where libyaml does not, and stops at MAX_DEPTH where libyaml stops at its own, deeper limit."""
+    loader = _BoundedLoader(text)
+    try:
+        loader.get_single_node()
+    except yaml.MarkedYAMLError as described:
+        return described
+    finally:
+        loader.dispose()
+    return error
+
+
+def _count_nodes(root: yaml.Node) -> int:
+    """The distinct nodes of a composed document (an alias adds none): the alias budget grows with it."""
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            pending.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+    return len(seen)
 
 
 def load_yaml(path: Path) -> YamlDoc:
@@ -134,7 +170,6 @@ class _BoundedLoader(yaml.SafeLoader):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self._depth = 0
-        self.nodes = 0  # nodes composed from the text (an alias adds none)
 
     def fetch_flow_collection_start(self, token_class: type) -> None:
         super().fetch_flow_collection_start(token_class)
@@ -146,8 +181,6 @@ class _BoundedLoader(yaml.SafeLoader):
         try:
             if self._depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(None, None, _TOO_DEEP, self.peek_event().start_mark)
-            if not self.check_event(yaml.AliasEvent):
-                self.nodes += 1
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -156,24 +189,29 @@ class _BoundedLoader(yaml.SafeLoader):
 class _Builder:
     """Builds plain values from composed nodes, recording lines, refusing an alias bomb."""
 
-    def __init__(self, loader: _BoundedLoader, lines: dict[YamlPath, int]) -> None:
+    def __init__(self, loader: yaml.SafeLoader, lines: dict[YamlPath, int], root: yaml.Node) -> None:
         self.loader = loader
         self.lines = lines
-        self.max_repeated = max(MIN_ALIAS_VALUES, ALIAS_VALUES_PER_NODE * loader.nodes)
+        self.root = root
         self.seen: set[int] = set()
         self.repeated = 0  # values built again because an alias repeats their node
         self.in_alias = 0
 
+    @functools.cached_property
+    def max_repeated(self) -> int:
+        """Counted only once aliases repeat more than MIN_ALIAS_VALUES values: most documents never pay for it."""
+        return max(MIN_ALIAS_VALUES, ALIAS_VALUES_PER_NODE * _count_nodes(self.root))
+
     def build(self, node: yaml.Node, path: YamlPath) -> Any:
-        if len(path) > MAX_DEPTH:
-            raise YamlSyntaxError(nearest_line(self.lines, path), f"invalid YAML: {_TOO_DEEP}")
+        if len(path) >= MAX_DEPTH:  # libyaml composed it (its own limit is higher): report it as _BoundedLoader does
+            raise yaml.composer.ComposerError(None, None, _TOO_DEEP, node.start_mark)
         alias = id(node) in self.seen
         self.seen.add(id(node))
         self.in_alias += alias
         try:
             if self.in_alias:
                 self.repeated += 1
-                if self.repeated > self.max_repeated:
+                if self.repeated > MIN_ALIAS_VALUES and self.repeated > self.max_repeated:
                     raise YamlSyntaxError(nearest_line(self.lines, path), f"aliases (`*name`) expand to more than {self.max_repeated:,} values "
                                           "(nested aliases multiply); write the repeated parts out or alias smaller ones")
             return self._build(node, path)

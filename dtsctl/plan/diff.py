@@ -21,7 +21,6 @@ from dtsctl.state.sensitive import (
     get_at,
     lookup,
     is_under,
-    plain_json,
     record_attributes,
     replace_at_paths,
 )
@@ -36,7 +35,7 @@ class AttributeDiff:
 def display_desired(desired: DesiredResource) -> dict[str, Any]:
     """Desired attributes as plain JSON with every secret shown as "(sensitive value)"."""
     paths = effective_sensitive_paths(desired.attributes, desired.sensitive_paths)
-    return replace_at_paths(plain_json(desired.attributes), paths, lambda _: SENSITIVE_DISPLAY)
+    return replace_at_paths(desired.attributes, paths, lambda _: SENSITIVE_DISPLAY)
 
 
 def format_path(path: AttributePath) -> str:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.throttle import limits_at
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import RuntimePaths, TaskPaths
@@ -137,6 +136,8 @@ class Agent:
         path = self.runtime.changelog(self.address, attributes)
         if path == self.paths.changelog or not path.exists():
             return
+        from dtsctl.engine.changelog import ChangeLog  # sqlite_utils: not for every command that lists agents
+
         changelog = ChangeLog(path)
         try:
             remaining = changelog.leave(task_id)

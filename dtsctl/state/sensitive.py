@@ -8,7 +8,6 @@ or a saved plan.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -61,8 +60,8 @@ def get_at(tree: Any, path: AttributePath) -> Any:
 
 
 def replace_at_paths(tree: dict[str, Any], paths: Iterable[AttributePath], replace: Callable[[Any], Any]) -> dict[str, Any]:
-    """A deep copy of `tree` with each present, non-null value at `paths` replaced by `replace(value)`."""
-    result = copy.deepcopy(tree)
+    """`plain_json(tree)` with each present, non-null value at `paths` replaced by `replace(value)`."""
+    result = plain_json(tree)
     for path in paths:
         if not path:
             continue
@@ -99,7 +98,7 @@ def effective_sensitive_paths(attributes: dict[str, Any], declared: Iterable[Ite
 def record_attributes(attributes: dict[str, Any], sensitive_paths: Iterable[Iterable[str | int]], salt: str) -> dict[str, Any]:
     """`attributes` as the state records them: plain JSON, each sensitive value as {"sensitive": hash}."""
     paths = effective_sensitive_paths(attributes, sensitive_paths)
-    return replace_at_paths(plain_json(attributes), paths, lambda value: {"sensitive": hash_secret(value, salt)})
+    return replace_at_paths(attributes, paths, lambda value: {"sensitive": hash_secret(value, salt)})
 
 
 def is_under(path: AttributePath, prefix: AttributePath) -> bool:
