@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from dtsctl.engine import lifecycle
+from dtsctl.runtime import lifecycle
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.runner import TaskRunner
 
