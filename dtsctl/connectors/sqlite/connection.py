@@ -22,15 +22,13 @@ def quote(name: str) -> str:
 
 
 def open_existing(path: str, role: str) -> sqlite3.Connection:
-    """Open a database file that must already exist (a source); autocommit mode. Usable from
-    another thread than the one that opened it: the full copy reads chunks on its reader
-    thread, never while another thread uses the same source."""
+    """Open a database file that must already exist (a source); autocommit mode."""
     file = Path(path)
     if not file.exists():
         raise EndpointMissing(f"{role} file {path} does not exist; create it or fix endpoint `path`")
     with translate_errors(role, path):
         conn = sqlite3.connect(f"{file.as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS,
-                               isolation_level=None, check_same_thread=False)
+                               isolation_level=None)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
