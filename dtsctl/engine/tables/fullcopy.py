@@ -3,7 +3,8 @@
 Each chunk is upserted together with the checkpoint recording its last key, so a
 crash resumes after the last committed chunk and re-copied rows are idempotent.
 The copy is a stream: a `ChunkReader` thread reads the next chunks (into a short
-queue) while this thread writes the current one. When source and sink are of the
+queue) while this thread writes the current one (unless the source's reads run
+in-process, `Source.reads_ahead`). When source and sink are of the
 same engine, chunks travel encoded (`EncodedRows`), never decoded in between.
 Under conflict policy `ignore` rows already on the destination are kept, as DTS
 does: in a two-way pair they may be newer than the snapshot being copied.
@@ -11,11 +12,12 @@ does: in a two-way pair they may be newer than the snapshot being copied.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress
 from dtsctl.engine.events import Row, format_key
@@ -55,13 +57,10 @@ def copy_table(source: Source, sink: Sink, plan: TablePlan, schema: TableSchema,
         table.rows_estimated = source.estimate_rows(plan.source_database, plan.source_table)
     log.info("copying %s to %s%s", plan.name, plan.dest_name,
              f" after key {format_key(dict(zip(schema.key, table.last_key)))}" if table.last_key else "")
-    reader = ChunkReader(chunk_source(source, sink, schema, plan.filter), schema, table.last_key)
-    reader.start()
-    try:
-        while not stop.is_set():
-            chunk = reader.next(stop)
-            if chunk is None:
-                return False
+    read = chunk_source(source, sink, schema, plan.filter)
+    reading = read_ahead if source.reads_ahead else read_inline
+    with contextlib.closing(reading(read, schema, table.last_key, stop)) as chunks:
+        for chunk in chunks:
             if not _count(chunk):
                 # Every change at or before this position may be reflected in what was copied.
                 table.copy_end = list(source.position_order(source.current_position())) if incremental else None
@@ -84,10 +83,31 @@ def copy_table(source: Source, sink: Sink, plan: TablePlan, schema: TableSchema,
             if not incremental:  # otherwise the checkpoint shown is the stream position
                 key = format_key(dict(zip(schema.key, table.last_key)))
                 progress.reader_advanced(f"full copy of {plan.name} after key {key}", None)
-        return False
+    return False
+
+
+def read_ahead(read: Callable[[Sequence[Any] | None], Chunk], schema: TableSchema, after_key: Sequence[Any] | None,
+               stop: threading.Event) -> Iterator[Chunk]:
+    """The table's chunks from a `ChunkReader` thread, until the empty last one or `stop`."""
+    reader = ChunkReader(read, schema, after_key)
+    reader.start()
+    try:
+        while (chunk := reader.next(stop)) is not None:
+            yield chunk
     finally:
         reader.stop()
         reader.join()
+
+
+def read_inline(read: Callable[[Sequence[Any] | None], Chunk], schema: TableSchema, after_key: Sequence[Any] | None,
+                stop: threading.Event) -> Iterator[Chunk]:
+    """The table's chunks read on the writer's own thread, until the empty last one or `stop`."""
+    while not stop.is_set():
+        chunk = read(after_key)
+        yield chunk
+        if not _count(chunk):
+            return
+        after_key = last_key(chunk, schema)
 
 
 def chunk_source(source: Source, sink: Sink, schema: TableSchema,

@@ -72,6 +72,11 @@ class EncodedRows:
 class Source(ABC):
     """Reads a source endpoint: schema, snapshot chunks, and the change stream."""
 
+    # Whether the full copy reads the next chunks on a thread of their own while the current one
+    # is written. Worth it when a read waits for a server; a source read in-process (holding the
+    # GIL) would only contend with the writer.
+    reads_ahead: bool = True
+
     def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
         self.endpoint = endpoint
         self.task_id = task_id

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, Sequence
 
 import pytest
 
-from dtsctl.engine.tables.fullcopy import READ_AHEAD_CHUNKS, ChunkReader
+from dtsctl.connectors.mysql.source import MysqlSource
+from dtsctl.connectors.sqlite.source import SqliteSource
+from dtsctl.engine.tables.fullcopy import READ_AHEAD_CHUNKS, ChunkReader, read_ahead, read_inline
 from dtsctl.engine.tables.interfaces import Column, EncodedRows, TableSchema
 
 SCHEMA = TableSchema("db", "t", (Column("id", "int"),), ("id",))
@@ -94,3 +97,23 @@ def test_stop_ends_the_wait_and_the_reader() -> None:
     reader.stop()
     reader.join(timeout=5)
     assert not reader.is_alive()
+
+
+@pytest.mark.parametrize("reading", [read_ahead, read_inline])
+def test_both_ways_of_reading_give_the_chunks_in_key_order_then_the_empty_one(reading: Any) -> None:
+    with contextlib.closing(reading(Table(rows=5).read, SCHEMA, None, threading.Event())) as chunks:
+        assert list(chunks) == [[{"id": 1}, {"id": 2}], [{"id": 3}, {"id": 4}], [{"id": 5}], []]
+
+
+def test_reading_inline_uses_no_thread_and_stops_when_asked() -> None:
+    stop = threading.Event()
+    threads = threading.active_count()
+    chunks = read_inline(Table(rows=100).read, SCHEMA, None, stop)
+    assert next(chunks) == [{"id": 1}, {"id": 2}]
+    assert threading.active_count() == threads
+    stop.set()
+    assert list(chunks) == []
+
+
+def test_in_process_sources_read_inline() -> None:
+    assert SqliteSource.reads_ahead is False and MysqlSource.reads_ahead is True
