@@ -94,6 +94,8 @@ def read_ahead(read: Callable[[Sequence[Any] | None], Chunk], schema: TableSchem
     try:
         while (chunk := reader.next(stop)) is not None:
             yield chunk
+            if not _count(chunk):
+                return
     finally:
         reader.stop()
         reader.join()
