@@ -25,8 +25,7 @@ from typing import Any
 
 import redis
 
-from dtsctl.engine.keyspace.progress import KeyspaceProgress
-from dtsctl.engine.keyspace.runner import KeyspaceRunner
+from dtsctl.runtime import lifecycle
 
 
 def free_port() -> int:
@@ -139,7 +138,11 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--rate", type=int, default=50_000, help="writes/s offered to the source")
+    parser.add_argument("--quick", action="store_true", help="200,000 keys and 200,000 writes (under 5 minutes)")
+    parser.add_argument("--snapshot-only", action="store_true", help="stop after the snapshot")
     args = parser.parse_args()
+    if args.quick:
+        args.keys, args.requests = 200_000, 200_000
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         servers = [start_server(work, name) for name in ("source", "replica", "dtsctl")]
@@ -162,20 +165,26 @@ def main() -> None:
             native = time.perf_counter() - started
 
             stop = threading.Event()
-            progress = KeyspaceProgress()
-            runner = KeyspaceRunner(attributes(source_port, dtsctl_port), str(uuid.uuid4()), work / "changelog.db",
-                                    progress, stop)
-            started = time.perf_counter()
+            pipeline = lifecycle.pipeline_for(attributes(source_port, dtsctl_port), str(uuid.uuid4()))
+            progress = pipeline.progress()
+            runner = pipeline.runner(work / "changelog.db", progress, stop, lambda: None)
+            started, cpu_started = time.perf_counter(), time.process_time()
             thread = threading.Thread(target=runner.run, daemon=True)
             thread.start()
             while progress.snapshot()["phase"] != "incremental":
                 if not thread.is_alive():
                     raise RuntimeError("the runner ended early")
                 time.sleep(0.05)
-            ours = time.perf_counter() - started
+            ours, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             for name, seconds in (("native replica", native), ("dtsctl", ours)):
                 print(f"snapshot {name}: {seconds:.1f}s, {args.keys / seconds:,.0f} keys/s, "
                       f"{rdb_bytes / 1e6 / seconds:.1f} MB/s")
+            print(f"snapshot ratio: {native / ours:.2f}x the native replica's keys/s; dtsctl used "
+                  f"{cpu / args.keys * 1e6:.1f} µs of CPU per key (its process, every thread)")
+            if args.snapshot_only:
+                stop.set()
+                thread.join(timeout=30)
+                return
 
             probe = LagProbe(redis.Redis(port=source_port), {"native replica": redis.Redis(port=replica_port),
                                                              "dtsctl": redis.Redis(port=dtsctl_port)})

@@ -16,10 +16,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
-from dtsctl.runtime import lifecycle
 from dtsctl.engine.progress import Progress
+from dtsctl.runtime import lifecycle
 
 COLUMNS = "id INTEGER PRIMARY KEY, customer INTEGER, amount REAL, note TEXT"
 
@@ -63,15 +62,11 @@ def bench_full_copy(work: Path, rows: int) -> tuple[float, float]:
     conn.close()
 
     attrs = attributes(source, work / "full-destination.db", ["schema", "full"])
-    runner = runner_for(attrs, "bench-full", work / "full-changelog.db", Progress(), threading.Event())
+    runner = lifecycle.pipeline_for(attrs, "bench-full").runner(work / "full-changelog.db", Progress(), threading.Event(),
+                                                                lambda: None)
     started = time.perf_counter()
     runner.run()
     return rows / (time.perf_counter() - started), baseline_rate
-
-
-def runner_for(attrs: dict, task_id: str, changelog: Path, progress: Progress, stop: threading.Event) -> Any:
-    """The task's table pipeline runner, as the agent builds it."""
-    return lifecycle.pipeline_for(attrs, task_id).runner(changelog, progress, stop, lambda: None)
 
 
 def write_changes(conn: sqlite3.Connection, count: int, first_new_id: int) -> list[tuple[str, tuple]]:
@@ -99,7 +94,7 @@ def bench_incremental(work: Path, rows: int, changes: int) -> tuple[float, float
     attrs = attributes(source, destination, ["schema", "full", "incremental"])
     lifecycle.prepare(attrs, "bench-incr")
     stop, progress = threading.Event(), Progress()
-    runner = runner_for(attrs, "bench-incr", work / "inc-changelog.db", progress, stop)
+    runner = lifecycle.pipeline_for(attrs, "bench-incr").runner(work / "inc-changelog.db", progress, stop, lambda: None)
     thread = threading.Thread(target=runner.run)
     thread.start()
     while progress.phase != "incremental":
@@ -117,7 +112,7 @@ def bench_incremental(work: Path, rows: int, changes: int) -> tuple[float, float
     conn.close()
 
     stop, progress = threading.Event(), Progress()
-    runner = runner_for(attrs, "bench-incr", work / "inc-changelog.db", progress, stop)
+    runner = lifecycle.pipeline_for(attrs, "bench-incr").runner(work / "inc-changelog.db", progress, stop, lambda: None)
     started = time.perf_counter()
     thread = threading.Thread(target=runner.run)
     thread.start()

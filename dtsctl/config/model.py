@@ -43,6 +43,28 @@ class Variable(Strict):
         return "default" not in self.model_fields_set
 
 
+class SentinelSet(Strict):
+    """The Sentinels that manage a Redis master (DTS's dynamic endpoint detection)."""
+
+    hosts: list[str] = Field(min_length=1, examples=['["10.0.0.7:26379", "10.0.0.8:26379", "10.0.0.9:26379"]'])
+    master: str = Field(min_length=1, examples=["mymaster"])  # the name in `sentinel monitor <name> ...`
+    password: str | None = Field(default=None, examples=['"${ var.sentinel_password }"'])  # the Sentinels' own
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_and_port(cls, hosts: list[str]) -> list[str]:
+        bad = [host for host in hosts if not _is_host_and_port(host)]
+        if bad:
+            raise ValueError(f"{', '.join(f'`{host}`' for host in bad)} not host:port; write each Sentinel as "
+                             'host:port with a port from 1 to 65535, e.g. `hosts: ["10.0.0.7:26379", "10.0.0.8:26379"]`')
+        return hosts
+
+
+def _is_host_and_port(text: str) -> bool:
+    name, _, port = text.rpartition(":")
+    return bool(name) and port.isdigit() and 1 <= int(port) <= 65535
+
+
 class Endpoint(Strict):
     engine: Engine = Field(examples=["mysql"])
     host: str | None = Field(default=None, examples=["10.0.0.5"])
@@ -52,14 +74,23 @@ class Endpoint(Strict):
     path: str | None = Field(default=None, examples=["./lake.db"])  # sqlite: the database file, relative to the workspace
     database: str | None = Field(default=None, examples=["admin"])  # mongodb: authentication database
     cluster: bool = Field(default=False, examples=["true"])  # redis: the endpoint is a Redis Cluster (seed node)
+    # redis: the master these Sentinels name, instead of `host`
+    sentinel: SentinelSet | None = Field(default=None, examples=['{hosts: ["10.0.0.7:26379", "10.0.0.8:26379"], master: mymaster}'])
 
     @model_validator(mode="after")
     def _engine_fields(self) -> "Endpoint":
-        if registry.engine(self.engine).location == "path":
+        if self.sentinel is not None:
+            if not registry.engine(self.engine).sentinel:
+                raise ValueError(f"`sentinel` is for redis endpoints; a {self.engine} endpoint names its `host`")
+            if self.host or self.port or self.cluster:
+                raise ValueError("a Sentinel-managed endpoint gets its master from the Sentinels: "
+                                 "remove `host`, `port` and `cluster`, or remove `sentinel`")
+        elif registry.engine(self.engine).location == "path":
             if not self.path:
                 raise ValueError(f"a {self.engine} endpoint needs `path` (the database file)")
         elif not self.host:
-            raise ValueError(f"a {self.engine} endpoint needs `host`")
+            also = " (or, for a Sentinel-managed master, `sentinel`)" if registry.engine(self.engine).sentinel else ""
+            raise ValueError(f"a {self.engine} endpoint needs `host`{also}")
         return self
 
 

@@ -1,7 +1,7 @@
 """Checks across tasks: two tasks must not write the same object, a task must not copy onto itself.
 
 Endpoints are compared by identity (engine, host, port, path, database,
-cluster), not by name, so two names for one server still collide.
+cluster, Sentinels and master name), not by name, so two names for one server still collide.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dtsctl.config.resources import ENDPOINT_IDENTITY_KEYS, DesiredResource
+from dtsctl.config.resources import ENDPOINT_IDENTITY_PATHS, DesiredResource
 
 @dataclass(frozen=True)
 class _Written:
@@ -21,8 +21,19 @@ class _Written:
     prefixes: bool  # names are Redis key prefixes (overlap when one starts with the other)
 
 
+# Two Sentinel sets may each call their master `mymaster`: which Sentinels tell the servers apart.
+_SERVER_PATHS = (*ENDPOINT_IDENTITY_PATHS, ("sentinel", "hosts"))
+
+
 def identity(endpoint: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(endpoint.get(key) for key in ENDPOINT_IDENTITY_KEYS)
+    """A hashable value equal for two endpoints exactly when they name the same server."""
+    values = []
+    for path in _SERVER_PATHS:
+        value: Any = endpoint
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        values.append(tuple(sorted(value)) if isinstance(value, list) else value)
+    return tuple(values)
 
 
 def self_copy_problem(resource: DesiredResource) -> str | None:

@@ -10,7 +10,8 @@ Task attributes (every key always present):
     type                synchronization | migration | subscription
     source              endpoint name as written (e.g. "bj")
     destination         endpoint name or None
-    source_endpoint     resolved endpoint dict (engine, host, port, user, password, path, database, cluster);
+    source_endpoint     resolved endpoint dict (engine, host, port, user, password, path, database, cluster,
+                        sentinel {hosts, master, password});
                         sqlite `path` is absolute
     destination_endpoint  the same, or None
     phases              ordered list of phases
@@ -41,14 +42,18 @@ from typing import Any
 AttributePath = tuple[str | int, ...]
 
 # Attribute paths whose change forces a task to be replaced (contract, section 4).
-ENDPOINT_IDENTITY_KEYS: tuple[str, ...] = ("engine", "host", "port", "path", "database", "cluster")
+# Attribute paths of an endpoint that say which server it is; changing one replaces the tasks using it.
+# A Sentinel-managed endpoint is its master name: its Sentinels (`sentinel.hosts`) only say where to ask.
+ENDPOINT_IDENTITY_PATHS: tuple[AttributePath, ...] = (
+    ("engine",), ("host",), ("port",), ("path",), ("database",), ("cluster",), ("sentinel", "master"),
+)
 REPLACE_PATHS: tuple[AttributePath, ...] = (
     ("type",),
     ("source",),
     ("destination",),
     ("phases",),
-    *(("source_endpoint", key) for key in ENDPOINT_IDENTITY_KEYS),
-    *(("destination_endpoint", key) for key in ENDPOINT_IDENTITY_KEYS),
+    *(("source_endpoint", *path) for path in ENDPOINT_IDENTITY_PATHS),
+    *(("destination_endpoint", *path) for path in ENDPOINT_IDENTITY_PATHS),
 )
 
 

@@ -37,6 +37,7 @@ class EngineSpec:
     pipeline: PipelineKind
     objects: ObjectShape
     location: str = "host"  # the endpoint field that says where it is: "host" or "path" (a file)
+    sentinel: bool = False  # an endpoint may name a Sentinel-managed master instead of its `host`
     topologies: frozenset[str] = LINKS  # the topology types its endpoints can be linked in
     subscription_source: bool = True
     # "module:attribute" of the connector the pipeline plugs in (dtsctl.engine.tables.interfaces.TableConnector

@@ -132,6 +132,19 @@ MESSAGES: dict[str, tuple[dict[str, str | bytes], list[str]]] = {
         {"main.dts.yaml": GOOD.replace("replica: {engine: sqlite, path: ./replica.db}",
                                        "replica: {engine: sqlite, path: ./replica.db}\n      my1: {engine: mysql, host: db1, port: abc}")},
         ['main.dts.yaml:5: endpoint.my1.port: got "abc"; expected a whole number from 1 to 65535, e.g. `port: 3306`']),
+    "a Sentinel-managed endpoint declared wrong": (
+        {"main.dts.yaml": GOOD.replace("replica: {engine: sqlite, path: ./replica.db}", """replica: {engine: sqlite, path: ./replica.db}
+      r1: {engine: redis, sentinel: {hosts: ["s1:26379", s2, "s3:99999"], master: "", password: hunter2}}
+      r2: {engine: redis, host: r2, sentinel: {hosts: ["s1:26379"], master: m}}
+      m1: {engine: mysql, sentinel: {hosts: ["s1:26379"], master: m}}
+      r3: {engine: redis}""")},
+        ["main.dts.yaml:5: endpoint.r1.sentinel.hosts: `s2`, `s3:99999` not host:port; write each Sentinel as "
+         'host:port with a port from 1 to 65535, e.g. `hosts: ["10.0.0.7:26379", "10.0.0.8:26379"]`',
+         'main.dts.yaml:5: endpoint.r1.sentinel.master: got ""; expected text, e.g. `master: mymaster`',
+         "main.dts.yaml:6: endpoint.r2: a Sentinel-managed endpoint gets its master from the Sentinels: "
+         "remove `host`, `port` and `cluster`, or remove `sentinel`",
+         "main.dts.yaml:7: endpoint.m1: `sentinel` is for redis endpoints; a mysql endpoint names its `host`",
+         "main.dts.yaml:8: endpoint.r3: a redis endpoint needs `host` (or, for a Sentinel-managed master, `sentinel`)"]),
     "tables: items and database: [a, b]": (
         {"main.dts.yaml": GOOD.replace("{database: main, tables: [orders]}", "{database: [a, b], tables: items}")},
         ["main.dts.yaml:10: task.copy.objects[0].database: got [a, b]; expected text, or a whole number, "

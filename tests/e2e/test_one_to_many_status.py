@@ -6,7 +6,9 @@ agent was killed -9 and another agent took over reading."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -44,7 +46,21 @@ def a_new_reader_after_killing(workspace: Workspace) -> None:
              what="another agent reading the source")
 
 
-def test_every_redis_destination_reports_its_own_lag_and_checkpoint(
+def replica_connections(source: Any) -> int:
+    """The source's replica connections (`connected_slaves` of INFO replication)."""
+    return int(source.info("replication")["connected_slaves"])
+
+
+def read_once(workspace: Workspace, source: Any) -> None:
+    """An agent reads the source, through one replica connection, and keeps it so for 2 s."""
+    wait_for(lambda: reading_agent(workspace, "topology.fan") and replica_connections(source) == 1, timeout=60,
+             what="one agent reading the source through one replica connection")
+    for _ in range(20):
+        assert replica_connections(source) == 1, "the source is read once for every destination"
+        time.sleep(0.1)
+
+
+def test_every_redis_destination_reports_its_own_lag_and_checkpoint_and_the_source_is_read_once_through_kill_9(
         workspace: Workspace, redis_source, redis_destination, redis_factory, flush_redis) -> None:
     servers = {"d0": redis_destination, "d1": redis_factory(), "d2": redis_factory()}
     src = flush_redis(redis_source)
@@ -56,12 +72,21 @@ def test_every_redis_destination_reports_its_own_lag_and_checkpoint(
 
     src.set("fan:after", "streamed")
     each_destination_reports(workspace, lambda checkpoint: checkpoint.startswith(replid))
+    read_once(workspace, src)
 
     a_new_reader_after_killing(workspace)
     src.set("fan:after the reader died", "streamed")
+    read_once(workspace, src)
     each_destination_reports(workspace, lambda checkpoint: checkpoint.startswith(replid))
+    for address in ADDRESSES:  # every applier (an agent that does not read), and the reader last
+        if workspace.agent_pid(address) != reading_agent(workspace, "topology.fan"):
+            kill_agent(workspace, address)
+            src.incr("fan:kills")
+            read_once(workspace, src)
     for server in servers.values():
         wait_equal(src, server.client())
+    assert all(server.client().get("fan:kills") == b"2" for server in servers.values())
+    each_destination_reports(workspace, lambda checkpoint: checkpoint.startswith(replid))
 
 
 def test_every_mysql_destination_reports_its_own_lag_and_checkpoint(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cli import Workspace, changelog_last_seq, kill_in_turn, wait_for
-from tests.integration.redis.conftest import wait_equal
+from tests.integration.redis.conftest import key_space, wait_equal
 from tests.integration.redis.data import seed, write_load
 from tests.servers.redis import RedisServer
 
@@ -121,6 +121,7 @@ def test_primary_back_empty_stops_both_directions_and_the_pair_reseeds_from_the_
     for address in (FORWARD, REVERSE):
         workspace.run("wait", address, "--timeout", "120")
     wait_equal(a, b)
+    keys_before_the_outage = set(key_space(a))
 
     primary.kill()  # failover: the applications move to the standby
     b.set("outage:1", "written on the standby")
@@ -145,6 +146,14 @@ def test_primary_back_empty_stops_both_directions_and_the_pair_reseeds_from_the_
     a = primary.client()
     wait_equal(a, b)
     assert a.lrange("outage:list", 0, -1) == [b"1", b"2", b"3"]
+    # the pair runs again with the roles swapped: the applications move back to the primary
+    a.set("after:reseed:primary", "1")
+    b.set("after:reseed:standby", "1")
+    wait_for(lambda: a.exists("after:reseed:standby") and b.exists("after:reseed:primary"), timeout=60,
+             what="writes after the re-seed to flow both ways")
+    wait_equal(a, b)
+    new_keys = {b"outage:1", b"outage:list", b"after:reseed:primary", b"after:reseed:standby"}
+    assert set(key_space(a)) == set(key_space(b)) == keys_before_the_outage | new_keys, "no key lost"
 
 
 def test_reverse_stops_when_the_standby_backlog_no_longer_holds_its_writes(

@@ -15,7 +15,7 @@ pytest use: register the plugin once in the top-level ``tests/conftest.py``::
 
 and request ``mariadb_source``, ``mariadb_destination``, ``redis_source``,
 ``redis_destination``, ``redis_cluster``, ``fresh_database``, ``flush_redis``,
-``mariadb_factory`` or ``redis_factory``.
+``mariadb_factory``, ``redis_factory`` or ``redis_sentinel_factory``.
 """
 
 from tests.servers.binaries import MissingBinaryError, ensure_installed
@@ -23,12 +23,14 @@ from tests.servers.mariadb import MariaDBServer
 from tests.servers.ports import free_port
 from tests.servers.process import ServerStartError
 from tests.servers.redis import RedisCluster, RedisServer
+from tests.servers.sentinel import SentinelGroup
 
 __all__ = [
     "MariaDBServer",
     "MissingBinaryError",
     "RedisCluster",
     "RedisServer",
+    "SentinelGroup",
     "ServerStartError",
     "ensure_installed",
     "free_port",

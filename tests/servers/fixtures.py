@@ -27,7 +27,9 @@ Function-scoped factories for servers with custom options (closed after the test
   ``mariadb_factory(log_bin=False)`` or
   ``mariadb_factory(extra_args=["--binlog-format=STATEMENT"])``;
 * ``redis_factory(**RedisServer kwargs)``, e.g.
-  ``redis_factory(password="s3cret", config=["repl-backlog-size 16kb"])``.
+  ``redis_factory(password="s3cret", config=["repl-backlog-size 16kb"])``;
+* ``redis_sentinel_factory(names=("mymaster",))``: a master and a replica per name,
+  watched by a ``redis-server --sentinel`` trio (tests.servers.sentinel).
 
 Missing binaries are installed with apt-get when running as root; otherwise the
 test fails (never skips) saying what to install.
@@ -47,6 +49,7 @@ from tests.servers.binaries import MissingBinaryError
 from tests.servers.mariadb import MariaDBServer
 from tests.servers.process import start_all
 from tests.servers.redis import RedisCluster, RedisServer
+from tests.servers.sentinel import SentinelGroup
 
 AnyServer = Union[MariaDBServer, RedisServer, RedisCluster]
 
@@ -263,6 +266,13 @@ def redis_factory() -> Iterator[Callable[..., RedisServer]]:
 def redis_cluster_factory() -> Iterator[Callable[..., RedisCluster]]:
     """``redis_cluster_factory(size=3, config=..., password=...) -> RedisCluster``."""
     yield from _started_servers(RedisCluster)
+
+
+@pytest.fixture
+def redis_sentinel_factory() -> Iterator[Callable[..., SentinelGroup]]:
+    """``redis_sentinel_factory(names=("mymaster",), password=None) -> SentinelGroup``: each named
+    master with a replica, watched by three Sentinels; closed after the test."""
+    yield from _started_servers(SentinelGroup)
 
 
 def pytest_configure(config: Any) -> None:

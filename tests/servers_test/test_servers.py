@@ -273,6 +273,17 @@ def test_redis_cluster_routes_keys(redis_cluster, flush_redis):
 
 # -- helpers ----------------------------------------------------------------------
 
+def test_sentinels_promote_the_replica_and_the_old_master_follows_it(redis_sentinel_factory):
+    group = redis_sentinel_factory()
+    old = group.master()
+    old.client().set("before", "1")
+    new = group.failover()
+    assert new is not old and group.master() is new
+    assert new.client().get("before") == b"1"
+    new.client().set("after", "2")
+    assert old.client().info("replication")["role"] == "slave"
+
+
 def test_free_ports_are_never_handed_out_twice():
     got = [ports.free_port() for _ in range(50)]
     assert len(set(got)) == 50

@@ -36,6 +36,9 @@ class RedisHeartbeat(Heartbeat):
             self._client.execute_command("SETEX", self.key, TTL_SECONDS, repr(time.time()))
             return True
         except redis.ReadOnlyError:
+            if self.endpoint.get("sentinel"):  # a failover made it a replica: the next beat asks the Sentinels
+                self.close()
+                return False
             if not self._read_only_logged:
                 self._read_only_logged = True
                 log.warning("the source is read-only: no heartbeat can be written, so lag is unknown")

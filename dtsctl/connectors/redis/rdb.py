@@ -11,9 +11,8 @@ Bytes are fed as they arrive (`feed`); `items()` yields what is complete so far.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Iterator, NamedTuple, Union
 
 from dtsctl.errors import DtsError
 
@@ -29,6 +28,8 @@ _SINGLE_STRING = {STRING, HASH_ZIPMAP, LIST_ZIPLIST, SET_INTSET, ZSET_ZIPLIST, H
 _FUNCTION2, _FUNCTION_PRE_GA, _MODULE_AUX, _IDLE, _FREQ = 0xF5, 0xF6, 0xF7, 0xF8, 0xF9
 _AUX, _RESIZEDB, _EXPIRETIME_MS, _EXPIRETIME, _SELECTDB, _EOF = 0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0xFF
 
+_KEY_PREFIXES = frozenset({_EXPIRETIME_MS, _EXPIRETIME, _FREQ, _IDLE})  # opcodes that come before their key
+
 _MODULE_OPCODE_EOF, _MODULE_OPCODE_STRING = 0, 5
 SUPPORTED_VERSIONS = range(1, 12)
 
@@ -41,8 +42,7 @@ class _Incomplete(Exception):
     """More bytes are needed to finish the item."""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     db: int
     key: bytes
     type: int
@@ -73,6 +73,11 @@ Item = Union[Entry, DbSize, Function, End]
 
 
 class RdbReader:
+    """Items are parsed with the buffer and a position held in locals (module functions below
+    return the position after what they read): a snapshot has millions of entries, and this walk
+    is the snapshot's hot path. Reading past the bytes fed raises IndexError or _Incomplete, and
+    the item is parsed again once more bytes arrive."""
+
     def __init__(self) -> None:
         self._buf = b""
         self._pos = 0
@@ -96,203 +101,216 @@ class RdbReader:
             if self.version not in SUPPORTED_VERSIONS:
                 raise RdbError(f"RDB version {self.version} is not supported (dtsctl reads 1 to 11)")
             self._pos = 9
+        item = self._item
         while not self.done:
-            start = self._pos
             try:
-                item = self._item()
-            except _Incomplete:
-                self._pos = start
+                found = item()
+            except (_Incomplete, IndexError):
                 return
-            if item is not None:
-                yield item
+            if found is not None:
+                yield found
 
-    # -- one item ---------------------------------------------------------------------
     def _item(self) -> Item | None:
-        """Parse one opcode or key/value (None for opcodes that carry nothing for dtsctl).
+        """Parse one opcode or key/value (None for opcodes that carry nothing for dtsctl); moves
+        the position only when the item is complete.
 
-        Expire and LRU/LFU opcodes precede their key and are parsed with it, so a rewind on
-        _Incomplete never separates a key from its expire.
+        Expire and LRU/LFU opcodes precede their key and are parsed with it, so an incomplete
+        item never separates a key from its expire.
         """
+        buf, pos = self._buf, self._pos
         expire_ms: int | None = None
-        while True:
-            opcode = self._byte()
+        opcode = buf[pos]
+        pos += 1
+        while opcode in _KEY_PREFIXES:
             if opcode == _EXPIRETIME_MS:
-                expire_ms = struct.unpack("<q", self._raw(8))[0]
+                expire_ms = int.from_bytes(_raw(buf, pos, 8), "little", signed=True)
+                pos += 8
             elif opcode == _EXPIRETIME:
-                expire_ms = struct.unpack("<i", self._raw(4))[0] * 1000
+                expire_ms = int.from_bytes(_raw(buf, pos, 4), "little", signed=True) * 1000
+                pos += 4
             elif opcode == _FREQ:
-                self._raw(1)
-            elif opcode == _IDLE:
-                self._length()
-            else:
-                break
+                pos += 1
+            else:  # _IDLE
+                pos = _length(buf, pos)[1]
+            opcode = buf[pos]
+            pos += 1
+        if opcode < _FUNCTION2:
+            key, pos = _string(buf, pos)
+            end = _value_end(opcode, buf, pos, key)
+            if end > len(buf):
+                raise _Incomplete
+            self._pos = end
+            return Entry(self.db, key, opcode, buf[pos:end], expire_ms)
+        item: Item | None = None
         if opcode == _SELECTDB:
-            self.db = self._length()
+            db, pos = _length(buf, pos)
+            self._pos, self.db = pos, db
             return None
         if opcode == _RESIZEDB:
-            return DbSize(self.db, self._length(), self._length())
-        if opcode == _AUX:
-            self._string()
-            self._string()
-            return None
-        if opcode == _MODULE_AUX:
-            self._length()  # module id
-            self._length()  # when opcode
-            self._length()  # when
-            self._module_value()
-            return None
-        if opcode == _FUNCTION2:
-            return Function(self._string())
-        if opcode == _FUNCTION_PRE_GA:
+            keys, pos = _length(buf, pos)
+            expires, pos = _length(buf, pos)
+            item = DbSize(self.db, keys, expires)
+        elif opcode == _AUX:
+            pos = _string(buf, _string(buf, pos)[1])[1]
+        elif opcode == _MODULE_AUX:
+            for _ in range(3):  # module id, when opcode, when
+                pos = _length(buf, pos)[1]
+            pos = _module_value_end(buf, pos)
+        elif opcode == _FUNCTION2:
+            code, pos = _string(buf, pos)
+            item = Function(code)
+        elif opcode == _FUNCTION_PRE_GA:
             raise RdbError("the snapshot holds functions in the pre-release Redis 7.0 RC format; upgrade the source")
-        if opcode == _EOF:
+        elif opcode == _EOF:
             if self.version is not None and self.version >= 5:
-                self._raw(8)  # checksum of the whole file; TCP and RESTORE's CRC protect the values
-            self.done = True
-            return End()
-        key = self._string()
-        start = self._pos
-        self._value(opcode, key)
-        return Entry(self.db, key, opcode, self._buf[start:self._pos], expire_ms)
-
-    def _value(self, kind: int, key: bytes) -> None:
-        if kind in _SINGLE_STRING:
-            self._skip_string()
-        elif kind in (LIST, SET):
-            for _ in range(self._length()):
-                self._skip_string()
-        elif kind == ZSET:
-            for _ in range(self._length()):
-                self._skip_string()
-                size = self._byte()
-                if size < 253:
-                    self._raw(size)
-        elif kind == ZSET_2:
-            for _ in range(self._length()):
-                self._skip_string()
-                self._raw(8)
-        elif kind == HASH:
-            for _ in range(self._length() * 2):
-                self._skip_string()
-        elif kind == LIST_QUICKLIST:
-            for _ in range(self._length()):
-                self._skip_string()
-        elif kind == LIST_QUICKLIST_2:
-            for _ in range(self._length()):
-                self._length()  # container: plain or packed
-                self._skip_string()
-        elif kind in (STREAM_LISTPACKS, STREAM_LISTPACKS_2, STREAM_LISTPACKS_3):
-            self._stream(kind)
-        elif kind == MODULE_2:
-            self._length()
-            self._module_value()
-        else:
-            raise RdbError(f"key {key!r} has RDB value type {kind}, which dtsctl cannot carry "
-                           "(old module format or a newer Redis); exclude it with `key_prefixes`")
-
-    def _stream(self, kind: int) -> None:
-        for _ in range(self._length()):
-            self._skip_string()  # node key (master entry id)
-            self._skip_string()  # listpack
-        for _ in range(3):  # length, last id ms, last id seq
-            self._length()
-        if kind >= STREAM_LISTPACKS_2:
-            for _ in range(5):  # first id, max deleted id, entries added
-                self._length()
-        for _ in range(self._length()):  # consumer groups
-            self._skip_string()
-            self._length()
-            self._length()
-            if kind >= STREAM_LISTPACKS_2:
-                self._length()  # entries read
-            for _ in range(self._length()):  # group PEL: id, delivery time, delivery count
-                self._raw(16 + 8)
-                self._length()
-            for _ in range(self._length()):  # consumers
-                self._skip_string()
-                self._raw(8 if kind < STREAM_LISTPACKS_3 else 16)  # seen time (and active time)
-                for _ in range(self._length()):
-                    self._raw(16)
-
-    def _module_value(self) -> None:
-        """Module values (MODULE_2) are self-describing opcode sequences ending with EOF."""
-        while (opcode := self._length()) != _MODULE_OPCODE_EOF:
-            if opcode == _MODULE_OPCODE_STRING:
-                self._skip_string()
-            elif opcode in (1, 2):  # signed / unsigned integer
-                self._length()
-            elif opcode in (3, 4):  # float, double
-                self._raw(4 if opcode == 3 else 8)
-            else:
-                raise RdbError(f"unknown module opcode {opcode} in the snapshot")
-
-    # -- primitives -------------------------------------------------------------------
-    def _raw(self, size: int) -> bytes:
-        end = self._pos + size
-        if end > len(self._buf):
+                _raw(buf, pos, 8)  # checksum of the whole file; TCP and RESTORE's CRC protect the values
+                pos += 8
+            item = End()
+        if pos > len(buf):
             raise _Incomplete
-        data = self._buf[self._pos:end]
-        self._pos = end
-        return data
+        self._pos = pos
+        self.done = opcode == _EOF
+        return item
 
-    def _byte(self) -> int:
-        if self._pos >= len(self._buf):
-            raise _Incomplete
-        value = self._buf[self._pos]
-        self._pos += 1
-        return value
 
-    def _length_or_encoding(self) -> tuple[int, bool]:
-        first = self._byte()
-        kind = first >> 6
-        if kind == 0:
-            return first & 0x3F, False
-        if kind == 1:
-            return ((first & 0x3F) << 8) | self._byte(), False
-        if kind == 3:
-            return first & 0x3F, True
-        if first == 0x80:
-            return struct.unpack(">I", self._raw(4))[0], False
-        if first == 0x81:
-            return struct.unpack(">Q", self._raw(8))[0], False
-        raise RdbError(f"unknown length encoding 0x{first:02x} in the snapshot")
+# -- encodings: each takes the buffer and a position and returns (value, position after) or the
+# position after; the position may end past the buffer, which the caller checks -------------------
+def _value_end(kind: int, buf: bytes, pos: int, key: bytes) -> int:
+    if kind in _SINGLE_STRING:
+        return _string_end(buf, pos)
+    if kind in (LIST, SET, LIST_QUICKLIST):
+        count, pos = _length(buf, pos)
+        for _ in range(count):
+            pos = _string_end(buf, pos)
+    elif kind == HASH:
+        count, pos = _length(buf, pos)
+        for _ in range(count * 2):
+            pos = _string_end(buf, pos)
+    elif kind == ZSET:
+        count, pos = _length(buf, pos)
+        for _ in range(count):
+            pos = _string_end(buf, pos)
+            size = buf[pos]
+            pos += 1 + (size if size < 253 else 0)
+    elif kind == ZSET_2:
+        count, pos = _length(buf, pos)
+        for _ in range(count):
+            pos = _string_end(buf, pos) + 8
+    elif kind == LIST_QUICKLIST_2:
+        count, pos = _length(buf, pos)
+        for _ in range(count):
+            pos = _string_end(buf, _length(buf, pos)[1])  # container (plain or packed), then the node
+    elif kind in (STREAM_LISTPACKS, STREAM_LISTPACKS_2, STREAM_LISTPACKS_3):
+        pos = _stream_end(kind, buf, pos)
+    elif kind == MODULE_2:
+        pos = _module_value_end(buf, _length(buf, pos)[1])
+    else:
+        raise RdbError(f"key {key!r} has RDB value type {kind}, which dtsctl cannot carry "
+                       "(old module format or a newer Redis); exclude it with `key_prefixes`")
+    return pos
 
-    def _length(self) -> int:
-        value, encoded = self._length_or_encoding()
-        if encoded:
-            raise RdbError("an encoded value where the snapshot should hold a length")
-        return value
 
-    def _skip_string(self) -> None:
-        value, encoded = self._length_or_encoding()
-        if not encoded:
-            self._raw(value)
-        elif value == 0:
-            self._raw(1)
-        elif value == 1:
-            self._raw(2)
-        elif value == 2:
-            self._raw(4)
-        elif value == 3:  # LZF: compressed length, original length, data
-            compressed = self._length()
-            self._length()
-            self._raw(compressed)
+def _stream_end(kind: int, buf: bytes, pos: int) -> int:
+    count, pos = _length(buf, pos)
+    for _ in range(count):
+        pos = _string_end(buf, _string_end(buf, pos))  # node key (master entry id), listpack
+    for _ in range(8 if kind >= STREAM_LISTPACKS_2 else 3):
+        # length, last id ms, last id seq (and first id, max deleted id, entries added)
+        pos = _length(buf, pos)[1]
+    groups, pos = _length(buf, pos)
+    for _ in range(groups):
+        pos = _string_end(buf, pos)
+        for _ in range(3 if kind >= STREAM_LISTPACKS_2 else 2):  # last id (and entries read)
+            pos = _length(buf, pos)[1]
+        pending, pos = _length(buf, pos)
+        for _ in range(pending):  # group PEL: id, delivery time, delivery count
+            pos = _length(buf, pos + 16 + 8)[1]
+        consumers, pos = _length(buf, pos)
+        for _ in range(consumers):
+            pos = _string_end(buf, pos) + (8 if kind < STREAM_LISTPACKS_3 else 16)  # seen (and active) time
+            owned, pos = _length(buf, pos)
+            pos += 16 * owned
+    return pos
+
+
+def _module_value_end(buf: bytes, pos: int) -> int:
+    """Module values (MODULE_2) are self-describing opcode sequences ending with EOF."""
+    while True:
+        opcode, pos = _length(buf, pos)
+        if opcode == _MODULE_OPCODE_EOF:
+            return pos
+        if opcode == _MODULE_OPCODE_STRING:
+            pos = _string_end(buf, pos)
+        elif opcode in (1, 2):  # signed / unsigned integer
+            pos = _length(buf, pos)[1]
+        elif opcode in (3, 4):  # float, double
+            pos += 4 if opcode == 3 else 8
         else:
-            raise RdbError(f"unknown string encoding {value} in the snapshot")
+            raise RdbError(f"unknown module opcode {opcode} in the snapshot")
 
-    def _string(self) -> bytes:
-        """A string decoded to bytes (keys, aux fields): plain, integer or LZF."""
-        value, encoded = self._length_or_encoding()
-        if not encoded:
-            return self._raw(value)
-        if value in (0, 1, 2):
-            size = (1, 2, 4)[value]
-            return str(int.from_bytes(self._raw(size), "little", signed=True)).encode()
-        if value == 3:
-            compressed = self._length()
-            original = self._length()
-            return lzf_decompress(self._raw(compressed), original)
-        raise RdbError(f"unknown string encoding {value} in the snapshot")
+
+def _raw(buf: bytes, pos: int, size: int) -> bytes:
+    end = pos + size
+    if end > len(buf):
+        raise _Incomplete
+    return buf[pos:end]
+
+
+def _length_or_encoding(buf: bytes, pos: int) -> tuple[int, bool, int]:
+    first = buf[pos]
+    kind = first >> 6
+    if kind == 0:
+        return first & 0x3F, False, pos + 1
+    if kind == 1:
+        return ((first & 0x3F) << 8) | buf[pos + 1], False, pos + 2
+    if kind == 3:
+        return first & 0x3F, True, pos + 1
+    if first == 0x80:
+        return int.from_bytes(_raw(buf, pos + 1, 4), "big"), False, pos + 5
+    if first == 0x81:
+        return int.from_bytes(_raw(buf, pos + 1, 8), "big"), False, pos + 9
+    raise RdbError(f"unknown length encoding 0x{first:02x} in the snapshot")
+
+
+def _length(buf: bytes, pos: int) -> tuple[int, int]:
+    first = buf[pos]
+    if first < 0x40:
+        return first, pos + 1
+    value, encoded, pos = _length_or_encoding(buf, pos)
+    if encoded:
+        raise RdbError("an encoded value where the snapshot should hold a length")
+    return value, pos
+
+
+def _string_end(buf: bytes, pos: int) -> int:
+    """Where a string ends, without decoding it: plain, integer or LZF-compressed."""
+    first = buf[pos]
+    if first < 0x40:
+        return pos + 1 + first
+    value, encoded, pos = _length_or_encoding(buf, pos)
+    if not encoded:
+        return pos + value
+    if value < 3:  # an integer of 1, 2 or 4 bytes
+        return pos + (1 << value)
+    if value == 3:  # LZF: compressed length, original length, data
+        compressed, pos = _length(buf, pos)
+        return _length(buf, pos)[1] + compressed
+    raise RdbError(f"unknown string encoding {value} in the snapshot")
+
+
+def _string(buf: bytes, pos: int) -> tuple[bytes, int]:
+    """A string decoded to bytes (keys, aux fields): plain, integer or LZF."""
+    value, encoded, pos = _length_or_encoding(buf, pos)
+    if not encoded:
+        return _raw(buf, pos, value), pos + value
+    if value < 3:
+        size = 1 << value
+        return str(int.from_bytes(_raw(buf, pos, size), "little", signed=True)).encode(), pos + size
+    if value == 3:
+        compressed, pos = _length(buf, pos)
+        original, pos = _length(buf, pos)
+        return lzf_decompress(_raw(buf, pos, compressed), original), pos + compressed
+    raise RdbError(f"unknown string encoding {value} in the snapshot")
 
 
 def lzf_decompress(data: bytes, size: int) -> bytes:

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import hiredis
 
+from dtsctl.connectors.redis.address import address
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.errors import DtsError
 
@@ -49,10 +50,6 @@ def encoded_length(args: Sequence[bytes]) -> int:
         size = len(arg)
         total += size + len(str(size)) + 5
     return total
-
-
-def describe_endpoint(endpoint: dict[str, Any]) -> str:
-    return f"{endpoint.get('host')}:{endpoint.get('port') or 6379}"
 
 
 class RespConnection:
@@ -142,6 +139,22 @@ class RespConnection:
                 return reply
             self._parser.feed(self._recv())
 
+    def skip_replies(self, expected: bytes) -> None:
+        """Drop the next replies when their bytes are exactly `expected` (a run known in advance, such
+        as a transaction's +QUEUED replies); otherwise leave every byte to `read_reply`. Comparing
+        bytes costs far less than parsing thousands of replies one at a time."""
+        if self._raw:
+            self.switch_to_replies()
+        if self._parser.has_data():
+            return
+        received = bytearray()
+        while len(received) < len(expected) and expected.startswith(received):
+            received += self._recv()
+        if received.startswith(expected):
+            del received[:len(expected)]
+        if received:
+            self._parser.feed(bytes(received))
+
     def poll_replies(self) -> list[Any]:
         """Every reply already parsable, reading the socket once (it may time out: then [])."""
         replies = []
@@ -172,9 +185,9 @@ class RespConnection:
 
 
 def open_connection(endpoint: dict[str, Any], role: str) -> RespConnection:
-    """Connect and authenticate (password, or ACL user and password)."""
-    host, port = endpoint.get("host") or "127.0.0.1", int(endpoint.get("port") or 6379)
-    conn = RespConnection(host, port)
+    """Connect to the endpoint's server (its Sentinels' master now, for one they manage) and
+    authenticate (password, or ACL user and password)."""
+    conn = RespConnection(*address(endpoint, role))
     try:
         authenticate(conn, endpoint, role)
     except BaseException:

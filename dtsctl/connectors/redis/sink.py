@@ -25,6 +25,7 @@ SCAN_COUNT = 1000
 REPLY_TIMEOUT_SECONDS = 120.0
 _MULTI = encode((b"MULTI",))
 _EXEC = encode((b"EXEC",))
+_MULTI_OK, _QUEUED = b"+OK\r\n", b"+QUEUED\r\n"
 
 
 def glob_escape(prefix: str) -> str:
@@ -40,6 +41,8 @@ _NEEDS_KEY = frozenset({b"pexpireat", b"pexpire", b"expireat", b"expire", b"pers
 def command_results(commands: Sequence[Command], results: list[Any]) -> Applied:
     """The commands of an EXEC reply that were refused, and those that found their key gone."""
     applied = Applied()
+    if results.count(b"OK") == len(results):  # the usual case, every snapshot batch: nothing to look at
+        return applied
     for command, result in zip(commands, results):
         name = command.args[0].lower()
         if isinstance(result, hiredis.ReplyError) and "no such key" in str(result):
@@ -57,6 +60,8 @@ def raise_for_aborted(reply: Any, queued: list[str], address: str) -> None:
     detail = "; ".join(queued) or str(reply)
     if "OOM" in detail:
         raise ConnectionFailure(f"the destination Redis at {address} is out of memory (maxmemory): {detail}")
+    if "READONLY" in detail:  # a failover made it a replica: reconnecting finds the new master
+        raise ConnectionFailure(f"the destination Redis at {address} is now a read-only replica: {detail}")
     raise FatalError(f"the destination Redis at {address} refused a batch: {detail}")
 
 
@@ -104,6 +109,7 @@ class RedisSink(KeyspaceSink):
         marker = encode((b"SET", self.origin_key, checkpoint["applied_seq"])) if self.origin_key else b""
         tail = encode((b"SELECT", 0)) + encode((b"SET", self.checkpoint_key, json.dumps(checkpoint))) + marker + _EXEC
         conn.send(b"".join([_MULTI, *(payload for _, payload in batch.payloads), tail]))
+        conn.skip_replies(_MULTI_OK + _QUEUED * (len(batch.commands) + 2 + bool(marker)))  # + SELECT, SET
         queued: list[str] = []
         while True:
             reply = conn.read_reply()

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.client import connect
-from dtsctl.connectors.redis.dump import dump_payload
+from dtsctl.connectors.redis.dump import dump_payload, restore_command
 from dtsctl.connectors.redis.replica import ReplicaConnection
 from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
 from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
@@ -50,11 +50,14 @@ class _Pending:
         self.heartbeat_value: bytes | None = None
 
     def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = ()) -> None:
-        """Add a command; `keys` are the keys a stream command writes (none for the snapshot's RESTOREs)."""
+        """Add a command; `keys` are the keys a stream command writes."""
+        self.encoded(db, encode(args), keys)
+
+    def encoded(self, db: int, data: bytes, keys: Sequence[bytes] = ()) -> None:
+        """Add a command already encoded (the snapshot's RESTOREs, which write no key to track)."""
         if db != self._db:
             self._parts.append(encode((b"SELECT", db)))
             self._db = db
-        data = encode(args)
         self._parts.append(data)
         if self._track_keys:
             self._keys += [b"%d:%b" % (db, key) for key in keys]
@@ -101,7 +104,7 @@ class RedisSource(KeyspaceSource):
         super().__init__(spec)
         self.selection = Selection(spec.objects)
         self.heartbeat_key = (HEARTBEAT_PREFIX + spec.task_id).encode()
-        self.replace = None if spec.conflict_policy.keeps_destination else b"REPLACE"
+        self.replace = not spec.conflict_policy.keeps_destination
         self._replica: ReplicaConnection | None = None
         self._dropped_marker = origin_key(spec.dropped_origin) if spec.dropped_origin else None
         # A direction of a pair records the keys of each record, and how far its source had
@@ -230,10 +233,8 @@ class RedisSource(KeyspaceSource):
         ttl = entry.expire_ms or 0
         if ttl and rule.extend_ttl:
             ttl += rule.extend_ttl * 1000
-        args = [b"RESTORE", entry.key, str(ttl).encode(), dump_payload(entry.type, entry.encoding, self._rdb.version)]
-        args += [b"ABSTTL"] if ttl else []
-        args += [self.replace] if self.replace else []
-        self._pending.command(rule.destination, args)
+        payload = dump_payload(entry.type, entry.encoding, self._rdb.version)
+        self._pending.encoded(rule.destination, restore_command(entry.key, ttl, payload, self.replace))
 
     def _estimates(self) -> dict[str, dict[str, int]]:
         """Keys per selected database now (INFO keyspace), for progress in status."""

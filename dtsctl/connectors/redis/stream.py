@@ -12,6 +12,7 @@ from typing import Any, Iterator, Sequence
 
 import redis
 
+from dtsctl.connectors.redis.address import address, describe
 from dtsctl.engine.errors import ConnectionFailure
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -20,9 +21,10 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 class RedisStreamTarget:
     def __init__(self, endpoint: dict[str, Any], stream: str) -> None:
         self.stream = stream
-        self.name = f"redis {endpoint['host']}:{endpoint.get('port') or 6379} stream {stream}"
+        self.name = f"redis {describe(endpoint)} stream {stream}"
+        host, port = address(endpoint, "delivery")
         options: dict[str, Any] = {
-            "host": endpoint["host"], "port": endpoint.get("port") or 6379,
+            "host": host, "port": port,
             "username": endpoint.get("user"), "password": endpoint.get("password"),
             "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS, "socket_timeout": 30.0,
         }

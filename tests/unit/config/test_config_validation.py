@@ -135,6 +135,27 @@ def test_two_tasks_writing_the_same_table_are_rejected(write, problems) -> None:
     ]
 
 
+def test_sentinel_endpoints_are_one_server_when_their_sentinels_and_master_name_are(write, problems) -> None:
+    root = write(
+        {
+            "main.dts.yaml": """
+            endpoints:
+              src: {engine: redis, host: src}
+              east: {engine: redis, sentinel: {hosts: ["e1:26379", "e2:26379"], master: mymaster}}
+              east2: {engine: redis, sentinel: {hosts: ["e2:26379", "e1:26379"], master: mymaster}}
+              west: {engine: redis, sentinel: {hosts: ["w1:26379", "w2:26379"], master: mymaster}}
+            tasks:
+              a: {type: synchronization, source: src, destination: east, objects: [{database: 0}]}
+              b: {type: synchronization, source: src, destination: west, objects: [{database: 0}]}
+              c: {type: synchronization, source: src, destination: east2, objects: [{database: 0}]}
+            """
+        }
+    )
+    assert problems(root) == [
+        "main.dts.yaml:9: task.a and task.c both write 0 (all of it) on endpoint east2; give each task its own objects"
+    ]
+
+
 def test_relational_object_without_tables_or_all_is_rejected(write, problems) -> None:
     root = write({"main.dts.yaml": SQLITE_PAIR + "tasks:\n  t: {type: migration, source: a, destination: b, objects: [{database: main}]}\n"})
     assert problems(root) == ["main.dts.yaml:5: task.t: objects[0] (database main) needs `tables: [...]` or `all: true`"]

@@ -87,6 +87,29 @@ def test_identity_change_forces_replacement(overrides, path):
     assert f"`{path}` changed, which forces replacement" in change.reasons
 
 
+SENTINEL = {"hosts": ["10.0.0.7:26379", "10.0.0.8:26379"], "master": "mymaster", "password": "sentinel-pw"}
+
+
+def sentinel_task(**changes):
+    return task(**with_endpoint("source_endpoint", engine="redis", host=None, port=None,
+                                sentinel={**SENTINEL, **changes}))
+
+
+@pytest.mark.parametrize(
+    ("changes", "path", "replaced"),
+    [
+        ({"hosts": [*SENTINEL["hosts"], "10.0.0.9:26379"]}, "source_endpoint.sentinel.hosts", False),
+        ({"password": "rotated"}, "source_endpoint.sentinel.password", False),
+        ({"master": "othermaster"}, "source_endpoint.sentinel.master", True),
+    ],
+)
+def test_a_sentinel_set_changes_in_place_and_another_master_name_replaces(changes, path, replaced):
+    change = only_change(make_plan([sentinel_task(**changes)], state_of(sentinel_task()), None))
+    assert change.changed_paths == [path]
+    assert change.actions == (["delete", "create"] if replaced else ["update"])
+    assert change.replace_paths == ([path] if replaced else [])
+
+
 def test_replace_marks_only_identity_paths_as_forcing():
     desired = task(source="hz", conflict_policy="ignore")
     change = only_change(make_plan([desired], state_of(task()), None))
