@@ -1,6 +1,11 @@
 """MariaDB benchmark: dtsctl against MariaDB's own tools, on the same machine, in one run.
 
     .venv/bin/python bench/mysql_bench.py [--rows 1000000] [--changes 200000] [--paced-rate 2000] [--paced-seconds 20]
+    .venv/bin/python bench/mysql_bench.py --quick [--full-only]
+
+`--quick` is a smaller run (200,000 rows, 40,000 changes, 10 s paced) that finishes in a
+few minutes; `--full-only` runs only measure 1; `--profile FILE` records the agent during
+the full copy with py-spy (collapsed stacks, all threads) into FILE.
 
 1. Full copy of a `--rows` table: `mariadb-dump | mariadb` (baseline) vs a dtsctl
    migration with phases [schema, full], timed from `apply` to `completed`.
@@ -21,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +47,8 @@ SERVER_OPTIONS = ["--innodb-buffer-pool-size=512M", "--max-allowed-packet=256M"]
 DTSCTL = [sys.executable, "-m", "dtsctl"]
 TABLE_DDL = ("CREATE TABLE bench.orders (id BIGINT PRIMARY KEY, customer_id INT NOT NULL, amount DECIMAL(12,2) NOT NULL,"
              " note VARCHAR(64), created DATETIME(6) NOT NULL, KEY by_customer (customer_id)) DEFAULT CHARSET=utf8mb4")
+FULL_SIZES = {"rows": 1_000_000, "changes": 200_000, "paced_seconds": 20.0}
+QUICK_SIZES = {"rows": 200_000, "changes": 40_000, "paced_seconds": 10.0}
 PROBE_DDL = "CREATE TABLE bench.probes (id BIGINT PRIMARY KEY, sent DOUBLE NOT NULL, pad VARCHAR(64))"
 
 
@@ -122,16 +130,30 @@ def full_copy_baseline(src: MariaDBServer, dst: MariaDBServer, rows: int) -> flo
     return rows / elapsed
 
 
-def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int) -> float:
+def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int, profile: Path | None) -> float:
     workspace = workspace_for(root, "full", src, dst, "migration", "[schema, full]")
     start = time.monotonic()
     dtsctl(workspace, "apply", "--auto-approve")
+    profiler = record_agent(workspace, profile) if profile else None
     wait_until(lambda: task_status(workspace)["state"] in ("completed", "failed"), timeout=3600, poll=0.2)
     elapsed = time.monotonic() - start
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(timeout=60)
     if task_status(workspace)["state"] != "completed" or rows_in(dst, "orders") != rows:
         raise RuntimeError(f"dtsctl full copy did not complete: {task_status(workspace)}")
     dtsctl(workspace, "destroy", "--auto-approve")
     return rows / elapsed
+
+
+def record_agent(workspace: Path, output: Path) -> subprocess.Popen:
+    """py-spy sampling the task's agent (every thread, idle ones too) until interrupted."""
+    pid_file = workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid"
+    wait_until(pid_file.exists, timeout=60)
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(py_spy), "record", "--threads", "--idle", "--rate", "200", "--format", "raw",
+                             "--output", str(output), "--pid", pid_file.read_text().strip()],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # -- 2 and 3. incremental -------------------------------------------------------------------------
@@ -262,11 +284,18 @@ def incremental(root: Path, changes: int, rate: int, seconds: float) -> dict[str
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--changes", type=int, default=200_000)
+    parser.add_argument("--rows", type=int)
+    parser.add_argument("--changes", type=int)
     parser.add_argument("--paced-rate", type=int, default=2000)
-    parser.add_argument("--paced-seconds", type=float, default=20)
+    parser.add_argument("--paced-seconds", type=float)
+    parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in a few minutes")
+    parser.add_argument("--full-only", action="store_true", help="only the full-copy measure")
+    parser.add_argument("--profile", type=Path, help="py-spy the agent during the full copy into this file")
     args = parser.parse_args()
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    args.rows = args.rows or sizes["rows"]
+    args.changes = args.changes or sizes["changes"]
+    args.paced_seconds = args.paced_seconds or sizes["paced_seconds"]
     root = Path(tempfile.mkdtemp(prefix="dtsctl-bench-"))
     try:
         src = server(1)
@@ -275,19 +304,19 @@ def main() -> int:
             baseline_dst, dtsctl_dst = server(2), server(3)
             try:
                 dump_rate = full_copy_baseline(src, baseline_dst, args.rows)
-                copy_rate = full_copy_dtsctl(root, src, dtsctl_dst, args.rows)
+                copy_rate = full_copy_dtsctl(root, src, dtsctl_dst, args.rows, args.profile)
             finally:
                 baseline_dst.close()
                 dtsctl_dst.close()
         finally:
             src.close()
-        stream = incremental(root, args.changes, args.paced_rate, args.paced_seconds)
+        stream = {} if args.full_only else incremental(root, args.changes, args.paced_rate, args.paced_seconds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"machine: {os.cpu_count()} cores; rows={args.rows} changes={args.changes} "
           f"paced={args.paced_rate} rows/s for {args.paced_seconds:g}s")
     print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s")
-    print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  ({copy_rate / dump_rate:.0%} of baseline)")
+    print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {copy_rate / dump_rate:.2f}× the baseline")
     for name, (rate, p50, p99) in stream.items():
         print(f"incremental    {name:<24} {rate:12,.0f} rows/s sustained; lag at {args.paced_rate}/s: "
               f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")

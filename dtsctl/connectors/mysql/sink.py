@@ -27,7 +27,7 @@ from dtsctl.connectors.mysql.values import to_param
 from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange
-from dtsctl.engine.tables.interfaces import Sink, TableSchema
+from dtsctl.engine.tables.interfaces import EncodedRows, Sink, TableSchema
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ _ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1091, 1146, 1176}
 
 
 class MysqlSink(Sink):
+    encoded_dialect = DIALECT  # the row literals of snapshot.read_literal_chunk
+
     def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
         super().__init__(endpoint, task_id, origin)
         self._conn: pymysql.Connection | None = None
@@ -152,6 +154,14 @@ class MysqlSink(Sink):
                 sql = (_keep_existing_sql(database, table, columns, schema.key) if keep_existing
                        else _upsert_sql(database, table, columns, schema.key))
                 cursor.executemany(sql, [[to_param(value) for value in row.values()] for row in rows])
+            self._store(cursor, checkpoint)
+
+    def write_encoded_rows(self, schema: TableSchema, database: str, table: str, rows: EncodedRows,
+                           checkpoint: dict[str, Any], keep_existing: bool = False) -> None:
+        write_sql = _keep_existing_sql if keep_existing else _upsert_sql
+        with self._transaction() as cursor:
+            for batch in _statement_batches(rows.rows, pymysql.cursors.Cursor.max_stmt_length):
+                cursor.execute(write_sql(database, table, schema.column_names, schema.key, ",".join(batch)))
             self._store(cursor, checkpoint)
 
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
@@ -283,7 +293,7 @@ class _Run:
     def _insert_sql(self) -> str:
         columns = tuple(self.changes[0].row or ())
         return (f"INSERT INTO {self.target} ({', '.join(map(quote, columns))}) "
-                f"VALUES ({', '.join('%s' for _ in columns)})")
+                f"VALUES {_placeholders(columns)}")
 
     def _delete_sql(self, keys: Sequence[Row]) -> tuple[str, list[Any]]:
         names = list(keys[0])
@@ -296,18 +306,38 @@ class _Run:
         return sql, [to_param(key[name]) for key in keys for name in names]
 
 
-def _keep_existing_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str]) -> str:
-    """An insert that leaves an existing row alone (INSERT IGNORE would also hide value errors)."""
+def _keep_existing_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str],
+                       values: str | None = None) -> str:
+    """An insert that leaves an existing row alone (INSERT IGNORE would also hide value errors).
+    `values` are row literals; placeholders for one row when None."""
     first = quote(key[0])
     return (f"INSERT INTO {qualified(database, table)} ({', '.join(map(quote, columns))}) "
-            f"VALUES ({', '.join('%s' for _ in columns)}) ON DUPLICATE KEY UPDATE {first} = {first}")
+            f"VALUES {values or _placeholders(columns)} ON DUPLICATE KEY UPDATE {first} = {first}")
 
 
-def _upsert_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str]) -> str:
+def _upsert_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str],
+                values: str | None = None) -> str:
     others = [name for name in columns if name not in key] or list(key[:1])
     updates = ", ".join(f"{quote(name)} = VALUES({quote(name)})" for name in others)
     return (f"INSERT INTO {qualified(database, table)} ({', '.join(map(quote, columns))}) "
-            f"VALUES ({', '.join('%s' for _ in columns)}) ON DUPLICATE KEY UPDATE {updates}")
+            f"VALUES {values or _placeholders(columns)} ON DUPLICATE KEY UPDATE {updates}")
+
+
+def _placeholders(columns: Sequence[str]) -> str:
+    return f"({', '.join('%s' for _ in columns)})"
+
+
+def _statement_batches(literals: Sequence[str], max_chars: int) -> Iterator[Sequence[str]]:
+    """Consecutive runs of row literals of about `max_chars` in all (one row at least), so that
+    no statement outgrows what pymysql's executemany would send."""
+    start, size = 0, 0
+    for index, literal in enumerate(literals):
+        if size and size + len(literal) > max_chars:
+            yield literals[start:index]
+            start, size = index, 0
+        size += len(literal) + 1
+    if start < len(literals):
+        yield literals[start:]
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

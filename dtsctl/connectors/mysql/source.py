@@ -17,7 +17,7 @@ from dtsctl.connectors.mysql.connection import connect, error_code, qualified, s
 from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import Position, Row, Transaction
-from dtsctl.engine.tables.interfaces import Source, TableSchema
+from dtsctl.engine.tables.interfaces import EncodedRows, Source, TableSchema
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,22 @@ class MysqlSource(Source):
 
     def read_chunk(self, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
                    where: str | None) -> list[Row]:
+        with self._errors():
+            return snapshot.read_chunk(self._snapshot_connection(), schema, after_key, limit, where)
+
+    def read_encoded_chunk(self, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
+                           where: str | None, dialect: str) -> EncodedRows | None:
+        if dialect != schemas.DIALECT:
+            return None
+        with self._errors():
+            chunk = snapshot.read_literal_chunk(self._snapshot_connection(), schema, after_key, limit, where)
+        return None if chunk is None else EncodedRows(dialect, tuple(chunk[0]), chunk[1])
+
+    def _snapshot_connection(self) -> pymysql.Connection:
         if self._snapshot is None:  # a resumed copy: a new read view, the stream covers the difference
             self.open_snapshot()
         assert self._snapshot is not None
-        with self._errors():
-            return snapshot.read_chunk(self._snapshot, schema, after_key, limit, where)
+        return self._snapshot
 
     def checksum(self, schema: TableSchema, where: str | None) -> tuple[int, str]:
         with self._errors():

@@ -21,6 +21,8 @@ DATABASE = "main"
 
 
 class SqliteSource(Source):
+    reads_ahead = False  # reads run in-process: a reader thread only contends for the GIL
+
     def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
         super().__init__(endpoint, task_id)
         self.path = str(endpoint["path"])

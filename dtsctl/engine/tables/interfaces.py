@@ -54,8 +54,28 @@ class TableSchema:
         return {name: row[name] for name in self.key}
 
 
+@dataclass(frozen=True)
+class EncodedRows:
+    """A full-copy chunk in a form only a sink of the same engine reads (for MySQL: SQL row
+    literals), so a same-engine copy moves values without decoding and re-encoding them.
+    `last_key` is the last row's key, decoded, for the checkpoint and the next read."""
+
+    dialect: str
+    rows: tuple[Any, ...]
+    last_key: tuple[Any, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(len(row) for row in self.rows)
+
+
 class Source(ABC):
     """Reads a source endpoint: schema, snapshot chunks, and the change stream."""
+
+    # Whether the full copy reads the next chunks on a thread of their own while the current one
+    # is written. Worth it when a read waits for a server; a source read in-process (holding the
+    # GIL) would only contend with the writer.
+    reads_ahead: bool = True
 
     def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
         self.endpoint = endpoint
@@ -103,6 +123,12 @@ class Source(ABC):
         self, schema: TableSchema, after_key: Sequence[Any] | None, limit: int, where: str | None
     ) -> list[Row]:
         """Up to `limit` rows with key greater than `after_key`, in key order, matching `where`."""
+
+    def read_encoded_chunk(self, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
+                           where: str | None, dialect: str) -> EncodedRows | None:
+        """`read_chunk`, encoded for a sink of `dialect`; None when this source cannot encode
+        these rows so (the engine then reads them with `read_chunk`)."""
+        return None
 
     @abstractmethod
     def checksum(self, schema: TableSchema, where: str | None) -> tuple[int, str]:
@@ -157,6 +183,9 @@ class Sink(ABC):
     tag, so the opposite direction's reader can drop it (dtsctl.engine.origin).
     """
 
+    # The EncodedRows dialect `write_encoded_rows` takes; None when it takes only decoded rows.
+    encoded_dialect: str | None = None
+
     def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
         self.endpoint = endpoint
         self.task_id = task_id
@@ -205,6 +234,11 @@ class Sink(ABC):
                    checkpoint: dict[str, Any], keep_existing: bool = False) -> None:
         """Upsert `rows` (full copy) and store `checkpoint`, in one transaction. With
         `keep_existing`, rows whose key is already on the destination are left as they are."""
+
+    def write_encoded_rows(self, schema: TableSchema, database: str, table: str, rows: EncodedRows,
+                           checkpoint: dict[str, Any], keep_existing: bool = False) -> None:
+        """`write_rows` for a chunk encoded in this sink's `encoded_dialect`."""
+        raise NotImplementedError(f"{type(self).__name__} takes no encoded rows")
 
     @abstractmethod
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 
+from dtsctl.connectors.mysql.sink import _statement_batches
 from dtsctl.connectors.mysql.ddl import parse, statement_for
 from dtsctl.connectors.mysql.values import format_duration
 
@@ -19,3 +20,10 @@ def test_table_ddl_is_split_per_table_and_replayed_under_new_names():
     [rename] = parse("RENAME TABLE shop.a TO shop.b", "other")
     assert statement_for(rename.change, "copy", "a", "b") == "RENAME TABLE `copy`.`a` TO `copy`.`b`"
     assert parse("CREATE DATABASE x", "shop") == [] and parse("INSERT INTO t VALUES (1)", "shop") == []
+
+
+def test_row_literals_are_batched_into_statements_of_bounded_size() -> None:
+    literals = ["(1)", "(22)", "(333)", "(4444)"]
+    assert [list(batch) for batch in _statement_batches(literals, 10)] == [["(1)", "(22)"], ["(333)"], ["(4444)"]]
+    assert [list(batch) for batch in _statement_batches(literals, 2)] == [[literal] for literal in literals]
+    assert list(_statement_batches([], 10)) == []
