@@ -9,6 +9,7 @@ from typing import Any
 from dtsctl import registry
 from dtsctl.config.model import Endpoint, ObjectSelection, Task
 from dtsctl.engine.plugin import ObjectShape
+from dtsctl.state.sensitive import ALWAYS_SENSITIVE_KEYS
 from dtsctl.config.problems import Location, display_path
 from dtsctl.config.resources import AttributePath, DesiredResource
 
@@ -94,7 +95,7 @@ def _password_paths(value: Any, path: AttributePath = ()) -> list[AttributePath]
     found: list[AttributePath] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "password":
+            if key in ALWAYS_SENSITIVE_KEYS:
                 found.append(path + (key,))
             else:
                 found.extend(_password_paths(item, path + (key,)))

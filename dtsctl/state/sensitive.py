@@ -20,7 +20,9 @@ SENSITIVE_DISPLAY = "(sensitive value)"  # how every output shows a secret
 HASH_SCHEME = "pbkdf2-sha256"
 HASH_ITERATIONS = 10_000
 # Any attribute with this key is sensitive, whatever the declaration says.
-ALWAYS_SENSITIVE_KEYS = frozenset({"password"})
+# `uri`: a MongoDB connection string, which may hold a password; always hidden, as it cannot be
+# hidden only in part once it is hashed.
+ALWAYS_SENSITIVE_KEYS = frozenset({"password", "uri"})
 
 
 def canonical_json(value: Any) -> str:
