@@ -9,7 +9,7 @@ from typing import Any
 from dtsctl import registry
 from dtsctl.config.model import Endpoint, ObjectSelection, Task
 from dtsctl.engine.plugin import ObjectShape
-from dtsctl.state.sensitive import ALWAYS_SENSITIVE_KEYS
+from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS
 from dtsctl.config.problems import Location, display_path
 from dtsctl.config.resources import AttributePath, DesiredResource
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from dtsctl import registry
 from dtsctl.config.build import ResolvedEndpoint, delivery_problem, object_problem, task_resource
 from dtsctl.config.instance import FAILED, ModuleInstance, lineage, report
-from dtsctl.state.sensitive import ALWAYS_SENSITIVE_KEYS
+from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS
 from dtsctl.config.model import Endpoint, Task, Topology
 from dtsctl.config.problems import Problems
 from dtsctl.config.pydantic_problems import validate_entry

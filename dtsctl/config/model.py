@@ -73,15 +73,15 @@ class Endpoint(Strict):
     password: str | None = Field(default=None, examples=['"${ var.password }"'])
     path: str | None = Field(default=None, examples=["./lake.db"])  # sqlite: the database file, relative to the workspace
     database: str | None = Field(default=None, examples=["admin"])  # mongodb: authentication database (older name)
+    cluster: bool = Field(default=False, examples=["true"])  # redis: the endpoint is a Redis Cluster (seed node)
+    # redis: the master these Sentinels name, instead of `host`
+    sentinel: SentinelSet | None = Field(default=None, examples=['{hosts: ["10.0.0.7:26379", "10.0.0.8:26379"], master: mymaster}'])
     # mongodb: a standard connection string instead of host/port/user/password (sensitive: it may hold one)
     uri: str | None = Field(default=None, examples=['"${ env.MONGO_URI }"'])
     auth_database: str | None = Field(default=None, examples=["admin"])  # mongodb: authentication database
     replica_set: str | None = Field(default=None, examples=["rs0"])  # mongodb: the replica set's name
     # mongodb: TLS options passed to the driver as they are, e.g. {tls: true, tlsCAFile: /etc/ca.pem}
     tls: dict[str, str | bool] | None = Field(default=None, examples=["{tls: true, tlsCAFile: /etc/ssl/ca.pem}"])
-    cluster: bool = Field(default=False, examples=["true"])  # redis: the endpoint is a Redis Cluster (seed node)
-    # redis: the master these Sentinels name, instead of `host`
-    sentinel: SentinelSet | None = Field(default=None, examples=['{hosts: ["10.0.0.7:26379", "10.0.0.8:26379"], master: mymaster}'])
 
     @model_validator(mode="after")
     def _engine_fields(self) -> "Endpoint":

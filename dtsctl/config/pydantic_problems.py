@@ -23,7 +23,7 @@ from pydantic.fields import FieldInfo
 from dtsctl.config import model as models
 from dtsctl.config.problems import Problems
 from dtsctl.config.reader import Entry, did_you_mean
-from dtsctl.state.sensitive import ALWAYS_SENSITIVE_KEYS
+from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS
 from dtsctl.config.resources import AttributePath
 from dtsctl.config.yamlsrc import YamlPath
 

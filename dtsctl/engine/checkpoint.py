@@ -84,6 +84,9 @@ class Checkpoint:
     # The change log's start is fixed: from now on a lost change log cannot be started afresh.
     stream_started: bool = False
     run: str | None = None  # a scheduled migration's run whose copy this is (runtime/runs.py)
+    # A destination without transactions may already hold changes up to this change-log seq (a
+    # batch was being applied when this was saved): they are applied again idempotently.
+    replay_until_seq: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +102,7 @@ class Checkpoint:
             "ddl_pending_seq": self.ddl_pending_seq,
             "stream_started": self.stream_started,
             "run": self.run,
+            "replay_until_seq": self.replay_until_seq,
         }
 
     @classmethod
@@ -115,6 +119,7 @@ class Checkpoint:
             ddl_pending_seq=data.get("ddl_pending_seq"),
             stream_started=data.get("stream_started", False),
             run=data.get("run"),
+            replay_until_seq=data.get("replay_until_seq"),
         )
 
     def start_run(self, run: str) -> None:

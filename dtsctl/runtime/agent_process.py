@@ -28,7 +28,7 @@ from dtsctl.engine.worker import Worker
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import EXIT_FATAL, shared_changelog
-from dtsctl.state.sensitive import ALWAYS_SENSITIVE_KEYS
+from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS
 from dtsctl.runtime.lifecycle import pipeline_for
 from dtsctl.schedule import with_run_window
 
