@@ -1,0 +1,107 @@
+"""MongoDB migration and synchronization through the dtsctl CLI, against private nx-27017 servers.
+
+Every test here is one nx-27017 supports (docs/engine.md, "MongoDB: what was verified
+against what"): string `_id`s, collection-level change streams, resume by token. The
+behaviours it lacks are tested against a real replica set in tests/integration/mongodb.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pymongo
+import pytest
+
+from tests.e2e.cli import Workspace, wait_for
+from tests.servers.mongodb import NxMongoServer
+
+pytestmark = pytest.mark.e2e
+
+RETRY = "{connection_minutes: 2, other_minutes: 2}"
+
+
+def declaration(source: NxMongoServer, destination: NxMongoServer, *, type_: str = "synchronization",
+                objects: str = "[{database: shop, collections: [orders, users]}]", phases: str = "[schema, full, incremental]",
+                extra: str = "") -> str:
+    return f"""
+        endpoints:
+          src: {{engine: mongodb, host: 127.0.0.1, port: {source.port}}}
+          dst: {{engine: mongodb, uri: "mongodb://127.0.0.1:{destination.port}/?directConnection=true"}}
+        tasks:
+          copy:
+            type: {type_}
+            source: src
+            destination: dst
+            objects: {objects}
+            phases: {phases}
+            retry: {RETRY}
+        {extra}
+        """
+
+
+def documents(client: pymongo.MongoClient, database: str, collection: str) -> list[dict[str, Any]]:
+    return list(client[database][collection].find().sort("_id", 1))
+
+
+def wait_same(source: pymongo.MongoClient, destination: pymongo.MongoClient, *namespaces: tuple[str, str, str, str],
+              timeout: float = 60) -> None:
+    for src_db, src_coll, dst_db, dst_coll in namespaces:
+        wait_for(lambda: documents(source, src_db, src_coll) == documents(destination, dst_db, dst_coll),
+                 timeout=timeout, what=f"{dst_db}.{dst_coll} equal to {src_db}.{src_coll}")
+
+
+@contextmanager
+def writes(client: pymongo.MongoClient, database: str, collection: str) -> Iterator[dict[str, int]]:
+    """A writer inserting, updating and deleting documents with string _ids until the block ends."""
+    stop, done = threading.Event(), {"n": 0}
+
+    def run() -> None:
+        target = client[database][collection]
+        while not stop.is_set():
+            n = done["n"]
+            target.insert_one({"_id": f"w{n:06d}", "n": n, "tags": ["a", {"b": n}]})
+            if n % 3 == 0:
+                target.update_one({"_id": f"w{n // 2:06d}"}, {"$set": {"updated": True}, "$inc": {"n": 1000}})
+            if n % 5 == 0:
+                target.delete_one({"_id": f"w{n // 3:06d}"})
+            done["n"] = n + 1
+            time.sleep(0.002)
+
+    writer = threading.Thread(target=run, daemon=True)
+    writer.start()
+    try:
+        yield done
+    finally:
+        stop.set()
+        writer.join(timeout=10)
+
+
+def seed(client: pymongo.MongoClient, count: int) -> None:
+    client.shop.orders.insert_many([{"_id": f"o{n:06d}", "n": n, "total": n * 1.5, "lines": [{"sku": f"s{n}"}]}
+                                    for n in range(count)])
+    client.shop.users.insert_many([{"_id": f"u{n:04d}", "name": f"user {n}"} for n in range(50)])
+
+
+def test_migration_copies_every_selected_collection_and_completes(workspace: Workspace, mongodb_pair) -> None:
+    src, dst = mongodb_pair
+    source, destination = src.client(), dst.client()
+    seed(source, 2500)
+    source.shop.ignored.insert_one({"_id": "x"})
+    workspace.write("main.dts.yaml", declaration(src, dst, type_="migration", phases="[schema, full]", objects=(
+        "[{database: shop, collections: [orders, users], rename: shop2, collection_rename: {users: customers}}]")))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.copy", "--timeout", "60")
+    status = workspace.status("task.copy")
+    assert status["state"] == "completed" and status["rows_copied"] == 2550, status
+    wait_same(source, destination, ("shop", "orders", "shop2", "orders"), ("shop", "users", "shop2", "customers"))
+    assert "ignored" not in destination.shop2.list_collection_names()
+    verified = json.loads(workspace.run("verify", "task.copy", "--json").stdout)
+    assert verified["equal"] is True, verified
+    assert {table["table"] for table in verified["tables"]} == {"shop.orders", "shop.users"}
