@@ -105,3 +105,34 @@ def test_migration_copies_every_selected_collection_and_completes(workspace: Wor
     verified = json.loads(workspace.run("verify", "task.copy", "--json").stdout)
     assert verified["equal"] is True, verified
     assert {table["table"] for table in verified["tables"]} == {"shop.orders", "shop.users"}
+
+
+def test_synchronization_hands_over_from_the_copy_and_survives_kill_9(workspace: Workspace, mongodb_pair) -> None:
+    """Writes run during the copy and the stream; the agent is killed -9 in each; the destination ends equal,
+    with nothing lost and no document twice."""
+    src, dst = mongodb_pair
+    source, destination = src.client(), dst.client()
+    seed(source, 6000)
+    workspace.write("main.dts.yaml", declaration(src, dst, extra="    throttle: {rps: 3000, mbps: 0}"))
+    with writes(source, "shop", "orders") as written:
+        workspace.run("apply", "--auto-approve")
+        copying = wait_for(lambda: (s := workspace.status("task.copy"))["phase"] == "full"
+                           and s["rows_copied"] >= 1000 and s, timeout=30, what="the copy under way")
+        os.kill(copying["pid"], signal.SIGKILL)  # kill -9 during the copy, writes going on
+        wait_for(lambda: (workspace.status("task.copy").get("pid") or copying["pid"]) != copying["pid"], timeout=60,
+                 what="the agent restarted")
+        workspace.run("wait", "task.copy", "--phase", "incremental", "--timeout", "90")
+        streaming = workspace.status("task.copy")
+        wait_for(lambda: workspace.status("task.copy")["events_applied"] > streaming["events_applied"] + 100,
+                 timeout=30, what="the stream under way")
+        os.kill(workspace.status("task.copy")["pid"], signal.SIGKILL)  # kill -9 during the stream
+        time.sleep(1)
+    assert written["n"] > 100
+    wait_same(source, destination, ("shop", "orders", "shop", "orders"), ("shop", "users", "shop", "users"), timeout=90)
+    status = workspace.status("task.copy")
+    assert status["state"] == "running" and status["last_error"] is None, status
+    assert status["conflicts"] == {"insert": 0, "update": 0, "delete": 0}, status
+    assert json.loads(workspace.run("verify", "task.copy", "--json").stdout)["equal"] is True
+    workspace.run("destroy", "--auto-approve")
+    assert destination.dtsctl.checkpoints.count_documents({}) == 0, "destroy removes the checkpoint"
+    assert destination.shop.orders.count_documents({}) == source.shop.orders.count_documents({}), "data stays"

@@ -61,7 +61,8 @@ class MongoSink(DocumentSink):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], session: ClientSession | None = None) -> None:
         with failures(self.endpoint, "write the checkpoint to"):
-            self._checkpoints.replace_one({"_id": self.spec.task_id}, {"checkpoint": json.dumps(checkpoint)},
+            self._checkpoints.replace_one({"_id": self.spec.task_id},
+                                          {"_id": self.spec.task_id, "checkpoint": json.dumps(checkpoint)},
                                           upsert=True, session=session)
 
     def delete_checkpoint(self) -> None:
