@@ -16,6 +16,7 @@ from dtsctl import registry
 from dtsctl.config.model import ConsumerGroup, Task
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.documents.pipeline import DocumentPipeline
+from dtsctl.engine.documents.subscription import DocumentSubscriptionPipeline
 from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
 from dtsctl.engine.pipeline import CheckResult, Pipeline, TableComparison
 from dtsctl.engine.plugin import EngineSpec, PipelineKind
@@ -32,6 +33,7 @@ from dtsctl.errors import DtsError
 _SUBSCRIPTIONS: dict[PipelineKind, type[SubscriptionPipeline]] = {
     PipelineKind.TABLES: SubscriptionPipeline,
     PipelineKind.KEY_VALUE: KeyspaceSubscriptionPipeline,
+    PipelineKind.DOCUMENT: DocumentSubscriptionPipeline,
 }
 
 

@@ -136,3 +136,46 @@ def test_synchronization_hands_over_from_the_copy_and_survives_kill_9(workspace:
     workspace.run("destroy", "--auto-approve")
     assert destination.dtsctl.checkpoints.count_documents({}) == 0, "destroy removes the checkpoint"
     assert destination.shop.orders.count_documents({}) == source.shop.orders.count_documents({}), "data stays"
+
+
+def test_subscription_records_through_consume_and_a_redis_stream(workspace: Workspace, mongodb_pair,
+                                                                 redis_source, flush_redis) -> None:
+    """Change records in the common envelope (object db.collection, documents as Extended JSON), read with
+    `dtsctl consume` and delivered to a Redis Stream."""
+    src, _ = mongodb_pair
+    source, stream = src.client(), flush_redis(redis_source)
+    source.shop.orders.insert_one({"_id": "before-start", "n": 0})
+    workspace.write("main.dts.yaml", f"""
+        endpoints:
+          src: {{engine: mongodb, host: 127.0.0.1, port: {src.port}}}
+          cache: {{engine: redis, host: 127.0.0.1, port: {redis_source.port}}}
+        tasks:
+          cdc:
+            type: subscription
+            source: src
+            objects: [{{database: shop, collections: [orders]}}]
+            consumer_groups: [billing]
+            deliver_to: {{endpoint: cache, stream: "shop:changes"}}
+            retry: {RETRY}
+        """)
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.cdc", "--phase", "incremental", "--timeout", "60")
+    source.shop.orders.insert_one({"_id": "o1", "n": 1, "big": 2 ** 40, "price": 2.5})
+    source.shop.orders.update_one({"_id": "o1"}, {"$set": {"n": 2}})
+    source.shop.orders.delete_one({"_id": "o1"})
+    wait_for(lambda: workspace.status("task.cdc")["events_applied"] >= 3, timeout=30, what="three changes recorded")
+    result = workspace.run("consume", "task.cdc", "--group", "billing", "--timeout", "2")
+    changes = [json.loads(line) for line in result.stdout.splitlines()]
+    changes = [(r["op"], r["object"], r["before"], r["after"]) for r in changes if r["op"] not in ("begin", "commit")]
+    inserted = {"_id": "o1", "n": {"$numberInt": "1"}, "big": {"$numberLong": str(2 ** 40)},
+                "price": {"$numberDouble": "2.5"}}
+    assert changes == [("insert", "shop.orders", None, inserted),
+                       ("update", "shop.orders", {"_id": "o1"}, {**inserted, "n": {"$numberInt": "2"}}),
+                       ("delete", "shop.orders", {"_id": "o1"}, None)]
+    delivered = wait_for(lambda: [fields for _, fields in stream.xrange("shop:changes")
+                                  if fields[b"op"] != b"begin" and fields[b"op"] != b"commit"] or None,
+                         timeout=30, what="records in the Redis stream")
+    wait_for(lambda: len([1 for _, f in stream.xrange("shop:changes") if f[b"op"] in (b"insert", b"update", b"delete")])
+             == 3, timeout=30, what="three records delivered")
+    assert delivered[0][b"object"] == b"shop.orders"
+    assert json.loads(delivered[0][b"record"])["after"] == inserted
