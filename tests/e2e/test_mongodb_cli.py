@@ -96,10 +96,15 @@ def test_migration_copies_every_selected_collection_and_completes(workspace: Wor
     source.shop.ignored.insert_one({"_id": "x"})
     workspace.write("main.dts.yaml", declaration(src, dst, type_="migration", phases="[schema, full]", objects=(
         "[{database: shop, collections: [orders, users], rename: shop2, collection_rename: {users: customers}}]")))
+    plan = workspace.run("plan").stdout
     workspace.run("apply", "--auto-approve")
     workspace.run("wait", "task.copy", "--timeout", "60")
     status = workspace.status("task.copy")
     assert status["state"] == "completed" and status["rows_copied"] == 2550, status
+    uri = f"mongodb://127.0.0.1:{dst.port}"
+    shown = [plan, (workspace.root / "state" / "dtsctl.state.json").read_text(), json.dumps(status),
+             (workspace.runtime / "tasks" / "task.copy" / "agent.log").read_text()]
+    assert "(sensitive value)" in plan and not [text for text in shown if uri in text], "the uri is sensitive"
     wait_same(source, destination, ("shop", "orders", "shop2", "orders"), ("shop", "users", "shop2", "customers"))
     assert "ignored" not in destination.shop2.list_collection_names()
     verified = json.loads(workspace.run("verify", "task.copy", "--json").stdout)
