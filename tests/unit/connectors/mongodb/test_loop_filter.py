@@ -9,11 +9,13 @@ import uuid
 from typing import Any
 
 from bson import Binary, Int64, Timestamp
+from pymongo.errors import OperationFailure
 
 from dtsctl.connectors.mongodb.source import MongoSource, _Stream
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.documents.loop import MARKER_COLLECTION, written_by
 from dtsctl.engine.documents.naming import BOOKKEEPING_DATABASE
+from dtsctl.engine.errors import FatalError
 from dtsctl.engine.origin import PairTags
 from dtsctl.engine.task import TaskSpec
 
@@ -96,3 +98,19 @@ def test_a_cascade_reading_the_same_side_sees_every_change():
     records = read(source(None), PEER_TRANSACTION)
     assert not any(written_by(record, "some-other-pair") for record in records)
     assert [change.id for change in records[0].changes] == [PEER, "a", "b"]
+
+
+def test_lost_change_stream_history_stops_the_task_asking_to_re_seed():
+    """ChangeStreamHistoryLost (286): the resume point fell off the oplog; nothing is silently skipped."""
+    class Lost(Cursor):
+        def try_next(self):
+            raise OperationFailure("Resume of change stream was not possible", code=286)
+
+    reader = source(None)
+    reader._streams["*"] = _Stream(Lost([]))
+    try:
+        reader._read_streams(0)
+    except FatalError as exc:
+        assert "history lost" in str(exc) and "re-seed" in str(exc)
+    else:
+        raise AssertionError("history loss was not reported")
