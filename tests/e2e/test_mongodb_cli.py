@@ -184,3 +184,38 @@ def test_subscription_records_through_consume_and_a_redis_stream(workspace: Work
              == 3, timeout=30, what="three records delivered")
     assert delivered[0][b"object"] == b"shop.orders"
     assert json.loads(delivered[0][b"record"])["after"] == inserted
+
+
+def test_precheck_refuses_a_non_empty_destination_unless_the_policy_says_so_and_filters_the_copy(
+        workspace: Workspace, mongodb_pair) -> None:
+    src, dst = mongodb_pair
+    source, destination = src.client(), dst.client()
+    seed(source, 100)
+    destination.shop.orders.insert_one({"_id": "o000050", "mine": True})
+    objects = "[{database: shop, collections: [orders], filter: {orders: '{\"n\": {\"$gte\": 40}}'}}]"
+    workspace.write("main.dts.yaml", declaration(src, dst, type_="migration", phases="[schema, full]", objects=objects))
+    refused = workspace.run("apply", "--auto-approve", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert ("the destination collection shop.orders already holds documents; 1 of its first 60 source _ids are "
+            "already there: empty it, or set conflict_policy to ignore") in refused.stderr
+    assert workspace.run("state", "list").stdout == "" and destination.shop.orders.count_documents({}) == 1
+
+    workspace.write("main.dts.yaml", declaration(src, dst, type_="migration", phases="[schema, full]", objects=objects,
+                                                 extra="    conflict_policy: ignore"))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.copy", "--timeout", "60")
+    assert destination.shop.orders.count_documents({}) == 60, "only the filtered documents are copied"
+    assert destination.shop.orders.find_one({"_id": "o000050"}) == {"_id": "o000050", "mine": True}, "kept"
+    assert destination.shop.orders.find_one({"_id": "o000039"}) is None
+
+
+def test_an_endpoint_with_both_uri_and_host_is_refused_in_words(workspace: Workspace) -> None:
+    workspace.write("main.dts.yaml", """
+        endpoints:
+          src: {engine: mongodb, uri: "mongodb://u:secret@h:1", host: h}
+          dst: {engine: mysql, uri: "mongodb://h:2"}
+        """)
+    result = workspace.run("validate", check=False)
+    assert result.returncode == 1 and "secret" not in result.stdout + result.stderr
+    assert "give either `uri` or host/port/user/password, not both" in result.stdout + result.stderr
+    assert "`uri` is for mongodb endpoints" in result.stdout + result.stderr

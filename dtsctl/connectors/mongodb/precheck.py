@@ -45,7 +45,7 @@ def precheck(spec: TaskSpec) -> list[CheckResult]:
             if spec.tags is not None and not is_transactional(hellos[1]):
                 results.append(CheckResult("transactions", False, "a two-way pair needs multi-document transactions "
                                            f"on {where(spec.destination_endpoint or {})}: " + ONE_NODE_REPLICA_SET))
-            if "full" in spec.phases:
+            if "full" in spec.phases and not any(result.name == "filter" for result in results):
                 results += _existing_documents(spec, source, destination, selection)
         return results
     finally:
@@ -144,7 +144,8 @@ def _existing_documents(spec: TaskSpec, source: MongoSource, destination: MongoC
             target_db, target = selection.destination(db, name)
             if destination[target_db][target].estimated_document_count() == 0:
                 continue
-            ids = [document["_id"] for document in source.client[db][name].find({}, {"_id": 1}).limit(SAMPLE_IDS)]
+            query = filters.parse(selection.filter(db, name)) or {}
+            ids = [document["_id"] for document in source.client[db][name].find(query, {"_id": 1}).limit(SAMPLE_IDS)]
             same = destination[target_db][target].count_documents({"_id": {"$in": ids}}) if ids else 0
             clash = f"; {same} of its first {len(ids)} source _ids are already there" if same else ""
             if policy is ConflictPolicy.FAIL:
