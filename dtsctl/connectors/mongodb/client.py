@@ -11,10 +11,12 @@ import contextlib
 from typing import Any, Iterator
 
 import pymongo
+from bson import CodecOptions
 from pymongo import MongoClient
 from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
 
+from dtsctl.connectors.mongodb.codec import CODEC
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.errors import DtsError
 
@@ -34,10 +36,11 @@ def where(endpoint: dict[str, Any]) -> str:
     return f"{endpoint.get('host')}:{endpoint.get('port') or 27017}"
 
 
-def connect(endpoint: dict[str, Any]) -> MongoClient:
-    """A client for the endpoint (connecting lazily); DtsError when its options are not valid."""
+def connect(endpoint: dict[str, Any], codec: CodecOptions = CODEC) -> MongoClient:
+    """A client for the endpoint (connecting lazily) whose documents decode with `codec`; DtsError
+    when its options are not valid."""
     options: dict[str, Any] = {"serverSelectionTimeoutMS": TIMEOUT_MS, "connectTimeoutMS": TIMEOUT_MS,
-                               "tz_aware": True, **(endpoint.get("tls") or {})}
+                               "tz_aware": True, "document_class": codec.document_class, **(endpoint.get("tls") or {})}
     try:
         if endpoint.get("uri"):
             return MongoClient(endpoint["uri"], **options)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
+from typing import Any
+
+from dtsctl.connectors.mongodb.codec import readable
 from dtsctl.connectors.mongodb.precheck import precheck
 from dtsctl.connectors.mongodb.sink import MongoSink
 from dtsctl.connectors.mongodb.source import MongoSource
@@ -30,6 +33,9 @@ class MongoConnector:
 
     def verify(self, spec: TaskSpec) -> list[TableComparison]:
         return verify(spec)
+
+    def readable(self, packed: str) -> dict[str, Any]:
+        return readable(packed)
 
 
 CONNECTOR = MongoConnector()

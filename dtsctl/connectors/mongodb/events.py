@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from bson import Timestamp
 
-from dtsctl.connectors.mongodb.ejson import to_ejson
+from dtsctl.connectors.mongodb.codec import pack, to_ejson
 from dtsctl.engine.documents.changes import DocumentChange
 
 DATA_OPS = {"insert": "insert", "replace": "replace", "update": "update", "delete": "delete"}
@@ -62,8 +62,8 @@ def _change(op: str, event: Mapping[str, Any]) -> DocumentChange | None:
         document, before = event.get("fullDocument"), event.get("fullDocumentBeforeChange")
         return DocumentChange(DATA_OPS[op], database, collection,  # type: ignore[arg-type]
                               id=to_ejson((event.get("documentKey") or {}).get("_id")),
-                              document=None if document is None else to_ejson(document),
-                              before=None if before is None else to_ejson(before))
+                              document=None if document is None else pack(document),
+                              before=None if before is None else pack(before))
     ddl = _ddl(op, event)
     return None if ddl is None else DocumentChange("ddl", database, collection, ddl=ddl)
 

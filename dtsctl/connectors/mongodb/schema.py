@@ -8,7 +8,7 @@ from pymongo import IndexModel
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
-from dtsctl.connectors.mongodb.ejson import from_ejson, to_ejson
+from dtsctl.connectors.mongodb.codec import from_ejson, to_ejson
 
 NAMESPACE_EXISTS = 48
 _NOT_INDEX_OPTIONS = {"v", "key", "ns"}

@@ -17,7 +17,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from dtsctl.connectors.mongodb import schema
 from dtsctl.connectors.mongodb.client import check, connect, failures, is_transactional
-from dtsctl.connectors.mongodb.ejson import from_ejson
+from dtsctl.connectors.mongodb.codec import from_ejson, unpack
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.documents.changes import DocumentChange
 from dtsctl.engine.documents.interfaces import DocumentSink
@@ -78,15 +78,15 @@ class MongoSink(DocumentSink):
 
     def copy(self, changes: Sequence[DocumentChange], keep_existing: bool, checkpoint: dict[str, Any]) -> None:
         with failures(self.endpoint, "copy to"):
-            by_collection: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            by_collection: dict[tuple[str, str], list[Any]] = {}
             for change in changes:
-                by_collection.setdefault((change.database, change.collection), []).append(from_ejson(change.document))
+                by_collection.setdefault((change.database, change.collection), []).append(unpack(change.document))
             for (database, collection), documents in by_collection.items():
                 self._insert_unordered(self.client[database][collection], documents, keep_existing)
             self.save_checkpoint(checkpoint)
 
     @staticmethod
-    def _insert_unordered(target: Any, documents: list[dict[str, Any]], keep_existing: bool) -> None:
+    def _insert_unordered(target: Any, documents: list[Any], keep_existing: bool) -> None:
         try:
             target.insert_many(documents, ordered=False)
         except BulkWriteError as exc:
@@ -139,7 +139,7 @@ class MongoSink(DocumentSink):
             if change.op == "delete":
                 run.append(DeleteOne(key))
             elif change.document is not None:
-                run.append(ReplaceOne(key, from_ejson(change.document), upsert=True))
+                run.append(ReplaceOne(key, unpack(change.document), upsert=True))
         if run and target is not None:
             target.bulk_write(run, ordered=True, session=session)
 
@@ -149,7 +149,7 @@ class MongoSink(DocumentSink):
         delete) goes to the conflict policy."""
         collection = self.client[change.database][change.collection]
         key = {"_id": from_ejson(change.id)}
-        document = None if change.document is None else from_ejson(change.document)
+        document = None if change.document is None else unpack(change.document)
         if change.op == "delete":
             if collection.delete_one(key, session=session).deleted_count == 0:
                 conflicts.row(_row_change(change, "delete"), counts)

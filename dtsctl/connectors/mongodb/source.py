@@ -26,7 +26,7 @@ from pymongo.errors import OperationFailure
 
 from dtsctl.connectors.mongodb import filters, schema
 from dtsctl.connectors.mongodb.client import check, connect, failures
-from dtsctl.connectors.mongodb.ejson import from_ejson, to_ejson
+from dtsctl.connectors.mongodb.codec import RAW_CODEC, from_ejson, pack, to_ejson
 from dtsctl.connectors.mongodb.events import Translated, translate
 from dtsctl.engine.checkpoint import RESEED
 from dtsctl.engine.documents.changes import COPY_BEGIN, COPY_END, DocumentChange, Record
@@ -61,6 +61,7 @@ class MongoSource(DocumentSource):
         super().__init__(spec)
         self.endpoint = spec.source_endpoint
         self.client = connect(self.endpoint)
+        self._raw = connect(self.endpoint, RAW_CODEC)  # documents and events stay BSON bytes (codec.py)
         self.selection = Selection(spec.objects)
         self._position: dict[str, Any] = {}
         self._streams: dict[str, _Stream] = {}
@@ -120,14 +121,14 @@ class MongoSource(DocumentSource):
         after = copy["after"]
         if after is not None:
             query = {"$and": [query, after_id(from_ejson(after))]} if query else after_id(from_ejson(after))
-        documents = list(self.client[database][collection].find(query).sort("_id", 1).limit(CHUNK_DOCUMENTS))
+        documents = list(self._raw[database][collection].find(query).sort("_id", 1).limit(CHUNK_DOCUMENTS))
         if not documents:
             copy["todo"].pop(0)
             copy["after"] = None
             return []
         copy["after"] = to_ejson(documents[-1]["_id"])
         changes = tuple(DocumentChange("insert", database, collection, id=to_ejson(document["_id"]),
-                                       document=to_ejson(document)) for document in documents)
+                                       document=pack(document)) for document in documents)
         return [Record(changes, None, time.time(), copy=True)]
 
     def _read_streams(self, wait_seconds: float) -> list[Record]:
@@ -198,12 +199,12 @@ class MongoSource(DocumentSource):
         if resume is not None:
             options["start_after" if start_after else "resume_after"] = resume
         if key == CLUSTER:
-            return self.client.watch(self._cluster_pipeline(), **options)
+            return self._raw.watch(self._cluster_pipeline(), **options)
         database, _, collection = key.partition(".")
         query = filters.parse(self.selection.filter(database, collection))
         pipeline = [] if query is None else [{"$match": {"$or": [{"operationType": {"$nin": _DATA_OPS}},
                                                                  filters.on_full_document(query)]}}]
-        return self.client[database][collection].watch(pipeline, **options)
+        return self._raw[database][collection].watch(pipeline, **options)
 
     def _cluster_pipeline(self) -> list[dict[str, Any]]:
         selected = [{"ns.db": {"$in": self.selection.databases}}]
@@ -239,6 +240,7 @@ class MongoSource(DocumentSource):
     def close(self) -> None:
         self._close_streams()
         self.client.close()
+        self._raw.close()
 
 
 def after_id(last: Any) -> dict[str, Any]:

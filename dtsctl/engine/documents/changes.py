@@ -1,8 +1,8 @@
 """Document changes and change-log records, as engine-neutral JSON.
 
-Documents travel as canonical Extended JSON (JSON-safe and exact for every BSON
-type), produced and read back by the connector; the engine only routes them by
-database, collection and `_id`. One `Record` is one source transaction (or one
+Documents travel in the connector's packed form (a JSON string, exact for every
+type of the engine), produced and read back by the connector; `_id`s as canonical
+Extended JSON. The engine only routes changes by database, collection and `_id`. One `Record` is one source transaction (or one
 change outside a transaction, or one full-copy chunk), so a record is applied
 whole and the position after it always lies on a transaction boundary.
 """
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from dtsctl.engine.events import Position
 
-Document = dict[str, Any]  # canonical Extended JSON
+Document = str  # packed by the connector (connectors/mongodb/codec.py)
 ChangeOp = Literal["insert", "replace", "update", "delete", "ddl"]
 DdlKind = Literal["create", "drop", "rename", "create_indexes", "drop_indexes", "drop_database"]
 

@@ -104,3 +104,6 @@ class DocumentConnector(Protocol):
     def teardown(self, spec: TaskSpec) -> None: ...
 
     def verify(self, spec: TaskSpec) -> list[TableComparison]: ...
+
+    def readable(self, packed: Any) -> dict[str, Any]:
+        """A document as the source packed it (DocumentChange.document), as subscription records show it."""

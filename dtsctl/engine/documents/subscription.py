@@ -24,6 +24,7 @@ from dtsctl.engine.subscription.recorder import Recorder
 from dtsctl.engine.subscription.runner import KeyspaceSubscriptionRunner, SubscriptionProgress
 from dtsctl.engine.subscription.store import SubscriptionStore
 
+Readable = Callable[[Any], dict[str, Any]]  # the connector's: packed document -> Extended JSON
 _ENVELOPE_OP = {"insert": "insert", "replace": "update", "update": "update", "delete": "delete"}
 
 
@@ -52,7 +53,7 @@ class DocumentSubscriptionRunner(KeyspaceSubscriptionRunner):
                               dropped_origin=None)
 
     def _recorder(self, store: SubscriptionStore, changelog: ChangeLog) -> Recorder:
-        return DocumentRecorder(store, changelog)
+        return DocumentRecorder(store, changelog, self.pipeline.source.connector.readable)
 
     def _failed_prechecks(self) -> list[str]:
         checks: list[CheckResult] = self.pipeline.precheck()
@@ -60,20 +61,27 @@ class DocumentSubscriptionRunner(KeyspaceSubscriptionRunner):
 
 
 class DocumentRecorder(Recorder):
+    def __init__(self, store: SubscriptionStore, changelog: ChangeLog, readable: Readable) -> None:
+        super().__init__(store, changelog)
+        self._readable = readable
+
     def _read(self, after_seq: int, limit: int) -> list[tuple[int, Transaction]]:
-        return [(seq, transaction(Record.from_payload(payload, position, commit_time)))
+        return [(seq, transaction(Record.from_payload(payload, position, commit_time), self._readable))
                 for seq, position, commit_time, payload in self.changelog.read_raw(after_seq, limit)]
 
 
-def transaction(record: Record) -> Transaction:
+def transaction(record: Record, readable: Readable) -> Transaction:
     """A change-log record as the envelope's transaction: its data changes, in order (controls and
     DDL give none)."""
-    events = tuple(event(change, record) for change in record.changes if change.op in _ENVELOPE_OP)
+    events = tuple(event(change, record, readable) for change in record.changes if change.op in _ENVELOPE_OP)
     return Transaction(events, record.position, record.commit_time)
 
 
-def event(change: DocumentChange, record: Record) -> ChangeEvent:
-    before = change.before if change.before is not None or change.op == "insert" else {"_id": change.id}
-    after = None if change.op == "delete" else change.document
+def event(change: DocumentChange, record: Record, readable: Readable) -> ChangeEvent:
+    if change.before is not None:
+        before = readable(change.before)
+    else:
+        before = None if change.op == "insert" else {"_id": change.id}
+    after = None if change.op == "delete" or change.document is None else readable(change.document)
     return ChangeEvent(change.database, change.collection, _ENVELOPE_OP[change.op], before, after,  # type: ignore[arg-type]
                        record.commit_time, record.position)
