@@ -86,7 +86,7 @@ class DocumentRunner(PipelineRunner):
             reason = "the destination lost its checkpoint"
         elif emptied or cp.applied_seq > changelog.last_seq():
             reason = f"the change log {self.changelog_path} was lost"
-        elif _selection_changed(Selection(self.spec.objects), cp):
+        elif _selection_changed(Selection(self.spec.objects), cp, copies="full" in self.spec.phases):
             reason = "the selected objects changed"
         if reason is None:
             return
@@ -100,13 +100,13 @@ class DocumentRunner(PipelineRunner):
         sink.save_checkpoint(cp.to_json())
 
 
-def _selection_changed(selection: Selection, cp: Checkpoint) -> bool:
-    """True when a copied collection is no longer selected or goes elsewhere, or a newly listed one
-    was never copied."""
+def _selection_changed(selection: Selection, cp: Checkpoint, copies: bool) -> bool:
+    """True when a copied collection is no longer selected or goes elsewhere, or (for a task that
+    copies) a newly listed one was never copied."""
     for namespace, table in cp.tables.items():
         database, _, collection = namespace.partition(".")
         if not selection.wanted(database, collection) or \
                 ".".join(selection.destination(database, collection)) != table.destination:
             return True
     listed = {f"{database}.{name}" for database in selection.databases for name in selection.collections(database) or ()}
-    return bool(listed - set(cp.tables))
+    return copies and bool(listed - set(cp.tables))
