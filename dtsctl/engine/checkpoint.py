@@ -7,12 +7,16 @@ so after any crash the destination and its checkpoint agree.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ConflictCounts, decode_value, encode_value
+
+if TYPE_CHECKING:
+    from dtsctl.engine.task import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +140,30 @@ class CheckpointStore(Protocol):
     def load_checkpoint(self) -> dict[str, Any] | None: ...
 
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+
+
+class CheckpointedSink(ABC):
+    """A destination that keeps a task's checkpoint beside its data (key-value and document sinks)."""
+
+    def __init__(self, spec: "TaskSpec") -> None:
+        self.spec = spec
+        self.endpoint = spec.destination_endpoint or {}
+
+    @abstractmethod
+    def check_connection(self) -> None: ...
+
+    @abstractmethod
+    def load_checkpoint(self) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def delete_checkpoint(self) -> None:
+        """Forget this task's bookkeeping; never touch user data."""
+
+    def close(self) -> None:
+        """Release connections."""
 
 
 class CheckOutcome(Protocol):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 from dtsctl.engine.changelog import ChangeLog, stream_started_for
-from dtsctl.engine.checkpoint import Checkpoint
+from dtsctl.engine.checkpoint import CheckOutcome, Checkpoint, CheckpointStore, load_after_precheck
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.shared_status import SharedLogStatus
@@ -47,6 +47,14 @@ class PipelineRunner:
         self.progress = progress
         self.stop = stop
         self.on_commit = on_commit
+
+    def _committed_checkpoint(self, sink: CheckpointStore,
+                              precheck: Callable[[], Sequence[CheckOutcome]]) -> Checkpoint:
+        """The destination's checkpoint, after the precheck a fresh task must pass (shown in status)."""
+        cp = load_after_precheck(sink, precheck, lambda: self.progress.set_phase("precheck"),
+                                 lambda: streamed_without_copy(self.spec, self.changelog_path))
+        self.progress.committed(cp)
+        return cp
 
     def _apply_loop(self, applier: AppliesNext, cp: Checkpoint, changelog: ChangeLog, reader: ReaderThread,
                     appended: threading.Event, each_round: Callable[[], None] = lambda: None,

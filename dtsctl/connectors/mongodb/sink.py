@@ -36,7 +36,6 @@ _ALREADY_DONE = (26, 27, 48)
 class MongoSink(DocumentSink):
     def __init__(self, spec: TaskSpec) -> None:
         super().__init__(spec)
-        self.endpoint = spec.destination_endpoint or {}
         self.client = connect(self.endpoint)
         self._transactional: bool | None = None
 

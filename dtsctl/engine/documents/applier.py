@@ -9,6 +9,7 @@ so a batch cut short by a crash is applied again idempotently, never as a confli
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from dtsctl.engine.changelog import ChangeLog
@@ -32,19 +33,18 @@ def in_copy(cp: Checkpoint) -> bool:
     return not cp.tables or not all(table.copy_done for table in cp.tables.values())
 
 
+@dataclass
 class DocumentApplier:
-    def __init__(self, sink: DocumentSink, changelog: ChangeLog, selection: Selection, throttle: Throttle,
-                 conflicts: Conflicts, create_schema: bool) -> None:
-        self._sink = sink
-        self._changelog = changelog
-        self._selection = selection
-        self._throttle = throttle
-        self._conflicts = conflicts
-        self._create_schema = create_schema
+    sink: DocumentSink
+    changelog: ChangeLog
+    selection: Selection
+    throttle: Throttle
+    conflicts: Conflicts
+    create_schema: bool  # the `schema` phase: create collections and indexes before the copy
 
     def apply_next(self, cp: Checkpoint) -> bool:
         """Apply the next batch (or one control or DDL record); mutate `cp` to what was committed."""
-        rows = self._changelog.read_raw(cp.applied_seq, MAX_RECORDS_PER_BATCH)
+        rows = self.changelog.read_raw(cp.applied_seq, MAX_RECORDS_PER_BATCH)
         if not rows:
             return False
         records = [(seq, Record.from_payload(payload, position, commit_time))
@@ -79,20 +79,20 @@ class DocumentApplier:
     def _batch(self, records: list[tuple[int, Record]], cp: Checkpoint) -> None:
         first = records[0][1]
         changes = [change for _, record in records for change in self._routed(record.changes)]
-        if self._throttle.limited:
-            self._throttle.wait(len(changes), sum(len(str(change.document or "")) for change in changes))
+        if self.throttle.limited:
+            self.throttle.wait(len(changes), sum(len(str(change.document or "")) for change in changes))
         after = cp.copy()
         after.applied_seq = records[-1][0]
         after.applied_commit_time = max(cp.applied_commit_time or 0.0, max(record.commit_time for _, record in records))
         uncertain = cp.replay_until_seq is not None and records[0][0] <= cp.replay_until_seq
-        if not self._sink.transactional and changes:
+        if not self.sink.transactional and changes:
             intent = cp.copy()
             intent.replay_until_seq = after.applied_seq
-            self._sink.save_checkpoint(intent.to_json())
+            self.sink.save_checkpoint(intent.to_json())
         after.replay_until_seq = None
         if first.copy:
             self._count_copied(records, after)
-            self._sink.copy(changes, self._conflicts.policy.keeps_destination, after.to_json())
+            self.sink.copy(changes, self.conflicts.policy.keeps_destination, after.to_json())
         else:
             after.events_applied += len(changes)
 
@@ -101,18 +101,18 @@ class DocumentApplier:
                     after.conflicts.add(op, count)  # type: ignore[arg-type]
                 return after.to_json()
 
-            self._sink.apply(changes, first.replay or uncertain, self._conflicts, checkpoint)
+            self.sink.apply(changes, first.replay or uncertain, self.conflicts, checkpoint)
         cp.__dict__.update(after.__dict__)
 
     def _routed(self, changes: tuple[DocumentChange, ...]) -> list[DocumentChange]:
         """The selected changes under destination names (the source already applied filters)."""
         routed = []
         for change in changes:
-            if not self._selection.wanted(change.database, change.collection):
+            if not self.selection.wanted(change.database, change.collection):
                 continue
-            if change.op != "ddl" and _DML[change.op] not in self._selection.writes_ops(change.database):
+            if change.op != "ddl" and _DML[change.op] not in self.selection.writes_ops(change.database):
                 continue
-            routed.append(change.renamed(*self._selection.destination(change.database, change.collection)))
+            routed.append(change.renamed(*self.selection.destination(change.database, change.collection)))
         return routed
 
     @staticmethod
@@ -130,19 +130,19 @@ class DocumentApplier:
         after.applied_seq = seq
         after.applied_commit_time = max(cp.applied_commit_time or 0.0, record.commit_time)
         for change in record.changes:
-            if not self._selection.wanted(change.database, change.collection) or \
-                    not self._selection.forwards_ddl(change.database):
+            if not self.selection.wanted(change.database, change.collection) or \
+                    not self.selection.forwards_ddl(change.database):
                 continue
             ddl = dict(change.ddl or {})
             if ddl.get("to"):
                 to_db, to_coll = ddl["to"]
-                ddl["to"] = list(self._selection.destination(to_db, to_coll))
-            destination = change.renamed(*self._selection.destination(change.database, change.collection))
+                ddl["to"] = list(self.selection.destination(to_db, to_coll))
+            destination = change.renamed(*self.selection.destination(change.database, change.collection))
             log.info("replaying %s on %s", ddl.get("kind"), destination.namespace)
             after.events_applied += 1
-            self._sink.apply_ddl(DocumentChange("ddl", destination.database, destination.collection, ddl=ddl),
+            self.sink.apply_ddl(DocumentChange("ddl", destination.database, destination.collection, ddl=ddl),
                                  after.to_json())
-        self._sink.save_checkpoint(after.to_json())
+        self.sink.save_checkpoint(after.to_json())
         cp.__dict__.update(after.__dict__)
 
     def _control(self, control: dict[str, Any], seq: int, commit_time: float, cp: Checkpoint) -> None:
@@ -151,11 +151,11 @@ class DocumentApplier:
             after.tables = {}
             for namespace, details in control["collections"].items():
                 database, _, collection = namespace.partition(".")
-                if not self._selection.wanted(database, collection):
+                if not self.selection.wanted(database, collection):
                     continue
-                destination = self._selection.destination(database, collection)
-                if self._create_schema:
-                    self._sink.create_collection(*destination, details.get("schema") or {})
+                destination = self.selection.destination(database, collection)
+                if self.create_schema:
+                    self.sink.create_collection(*destination, details.get("schema") or {})
                 after.tables[namespace] = TableProgress(destination=".".join(destination), schema_done=True,
                                                         rows_estimated=details.get("estimate", 0))
             log.info("copying %d collections", len(after.tables))
@@ -165,5 +165,5 @@ class DocumentApplier:
             log.info("full copy done (%d documents); applying the change stream", after.rows_copied)
         after.applied_seq = seq
         after.applied_commit_time = max(cp.applied_commit_time or 0.0, commit_time)
-        self._sink.save_checkpoint(after.to_json())
+        self.sink.save_checkpoint(after.to_json())
         cp.__dict__.update(after.__dict__)

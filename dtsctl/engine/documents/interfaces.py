@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Protocol, Sequence
 
+from dtsctl.engine.checkpoint import CheckpointedSink
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.documents.changes import DocumentChange, Record
 from dtsctl.engine.events import ConflictCounts, Position
@@ -44,30 +45,14 @@ class DocumentSource(ABC):
         """Release connections."""
 
 
-class DocumentSink(ABC):
+class DocumentSink(CheckpointedSink):
     """Writes a destination endpoint; each batch and the checkpoint together."""
-
-    def __init__(self, spec: TaskSpec) -> None:
-        self.spec = spec
 
     @property
     @abstractmethod
     def transactional(self) -> bool:
         """True when a batch and its checkpoint commit in one transaction (a replica set or a
         sharded cluster); otherwise the engine replays what may have been applied before a crash."""
-
-    @abstractmethod
-    def check_connection(self) -> None: ...
-
-    @abstractmethod
-    def load_checkpoint(self) -> dict[str, Any] | None: ...
-
-    @abstractmethod
-    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
-
-    @abstractmethod
-    def delete_checkpoint(self) -> None:
-        """Forget this task's bookkeeping; never touch user data."""
 
     @abstractmethod
     def create_collection(self, database: str, collection: str, schema: dict[str, Any]) -> None:

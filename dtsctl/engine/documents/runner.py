@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.checkpoint import Checkpoint, load_after_precheck
+from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.documents.applier import DocumentApplier, in_copy
 from dtsctl.engine.documents.interfaces import DocumentSink
@@ -23,7 +23,7 @@ from dtsctl.engine.documents.reader import DocumentReader
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.runner import PipelineRunner, stop_threads, streamed_without_copy
+from dtsctl.engine.runner import PipelineRunner, stop_threads
 
 if TYPE_CHECKING:
     from dtsctl.engine.documents.pipeline import DocumentPipeline
@@ -51,10 +51,7 @@ class DocumentRunner(PipelineRunner):
             self.connector.source(self.spec).check_connection()
             sink.check_connection()
             self.progress.set_error(None)
-            cp = load_after_precheck(sink, lambda: self.connector.precheck(self.spec),
-                                     lambda: self.progress.set_phase("precheck"),
-                                     lambda: streamed_without_copy(self.spec, self.changelog_path))
-            self.progress.committed(cp)
+            cp = self._committed_checkpoint(sink, lambda: self.connector.precheck(self.spec))
             changelog = ChangeLog(self.changelog_path)
             self._trust_or_reset(changelog, cp, sink)
             appended = threading.Event()
