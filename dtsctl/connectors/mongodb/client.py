@@ -71,10 +71,10 @@ def failures(endpoint: dict[str, Any], doing: str) -> Iterator[None]:
     except OperationFailure as exc:
         if exc.code in (UNAUTHORIZED, AUTH_FAILED):
             raise DtsError(f"cannot {doing} MongoDB at {where(endpoint)}: the user or password is wrong or lacks "
-                           f"a role ({_reason(exc, endpoint)}); check user, password and auth_database") from None
+                           f"a role ({reason(exc, endpoint)}); check user, password and auth_database") from None
         raise
     except pymongo.errors.ConnectionFailure as exc:
-        raise ConnectionFailure(f"cannot {doing} MongoDB at {where(endpoint)}: {_reason(exc, endpoint)}; check that "
+        raise ConnectionFailure(f"cannot {doing} MongoDB at {where(endpoint)}: {reason(exc, endpoint)}; check that "
                                 "it runs and that host, port and tls are right") from None
 
 
@@ -83,7 +83,7 @@ def is_transactional(hello: dict[str, Any]) -> bool:
     return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
 
 
-def _reason(exc: PyMongoError, endpoint: dict[str, Any]) -> str:
+def reason(exc: PyMongoError, endpoint: dict[str, Any]) -> str:
     text = exc.details.get("errmsg", str(exc)) if isinstance(exc, OperationFailure) and exc.details else str(exc)
     return _without_secrets(text.split(", Timeout:")[0].split(", full error:")[0], endpoint)
 

@@ -71,7 +71,8 @@ def _change(op: str, event: Mapping[str, Any]) -> DocumentChange | None:
 def _ddl(op: str, event: Mapping[str, Any]) -> dict[str, Any] | None:
     description = event.get("operationDescription") or {}
     if op == "create":
-        return {"kind": "create", "options": to_ejson(description)}
+        options = {name: value for name, value in description.items() if name != "idIndex"}  # implied
+        return {"kind": "create", "options": to_ejson(options)}
     if op == "drop":
         return {"kind": "drop"}
     if op == "dropDatabase":

@@ -8,7 +8,7 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from dtsctl.connectors.mongodb import filters
-from dtsctl.connectors.mongodb.client import check, connect, is_transactional, where
+from dtsctl.connectors.mongodb.client import check, connect, is_transactional, reason, where
 from dtsctl.connectors.mongodb.source import MongoSource
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.documents.naming import Selection
@@ -30,28 +30,37 @@ def precheck(spec: TaskSpec) -> list[CheckResult]:
     source = MongoSource(spec)
     destination = connect(spec.destination_endpoint) if spec.destination_endpoint else None
     try:
-        hellos = _connectivity(spec, source.client, destination, results)
-        if hellos is None:
-            return results
-        selection = Selection(spec.objects)
-        results += _filters(spec, source.client, selection)
-        if spec.incremental:
-            results.append(_change_stream(source))
-        results += _privileges(source.client, selection.databases, _SOURCE_ACTIONS, "source")
-        if destination is not None:
-            targets = sorted({selection.destination(db, "x")[0] for db in selection.databases})
-            results += _privileges(destination, targets, _DESTINATION_ACTIONS, "destination")
-            results += _version(source.client, destination)
-            if spec.tags is not None and not is_transactional(hellos[1]):
-                results.append(CheckResult("transactions", False, "a two-way pair needs multi-document transactions "
-                                           f"on {where(spec.destination_endpoint or {})}: " + ONE_NODE_REPLICA_SET))
-            if "full" in spec.phases and not any(result.name == "filter" for result in results):
-                results += _existing_documents(spec, source, destination, selection)
+        return _checks(spec, source, destination, results)
+    except PyMongoError as exc:  # a server that refuses a check's command: say which, never a traceback
+        refused = reason(exc, spec.source_endpoint)
+        results.append(CheckResult("server", False, f"MongoDB refused a precheck command: {refused}"))
         return results
     finally:
         source.close()
         if destination is not None:
             destination.close()
+
+
+def _checks(spec: TaskSpec, source: MongoSource, destination: MongoClient | None,
+            results: list[CheckResult]) -> list[CheckResult]:
+    hellos = _connectivity(spec, source.client, destination, results)
+    if hellos is None:
+        return results
+    selection = Selection(spec.objects)
+    results += _filters(spec, source.client, selection)
+    if spec.incremental:
+        results.append(_change_stream(source))
+    results += _privileges(source.client, selection.databases, _SOURCE_ACTIONS, "source")
+    if destination is not None:
+        targets = sorted({selection.destination_database(db) for db in selection.databases})
+        results += _privileges(destination, targets, _DESTINATION_ACTIONS, "destination")
+        results += _version(source.client, destination)
+        if spec.tags is not None and not is_transactional(hellos[1]):
+            results.append(CheckResult("transactions", False, "a two-way pair needs multi-document transactions "
+                                       f"on {where(spec.destination_endpoint or {})}: " + ONE_NODE_REPLICA_SET))
+        if "full" in spec.phases and not any(result.name == "filter" for result in results):
+            results += _existing_documents(spec, source, destination, selection)
+    return results
 
 
 def _connectivity(spec: TaskSpec, source: MongoClient, destination: MongoClient | None,
@@ -89,7 +98,7 @@ def _filters(spec: TaskSpec, client: MongoClient, selection: Selection) -> list[
 def _change_stream(source: MongoSource) -> CheckResult:
     try:
         for key in source.stream_keys():
-            source._watch(key, None).close()
+            source.watch(key, None).close()
     except OperationFailure as exc:
         if exc.code == NOT_A_REPLICA_SET:
             return CheckResult("change stream", False, f"cannot open a change stream on {where(source.endpoint)}: "
@@ -140,7 +149,7 @@ def _existing_documents(spec: TaskSpec, source: MongoSource, destination: MongoC
     results = []
     policy = spec.conflict_policy
     for db in selection.databases:
-        for name in source._collections(db):
+        for name in source.collections(db):
             target_db, target = selection.destination(db, name)
             if destination[target_db][target].estimated_document_count() == 0:
                 continue

@@ -76,11 +76,11 @@ class MongoSource(DocumentSource):
             if position is not None:
                 self._position = position
                 return
-            tokens = {key: to_ejson(self._watch(key, None).resume_token) for key in self.stream_keys()}
+            tokens = {key: to_ejson(self.watch(key, None).resume_token) for key in self.stream_keys()}
             self._close_streams()
             collections = {f"{db}.{name}": {"estimate": self.client[db][name].estimated_document_count(),
                                             "schema": schema.read(self.client[db], name)}
-                           for db in self.selection.databases for name in self._collections(db)}
+                           for db in self.selection.databases for name in self.collections(db)}
             self._position = {"streams": tokens, "copy": {"todo": list(collections), "after": None} if copy else None,
                               "replay": True, "invalidated": []}
             self._queued.append(Record.make_control(COPY_BEGIN, self._snapshot(), time.time(),
@@ -91,7 +91,7 @@ class MongoSource(DocumentSource):
             return [f"{db}.{name}" for db in self.selection.databases for name in self.selection.collections(db) or ()]
         return [CLUSTER]
 
-    def _collections(self, database: str) -> list[str]:
+    def collections(self, database: str) -> list[str]:
         listed = self.selection.collections(database)
         names = listed if listed is not None else sorted(self.client[database].list_collection_names())
         present = set(self.client[database].list_collection_names())
@@ -155,7 +155,7 @@ class MongoSource(DocumentSource):
         if stream is None or stream.cursor is None:
             invalidated = key in self._position.get("invalidated", [])
             token = self._position["streams"].get(key)
-            stream = self._streams[key] = _Stream(self._watch(key, token, start_after=invalidated))
+            stream = self._streams[key] = _Stream(self.watch(key, token, start_after=invalidated))
         records: list[Record] = []
         while len(records) < MAX_RECORDS_PER_READ:
             event = stream.cursor.try_next()
@@ -192,7 +192,7 @@ class MongoSource(DocumentSource):
             return []
         return [Record(changes, self._snapshot(), group[-1].commit_time, replay=self._position["replay"])]
 
-    def _watch(self, key: str, token: Any, start_after: bool = False) -> ChangeStream:
+    def watch(self, key: str, token: Any, start_after: bool = False) -> ChangeStream:
         resume = from_ejson(token) if token is not None else None
         options: dict[str, Any] = {"full_document": "updateLookup", "max_await_time_ms": AWAIT_MS,
                                    "full_document_before_change": "whenAvailable", "show_expanded_events": True}

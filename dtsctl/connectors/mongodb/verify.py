@@ -24,7 +24,7 @@ def verify(spec: TaskSpec) -> list[TableComparison]:
     try:
         with failures(spec.source_endpoint, "verify"):
             for db in selection.databases:
-                for name in source._collections(db):
+                for name in source.collections(db):
                     target_db, target = selection.destination(db, name)
                     query = filters.parse(selection.filter(db, name)) or {}
                     count, digest = checksum(source.client[db][name], query)

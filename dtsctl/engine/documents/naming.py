@@ -34,11 +34,13 @@ class Selection:
             return False
         return entry.get("collections") is None or collection in entry["collections"]
 
+    def destination_database(self, database: str) -> str:
+        renamed = (self._entry(database) or {}).get("rename")
+        return str(renamed) if renamed is not None else database
+
     def destination(self, database: str, collection: str) -> tuple[str, str]:
         entry = self._entry(database) or {}
-        renamed = entry.get("rename")
-        return (str(renamed) if renamed is not None else database,
-                (entry.get("collection_rename") or {}).get(collection, collection))
+        return self.destination_database(database), (entry.get("collection_rename") or {}).get(collection, collection)
 
     def filter(self, database: str, collection: str) -> str | None:
         """The collection's filter as declared (a MongoDB query document in JSON), if any."""
