@@ -91,6 +91,9 @@ class Checkpoint:
     # A destination without transactions may already hold changes up to this change-log seq (a
     # batch was being applied when this was saved): they are applied again idempotently.
     replay_until_seq: int | None = None
+    # Document engines: the source position (resume tokens) after the last applied change, so a
+    # lost change log resumes the stream from the destination instead of copying everything again.
+    source_position: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +110,7 @@ class Checkpoint:
             "stream_started": self.stream_started,
             "run": self.run,
             "replay_until_seq": self.replay_until_seq,
+            "source_position": self.source_position,
         }
 
     @classmethod
@@ -124,6 +128,7 @@ class Checkpoint:
             stream_started=data.get("stream_started", False),
             run=data.get("run"),
             replay_until_seq=data.get("replay_until_seq"),
+            source_position=data.get("source_position"),
         )
 
     def start_run(self, run: str) -> None:

@@ -29,7 +29,7 @@ RETRY = "{connection_minutes: 2, other_minutes: 2}"
 
 def declaration(source: NxMongoServer, destination: NxMongoServer, *, type_: str = "synchronization",
                 objects: str = "[{database: shop, collections: [orders, users]}]", phases: str = "[schema, full, incremental]",
-                extra: str = "") -> str:
+                status: str = "running", extra: str = "") -> str:
     return f"""
         endpoints:
           src: {{engine: mongodb, host: 127.0.0.1, port: {source.port}}}
@@ -41,6 +41,7 @@ def declaration(source: NxMongoServer, destination: NxMongoServer, *, type_: str
             destination: dst
             objects: {objects}
             phases: {phases}
+            status: {status}
             retry: {RETRY}
         {extra}
         """
@@ -219,3 +220,30 @@ def test_an_endpoint_with_both_uri_and_host_is_refused_in_words(workspace: Works
     assert result.returncode == 1 and "secret" not in result.stdout + result.stderr
     assert "give either `uri` or host/port/user/password, not both" in result.stdout + result.stderr
     assert "`uri` is for mongodb endpoints" in result.stdout + result.stderr
+
+
+def test_a_lost_change_log_resumes_from_the_destination_checkpoint_without_copying_again(
+        workspace: Workspace, mongodb_pair) -> None:
+    """The destination's checkpoint holds the resume tokens of what it applied (in the same write as the data):
+    with the agent's change log gone, the stream continues from there and nothing is copied twice."""
+    src, dst = mongodb_pair
+    source, destination = src.client(), dst.client()
+    seed(source, 300)
+    workspace.write("main.dts.yaml", declaration(src, dst))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.copy", "--phase", "incremental", "--timeout", "60")
+    source.shop.orders.insert_one({"_id": "streamed", "n": -1})
+    wait_same(source, destination, ("shop", "orders", "shop", "orders"))
+    copied = workspace.status("task.copy")["rows_copied"]
+    workspace.write("main.dts.yaml", declaration(src, dst, status="paused"))
+    workspace.run("apply", "--auto-approve")
+    (workspace.runtime / "tasks" / "task.copy" / "changelog.db").unlink()
+    source.shop.orders.insert_one({"_id": "while-paused", "n": -2})
+    source.shop.orders.delete_one({"_id": "o000007"})
+    workspace.write("main.dts.yaml", declaration(src, dst))
+    workspace.run("apply", "--auto-approve")
+    wait_same(source, destination, ("shop", "orders", "shop", "orders"), ("shop", "users", "shop", "users"))
+    status = workspace.status("task.copy")
+    assert status["rows_copied"] == copied and status["last_error"] is None, status
+    assert "resuming the change stream from the destination's checkpoint" in (
+        workspace.runtime / "tasks" / "task.copy" / "agent.log").read_text()

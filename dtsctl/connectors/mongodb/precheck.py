@@ -9,9 +9,10 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from dtsctl.connectors.mongodb import filters
 from dtsctl.connectors.mongodb.client import check, connect, is_transactional, reason, where
+from dtsctl.connectors.mongodb.sink import CHECKPOINTS
 from dtsctl.connectors.mongodb.source import MongoSource
 from dtsctl.engine.conflicts import ConflictPolicy
-from dtsctl.engine.documents.naming import Selection
+from dtsctl.engine.documents.naming import BOOKKEEPING_DATABASE, Selection
 from dtsctl.engine.pipeline import CheckResult
 from dtsctl.engine.task import TaskSpec
 from dtsctl.errors import DtsError
@@ -146,6 +147,8 @@ def _version(source: MongoClient, destination: MongoClient) -> list[CheckResult]
 
 def _existing_documents(spec: TaskSpec, source: MongoSource, destination: MongoClient,
                         selection: Selection) -> list[CheckResult]:
+    if destination[BOOKKEEPING_DATABASE][CHECKPOINTS].find_one({"_id": spec.task_id}, {"_id": 1}) is not None:
+        return [CheckResult("destination", True, "the destination holds this task's checkpoint: resuming")]
     results = []
     policy = spec.conflict_policy
     for db in selection.databases:

@@ -84,6 +84,7 @@ class DocumentApplier:
         after = cp.copy()
         after.applied_seq = records[-1][0]
         after.applied_commit_time = max(cp.applied_commit_time or 0.0, max(record.commit_time for _, record in records))
+        after.source_position = records[-1][1].position or cp.source_position
         uncertain = cp.replay_until_seq is not None and records[0][0] <= cp.replay_until_seq
         if not self.sink.transactional and changes:
             intent = cp.copy()
@@ -128,6 +129,7 @@ class DocumentApplier:
     def _ddl(self, seq: int, record: Record, cp: Checkpoint) -> None:
         after = cp.copy()
         after.applied_seq = seq
+        after.source_position = record.position
         after.applied_commit_time = max(cp.applied_commit_time or 0.0, record.commit_time)
         for change in record.changes:
             if not self.selection.wanted(change.database, change.collection) or \

@@ -76,12 +76,22 @@ class DocumentRunner(PipelineRunner):
 
     def _trust_or_reset(self, changelog: ChangeLog, cp: Checkpoint, sink: DocumentSink) -> None:
         emptied = changelog.bind(self.spec.task_id)
+        lost_log = bool(cp.tables) and (emptied or cp.applied_seq > changelog.last_seq())
+        if lost_log and not in_copy(cp) and cp.source_position is not None:
+            # The destination knows where its stream stands: continue from there, copying nothing again.
+            log.warning("the change log %s was lost: resuming the change stream from the destination's checkpoint",
+                        self.changelog_path)
+            changelog.reset()
+            changelog.set_reader_position(cp.source_position)
+            cp.applied_seq, cp.replay_until_seq = changelog.last_seq(), None
+            sink.save_checkpoint(cp.to_json())
+            return
         reason = None
         if not cp.tables and cp.applied_seq == 0:
             reason = "no copy started yet"
         elif not cp.tables:
             reason = "the destination lost its checkpoint"
-        elif emptied or cp.applied_seq > changelog.last_seq():
+        elif lost_log:
             reason = f"the change log {self.changelog_path} was lost"
         elif _selection_changed(Selection(self.spec.objects), cp, copies="full" in self.spec.phases):
             reason = "the selected objects changed"
@@ -93,7 +103,7 @@ class DocumentRunner(PipelineRunner):
                                  "would overwrite what was written there; destroy the topology and apply it again")
             log.warning("%s: copying everything again", reason)
         changelog.reset()
-        cp.applied_seq, cp.tables, cp.replay_until_seq = changelog.last_seq(), {}, None
+        cp.applied_seq, cp.tables, cp.replay_until_seq, cp.source_position = changelog.last_seq(), {}, None, None
         sink.save_checkpoint(cp.to_json())
 
 
