@@ -46,7 +46,9 @@ def task_resource(
         "source_endpoint": dict(source.attributes),
         "destination_endpoint": dict(destination.attributes) if destination else None,
         "phases": list(task.phases),
-        "objects": [selection.model_dump() for selection in task.objects],
+        # `collection_rename` came later: absent unless used, so tasks recorded before plan no change
+        "objects": [selection.model_dump(exclude=set() if selection.collection_rename else {"collection_rename"})
+                    for selection in task.objects],
         "conflict_policy": task.conflict_policy,
         "throttle": task.throttle.attributes(),
         "retry": task.retry.model_dump(),
