@@ -247,3 +247,16 @@ def test_a_lost_change_log_resumes_from_the_destination_checkpoint_without_copyi
     assert status["rows_copied"] == copied and status["last_error"] is None, status
     assert "resuming the change stream from the destination's checkpoint" in (
         workspace.runtime / "tasks" / "task.copy" / "agent.log").read_text()
+
+
+def test_a_task_without_the_full_phase_streams_from_where_the_source_stands(workspace: Workspace, mongodb_pair) -> None:
+    """phases [incremental]: nothing is copied, the task reaches incremental and applies what comes after."""
+    src, dst = mongodb_pair
+    source, destination = src.client(), dst.client()
+    seed(source, 20)
+    workspace.write("main.dts.yaml", declaration(src, dst, phases="[incremental]"))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.copy", "--phase", "incremental", "--timeout", "60")
+    source.shop.orders.insert_one({"_id": "after-start", "n": 1})
+    wait_for(lambda: destination.shop.orders.find_one({"_id": "after-start"}), timeout=30, what="the change applied")
+    assert destination.shop.orders.count_documents({}) == 1 and workspace.status("task.copy")["rows_copied"] == 0

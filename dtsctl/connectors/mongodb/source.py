@@ -13,6 +13,7 @@ is not a direction of a two-way pair), else one cluster-wide stream narrowed by 
 
 from __future__ import annotations
 
+import contextlib
 import copy as copying
 import datetime
 import re
@@ -76,15 +77,20 @@ class MongoSource(DocumentSource):
             if position is not None:
                 self._position = position
                 return
-            tokens = {key: to_ejson(self.watch(key, None).resume_token) for key in self.stream_keys()}
-            self._close_streams()
+            tokens = {key: self._resume_point(key) for key in self.stream_keys()}
             collections = {f"{db}.{name}": {"estimate": self.client[db][name].estimated_document_count(),
                                             "schema": schema.read(self.client[db], name)}
                            for db in self.selection.databases for name in self.collections(db)}
-            self._position = {"streams": tokens, "copy": {"todo": list(collections), "after": None} if copy else None,
+            # without `copy` the next read ends the (empty) copy at once
+            self._position = {"streams": tokens, "copy": {"todo": list(collections) if copy else [], "after": None},
                               "replay": True, "invalidated": []}
             self._queued.append(Record.make_control(COPY_BEGIN, self._snapshot(), time.time(),
                                                     collections=collections, data=copy))
+
+    def _resume_point(self, key: str) -> Any:
+        """Where stream `key` stands now (its first batch's postBatchResumeToken)."""
+        with contextlib.closing(self.watch(key, None)) as stream:
+            return to_ejson(stream.resume_token)
 
     def stream_keys(self) -> list[str]:
         if self.spec.tags is None and all(entry.get("collections") is not None for entry in self.spec.objects):
