@@ -48,12 +48,7 @@ class DocumentRunner(PipelineRunner):
         changelog: ChangeLog | None = None
         reader: DocumentReader | None = None
         try:
-            self.connector.source(self.spec).check_connection()
-            sink.check_connection()
-            self.progress.set_error(None)
-            cp = self._committed_checkpoint(sink, lambda: self.connector.precheck(self.spec))
-            changelog = ChangeLog(self.changelog_path)
-            self._trust_or_reset(changelog, cp, sink)
+            cp, changelog = self._resume(self.connector, sink)
             appended = threading.Event()
             reader = DocumentReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
                                     appended, copy="full" in self.spec.phases, dropped_origin=self.spec.dropped_origin)

@@ -50,12 +50,7 @@ class KeyspaceRunner(PipelineRunner):
         reader: KeyspaceReader | None = None
         heartbeat: _HeartbeatThread | None = None
         try:
-            self.connector.source(self.spec).check_connection()
-            sink.check_connection()
-            self.progress.set_error(None)  # both ends answer again
-            cp = self._committed_checkpoint(sink, lambda: self.connector.precheck(self.spec))
-            changelog = ChangeLog(self.changelog_path)
-            self._trust_or_reset(changelog, cp, sink)
+            cp, changelog = self._resume(self.connector, sink)
             appended = threading.Event()
             reader = KeyspaceReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
                                     appended, snapshot="full" in self.spec.phases, shared=self.spec.shares_log)
