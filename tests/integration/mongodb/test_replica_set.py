@@ -140,3 +140,27 @@ def test_every_id_type_through_the_cli(real_mongodb, databases, tmp_path) -> Non
     finally:
         workspace.run("destroy", "--auto-approve", check=False)
         workspace.kill_everything()
+
+
+def test_a_collection_filter_narrows_the_change_stream_but_never_deletes(real_mongodb, databases) -> None:
+    src, _ = databases
+    real_mongodb[src].create_collection("c")
+    source = open_stream(spec([{"database": src, "collections": ["c"], "filter": {"c": '{"v": {"$gt": 1}}'}}]))
+    real_mongodb[src].c.insert_many([{"_id": 1, "v": 1}, {"_id": 2, "v": 2}])
+    real_mongodb[src].c.delete_one({"_id": 1})
+    changes = [(change.op, change.id) for record in stream_records(source, 2) for change in record.changes]
+    assert changes == [("insert", {"$numberInt": "2"}), ("delete", {"$numberInt": "1"})]
+
+
+def test_ddl_is_replayed_on_the_destination(real_mongodb, databases) -> None:
+    src, dst = databases
+    sink = MongoSink(spec([{"database": src}]))
+    index = [{"v": 2, "key": {"n": 1}, "name": "n_1", "unique": True, "partialFilterExpression": {"n": {"$gt": 0}}}]
+    sink.apply_ddl(DocumentChange("ddl", dst, "c", ddl={"kind": "create", "options": {}}), {"applied_seq": 1})
+    sink.apply_ddl(DocumentChange("ddl", dst, "c", ddl={"kind": "create_indexes", "indexes": index}), {"applied_seq": 2})
+    sink.apply_ddl(DocumentChange("ddl", dst, "c", ddl={"kind": "rename", "to": [dst, "d"]}), {"applied_seq": 3})
+    sink.apply_ddl(DocumentChange("ddl", dst, "c", ddl={"kind": "rename", "to": [dst, "d"]}), {"applied_seq": 4})
+    info = real_mongodb[dst].d.index_information()
+    assert info["n_1"]["unique"] and info["n_1"]["partialFilterExpression"] == {"n": {"$gt": 0}}
+    assert sink.load_checkpoint() == {"applied_seq": 4}, "a rename replayed after a restart is already done"
+    sink.delete_checkpoint()
