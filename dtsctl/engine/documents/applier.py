@@ -111,10 +111,20 @@ class DocumentApplier:
         for change in changes:
             if not self.selection.wanted(change.database, change.collection):
                 continue
-            if change.op != "ddl" and _DML[change.op] not in self.selection.writes_ops(change.database):
+            if change.op == "ddl":
+                if self.selection.forwards_ddl(change.database):
+                    routed.append(self._renamed_ddl(change))
                 continue
-            routed.append(change.renamed(*self.selection.destination(change.database, change.collection)))
+            if _DML[change.op] in self.selection.writes_ops(change.database):
+                routed.append(change.renamed(*self.selection.destination(change.database, change.collection)))
         return routed
+
+    def _renamed_ddl(self, change: DocumentChange) -> DocumentChange:
+        """A DDL change under destination names, its rename target too."""
+        ddl = dict(change.ddl or {})
+        if ddl.get("to"):
+            ddl["to"] = list(self.selection.destination(*ddl["to"]))
+        return DocumentChange("ddl", *self.selection.destination(change.database, change.collection), ddl=ddl)
 
     @staticmethod
     def _count_copied(records: list[tuple[int, Record]], cp: Checkpoint) -> None:
@@ -127,23 +137,27 @@ class DocumentApplier:
 
     # -- DDL and control rows -----------------------------------------------------------
     def _ddl(self, seq: int, record: Record, cp: Checkpoint) -> None:
+        """A record holding DDL (MongoDB allows some in a transaction): each step in order, each
+        idempotent (DDL tolerates "already done", data is replayed), with the checkpoint left where it
+        was until the whole record is applied, so a crash in between applies all of it again."""
         after = cp.copy()
         after.applied_seq = seq
         after.source_position = record.position
         after.applied_commit_time = max(cp.applied_commit_time or 0.0, record.commit_time)
-        for change in record.changes:
-            if not self.selection.wanted(change.database, change.collection) or \
-                    not self.selection.forwards_ddl(change.database):
+        unchanged = cp.to_json()
+        data: list[DocumentChange] = []
+        for change in self._routed(record.changes) + [None]:  # None: the end, where data left over is applied
+            if change is not None and change.op != "ddl":
+                data.append(change)
                 continue
-            ddl = dict(change.ddl or {})
-            if ddl.get("to"):
-                to_db, to_coll = ddl["to"]
-                ddl["to"] = list(self.selection.destination(to_db, to_coll))
-            destination = change.renamed(*self.selection.destination(change.database, change.collection))
-            log.info("replaying %s on %s", ddl.get("kind"), destination.namespace)
-            after.events_applied += 1
-            self.sink.apply_ddl(DocumentChange("ddl", destination.database, destination.collection, ddl=ddl),
-                                 after.to_json())
+            if data:
+                self.sink.apply(data, True, self.conflicts, lambda counts: unchanged)
+                after.events_applied += len(data)
+                data = []
+            if change is not None:
+                log.info("replaying %s on %s", (change.ddl or {}).get("kind"), change.namespace)
+                self.sink.apply_ddl(change, unchanged)
+                after.events_applied += 1
         self.sink.save_checkpoint(after.to_json())
         cp.__dict__.update(after.__dict__)
 

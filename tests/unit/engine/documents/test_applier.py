@@ -12,7 +12,7 @@ import threading
 from typing import Any, Callable, Sequence
 
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.checkpoint import Checkpoint
+from dtsctl.engine.checkpoint import Checkpoint, TableProgress
 from dtsctl.engine.conflicts import ConflictPolicy, Conflicts
 from dtsctl.engine.documents.applier import DocumentApplier
 from dtsctl.engine.documents.changes import COPY_BEGIN, COPY_END, DocumentChange, Record
@@ -129,3 +129,17 @@ def test_without_transactions_a_batch_cut_short_is_applied_again_as_a_replay(tmp
     applier(sink, changelog).apply_next(restarted)
     assert sink.calls[-1] == ("replay", [("insert", "shop2.orders", "o3")])
     assert restarted.applied_seq == 5 and restarted.replay_until_seq is None
+
+
+def test_a_transaction_with_ddl_is_applied_in_order_and_checkpointed_only_at_its_end(tmp_path) -> None:
+    changelog = ChangeLog(tmp_path / "changelog.db")
+    changelog.append([Record((change("insert", "orders", "a"),
+                              DocumentChange("ddl", "shop", "users", ddl={"kind": "create", "options": {}}),
+                              change("insert", "users", "u")), {"t": 9}, 1.0)], {"t": 9})
+    sink = Recording(transactional=True)
+    cp = Checkpoint(tables={"shop.orders": TableProgress(destination="shop2.orders", copy_done=True)})
+    applier(sink, changelog).apply_next(cp)
+    assert sink.calls == [("replay", [("insert", "shop2.orders", "a")]),
+                          ("ddl", ("shop2.customers", {"kind": "create", "options": {}})),
+                          ("replay", [("insert", "shop2.customers", "u")])]
+    assert [checkpoint["applied_seq"] for checkpoint in sink.checkpoints] == [0, 0, 1], "moved only at the end"
