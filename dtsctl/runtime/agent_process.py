@@ -147,6 +147,8 @@ def main(argv: list[str]) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another agent runs this task
+    # The reader process the agent forks must not keep the task locked after the agent died.
+    os.register_at_fork(after_in_child=lock.close)
     (task_dir / "agent.pid").write_text(f"{os.getpid()}\n")
 
     config = read_json(task_dir / "config.json")
