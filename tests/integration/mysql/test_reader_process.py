@@ -1,0 +1,75 @@
+"""The reader and the applier in separate processes (issue 13): kill -9 of either alone, or of
+the whole agent, during incremental under writes; each ends with source and destination equal."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from tests.integration.agent_process import process_ended, wait_for
+from tests.integration.mysql.conftest import Writer, create_orders, wait_equal
+
+NO_CONFLICTS = {"insert": 0, "update": 0, "delete": 0}
+
+
+def _streaming(pair):
+    create_orders(pair.source, pair.source_db, 1_000)
+    task = pair.task()
+    task.apply()
+    task.wait_incremental()
+    writer = Writer(pair.source, pair.source_db, 1_000_000)
+    writer.start()
+    return task, writer
+
+
+def _converged(pair, task):
+    wait_equal(pair.source, pair.source_db, pair.destination, pair.dest_db, "orders")
+    return task.wait_status(lambda s: s["lag_seconds"] == 0)
+
+
+def test_a_killed_reader_process_is_started_again_by_the_same_agent(pair):
+    task, writer = _streaming(pair)
+    try:
+        for _ in range(2):
+            reader = task.reader_pid()
+            read = task.status()["events_read"]
+            task.wait_status(lambda s: s["events_read"] > read, what="events read")
+            os.kill(reader, signal.SIGKILL)
+            task.wait_status(lambda s: s["reader"]["pid"] not in (None, reader), what="a new reader process")
+        status = task.wait_status(lambda s: s["reader"]["events_per_second"] > 0
+                                  and s["applier"]["events_per_second"] > 0, what="rates")
+    finally:
+        writer.stop()
+    assert "gtid" in status["reader"]["position"] and "gtid" in status["applier"]["position"]
+    assert _converged(pair, task)["conflicts"] == NO_CONFLICTS
+    assert task.process.poll() is None, "the applier went on in the same agent process"
+
+
+def test_a_killed_applier_takes_its_reader_along_and_the_restarted_agent_resumes(pair):
+    task, writer = _streaming(pair)
+    try:
+        reader = task.reader_pid()
+        applied = task.status()["events_applied"]
+        task.wait_status(lambda s: s["events_applied"] > applied, what="events applied")
+        assert task.kill() == -signal.SIGKILL  # the agent's main process is the applier
+        wait_for(lambda: process_ended(reader), 10, "the reader to end with its agent")
+        task.start()
+        task.wait_incremental()
+    finally:
+        writer.stop()
+    assert _converged(pair, task)["conflicts"] == NO_CONFLICTS
+
+
+def test_the_whole_agent_killed_at_once_resumes(pair):
+    task, writer = _streaming(pair)
+    try:
+        for _ in range(2):
+            task.reader_pid()
+            applied = task.status()["events_applied"]
+            task.wait_status(lambda s: s["events_applied"] > applied, what="events applied")
+            task.kill_all()
+            task.start()
+            task.wait_incremental()
+    finally:
+        writer.stop()
+    assert _converged(pair, task)["conflicts"] == NO_CONFLICTS
