@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -47,8 +48,12 @@ class TaskRunner(PipelineRunner):
         if self.spec.shares_log:
             return source
         objects = self.spec.objects
-        source.restrict(lambda database, table: plan_for(objects, database, table) is not None,
-                        databases_of(objects))
+
+        @functools.lru_cache(maxsize=4096)  # asked for every row event: `objects` does not change in a run
+        def wanted(database: str, table: str) -> bool:
+            return plan_for(objects, database, table) is not None
+
+        source.restrict(wanted, databases_of(objects))
         if self.spec.dropped_origin is not None:
             source.drop_writes_of(self.spec.dropped_origin)
         return source
