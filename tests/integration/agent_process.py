@@ -80,6 +80,9 @@ class AgentProcess:
         os.kill(self.process.pid, sig)
         return self.process.wait(timeout=30)
 
+    def stop(self) -> int:
+        return self.kill(signal.SIGTERM)
+
     def kill_all(self) -> int:
         """kill -9 of the agent as a whole: its main process (the applier) and its reader process at once."""
         assert self.process is not None
@@ -97,6 +100,3 @@ def process_ended(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (FileNotFoundError, ProcessLookupError):
         return True
-
-    def stop(self) -> int:
-        return self.kill(signal.SIGTERM)
