@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from dtsctl.runtime.layout import EXIT_FATAL
-from tests.integration.mysql.conftest import Writer, create_orders, table_rows, wait_equal
+from tests.integration.mysql.conftest import Writer, create_orders, streaming_under_writes, table_rows, wait_equal
 
 NO_CONFLICTS = {"insert": 0, "update": 0, "delete": 0}
 
@@ -27,18 +29,16 @@ def test_sigkill_during_full_copy_under_writes_resumes_and_converges(pair):
     assert task.wait_status(lambda s: s["lag_seconds"] == 0)["conflicts"] == NO_CONFLICTS
 
 
-def test_sigkill_during_incremental_under_writes_converges(pair):
-    create_orders(pair.source, pair.source_db, 1_000)
-    task = pair.task()
-    task.apply()
-    task.wait_incremental()
-    writer = Writer(pair.source, pair.source_db, 1_000_000)
-    writer.start()
+@pytest.mark.parametrize("kill", ["kill", "kill_all"], ids=["the applier", "the whole agent"])
+def test_sigkill_during_incremental_under_writes_converges(pair, kill):
+    """kill -9 of the agent's main process (the applier; its reader process ends with it), or of
+    the applier and the reader at once."""
+    task, writer = streaming_under_writes(pair)
     try:
         for _ in range(3):
             applied = task.status()["events_applied"]
             task.wait_status(lambda s: s["events_applied"] > applied, what="events applied")
-            assert task.kill() != 0
+            assert getattr(task, kill)() != 0
             task.start()
             task.wait_incremental()
     finally:
@@ -48,12 +48,7 @@ def test_sigkill_during_incremental_under_writes_converges(pair):
 
 
 def test_source_restart_and_destination_outage_are_ridden_out(pair):
-    create_orders(pair.source, pair.source_db, 1_000)
-    task = pair.task()
-    task.apply()
-    task.wait_incremental()
-    writer = Writer(pair.source, pair.source_db, 1_000_000)
-    writer.start()
+    task, writer = streaming_under_writes(pair)
     try:
         time.sleep(0.5)
         pair.source.restart()
