@@ -1,6 +1,6 @@
-"""The reader and the applier in separate processes (issue 13): kill -9 of either alone during
-incremental under writes ends with source and destination equal (kill -9 of the whole agent:
-test_faults.py)."""
+"""The reader and the applier in separate processes (issue 13): kill -9 of either alone under
+writes, during incremental and (the reader) during the full copy, ends with source and
+destination equal (kill -9 of the whole agent: test_faults.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import signal
 
 from tests.integration.agent_process import process_ended, wait_for
-from tests.integration.mysql.conftest import streaming_under_writes, wait_equal
+from tests.integration.mysql.conftest import Writer, create_orders, streaming_under_writes, wait_equal
 
 NO_CONFLICTS = {"insert": 0, "update": 0, "delete": 0}
 
@@ -49,3 +49,21 @@ def test_a_killed_applier_takes_its_reader_along_and_the_restarted_agent_resumes
     finally:
         writer.stop()
     assert _converged(pair, task)["conflicts"] == NO_CONFLICTS
+
+
+def test_a_reader_killed_during_the_full_copy_is_started_again_and_the_copy_goes_on(pair):
+    create_orders(pair.source, pair.source_db, 30_000)
+    task = pair.task(throttle={"rps": 20_000, "mbps": 0})
+    writer = Writer(pair.source, pair.source_db, 1_000_000)
+    writer.start()
+    try:
+        task.apply()
+        reader = task.reader_pid()
+        task.wait_status(lambda s: s["phase"] == "full" and s["rows_copied"] >= 5_000, what="mid copy")
+        os.kill(reader, signal.SIGKILL)
+        task.wait_status(lambda s: s["reader"]["pid"] not in (None, reader), what="a new reader process")
+        task.wait_incremental(timeout=60)
+    finally:
+        writer.stop()
+    assert _converged(pair, task)["conflicts"] == NO_CONFLICTS
+    assert task.process.poll() is None, "the copy went on in the same agent process"
