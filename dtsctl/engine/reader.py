@@ -124,10 +124,10 @@ class ChangeLogReader(Generic[SourceT]):
                 elif kind == "error":
                     self.error = payload
         _, status = os.waitpid(pid, 0)
+        self._progress.reader_started(None)  # before `check` may start the next one
         if self.error is None and not self._halt.is_set():
             log.warning("the reader process %d ended (%s)", pid, _describe(status))
             self._died_at = time.monotonic()
-        self._progress.reader_started(None)
         self._appended.set()  # wake the applier loop: it raises the error or restarts the reader
 
     # -- the reader process --------------------------------------------------------------
