@@ -7,16 +7,13 @@ import time
 import pytest
 
 from dtsctl.runtime.layout import EXIT_FATAL
-from tests.integration.mysql.conftest import Writer, create_orders, streaming_under_writes, table_rows, wait_equal
+from tests.integration.mysql.conftest import copying_under_writes, streaming_under_writes, table_rows, wait_equal
 
 NO_CONFLICTS = {"insert": 0, "update": 0, "delete": 0}
 
 
 def test_sigkill_during_full_copy_under_writes_resumes_and_converges(pair):
-    create_orders(pair.source, pair.source_db, 60_000)
-    task = pair.task(throttle={"rps": 20_000, "mbps": 0})
-    writer = Writer(pair.source, pair.source_db, 1_000_000)
-    writer.start()
+    task, writer = copying_under_writes(pair, 60_000)
     try:
         task.apply()
         task.wait_status(lambda s: s["phase"] == "full" and 10_000 <= s["rows_copied"] < 50_000, what="mid copy")

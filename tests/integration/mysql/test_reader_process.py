@@ -8,7 +8,7 @@ import os
 import signal
 
 from tests.integration.agent_process import process_ended, wait_for
-from tests.integration.mysql.conftest import Writer, create_orders, streaming_under_writes, wait_equal
+from tests.integration.mysql.conftest import copying_under_writes, streaming_under_writes, wait_equal
 
 NO_CONFLICTS = {"insert": 0, "update": 0, "delete": 0}
 
@@ -52,10 +52,7 @@ def test_a_killed_applier_takes_its_reader_along_and_the_restarted_agent_resumes
 
 
 def test_a_reader_killed_during_the_full_copy_is_started_again_and_the_copy_goes_on(pair):
-    create_orders(pair.source, pair.source_db, 30_000)
-    task = pair.task(throttle={"rps": 20_000, "mbps": 0})
-    writer = Writer(pair.source, pair.source_db, 1_000_000)
-    writer.start()
+    task, writer = copying_under_writes(pair, 30_000)
     try:
         task.apply()
         reader = task.reader_pid()
