@@ -1,4 +1,4 @@
-"""What every pipeline's runner shares: the apply loop, reader-error propagation, stopping threads.
+"""What every pipeline's runner shares: the apply loop, watching the reader process, stopping threads.
 
 A run always starts from the committed checkpoints, so after any failure the
 agent simply runs again: that is how crashes and connection retries resume.
@@ -16,17 +16,17 @@ from dtsctl.engine.changelog import ChangeLog, stream_started_for
 from dtsctl.engine.checkpoint import CheckOutcome, Checkpoint, CheckpointStore, load_after_precheck
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.shared_status import SharedLogStatus
+from dtsctl.engine.reader import ChangeLogReader
+from dtsctl.engine.applier_status import ApplierStatus
 from dtsctl.engine.task import TaskSpec
 from dtsctl.engine.worker import Worker
 
 TRIM_EVERY_SECONDS = 1.0
 
 
-class ReaderThread(Protocol):
-    error: BaseException | None
-
-    def is_alive(self) -> bool: ...
+class WatchedReader(Protocol):
+    def check(self) -> None:
+        """Raise the reader's failure; start a reader killed from outside again."""
 
 
 class AppliesNext(Protocol):
@@ -90,18 +90,17 @@ class PipelineRunner:
         self.progress.committed(cp)
         return cp
 
-    def _apply_loop(self, applier: AppliesNext, cp: Checkpoint, changelog: ChangeLog, reader: ReaderThread,
-                    appended: threading.Event, each_round: Callable[[], None] = lambda: None,
-                    completed: Callable[[], bool] = lambda: False, shared: SharedLogStatus | None = None) -> Outcome:
+    def _apply_loop(self, applier: AppliesNext, cp: Checkpoint, changelog: ChangeLog, reader: WatchedReader,
+                    appended: threading.Event, status: ApplierStatus, each_round: Callable[[], None] = lambda: None,
+                    completed: Callable[[], bool] = lambda: False) -> Outcome:
         """Apply the change log as the reader fills it, trimming what is applied; COMPLETED once
-        `completed()` says so while nothing is left to apply, STOPPED when asked to stop. `shared`:
-        a destination of a shared log reports its own applied position and lag through it."""
+        `completed()` says so while nothing is left to apply, STOPPED when asked to stop. `status`
+        reports the applied position (and a shared log's destination its lag)."""
         trimmed_at = 0.0
         while not self.stop.is_set():
-            if shared is not None:  # before each_round, which may announce a new phase
-                shared.refresh(cp.applied_seq)
+            status.refresh(cp.applied_seq)  # before each_round, which may announce a new phase
             each_round()
-            raise_reader_error(reader)
+            reader.check()
             if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
                 release(changelog, self.spec, cp.applied_seq)
                 applier.forget_old_writes()
@@ -119,17 +118,7 @@ class PipelineRunner:
         return Outcome.STOPPED
 
 
-def raise_reader_error(reader: ReaderThread | None) -> None:
-    """Hand a reader thread's failure to the main thread, which decides retry or exit."""
-    if reader is None:
-        return
-    if reader.error is not None:
-        raise reader.error
-    if not reader.is_alive():
-        raise RuntimeError("the reader thread ended unexpectedly")
-
-
-def stop_threads(*threads: Worker | None) -> None:
+def stop_threads(*threads: Worker | ChangeLogReader | None) -> None:
     """Stop the run's helper threads (reader, delivery, ...) and wait for them, in order."""
     for thread in threads:
         if thread is not None:

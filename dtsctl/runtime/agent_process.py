@@ -2,6 +2,8 @@
 
     python -m dtsctl.runtime.agent_process <task dir>
 
+The agent's main process applies; it forks the task's reader process
+(dtsctl.engine.reader), which never holds the agent's lock and dies with it.
 It holds `agent.lock` for its whole life (a second agent exits 0 at once), writes
 `status.json` at least every second, and exits 0 when stopped or completed,
 EXIT_FATAL (3) on an error retrying cannot fix, 1 on a crash (the supervisor
@@ -148,6 +150,8 @@ def main(argv: list[str]) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another agent runs this task
+    # The reader process the agent forks must not keep the task locked after the agent died.
+    os.register_at_fork(after_in_child=lock.close)
     (task_dir / "agent.pid").write_text(f"{os.getpid()}\n")
 
     config = read_json(task_dir / "config.json")

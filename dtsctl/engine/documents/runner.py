@@ -13,11 +13,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from dtsctl.engine.applier_status import ApplierStatus
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.documents.applier import DocumentApplier, in_copy
-from dtsctl.engine.documents.interfaces import DocumentSink
+from dtsctl.engine.documents.interfaces import DocumentSink, DocumentSource
 from dtsctl.engine.documents.naming import Selection
 from dtsctl.engine.documents.reader import DocumentReader
 from dtsctl.engine.errors import FatalError
@@ -47,6 +48,7 @@ class DocumentRunner(PipelineRunner):
         sink = self.connector.sink(self.spec)
         changelog: ChangeLog | None = None
         reader: DocumentReader | None = None
+        describer: DocumentSource | None = None
         try:
             cp, changelog = self._resume(self.connector, sink)
             appended = threading.Event()
@@ -61,10 +63,14 @@ class DocumentRunner(PipelineRunner):
                 if phase != self.progress.phase:
                     self.progress.set_phase(phase)
 
-            return self._apply_loop(applier, cp, changelog, reader, appended, each_round=show_phase,
+            describer = self.connector.source(self.spec)  # renders positions for status; never reads
+            status = ApplierStatus(changelog, self.progress, describer.describe_position)
+            return self._apply_loop(applier, cp, changelog, reader, appended, status, each_round=show_phase,
                                     completed=lambda: not self.spec.incremental and not in_copy(cp))
         finally:
             stop_threads(reader)
+            if describer is not None:
+                describer.close()
             if changelog is not None:
                 changelog.close()
             sink.close()

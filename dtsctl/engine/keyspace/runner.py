@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from dtsctl.engine.applier_status import ApplierStatus
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.conflicts import Conflicts
@@ -26,7 +27,6 @@ from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.runner import PipelineRunner, stop_threads
-from dtsctl.engine.shared_status import SharedLogStatus
 from dtsctl.engine.worker import Worker
 
 if TYPE_CHECKING:
@@ -105,12 +105,12 @@ class KeyspaceRunner(PipelineRunner):
         return ConcurrentWrites(PeerWrites(peer), Conflicts(self.spec.conflict_policy), self.connector.keys_of,
                                 self.connector.encode)
 
-    def _shared_status(self, changelog: ChangeLog) -> SharedLogStatus | None:
-        """For a destination of a one-to-many topology: its own checkpoint and lag, from the shared log."""
-        if not self.spec.shares_log:
-            return None
-        return SharedLogStatus(changelog, self.progress, self.connector.source(self.spec).describe_position,
-                               also=lambda log: self.progress.heartbeat_read(log.heartbeat_seen()))
+    def _applier_status(self, changelog: ChangeLog) -> ApplierStatus:
+        """The applied position; for a destination of a one-to-many topology also its own checkpoint
+        and lag, from the shared log."""
+        return ApplierStatus(changelog, self.progress, self.connector.source(self.spec).describe_position,
+                             shared=self.spec.shares_log,
+                             also=lambda log: self.progress.heartbeat_read(log.heartbeat_seen()))
 
     def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
                cp: Checkpoint) -> Outcome:
@@ -126,9 +126,9 @@ class KeyspaceRunner(PipelineRunner):
                 self.progress.set_phase(phase)
 
         try:
-            return self._apply_loop(applier, cp, changelog, reader, appended, each_round=show_phase,
-                                    completed=lambda: not self.spec.incremental and not in_snapshot(cp),
-                                    shared=self._shared_status(changelog))
+            return self._apply_loop(applier, cp, changelog, reader, appended, self._applier_status(changelog),
+                                    each_round=show_phase,
+                                    completed=lambda: not self.spec.incremental and not in_snapshot(cp))
         finally:
             repairer.close()
             if concurrent is not None:
