@@ -12,11 +12,11 @@ from typing import Any, Sequence
 
 import pymysql
 
-from dtsctl.connectors.mysql import position as positions
+from dtsctl.connectors.mysql import literals, position as positions
 from dtsctl.connectors.mysql.connection import qualified, query, quote, scalar
 from dtsctl.connectors.mysql.values import bit_columns, normalise_selected
 from dtsctl.engine.events import Row
-from dtsctl.engine.tables.interfaces import Column, TableSchema
+from dtsctl.engine.tables.interfaces import TableSchema
 
 
 def open_snapshot(conn: pymysql.Connection) -> positions.Position:
@@ -49,45 +49,20 @@ def read_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequenc
     return [dict(zip(names, normalise_selected(row, bits))) for row in rows]
 
 
-def read_literal_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
-                       where: str | None) -> tuple[list[str], tuple[Any, ...]] | None:
-    """Up to `limit` rows after `after_key` in key order as SQL row literals, "(v1,v2,...)",
-    built by the server, with the last row's key; None when a column's type has no literal
-    form here or a row's literal is longer than the server builds (then read decoded rows)."""
-    literals = [row_literal(column) for column in schema.columns]
-    if any(literal is None for literal in literals):
+def read_text_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
+                    where: str | None, form: str) -> tuple[list[bytes], tuple[Any, ...]] | None:
+    """Up to `limit` rows after `after_key` in key order as text in `form` (dtsctl.connectors.mysql.literals),
+    built by the server, with the last row's key; None when a column's type has no text form
+    or a row is longer than the server builds (then read decoded rows)."""
+    row = literals.row_expression(schema.columns, form)
+    if row is None:
         return None
-    row = "CONCAT('(', " + ", ',', ".join(literal for literal in literals if literal) + ", ')')"
     rows = query(conn, *_chunk_query(schema, [row, *map(quote, schema.key)], after_key, limit, where))
     if any(selected[0] is None for selected in rows):  # longer than max_allowed_packet: CONCAT gave NULL
         return None
     types = {column.name: column.type for column in schema.columns}
     last = tuple(normalise_selected(rows[-1][1:], bit_columns([types[name] for name in schema.key]))) if rows else ()
     return [selected[0] for selected in rows], last
-
-
-_TEXT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "float", "double",
-               "date", "datetime", "timestamp", "time", "year", "char", "varchar", "tinytext", "text",
-               "mediumtext", "longtext", "enum", "set", "json"}
-_BYTE_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
-
-
-def row_literal(column: Column) -> str | None:
-    """A SQL expression giving the column's value as a literal the destination parses back to
-    the same value: QUOTE() for text forms (NULL becomes the word NULL), X'..' for bytes,
-    a number for BIT; all in utf8mb4 so columns of different collations concatenate.
-    None for other types (spatial ones), which are copied decoded."""
-    base = column.type.lower().split("(")[0].split()[0]
-    name = quote(column.name)
-    if base in _TEXT_TYPES:
-        expression = f"QUOTE({name})"
-    elif base in _BYTE_TYPES:
-        expression = f"IF({name} IS NULL, 'NULL', CONCAT('X''', HEX({name}), ''''))"
-    elif base == "bit":
-        expression = f"IFNULL(CAST({name} AS UNSIGNED), 'NULL')"
-    else:
-        return None
-    return f"CONVERT({expression} USING utf8mb4)"
 
 
 def _chunk_query(schema: TableSchema, selected: Sequence[str], after_key: Sequence[Any] | None, limit: int,
