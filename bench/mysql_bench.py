@@ -130,12 +130,16 @@ def full_copy_baseline(src: MariaDBServer, dst: MariaDBServer, rows: int) -> flo
     return rows / elapsed
 
 
-def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int, profile: Path | None) -> float:
+def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int,
+                     profile: Path | None) -> tuple[float, float]:
+    """Rows/s from `apply` until the agent reports the task completed, and the agent's peak RSS in MB."""
     workspace = workspace_for(root, "full", src, dst, "migration", "[schema, full]")
     start = time.monotonic()
     dtsctl(workspace, "apply", "--auto-approve")
     profiler = record_agent(workspace, profile) if profile else None
-    wait_until(lambda: task_status(workspace)["state"] in ("completed", "failed"), timeout=3600, poll=0.2)
+    memory = AgentMemory(workspace)
+    # The agent's own status.json, not `dtsctl status`: a CLI process every poll would take CPU from the copy.
+    wait_until(lambda: memory.sample() and agent_state(workspace) in ("completed", "failed"), timeout=3600)
     elapsed = time.monotonic() - start
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)
@@ -143,12 +147,40 @@ def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: i
     if task_status(workspace)["state"] != "completed" or rows_in(dst, "orders") != rows:
         raise RuntimeError(f"dtsctl full copy did not complete: {task_status(workspace)}")
     dtsctl(workspace, "destroy", "--auto-approve")
-    return rows / elapsed
+    return rows / elapsed, memory.peak_mb
+
+
+def agent_dir(workspace: Path) -> Path:
+    return workspace / ".dtsctl" / "tasks" / "task.bench"
+
+
+def agent_state(workspace: Path) -> str | None:
+    try:
+        return json.loads((agent_dir(workspace) / "status.json").read_text()).get("state")
+    except FileNotFoundError:
+        return None
+
+
+class AgentMemory:
+    """The agent's peak resident memory, sampled from /proc while the bench waits for it."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace, self.peak_mb = workspace, 0.0
+
+    def sample(self) -> bool:
+        try:
+            pid = (agent_dir(self.workspace) / "agent.pid").read_text().strip()
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass  # not started yet, or already gone
+        return True
 
 
 def record_agent(workspace: Path, output: Path) -> subprocess.Popen:
     """py-spy sampling the task's agent (every thread, idle ones too) until interrupted."""
-    pid_file = workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid"
+    pid_file = agent_dir(workspace) / "agent.pid"
     wait_until(pid_file.exists, timeout=60)
     py_spy = Path(sys.executable).with_name("py-spy")
     return subprocess.Popen([str(py_spy), "record", "--threads", "--idle", "--rate", "200", "--format", "raw",
@@ -304,7 +336,7 @@ def main() -> int:
             baseline_dst, dtsctl_dst = server(2), server(3)
             try:
                 dump_rate = full_copy_baseline(src, baseline_dst, args.rows)
-                copy_rate = full_copy_dtsctl(root, src, dtsctl_dst, args.rows, args.profile)
+                copy_rate, copy_rss = full_copy_dtsctl(root, src, dtsctl_dst, args.rows, args.profile)
             finally:
                 baseline_dst.close()
                 dtsctl_dst.close()
@@ -316,7 +348,8 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores; rows={args.rows} changes={args.changes} "
           f"paced={args.paced_rate} rows/s for {args.paced_seconds:g}s")
     print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s")
-    print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {copy_rate / dump_rate:.2f}× the baseline")
+    print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {copy_rate / dump_rate:.2f}× the baseline; "
+          f"agent peak RSS {copy_rss:.0f} MB")
     for name, (rate, p50, p99) in stream.items():
         print(f"incremental    {name:<24} {rate:12,.0f} rows/s sustained; lag at {args.paced_rate}/s: "
               f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")

@@ -63,8 +63,11 @@ def row_expression(columns: Sequence[Column], form: str) -> str | None:
 
 
 def _value(name: str, found: Kind | None, form: str) -> str:
+    """A column's text. Not QUOTE(HEX(..)): a HEX too long for the server is NULL, which QUOTE
+    turns into the word NULL; CONCAT keeps it NULL, so the row is seen to be too long."""
     if found is Kind.BYTES:
-        return f"QUOTE(HEX({name}))" if form == LOAD_FORM else f"IF({name} IS NULL, 'NULL', CONCAT('X''', HEX({name}), ''''))"
+        opening = "''''" if form == LOAD_FORM else "'X'''"
+        return f"IF({name} IS NULL, 'NULL', CONCAT({opening}, HEX({name}), ''''))"
     if found is Kind.BIT:
         return f"IFNULL(CAST({name} AS UNSIGNED), 'NULL')"
     return f"QUOTE({name})"

@@ -16,13 +16,14 @@ from dtsctl.connectors.mysql import literals, position as positions
 from dtsctl.connectors.mysql.connection import qualified, query, quote, scalar
 from dtsctl.connectors.mysql.values import bit_columns, normalise_selected
 from dtsctl.engine.events import Row
-from dtsctl.engine.tables.interfaces import TableSchema
+from dtsctl.engine.tables.interfaces import EncodedRows, TableSchema
 
 
 def open_snapshot(conn: pymysql.Connection) -> positions.Position:
     """Start a consistent-snapshot transaction on `conn`; the binlog position it matches."""
     with conn.cursor() as cursor:
         cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SET SESSION group_concat_max_len = @@max_allowed_packet")  # a chunk's lines as one value
         cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         cursor.execute("SHOW STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
         status = {name.lower(): value for name, value in cursor.fetchall()}
@@ -50,19 +51,56 @@ def read_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequenc
 
 
 def read_text_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
-                    where: str | None, form: str) -> tuple[list[bytes], tuple[Any, ...]] | None:
+                    where: str | None, form: str) -> EncodedRows | None:
     """Up to `limit` rows after `after_key` in key order as text in `form` (dtsctl.connectors.mysql.literals),
     built by the server, with the last row's key; None when a column's type has no text form
     or a row is longer than the server builds (then read decoded rows)."""
     row = literals.row_expression(schema.columns, form)
     if row is None:
         return None
+    if form == literals.LOAD_FORM and _max_is_last(schema):
+        grouped = _read_grouped(conn, schema, row, after_key, limit, where)
+        if grouped is not None:
+            return grouped
     rows = query(conn, *_chunk_query(schema, [row, *map(quote, schema.key)], after_key, limit, where))
     if any(selected[0] is None for selected in rows):  # longer than max_allowed_packet: CONCAT gave NULL
         return None
+    last = tuple(normalise_selected(rows[-1][1:], _key_bits(schema))) if rows else ()
+    return EncodedRows(form, tuple(selected[0] for selected in rows), last, len(rows))
+
+
+# Key types whose MAX() is the last value in ORDER BY order (not ENUM or SET: MAX compares their text).
+_MAX_ORDERED = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "date", "datetime",
+                "timestamp", "time", "year", "char", "varchar", "binary", "varbinary"}
+
+
+def _max_is_last(schema: TableSchema) -> bool:
+    if len(schema.key) != 1:
+        return False
+    column = next(column for column in schema.columns if column.name == schema.key[0])
+    return column.type.lower().split("(")[0].split()[0] in _MAX_ORDERED
+
+
+def _read_grouped(conn: pymysql.Connection, schema: TableSchema, row: str, after_key: Sequence[Any] | None,
+                  limit: int, where: str | None) -> EncodedRows | None:
+    """The chunk's lines joined by the server into one value, which spares the agent a result row
+    (and its Python work) per table row; None when the value could not hold every line whole
+    (a row too long, or more than group_concat_max_len in all): then they are read one by one."""
+    key = quote(schema.key[0])
+    inner, params = _chunk_query(schema, [f"{row} AS dtsctl_line", f"{key} AS dtsctl_key"], after_key, limit, where)
+    text, count, lines, length, last = query(
+        conn, "SELECT GROUP_CONCAT(dtsctl_line SEPARATOR '\\n'), COUNT(*), COUNT(dtsctl_line), "
+              f"SUM(LENGTH(dtsctl_line)), MAX(dtsctl_key) FROM ({inner}) AS chunk", params)[0]
+    if not count:
+        return EncodedRows(literals.LOAD_FORM, (), (), 0)
+    if lines != count or text is None or len(text) != int(length) + count - 1:
+        return None
+    return EncodedRows(literals.LOAD_FORM, (text,), tuple(normalise_selected([last], _key_bits(schema))), count)
+
+
+def _key_bits(schema: TableSchema) -> list[int]:
     types = {column.name: column.type for column in schema.columns}
-    last = tuple(normalise_selected(rows[-1][1:], bit_columns([types[name] for name in schema.key]))) if rows else ()
-    return [selected[0] for selected in rows], last
+    return bit_columns([types[name] for name in schema.key])
 
 
 def _chunk_query(schema: TableSchema, selected: Sequence[str], after_key: Sequence[Any] | None, limit: int,

@@ -118,8 +118,7 @@ class MysqlSource(Source):
         if dialect not in (literals.INSERT_FORM, literals.LOAD_FORM):
             return None
         with self._errors():
-            chunk = snapshot.read_text_chunk(self._snapshot_connection(), schema, after_key, limit, where, dialect)
-        return None if chunk is None else EncodedRows(dialect, tuple(chunk[0]), chunk[1])
+            return snapshot.read_text_chunk(self._snapshot_connection(), schema, after_key, limit, where, dialect)
 
     def _snapshot_connection(self) -> pymysql.Connection:
         if self._snapshot is None:  # a resumed copy: a new read view, the stream covers the difference

@@ -151,7 +151,7 @@ def last_key(chunk: Chunk, schema: TableSchema) -> list[Any]:
 
 
 def _count(chunk: Chunk) -> int:
-    return len(chunk.rows) if isinstance(chunk, EncodedRows) else len(chunk)
+    return chunk.count if isinstance(chunk, EncodedRows) else len(chunk)
 
 
 def _size(chunk: Chunk) -> int:

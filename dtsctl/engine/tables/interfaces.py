@@ -56,13 +56,16 @@ class TableSchema:
 
 @dataclass(frozen=True)
 class EncodedRows:
-    """A full-copy chunk in a form only a sink of the same engine reads (for MySQL: SQL row
-    literals), so a same-engine copy moves values without decoding and re-encoding them.
-    `last_key` is the last row's key, decoded, for the checkpoint and the next read."""
+    """A full-copy chunk of `count` rows in a form only a sink of the same engine reads (for
+    MySQL: text the servers build and parse), so a same-engine copy moves values without
+    decoding and re-encoding them. `rows` are the pieces of that text in order (a row each,
+    or several rows together); `last_key` is the last row's key, decoded, for the checkpoint
+    and the next read."""
 
     dialect: str
     rows: tuple[Any, ...]
     last_key: tuple[Any, ...]
+    count: int
 
     @property
     def size(self) -> int:
