@@ -188,11 +188,11 @@ class MysqlSink(Sink):
         write_sql = _keep_existing_sql if keep_existing else _upsert_sql
         with self._transaction() as cursor:
             if rows.dialect == literals.LOAD_FORM:
-                self.conn.load(cursor, literals.load_statement(database, table, schema.columns), b"\n".join(rows.rows))
+                data = "\n".join(rows.rows).encode()
+                self.conn.load(cursor, literals.load_statement(database, table, schema.columns), data)
             else:
                 for batch in _statement_batches(rows.rows, pymysql.cursors.Cursor.max_stmt_length):
-                    values = b",".join(batch).decode()
-                    cursor.execute(write_sql(database, table, schema.column_names, schema.key, values))
+                    cursor.execute(write_sql(database, table, schema.column_names, schema.key, ",".join(batch)))
             self._store(cursor, checkpoint)
 
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
@@ -358,7 +358,7 @@ def _placeholders(columns: Sequence[str]) -> str:
     return f"({', '.join('%s' for _ in columns)})"
 
 
-def _statement_batches(rows: Sequence[bytes], max_chars: int) -> Iterator[Sequence[bytes]]:
+def _statement_batches(rows: Sequence[str], max_chars: int) -> Iterator[Sequence[str]]:
     """Consecutive runs of row literals of about `max_chars` in all (one row at least), so that
     no statement outgrows what pymysql's executemany would send."""
     start, size = 0, 0

@@ -58,6 +58,20 @@ def test_every_type_round_trips_as_text(pair, form: str) -> None:
     assert table_rows(pair.destination, pair.dest_db, "types") == table_rows(pair.source, pair.source_db, "types")
 
 
+def test_not_null_numbers_dates_and_times_travel_bare_and_exactly(pair) -> None:
+    pair.source.execute(f"CREATE TABLE `{pair.source_db}`.bare (id BIGINT UNSIGNED PRIMARY KEY, f FLOAT NOT NULL, "
+                        "d DOUBLE NOT NULL, de DECIMAL(65,30) NOT NULL, dt DATETIME(6) NOT NULL, tm TIME(6) NOT NULL, "
+                        "ts TIMESTAMP(6) NOT NULL, y YEAR NOT NULL, da DATE NOT NULL)")
+    pair.source.execute(f"INSERT INTO `{pair.source_db}`.bare VALUES (18446744073709551615, -0.0, 2.2250738585072014e-308, "
+                        "'-12345678901234567890123456789012345.123456789012345678901234567890', "
+                        "'9999-12-31 23:59:59.999999', '-838:59:59.000000', '2038-01-19 03:14:07.999999', 1901, "
+                        "'1000-01-01'), (1, 3.4e38, 1.7976931348623157e308, 0, '1000-01-01 00:00:00', '00:00:00.000001', "
+                        "'1970-01-01 00:00:01', 2155, '9999-12-31')")
+    chunk = copy_encoded(pair, "bare")
+    assert chunk.dialect == LOAD_FORM and chunk.count == 2
+    assert table_rows(pair.destination, pair.dest_db, "bare") == table_rows(pair.source, pair.source_db, "bare")
+
+
 @pytest.mark.parametrize("form", [LOAD_FORM, INSERT_FORM])
 def test_columns_of_different_charsets_and_collations_concatenate(pair, form: str) -> None:
     pair.source.execute(f"CREATE TABLE `{pair.source_db}`.mixed (id VARBINARY(8) PRIMARY KEY, "

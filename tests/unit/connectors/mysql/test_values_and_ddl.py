@@ -23,7 +23,7 @@ def test_table_ddl_is_split_per_table_and_replayed_under_new_names():
 
 
 def test_row_literals_are_batched_into_statements_of_bounded_size() -> None:
-    literals = [b"(1)", b"(22)", b"(333)", b"(4444)"]
-    assert [list(batch) for batch in _statement_batches(literals, 10)] == [[b"(1)", b"(22)"], [b"(333)"], [b"(4444)"]]
+    literals = ["(1)", "(22)", "(333)", "(4444)"]
+    assert [list(batch) for batch in _statement_batches(literals, 10)] == [["(1)", "(22)"], ["(333)"], ["(4444)"]]
     assert [list(batch) for batch in _statement_batches(literals, 2)] == [[literal] for literal in literals]
     assert list(_statement_batches([], 10)) == []
