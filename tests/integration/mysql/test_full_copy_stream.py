@@ -36,13 +36,32 @@ def copy_encoded(pair: Any, table: str, keep_existing: bool = False, limit: int 
         sink.close()
 
 
-def test_the_sink_asks_for_load_lines_unless_it_keeps_existing_rows(pair) -> None:
+def test_the_sink_asks_for_load_lines_unless_it_keeps_existing_rows_or_the_server_refuses(pair) -> None:
     sink = MysqlSink(endpoint(pair.destination), "t")
     try:
         assert sink.encoded_dialect(keep_existing=False) == LOAD_FORM
         assert sink.encoded_dialect(keep_existing=True) == INSERT_FORM
     finally:
         sink.close()
+    pair.destination.execute("SET GLOBAL local_infile = 0")
+    sink = MysqlSink(endpoint(pair.destination), "t")
+    try:
+        assert sink.encoded_dialect(keep_existing=False) == INSERT_FORM
+    finally:
+        pair.destination.execute("SET GLOBAL local_infile = 1")
+        sink.close()
+
+
+def test_a_server_asking_for_a_file_gets_none_of_the_agents(pair) -> None:
+    pair.destination.execute(f"CREATE DATABASE `{pair.dest_db}`")
+    pair.destination.execute(f"CREATE TABLE `{pair.dest_db}`.lines (line TEXT)")
+    sink = MysqlSink(endpoint(pair.destination), "t")
+    try:
+        with sink.conn.cursor() as cursor:
+            assert cursor.execute(f"LOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE `{pair.dest_db}`.lines") == 0
+    finally:
+        sink.close()
+    assert pair.destination.scalar(f"SELECT COUNT(*) FROM `{pair.dest_db}`.lines") == 0
 
 
 @pytest.mark.parametrize("form", [LOAD_FORM, INSERT_FORM])

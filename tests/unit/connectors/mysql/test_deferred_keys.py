@@ -21,15 +21,11 @@ def test_only_plain_keys_are_deferred_and_the_rest_stays_valid() -> None:
     keys = deferrable_keys(DEFINITION)
     assert keys == ["KEY `by_customer` (`customer`)", "KEY `odd``name` (`customer`,`code`(4)) COMMENT 'x'"]
     assert [key_name(key) for key in keys] == ["by_customer", "odd`name"]
-    assert without_keys(DEFINITION, keys) == """CREATE TABLE `orders` (
-  `id` bigint(20) NOT NULL,
-  `customer` int(11) NOT NULL,
-  `code` varchar(10) DEFAULT NULL,
-  `note` text DEFAULT NULL,
-  PRIMARY KEY (`id`),
-  UNIQUE KEY `by_code` (`code`),
-  FULLTEXT KEY `by_note` (`note`)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"""
+    # the last item before ")" loses its comma
+    expected = (DEFINITION.replace("  KEY `by_customer` (`customer`),\n", "")
+                .replace(",\n  KEY `odd``name` (`customer`,`code`(4)) COMMENT 'x'", ""))
+    assert without_keys(DEFINITION, keys) == expected
+    assert expected.count("KEY") == 3 and "`note`),\n" not in expected
     assert without_keys(DEFINITION, []) == DEFINITION
 
 
