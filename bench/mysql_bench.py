@@ -8,7 +8,9 @@ few minutes; `--full-only` runs only measure 1; `--profile FILE` records the age
 the full copy with py-spy (collapsed stacks, all threads) into FILE.
 
 1. Full copy of a `--rows` table: `mariadb-dump | mariadb` (baseline) vs a dtsctl
-   migration with phases [schema, full], timed from `apply` to `completed`.
+   migration with phases [schema, full], timed from `apply` until the agent's status.json
+   says `completed`; with the CPU seconds both servers and the clients (the dump and
+   client programs; `apply` and the agent) spent, and the agent's peak resident memory.
 2. Incremental, sustained: `--changes` single-row transactions are written while
    replication is stopped (a native replica's STOP SLAVE; a paused dtsctl task),
    then replication resumes and the catch-up is timed: rows/s applied, not
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -118,36 +121,68 @@ def seed(src: MariaDBServer, rows: int) -> None:
                 f"NOW(6) FROM bench.seq_1_to_{rows}")
 
 
-def full_copy_baseline(src: MariaDBServer, dst: MariaDBServer, rows: int) -> float:
+def cpu_seconds(pid: int | str) -> float:
+    """User and system CPU seconds a running process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuUse:
+    """CPU seconds both servers and the copying clients spend on one measure: unlike rows/s,
+    a figure that other work on the machine hardly changes."""
+
+    def __init__(self, src: MariaDBServer, dst: MariaDBServer) -> None:
+        self.servers = (src, dst)
+        self.start = [cpu_seconds(server.proc.pid) for server in self.servers]
+        self.children_start = children_cpu_seconds()
+
+    def seconds(self, agent: float = 0.0) -> tuple[float, float, float]:
+        """(source server, destination server, clients): the finished child processes and `agent`."""
+        source, destination = (cpu_seconds(server.proc.pid) - start for server, start in zip(self.servers, self.start))
+        return source, destination, children_cpu_seconds() - self.children_start + agent
+
+
+def full_copy_baseline(src: MariaDBServer, dst: MariaDBServer, rows: int) -> tuple[float, tuple[float, ...]]:
+    """Rows/s, and the CPU seconds of CpuUse."""
     dst.execute("CREATE DATABASE bench")
+    cpu = CpuUse(src, dst)
     start = time.monotonic()
     dump = subprocess.Popen([*src.dump_args(), "--single-transaction", "--quick", "bench"], stdout=subprocess.PIPE)
     subprocess.run([*dst.client_args(), "bench"], stdin=dump.stdout, check=True)
     if dump.wait() != 0:
         raise RuntimeError("mariadb-dump failed")
     elapsed = time.monotonic() - start
+    used = cpu.seconds()
     assert rows_in(dst, "orders") == rows
-    return rows / elapsed
+    return rows / elapsed, used
 
 
 def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int,
-                     profile: Path | None) -> tuple[float, float]:
-    """Rows/s from `apply` until the agent reports the task completed, and the agent's peak RSS in MB."""
+                     profile: Path | None) -> tuple[float, tuple[float, ...], float]:
+    """Rows/s from `apply` until the agent reports the task completed, the CPU seconds of
+    CpuUse (`apply` and the agent as clients), and the agent's peak RSS in MB."""
     workspace = workspace_for(root, "full", src, dst, "migration", "[schema, full]")
+    cpu = CpuUse(src, dst)
     start = time.monotonic()
     dtsctl(workspace, "apply", "--auto-approve")
     profiler = record_agent(workspace, profile) if profile else None
-    memory = AgentMemory(workspace)
+    agent = AgentUsage(workspace)
     # The agent's own status.json, not `dtsctl status`: a CLI process every poll would take CPU from the copy.
-    wait_until(lambda: memory.sample() and agent_state(workspace) in ("completed", "failed"), timeout=3600)
+    wait_until(lambda: agent.sample() and agent_state(workspace) in ("completed", "failed"), timeout=3600)
     elapsed = time.monotonic() - start
+    used = cpu.seconds(agent.cpu_seconds)
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)
         profiler.wait(timeout=60)
     if task_status(workspace)["state"] != "completed" or rows_in(dst, "orders") != rows:
         raise RuntimeError(f"dtsctl full copy did not complete: {task_status(workspace)}")
     dtsctl(workspace, "destroy", "--auto-approve")
-    return rows / elapsed, memory.peak_mb
+    return rows / elapsed, used, agent.peak_mb
 
 
 def agent_dir(workspace: Path) -> Path:
@@ -161,11 +196,12 @@ def agent_state(workspace: Path) -> str | None:
         return None
 
 
-class AgentMemory:
-    """The agent's peak resident memory, sampled from /proc while the bench waits for it."""
+class AgentUsage:
+    """The agent's peak resident memory and CPU seconds, sampled from /proc while the bench
+    waits for it (the CPU up to the last sample: the agent exits when the task completes)."""
 
     def __init__(self, workspace: Path) -> None:
-        self.workspace, self.peak_mb = workspace, 0.0
+        self.workspace, self.peak_mb, self.cpu_seconds = workspace, 0.0, 0.0
 
     def sample(self) -> bool:
         try:
@@ -173,7 +209,8 @@ class AgentMemory:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
-        except (FileNotFoundError, ProcessLookupError, ValueError):
+            self.cpu_seconds = cpu_seconds(pid)
+        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
             pass  # not started yet, or already gone
         return True
 
@@ -314,6 +351,12 @@ def incremental(root: Path, changes: int, rate: int, seconds: float) -> dict[str
     return results
 
 
+def cpu_line(used: tuple[float, ...]) -> str:
+    source, destination, clients = used
+    return (f"CPU s: source {source:.1f} + destination {destination:.1f} + clients {clients:.1f} "
+            f"= {source + destination + clients:.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int)
@@ -335,8 +378,8 @@ def main() -> int:
             seed(src, args.rows)
             baseline_dst, dtsctl_dst = server(2), server(3)
             try:
-                dump_rate = full_copy_baseline(src, baseline_dst, args.rows)
-                copy_rate, copy_rss = full_copy_dtsctl(root, src, dtsctl_dst, args.rows, args.profile)
+                dump_rate, dump_cpu = full_copy_baseline(src, baseline_dst, args.rows)
+                copy_rate, copy_cpu, copy_rss = full_copy_dtsctl(root, src, dtsctl_dst, args.rows, args.profile)
             finally:
                 baseline_dst.close()
                 dtsctl_dst.close()
@@ -347,9 +390,9 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
     print(f"machine: {os.cpu_count()} cores; rows={args.rows} changes={args.changes} "
           f"paced={args.paced_rate} rows/s for {args.paced_seconds:g}s")
-    print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s")
-    print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {copy_rate / dump_rate:.2f}× the baseline; "
-          f"agent peak RSS {copy_rss:.0f} MB")
+    print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s  {cpu_line(dump_cpu)}")
+    print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {cpu_line(copy_cpu)}; "
+          f"{copy_rate / dump_rate:.2f}× the baseline; agent peak RSS {copy_rss:.0f} MB")
     for name, (rate, p50, p99) in stream.items():
         print(f"incremental    {name:<24} {rate:12,.0f} rows/s sustained; lag at {args.paced_rate}/s: "
               f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
