@@ -10,7 +10,9 @@ few minutes; `--full-only` runs only measure 1, `--incremental-only` only 2 to 4
 catch-up of single-row transactions.
 
 1. Full copy of a `--rows` table: `mariadb-dump | mariadb` (baseline) vs a dtsctl
-   migration with phases [schema, full], timed from `apply` to `completed`.
+   migration with phases [schema, full], timed from `apply` until the agent's status.json
+   says `completed`; with the CPU seconds both servers and the clients (the dump and
+   client programs; `apply` and the agent) spent, and the agent's peak resident memory.
 2. Incremental, sustained: `--changes` single-row transactions are written while
    replication is stopped (a native replica's STOP SLAVE; a paused dtsctl task),
    then replication resumes and the catch-up is timed: rows/s applied, not
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -122,42 +125,97 @@ def seed(src: MariaDBServer, rows: int) -> None:
                 f"NOW(6) FROM bench.seq_1_to_{rows}")
 
 
-def full_copy_baseline(src: MariaDBServer, dst: MariaDBServer, rows: int) -> float:
+def cpu_seconds(pid: int | str) -> float:
+    """User and system CPU seconds a running process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuUse:
+    """CPU seconds both servers and the copying clients spend on one measure: unlike rows/s,
+    a figure that other work on the machine hardly changes."""
+
+    def __init__(self, src: MariaDBServer, dst: MariaDBServer) -> None:
+        self.servers = (src, dst)
+        self.start = [cpu_seconds(server.proc.pid) for server in self.servers]
+        self.children_start = children_cpu_seconds()
+
+    def seconds(self, agent: float = 0.0) -> tuple[float, float, float]:
+        """(source server, destination server, clients): the finished child processes and `agent`."""
+        source, destination = (cpu_seconds(server.proc.pid) - start for server, start in zip(self.servers, self.start))
+        return source, destination, children_cpu_seconds() - self.children_start + agent
+
+
+def full_copy_baseline(src: MariaDBServer, dst: MariaDBServer, rows: int) -> tuple[float, tuple[float, ...]]:
+    """Rows/s, and the CPU seconds of CpuUse."""
     dst.execute("CREATE DATABASE bench")
+    cpu = CpuUse(src, dst)
     start = time.monotonic()
     dump = subprocess.Popen([*src.dump_args(), "--single-transaction", "--quick", "bench"], stdout=subprocess.PIPE)
     subprocess.run([*dst.client_args(), "bench"], stdin=dump.stdout, check=True)
     if dump.wait() != 0:
         raise RuntimeError("mariadb-dump failed")
     elapsed = time.monotonic() - start
+    used = cpu.seconds()
     assert rows_in(dst, "orders") == rows
-    return rows / elapsed
+    return rows / elapsed, used
 
 
-def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int, profile: Path | None) -> float:
+def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int,
+                     profile: Path | None) -> tuple[float, tuple[float, ...], float]:
+    """Rows/s from `apply` until the agent reports the task completed, the CPU seconds of
+    CpuUse (`apply` and the agent as clients), and the agent's peak RSS in MB."""
     workspace = workspace_for(root, "full", src, dst, "migration", "[schema, full]")
+    cpu = CpuUse(src, dst)
     start = time.monotonic()
     dtsctl(workspace, "apply", "--auto-approve")
-    profiler = record_agent(workspace, profile) if profile else None
-    wait_until(lambda: task_status(workspace)["state"] in ("completed", "failed"), timeout=3600, poll=0.2)
+    profiler = record_agent_tree(workspace, profile) if profile else None
+    agent = AgentUsage(workspace)
+    # The agent's own status.json, not `dtsctl status`: a CLI process every poll would take CPU from the copy.
+    wait_until(lambda: agent.sample() and agent_state(workspace) in ("completed", "failed"), timeout=3600)
     elapsed = time.monotonic() - start
+    used = cpu.seconds(agent.cpu_seconds)
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)
         profiler.wait(timeout=60)
     if task_status(workspace)["state"] != "completed" or rows_in(dst, "orders") != rows:
         raise RuntimeError(f"dtsctl full copy did not complete: {task_status(workspace)}")
     dtsctl(workspace, "destroy", "--auto-approve")
-    return rows / elapsed
+    return rows / elapsed, used, agent.peak_mb
 
 
-def record_agent(workspace: Path, output: Path) -> subprocess.Popen:
-    """py-spy sampling the task's agent (every thread, idle ones too) until interrupted."""
-    pid_file = workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid"
-    wait_until(pid_file.exists, timeout=60)
-    py_spy = Path(sys.executable).with_name("py-spy")
-    return subprocess.Popen([str(py_spy), "record", "--threads", "--idle", "--rate", "200", "--format", "raw",
-                             "--output", str(output), "--pid", pid_file.read_text().strip()],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def agent_dir(workspace: Path) -> Path:
+    return workspace / ".dtsctl" / "tasks" / "task.bench"
+
+
+def agent_state(workspace: Path) -> str | None:
+    try:
+        return json.loads((agent_dir(workspace) / "status.json").read_text()).get("state")
+    except FileNotFoundError:
+        return None
+
+
+class AgentUsage:
+    """The peak resident memory and CPU seconds of the agent and its reader process, summed, sampled
+    from /proc while the bench waits for it (the CPU up to the last sample: the agent exits when
+    the task completes)."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace, self.peak_mb, self.cpu_seconds = workspace, 0.0, 0.0
+
+    def sample(self) -> bool:
+        try:
+            pids = agent_processes(int((agent_dir(self.workspace) / "agent.pid").read_text()))
+            self.peak_mb = max(self.peak_mb, sum(map(resident_kb, pids)) / 1024)
+            self.cpu_seconds = max(self.cpu_seconds, sum(map(cpu_seconds, pids)))
+        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+            pass  # not started yet, or already gone
+        return True
 
 
 # -- 2 and 3. incremental -------------------------------------------------------------------------
@@ -355,6 +413,12 @@ def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Pa
     return results
 
 
+def cpu_line(used: tuple[float, ...]) -> str:
+    source, destination, clients = used
+    return (f"CPU s: source {source:.1f} + destination {destination:.1f} + clients {clients:.1f} "
+            f"= {source + destination + clients:.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int)
@@ -371,7 +435,7 @@ def main() -> int:
     args.changes = args.changes or sizes["changes"]
     args.paced_seconds = args.paced_seconds or sizes["paced_seconds"]
     root = Path(tempfile.mkdtemp(prefix="dtsctl-bench-"))
-    copy: tuple[float, float] | None = None
+    copy: tuple[tuple[float, tuple[float, ...]], tuple[float, tuple[float, ...], float]] | None = None
     try:
         if not args.incremental_only:
             copy = full_copy(root, args.rows, args.profile)
@@ -382,9 +446,10 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores; rows={args.rows} changes={args.changes} "
           f"paced={args.paced_rate} rows/s for {args.paced_seconds:g}s")
     if copy is not None:
-        dump_rate, copy_rate = copy
-        print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s")
-        print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {copy_rate / dump_rate:.2f}× the baseline")
+        (dump_rate, dump_cpu), (copy_rate, copy_cpu, copy_rss) = copy
+        print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s  {cpu_line(dump_cpu)}")
+        print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {cpu_line(copy_cpu)}; "
+              f"{copy_rate / dump_rate:.2f}× the baseline; agent peak RSS {copy_rss:.0f} MB")
     if stream:
         (native_single, native_grouped, native_p50, native_p99, _) = stream["native replica"]
         (single, grouped, p50, p99, peak) = stream["dtsctl"]
@@ -398,8 +463,9 @@ def main() -> int:
     return 0
 
 
-def full_copy(root: Path, rows: int, profile: Path | None) -> tuple[float, float]:
-    """(baseline rows/s, dtsctl rows/s) of measure 1."""
+def full_copy(root: Path, rows: int, profile: Path | None
+              ) -> tuple[tuple[float, tuple[float, ...]], tuple[float, tuple[float, ...], float]]:
+    """Measure 1: the baseline's (rows/s, CPU seconds) and dtsctl's (rows/s, CPU seconds, peak MB)."""
     src = server(1)
     try:
         seed(src, rows)

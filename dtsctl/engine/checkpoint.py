@@ -43,6 +43,9 @@ class TableProgress:
     # Changes at or before this source position (position_order form) may already be in the
     # copy and are applied idempotently; None while copying (everything is idempotent then).
     copy_end: list[Any] | None = None
+    # Secondary indexes (the sink's own definitions) created only once the copy is done, as a
+    # sorted build is faster than maintaining them row by row; None until the schema phase decides.
+    deferred_indexes: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +56,7 @@ class TableProgress:
             "rows_copied": self.rows_copied,
             "rows_estimated": self.rows_estimated,
             "copy_end": self.copy_end,
+            "deferred_indexes": self.deferred_indexes,
         }
 
     @classmethod
@@ -66,6 +70,7 @@ class TableProgress:
             rows_copied=data.get("rows_copied", 0),
             rows_estimated=data.get("rows_estimated", 0),
             copy_end=data.get("copy_end"),
+            deferred_indexes=data.get("deferred_indexes"),
         )
 
 

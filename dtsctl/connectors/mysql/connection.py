@@ -51,10 +51,11 @@ def settings(endpoint: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def connect(endpoint: dict[str, Any], role: str) -> pymysql.Connection:
+def connect(endpoint: dict[str, Any], role: str,
+            connection_class: type[pymysql.Connection] = pymysql.Connection) -> pymysql.Connection:
     """An autocommit session in UTC with strict SQL mode; `rowcount` counts matched rows."""
     with translate_errors(role, endpoint):
-        conn = pymysql.connect(**settings(endpoint), autocommit=True, client_flag=CLIENT.FOUND_ROWS)
+        conn = connection_class(**settings(endpoint), autocommit=True, client_flag=CLIENT.FOUND_ROWS)
         with conn.cursor() as cursor:
             cursor.execute(f"SET SESSION time_zone = '+00:00', SESSION sql_mode = '{SESSION_SQL_MODE}'")
     return conn

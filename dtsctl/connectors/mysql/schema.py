@@ -7,6 +7,7 @@ rewritten, so indexes, defaults, character sets, collations and AUTO_INCREMENT s
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 import pymysql
 
@@ -88,6 +89,49 @@ def create_table_statement(schema: TableSchema, database: str, table: str) -> st
         raise ValueError(f"unexpected SHOW CREATE TABLE output for {schema.database}.{schema.name}")
     return _CREATE_HEAD.sub(lambda _: f"CREATE TABLE IF NOT EXISTS {qualified(database, table)}",
                             schema.definition, count=1)
+
+
+_PLAIN_KEY = re.compile(r"^KEY `((?:[^`]|``)+)` \(")
+
+
+def deferrable_keys(definition: str) -> list[str]:
+    """The plain (non-unique, B-tree) secondary keys of a SHOW CREATE TABLE text, as its lines
+    spell them ("KEY `name` (...)"): a copy loads faster without them and builds them sorted
+    after. None of a table with foreign keys (they need their indexes) or of an unexpected text."""
+    items = _definition_items(definition)
+    if items is None or any(item.startswith(("CONSTRAINT", "FOREIGN KEY")) for item in items):
+        return []
+    return [item for item in items if _PLAIN_KEY.match(item)]
+
+
+def key_name(key: str) -> str:
+    """The index name of a key line of `deferrable_keys`."""
+    match = _PLAIN_KEY.match(key)
+    assert match is not None, key
+    return match.group(1).replace("``", "`")
+
+
+def without_keys(definition: str, keys: Sequence[str]) -> str:
+    """The SHOW CREATE TABLE text without the given key lines."""
+    if not keys:
+        return definition
+    lines = definition.split("\n")
+    items = _definition_items(definition)
+    assert items is not None, "deferrable_keys accepted this definition"
+    kept = [item for item in items if item not in keys]
+    return "\n".join([lines[0], ",\n".join(f"  {item}" for item in kept), lines[-1]])
+
+
+def _definition_items(definition: str) -> list[str] | None:
+    """The column and key lines between "CREATE TABLE `t` (" and ") ENGINE=...", without
+    indentation and trailing commas; None when the text is not laid out so."""
+    lines = definition.split("\n")
+    if len(lines) < 3 or not lines[0].endswith("(") or not lines[-1].startswith(")"):
+        return None
+    body = lines[1:-1]
+    if not all(line.startswith("  ") for line in body):
+        return None
+    return [line.strip().removesuffix(",") for line in body]
 
 
 def create_table_from_columns(schema: TableSchema, database: str, table: str) -> str:

@@ -9,6 +9,7 @@ rolled back to a savepoint and replayed row by row to find, name and resolve it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -17,11 +18,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pymysql
 
-from dtsctl.connectors.mysql import ddl, precheck
+from dtsctl.connectors.mysql import ddl, literals, precheck
 from dtsctl.connectors.mysql.connection import (connect, error_code, qualified, query, quote, scalar,
                                                 translate_errors)
 from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, META_DATABASE, ORIGIN_COLUMN,
-                                            create_table_from_columns, create_table_statement)
+                                            create_table_from_columns, create_table_statement, deferrable_keys,
+                                            key_name, without_keys)
+from dtsctl.connectors.mysql.localinfile import MemoryInfileConnection
 from dtsctl.connectors.mysql.snapshot import ordered_rows
 from dtsctl.connectors.mysql.values import to_param
 from dtsctl.engine.tables.checksum import table_checksum
@@ -37,20 +40,29 @@ _ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1091, 1146, 1176}
 
 
 class MysqlSink(Sink):
-    encoded_dialect = DIALECT  # the row literals of snapshot.read_literal_chunk
-
     def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
         super().__init__(endpoint, task_id, origin)
-        self._conn: pymysql.Connection | None = None
+        self._conn: MemoryInfileConnection | None = None
+        self._loads_local: bool | None = None  # whether the server takes LOAD DATA LOCAL (`local_infile`)
         self._meta_ready = False
 
     @property
-    def conn(self) -> pymysql.Connection:
+    def conn(self) -> MemoryInfileConnection:
         if self._conn is None:
-            self._conn = connect(self.endpoint, "destination")
-            with self._conn.cursor() as cursor:
+            conn = connect(self.endpoint, "destination", MemoryInfileConnection)
+            assert isinstance(conn, MemoryInfileConnection)
+            with conn.cursor() as cursor:
                 cursor.execute("SET SESSION foreign_key_checks = 0")  # rows arrive in key order, not FK order
+            self._conn = conn
         return self._conn
+
+    def encoded_dialect(self, keep_existing: bool) -> str | None:
+        """LOAD DATA lines when the server takes them; INSERT literals when it does not, or when
+        existing rows are kept (LOAD DATA could only IGNORE them, which hides value errors too)."""
+        if self._loads_local is None:
+            with self._errors():
+                self._loads_local = bool(int(scalar(self.conn, "SELECT @@GLOBAL.local_infile")))
+        return literals.LOAD_FORM if self._loads_local and not keep_existing else literals.INSERT_FORM
 
     def close(self) -> None:
         if self._conn is not None:
@@ -134,12 +146,27 @@ class MysqlSink(Sink):
                 return None
             return int(scalar(self.conn, f"SELECT count(*) FROM {qualified(database, table)}"))
 
-    def create_table(self, schema: TableSchema, database: str, table: str) -> None:
-        statement = (create_table_statement(schema, database, table) if schema.dialect == DIALECT and schema.definition
-                     else create_table_from_columns(schema, database, table))
+    def create_table(self, schema: TableSchema, database: str, table: str, deferred: Sequence[str] = ()) -> None:
+        if schema.dialect == DIALECT and schema.definition:
+            own = dataclasses.replace(schema, definition=without_keys(schema.definition, deferred))
+            statement = create_table_statement(own, database, table)
+        else:
+            statement = create_table_from_columns(schema, database, table)
         with self._errors(), self.conn.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)} {schema.database_options}")
             cursor.execute(statement)
+
+    def deferrable_indexes(self, schema: TableSchema) -> list[str]:
+        return deferrable_keys(schema.definition) if schema.dialect == DIALECT else []
+
+    def build_indexes(self, database: str, table: str, deferred: Sequence[str]) -> None:
+        """One ALTER TABLE adding the keys the table lacks: InnoDB builds each from sorted runs."""
+        with self._errors():
+            present = {name for (name,) in query(self.conn, "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS "
+                                                            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))}
+            missing = [key for key in deferred if key_name(key) not in present]
+            if missing:
+                query(self.conn, f"ALTER TABLE {qualified(database, table)} {', '.join(f'ADD {key}' for key in missing)}")
 
     def checksum(self, schema: TableSchema, database: str, table: str) -> tuple[int, str]:
         with self._errors():
@@ -160,8 +187,12 @@ class MysqlSink(Sink):
                            checkpoint: dict[str, Any], keep_existing: bool = False) -> None:
         write_sql = _keep_existing_sql if keep_existing else _upsert_sql
         with self._transaction() as cursor:
-            for batch in _statement_batches(rows.rows, pymysql.cursors.Cursor.max_stmt_length):
-                cursor.execute(write_sql(database, table, schema.column_names, schema.key, ",".join(batch)))
+            if rows.dialect == literals.LOAD_FORM:
+                data = "\n".join(rows.rows).encode()
+                self.conn.load(cursor, literals.load_statement(database, table, schema.columns), data)
+            else:
+                for batch in _statement_batches(rows.rows, pymysql.cursors.Cursor.max_stmt_length):
+                    cursor.execute(write_sql(database, table, schema.column_names, schema.key, ",".join(batch)))
             self._store(cursor, checkpoint)
 
     def apply(self, changes: Sequence[RowChange], keys: dict[tuple[str, str], tuple[str, ...]],
@@ -336,17 +367,17 @@ def _placeholders(columns: Sequence[str]) -> str:
     return f"({', '.join('%s' for _ in columns)})"
 
 
-def _statement_batches(literals: Sequence[str], max_chars: int) -> Iterator[Sequence[str]]:
+def _statement_batches(rows: Sequence[str], max_chars: int) -> Iterator[Sequence[str]]:
     """Consecutive runs of row literals of about `max_chars` in all (one row at least), so that
     no statement outgrows what pymysql's executemany would send."""
     start, size = 0, 0
-    for index, literal in enumerate(literals):
+    for index, literal in enumerate(rows):
         if size and size + len(literal) > max_chars:
-            yield literals[start:index]
+            yield rows[start:index]
             start, size = index, 0
         size += len(literal) + 1
-    if start < len(literals):
-        yield literals[start:]
+    if start < len(rows):
+        yield rows[start:]
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

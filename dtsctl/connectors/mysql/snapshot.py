@@ -12,17 +12,18 @@ from typing import Any, Sequence
 
 import pymysql
 
-from dtsctl.connectors.mysql import position as positions
+from dtsctl.connectors.mysql import literals, position as positions
 from dtsctl.connectors.mysql.connection import qualified, query, quote, scalar
 from dtsctl.connectors.mysql.values import bit_columns, normalise_selected
 from dtsctl.engine.events import Row
-from dtsctl.engine.tables.interfaces import Column, TableSchema
+from dtsctl.engine.tables.interfaces import EncodedRows, TableSchema
 
 
 def open_snapshot(conn: pymysql.Connection) -> positions.Position:
     """Start a consistent-snapshot transaction on `conn`; the binlog position it matches."""
     with conn.cursor() as cursor:
         cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SET SESSION group_concat_max_len = @@max_allowed_packet")  # a chunk's lines as one value
         cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         cursor.execute("SHOW STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
         status = {name.lower(): value for name, value in cursor.fetchall()}
@@ -49,45 +50,57 @@ def read_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequenc
     return [dict(zip(names, normalise_selected(row, bits))) for row in rows]
 
 
-def read_literal_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
-                       where: str | None) -> tuple[list[str], tuple[Any, ...]] | None:
-    """Up to `limit` rows after `after_key` in key order as SQL row literals, "(v1,v2,...)",
-    built by the server, with the last row's key; None when a column's type has no literal
-    form here or a row's literal is longer than the server builds (then read decoded rows)."""
-    literals = [row_literal(column) for column in schema.columns]
-    if any(literal is None for literal in literals):
+def read_text_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
+                    where: str | None, form: str) -> EncodedRows | None:
+    """Up to `limit` rows after `after_key` in key order as text in `form` (dtsctl.connectors.mysql.literals),
+    built by the server, with the last row's key; None when a column's type has no text form
+    or a row is longer than the server builds (then read decoded rows)."""
+    row = literals.row_expression(schema.columns, form)
+    if row is None:
         return None
-    row = "CONCAT('(', " + ", ',', ".join(literal for literal in literals if literal) + ", ')')"
+    if form == literals.LOAD_FORM and _max_is_last(schema):
+        grouped = _read_grouped(conn, schema, row, after_key, limit, where)
+        if grouped is not None:
+            return grouped
     rows = query(conn, *_chunk_query(schema, [row, *map(quote, schema.key)], after_key, limit, where))
     if any(selected[0] is None for selected in rows):  # longer than max_allowed_packet: CONCAT gave NULL
         return None
-    types = {column.name: column.type for column in schema.columns}
-    last = tuple(normalise_selected(rows[-1][1:], bit_columns([types[name] for name in schema.key]))) if rows else ()
-    return [selected[0] for selected in rows], last
+    last = tuple(normalise_selected(rows[-1][1:], _key_bits(schema))) if rows else ()
+    return EncodedRows(form, tuple(selected[0] for selected in rows), last, len(rows))
 
 
-_TEXT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "float", "double",
-               "date", "datetime", "timestamp", "time", "year", "char", "varchar", "tinytext", "text",
-               "mediumtext", "longtext", "enum", "set", "json"}
-_BYTE_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
+# Key types whose MAX() is the last value in ORDER BY order (not ENUM or SET: MAX compares their text).
+_MAX_ORDERED = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "date", "datetime",
+                "timestamp", "time", "year", "char", "varchar", "binary", "varbinary"}
 
 
-def row_literal(column: Column) -> str | None:
-    """A SQL expression giving the column's value as a literal the destination parses back to
-    the same value: QUOTE() for text forms (NULL becomes the word NULL), X'..' for bytes,
-    a number for BIT; all in utf8mb4 so columns of different collations concatenate.
-    None for other types (spatial ones), which are copied decoded."""
-    base = column.type.lower().split("(")[0].split()[0]
-    name = quote(column.name)
-    if base in _TEXT_TYPES:
-        expression = f"QUOTE({name})"
-    elif base in _BYTE_TYPES:
-        expression = f"IF({name} IS NULL, 'NULL', CONCAT('X''', HEX({name}), ''''))"
-    elif base == "bit":
-        expression = f"IFNULL(CAST({name} AS UNSIGNED), 'NULL')"
-    else:
+def _max_is_last(schema: TableSchema) -> bool:
+    if len(schema.key) != 1:
+        return False
+    column = next(column for column in schema.columns if column.name == schema.key[0])
+    return column.type.lower().split("(")[0].split()[0] in _MAX_ORDERED
+
+
+def _read_grouped(conn: pymysql.Connection, schema: TableSchema, row: str, after_key: Sequence[Any] | None,
+                  limit: int, where: str | None) -> EncodedRows | None:
+    """The chunk's lines joined by the server into one value, which spares the agent a result row
+    (and its Python work) per table row; None when the value could not hold every line whole
+    (a row too long, or more than group_concat_max_len in all): then they are read one by one."""
+    key = quote(schema.key[0])
+    inner, params = _chunk_query(schema, [f"{row} AS dtsctl_line", f"{key} AS dtsctl_key"], after_key, limit, where)
+    text, count, lines, length, last = query(
+        conn, "SELECT GROUP_CONCAT(dtsctl_line SEPARATOR '\\n'), COUNT(*), COUNT(dtsctl_line), "
+              f"SUM(LENGTH(dtsctl_line)), MAX(dtsctl_key) FROM ({inner}) AS chunk", params)[0]
+    if not count:
+        return EncodedRows(literals.LOAD_FORM, (), (), 0)
+    if lines != count or text is None or len(text) != int(length) + count - 1:
         return None
-    return f"CONVERT({expression} USING utf8mb4)"
+    return EncodedRows(literals.LOAD_FORM, (text,), tuple(normalise_selected([last], _key_bits(schema))), count)
+
+
+def _key_bits(schema: TableSchema) -> list[int]:
+    types = {column.name: column.type for column in schema.columns}
+    return bit_columns([types[name] for name in schema.key])
 
 
 def _chunk_query(schema: TableSchema, selected: Sequence[str], after_key: Sequence[Any] | None, limit: int,

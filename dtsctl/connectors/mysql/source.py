@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import pymysql
 
 from dtsctl.connectors.mysql import position as positions
-from dtsctl.connectors.mysql import precheck, schema as schemas, snapshot
+from dtsctl.connectors.mysql import literals, precheck, schema as schemas, snapshot
 from dtsctl.connectors.mysql.binlog import BinlogStream, Reconnected, StreamEnded
 from dtsctl.connectors.mysql.connection import connect, error_code, qualified, scalar, translate_errors
 from dtsctl.engine.tables.checksum import table_checksum
@@ -115,11 +115,10 @@ class MysqlSource(Source):
 
     def read_encoded_chunk(self, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
                            where: str | None, dialect: str) -> EncodedRows | None:
-        if dialect != schemas.DIALECT:
+        if dialect not in (literals.INSERT_FORM, literals.LOAD_FORM):
             return None
         with self._errors():
-            chunk = snapshot.read_literal_chunk(self._snapshot_connection(), schema, after_key, limit, where)
-        return None if chunk is None else EncodedRows(dialect, tuple(chunk[0]), chunk[1])
+            return snapshot.read_text_chunk(self._snapshot_connection(), schema, after_key, limit, where, dialect)
 
     def _snapshot_connection(self) -> pymysql.Connection:
         if self._snapshot is None:  # a resumed copy: a new read view, the stream covers the difference

@@ -109,7 +109,7 @@ class SqliteSink(Sink):
                 return None
             return self.conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
 
-    def create_table(self, schema: TableSchema, database: str, table: str) -> None:
+    def create_table(self, schema: TableSchema, database: str, table: str, deferred: Sequence[str] = ()) -> None:
         with self._errors(), transaction(self.conn):
             for statement in create_table_sql(translate(schema, table), table):
                 self.conn.execute(statement)

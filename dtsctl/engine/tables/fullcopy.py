@@ -36,12 +36,18 @@ Chunk = Sequence[Row] | EncodedRows
 
 
 def create_tables(sink: Sink, plans: list[TablePlan], schemas: dict[str, TableSchema], cp: Checkpoint,
-                  progress: Progress) -> None:
+                  progress: Progress, copying: bool) -> None:
+    """Create the destination tables; when their rows are copied next (`copying`), a table
+    dtsctl creates gets its deferrable indexes only after its copy (`finish_copy`)."""
     for plan in plans:
         table = cp.tables[plan.name]
         if table.schema_done:
             continue
-        sink.create_table(schemas[plan.name], plan.dest_database, plan.dest_table)
+        if table.deferred_indexes is None:  # decided once, and stored before the table exists
+            exists = sink.row_count(plan.dest_database, plan.dest_table) is not None
+            table.deferred_indexes = sink.deferrable_indexes(schemas[plan.name]) if copying and not exists else []
+            sink.save_checkpoint(cp.to_json())
+        sink.create_table(schemas[plan.name], plan.dest_database, plan.dest_table, table.deferred_indexes)
         table.schema_done = True
         sink.save_checkpoint(cp.to_json())
         progress.committed(cp)
@@ -57,14 +63,12 @@ def copy_table(source: Source, sink: Sink, plan: TablePlan, schema: TableSchema,
         table.rows_estimated = source.estimate_rows(plan.source_database, plan.source_table)
     log.info("copying %s to %s%s", plan.name, plan.dest_name,
              f" after key {format_key(dict(zip(schema.key, table.last_key)))}" if table.last_key else "")
-    read = chunk_source(source, sink, schema, plan.filter)
+    read = chunk_source(source, sink, schema, plan.filter, keep_existing)
     reading = read_ahead if source.reads_ahead else read_inline
     with contextlib.closing(reading(read, schema, table.last_key, stop)) as chunks:
         for chunk in chunks:
             if not _count(chunk):
-                # Every change at or before this position may be reflected in what was copied.
-                table.copy_end = list(source.position_order(source.current_position())) if incremental else None
-                table.copy_done = True
+                finish_copy(source, sink, plan, table, incremental)
                 sink.save_checkpoint(cp.to_json())
                 progress.committed(cp)
                 log.info("copied %s: %d rows", plan.name, table.rows_copied)
@@ -84,6 +88,18 @@ def copy_table(source: Source, sink: Sink, plan: TablePlan, schema: TableSchema,
                 key = format_key(dict(zip(schema.key, table.last_key)))
                 progress.reader_advanced(f"full copy of {plan.name} after key {key}", None)
     return False
+
+
+def finish_copy(source: Source, sink: Sink, plan: TablePlan, table: TableProgress, incremental: bool) -> None:
+    """Build the indexes deferred until the rows were in (again after a crash: it is harmless),
+    then mark the table copied."""
+    if table.deferred_indexes:
+        log.info("building %d deferred index(es) of %s", len(table.deferred_indexes), plan.dest_name)
+        sink.build_indexes(plan.dest_database, plan.dest_table, table.deferred_indexes)
+        table.deferred_indexes = []
+    # Every change at or before this position may be reflected in what was copied.
+    table.copy_end = list(source.position_order(source.current_position())) if incremental else None
+    table.copy_done = True
 
 
 def read_ahead(read: Callable[[Sequence[Any] | None], Chunk], schema: TableSchema, after_key: Sequence[Any] | None,
@@ -112,11 +128,11 @@ def read_inline(read: Callable[[Sequence[Any] | None], Chunk], schema: TableSche
         after_key = last_key(chunk, schema)
 
 
-def chunk_source(source: Source, sink: Sink, schema: TableSchema,
-                 where: str | None) -> Callable[[Sequence[Any] | None], Chunk]:
+def chunk_source(source: Source, sink: Sink, schema: TableSchema, where: str | None,
+                 keep_existing: bool) -> Callable[[Sequence[Any] | None], Chunk]:
     """How the table's chunks are read: encoded for the sink when the source can encode them
     in its dialect (chunk by chunk: a source may decline some), decoded rows otherwise."""
-    dialect = sink.encoded_dialect
+    dialect = sink.encoded_dialect(keep_existing)
 
     def read(after_key: Sequence[Any] | None) -> Chunk:
         if dialect is not None:
@@ -135,7 +151,7 @@ def last_key(chunk: Chunk, schema: TableSchema) -> list[Any]:
 
 
 def _count(chunk: Chunk) -> int:
-    return len(chunk.rows) if isinstance(chunk, EncodedRows) else len(chunk)
+    return chunk.count if isinstance(chunk, EncodedRows) else len(chunk)
 
 
 def _size(chunk: Chunk) -> int:

@@ -56,13 +56,16 @@ class TableSchema:
 
 @dataclass(frozen=True)
 class EncodedRows:
-    """A full-copy chunk in a form only a sink of the same engine reads (for MySQL: SQL row
-    literals), so a same-engine copy moves values without decoding and re-encoding them.
-    `last_key` is the last row's key, decoded, for the checkpoint and the next read."""
+    """A full-copy chunk of `count` rows in a form only a sink of the same engine reads (for
+    MySQL: text the servers build and parse), so a same-engine copy moves values without
+    decoding and re-encoding them. `rows` are the pieces of that text in order (a row each,
+    or several rows together); `last_key` is the last row's key, decoded, for the checkpoint
+    and the next read."""
 
     dialect: str
     rows: tuple[Any, ...]
     last_key: tuple[Any, ...]
+    count: int
 
     @property
     def size(self) -> int:
@@ -183,9 +186,6 @@ class Sink(ABC):
     tag, so the opposite direction's reader can drop it (dtsctl.engine.origin).
     """
 
-    # The EncodedRows dialect `write_encoded_rows` takes; None when it takes only decoded rows.
-    encoded_dialect: str | None = None
-
     def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
         self.endpoint = endpoint
         self.task_id = task_id
@@ -226,14 +226,28 @@ class Sink(ABC):
         """Rows in the destination table, or None when it does not exist."""
 
     @abstractmethod
-    def create_table(self, schema: TableSchema, database: str, table: str) -> None:
-        """Create the table under the given destination name when it does not exist."""
+    def create_table(self, schema: TableSchema, database: str, table: str, deferred: Sequence[str] = ()) -> None:
+        """Create the table under the given destination name when it does not exist, without
+        the `deferred` indexes (from `deferrable_indexes`)."""
+
+    def deferrable_indexes(self, schema: TableSchema) -> list[str]:
+        """Indexes of the table this sink builds faster after the copy than row by row during it,
+        in a form `create_table` and `build_indexes` take; none by default."""
+        return []
+
+    def build_indexes(self, database: str, table: str, deferred: Sequence[str]) -> None:
+        """Create the `deferred` indexes the table does not have yet (a repeat is harmless)."""
 
     @abstractmethod
     def write_rows(self, schema: TableSchema, database: str, table: str, rows: Sequence[Row],
                    checkpoint: dict[str, Any], keep_existing: bool = False) -> None:
         """Upsert `rows` (full copy) and store `checkpoint`, in one transaction. With
         `keep_existing`, rows whose key is already on the destination are left as they are."""
+
+    def encoded_dialect(self, keep_existing: bool) -> str | None:
+        """The EncodedRows dialect `write_encoded_rows` takes (with `keep_existing` as given);
+        None when it takes only decoded rows."""
+        return None
 
     def write_encoded_rows(self, schema: TableSchema, database: str, table: str, rows: EncodedRows,
                            checkpoint: dict[str, Any], keep_existing: bool = False) -> None:

@@ -200,7 +200,7 @@ class TaskRunner(PipelineRunner):
         """Schema and full copy of the tables that need them; False when stopped midway."""
         if "schema" in self.spec.phases and not all(cp.tables[p.name].schema_done for p in plans):
             self.progress.set_phase("schema")
-            fullcopy.create_tables(sink, plans, schemas, cp, self.progress)
+            fullcopy.create_tables(sink, plans, schemas, cp, self.progress, copying="full" in self.spec.phases)
         pending = [plan for plan in plans if not cp.tables[plan.name].copy_done]
         if not pending:
             return True

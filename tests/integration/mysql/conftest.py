@@ -52,6 +52,11 @@ def table_rows(server: MariaDBServer, database: str, table: str, order: str = "i
         conn.close()
 
 
+def table_definition(server: MariaDBServer, database: str, table: str) -> str:
+    """SHOW CREATE TABLE without its first line (the name): columns, keys and options."""
+    return server.query(f"SHOW CREATE TABLE `{database}`.`{table}`")[0][1].split("\n", 1)[1]
+
+
 @dataclass
 class Task(AgentProcess):
     root: Path

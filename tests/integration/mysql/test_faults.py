@@ -7,7 +7,8 @@ import time
 import pytest
 
 from dtsctl.runtime.layout import EXIT_FATAL
-from tests.integration.mysql.conftest import copying_under_writes, streaming_under_writes, table_rows, wait_equal
+from tests.integration.mysql.conftest import (copying_under_writes, streaming_under_writes, table_definition,
+                                          table_rows, wait_equal)
 
 NO_CONFLICTS = {"insert": 0, "update": 0, "delete": 0}
 
@@ -24,6 +25,9 @@ def test_sigkill_during_full_copy_under_writes_resumes_and_converges(pair):
         writer.stop()
     wait_equal(pair.source, pair.source_db, pair.destination, pair.dest_db, "orders")
     assert task.wait_status(lambda s: s["lag_seconds"] == 0)["conflicts"] == NO_CONFLICTS
+    # KEY by_amount was left out of the copy and built after it, once
+    assert table_definition(pair.destination, pair.dest_db, "orders") == table_definition(pair.source, pair.source_db,
+                                                                                          "orders")
 
 
 @pytest.mark.parametrize("kill", ["kill", "kill_all"], ids=["the applier", "the whole agent"])

@@ -67,7 +67,7 @@ def test_encoded_chunks_continue_after_their_decoded_last_key() -> None:
 
     def read(after_key: Sequence[Any] | None) -> EncodedRows:
         seen.append(after_key)
-        return EncodedRows("mysql", ("(1)",) if after_key is None else (), (7,))
+        return EncodedRows("mysql", ("(1)",) if after_key is None else (), (7,), 1 if after_key is None else 0)
 
     reader = ChunkReader(read, SCHEMA, None)
     reader.start()
