@@ -20,6 +20,8 @@ VERSION = 1
 RESEED = ("re-seed it: destroy the task (for a two-way pair, the topology) and apply it again, copying from the "
           "endpoint that holds the data (for a pair, set initial_sync_from to it; see docs/topologies.md, "
           "Re-seeding a pair)")
+FENCED = ("another host took this task over (its ownership revision {newer} is newer than this agent's {own}): "
+          "this agent stops without applying anything")
 LOST_CHECKPOINT = (
     "the destination no longer holds this task's checkpoint (it was emptied, restored or replaced), and this "
     f"task copies nothing: starting over would skip every change made at the source since it started; {RESEED}"
@@ -84,6 +86,12 @@ class Checkpoint:
     # The change log's start is fixed: from now on a lost change log cannot be started afresh.
     stream_started: bool = False
     run: str | None = None  # a scheduled migration's run whose copy this is (runtime/runs.py)
+    # Where the source stream resumes after the last applied transaction: a new owner of the task
+    # on another host (whose change log is gone) reads the source again from here.
+    source_position: Any = None
+    # The ownership revision of the cluster runtime's owner that writes this checkpoint: the sink
+    # refuses to commit over a newer one (a former owner that was paused or cut off).
+    fencing_token: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +107,8 @@ class Checkpoint:
             "ddl_pending_seq": self.ddl_pending_seq,
             "stream_started": self.stream_started,
             "run": self.run,
+            "source_position": self.source_position,
+            "fencing_token": self.fencing_token,
         }
 
     @classmethod
@@ -115,6 +125,8 @@ class Checkpoint:
             ddl_pending_seq=data.get("ddl_pending_seq"),
             stream_started=data.get("stream_started", False),
             run=data.get("run"),
+            source_position=data.get("source_position"),
+            fencing_token=data.get("fencing_token"),
         )
 
     def start_run(self, run: str) -> None:
@@ -162,3 +174,15 @@ def load_after_precheck(sink: CheckpointStore, run_precheck: Callable[[], Sequen
         sink.save_checkpoint(cp.to_json())
         log.info("precheck passed")
     return cp
+
+
+def check_fencing(stored: int | None, own: int | None) -> None:
+    """Raise FatalError when a newer owner (cluster runtime) already wrote this task's checkpoint."""
+    if stored is not None and own is not None and stored > own:
+        raise FatalError(FENCED.format(newer=stored, own=own))
+
+
+def take_ownership(cp: Checkpoint, token: int) -> None:
+    """Stamp the checkpoint with this owner's fencing token (refused if a newer owner wrote it)."""
+    check_fencing(cp.fencing_token, token)
+    cp.fencing_token = token

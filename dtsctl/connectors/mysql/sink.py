@@ -20,11 +20,12 @@ import pymysql
 from dtsctl.connectors.mysql import ddl, precheck
 from dtsctl.connectors.mysql.connection import (connect, error_code, qualified, query, quote, scalar,
                                                 translate_errors)
-from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, META_DATABASE, ORIGIN_COLUMN,
+from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, FENCING_COLUMN, META_DATABASE, ORIGIN_COLUMN,
                                             create_table_from_columns, create_table_statement)
 from dtsctl.connectors.mysql.snapshot import ordered_rows
 from dtsctl.connectors.mysql.values import to_param
 from dtsctl.engine.tables.checksum import table_checksum
+from dtsctl.engine.checkpoint import check_fencing
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange
 from dtsctl.engine.tables.interfaces import EncodedRows, Sink, TableSchema
@@ -97,6 +98,8 @@ class MysqlSink(Sink):
             )
             cursor.execute(f"ALTER TABLE {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
                            f"ADD COLUMN IF NOT EXISTS {ORIGIN_COLUMN} VARCHAR(64) NULL")
+            cursor.execute(f"ALTER TABLE {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
+                           f"ADD COLUMN IF NOT EXISTS {FENCING_COLUMN} BIGINT NULL")
         self._meta_ready = True
 
     def load_checkpoint(self) -> dict[str, Any] | None:
@@ -118,11 +121,20 @@ class MysqlSink(Sink):
                       (self.task_id,))
 
     def _store(self, cursor: Any, checkpoint: dict[str, Any]) -> None:
+        """Write the checkpoint in the open transaction. With a fencing token (cluster runtime) the
+        row is locked first and the commit refused when a newer owner has written it."""
+        token = checkpoint.get("fencing_token")
+        if token is not None:
+            cursor.execute(f"SELECT {FENCING_COLUMN} FROM {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
+                           "WHERE task_id = %s FOR UPDATE", (self.task_id,))
+            row = cursor.fetchone()
+            check_fencing(row[0] if row else None, token)
         cursor.execute(
-            f"INSERT INTO {qualified(META_DATABASE, CHECKPOINT_TABLE)} (task_id, data, updated_at, {ORIGIN_COLUMN}) "
-            "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE data = VALUES(data), updated_at = VALUES(updated_at), "
-            f"{ORIGIN_COLUMN} = VALUES({ORIGIN_COLUMN})",
-            (self.task_id, json.dumps(checkpoint), time.time(), self.origin),
+            f"INSERT INTO {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
+            f"(task_id, data, updated_at, {ORIGIN_COLUMN}, {FENCING_COLUMN}) "
+            "VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE data = VALUES(data), updated_at = VALUES(updated_at), "
+            f"{ORIGIN_COLUMN} = VALUES({ORIGIN_COLUMN}), {FENCING_COLUMN} = VALUES({FENCING_COLUMN})",
+            (self.task_id, json.dumps(checkpoint), time.time(), self.origin, token),
         )
 
     # -- tables ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck
+from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck, take_ownership
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.origin import peer_changelog
@@ -103,6 +103,9 @@ class TaskRunner(PipelineRunner):
         cp = load_after_precheck(sink, self.pipeline.precheck,
                                  lambda: self.progress.set_phase("precheck"),
                                  lambda: streamed_without_copy(self.spec, self.changelog_path))
+        if self.spec.fencing_token is not None:
+            take_ownership(cp, self.spec.fencing_token)
+            sink.save_checkpoint(cp.to_json())  # from now on the previous owner cannot commit
         run = self.spec.run
         if run is not None and cp.run != run:
             cp.start_run(run)
@@ -165,6 +168,15 @@ class TaskRunner(PipelineRunner):
             start = source.open_snapshot()
             changelog.set_reader_position(start if start is not None else source.current_position())
             cp.stream_started = True
+            cp.source_position = changelog.reader_position()[1]
+            sink.save_checkpoint(cp.to_json())
+        elif (emptied or not has_position) and self.spec.fencing_token is not None and cp.source_position is not None:
+            # A new owner in the cluster runtime: the former owner's change log stayed on its host.
+            log.info("reading the source again from the destination checkpoint's position %s",
+                     source.describe_position(cp.source_position))
+            changelog.reset()
+            changelog.set_reader_position(cp.source_position)
+            cp.applied_seq = changelog.last_seq()
             sink.save_checkpoint(cp.to_json())
         elif emptied or not has_position:
             raise FatalError(
