@@ -375,7 +375,59 @@ class Metrics(Strict):
         return value
 
 
+class RuntimeTls(Strict):
+    """Files of the TLS connection to etcd (https endpoints)."""
+
+    ca: str | None = Field(default=None, examples=["/etc/dtsctl/etcd-ca.pem"])
+    cert: str | None = Field(default=None, examples=["/etc/dtsctl/etcd-client.pem"])
+    key: str | None = Field(default=None, examples=["/etc/dtsctl/etcd-client-key.pem"])
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> "RuntimeTls":
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("a client certificate needs both `cert` and `key`")
+        return self
+
+
+class Runtime(Strict):
+    """Where the workspace's agents run: this machine (`local`, the default) or the hosts that run
+    `dtsctl node run` against an etcd cluster (`etcd`; docs/cluster.md). The etcd password is never
+    declared: every machine reads it from DTSCTL_ETCD_PASSWORD."""
+
+    backend: Literal["local", "etcd"] = Field(default="local", examples=["etcd"])
+    endpoints: list[str] = Field(default_factory=list, examples=['["http://10.0.0.1:2379", "http://10.0.0.2:2379"]'])
+    prefix: str = Field(default="/dtsctl", examples=["/dtsctl/prod"])
+    username: str | None = Field(default=None, examples=["dtsctl"])
+    tls: RuntimeTls = Field(default_factory=RuntimeTls, examples=["{ca: /etc/dtsctl/etcd-ca.pem}"])
+    lease_seconds: int = Field(default=10, ge=5, le=300, examples=["10"])  # a node's lease TTL
+
+    @field_validator("endpoints")
+    @classmethod
+    def _urls(cls, endpoints: list[str]) -> list[str]:
+        bad = [url for url in endpoints if not re.fullmatch(r"https?://[^/:\s]+(:\d{1,5})?/?", url)]
+        if bad:
+            raise ValueError(f"{', '.join(f'`{url}`' for url in bad)} not an etcd client URL; write each as "
+                             'http(s)://host:port, e.g. `endpoints: ["http://10.0.0.1:2379"]`')
+        return [url.rstrip("/") for url in endpoints]
+
+    @field_validator("prefix")
+    @classmethod
+    def _key_prefix(cls, prefix: str) -> str:
+        if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", prefix):
+            raise ValueError(f"prefix `{prefix}` must be a key path such as /dtsctl/prod: a leading /, "
+                             "letters, digits, _ . - between slashes, no trailing /")
+        return prefix
+
+    @model_validator(mode="after")
+    def _etcd_needs_endpoints(self) -> "Runtime":
+        if self.backend == "etcd" and not self.endpoints:
+            raise ValueError('backend etcd needs `endpoints`: the client URLs of the etcd members, '
+                             'e.g. `endpoints: ["http://10.0.0.1:2379"]`')
+        return self
+
+
 class WorkspaceSettings(Strict):
     """The `workspace:` section: settings of the whole workspace (root module only)."""
 
     metrics: Metrics | None = Field(default=None, examples=["{address: 127.0.0.1:9464}"])
+    runtime: Runtime | None = Field(default=None, examples=['{backend: etcd, endpoints: ["http://10.0.0.1:2379"]}'])

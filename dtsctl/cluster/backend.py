@@ -1,0 +1,28 @@
+"""The workspace's tasks on an etcd cluster, as the orchestrator and `status` use them."""
+
+from __future__ import annotations
+
+from dtsctl.cluster.keys import read_nodes
+from dtsctl.cluster.store import EtcdStore
+from dtsctl.cluster.tasks import ClusterTask
+from dtsctl.config.model import Runtime
+
+
+class ClusterTasks:
+    kind = "etcd"
+
+    def __init__(self, settings: Runtime) -> None:
+        self.store = EtcdStore(settings)
+
+    def task(self, address: str) -> ClusterTask:
+        return ClusterTask(self.store, address)
+
+    def supervised(self) -> bool:
+        """Some node is alive to run (or restart) the tasks."""
+        return bool(read_nodes(self.store))
+
+    def started(self) -> None:
+        """Nothing to start here: the nodes pick the task up."""
+
+    def settle(self) -> None:
+        """Nodes run on their own hosts; nothing to stop here."""

@@ -1,0 +1,94 @@
+"""The cluster runtime end to end through the CLI: a real etcd, MariaDB source and destination,
+two `dtsctl node run` processes; apply from the workspace, status and `node list` show the owner,
+kill -9 of the owning host moves the task to the other node without loss or duplicates, and
+destroy tears the task down through its node."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.e2e.cli import Workspace, wait_for
+from tests.e2e.cluster.nodes import NodeProcess
+from tests.e2e.test_mysql_cli import WriteLoad, same, seed_shop
+from tests.servers.etcd import EtcdCluster
+from tests.servers.mariadb import MariaDBServer
+
+pytestmark = pytest.mark.e2e
+TTL = 10
+SECRET_ENV = {"DTSCTL_SECRET_SRC_PASSWORD": "", "DTSCTL_SECRET_DST_PASSWORD": ""}
+
+
+@pytest.fixture
+def etcd():
+    cluster = EtcdCluster(1).start()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    made: list[NodeProcess] = []
+    yield made
+    for node in made:
+        node.kill()
+
+
+def declaration(etcd: EtcdCluster, src: MariaDBServer, dst: MariaDBServer, database: str) -> str:
+    return f"""
+        workspace:
+          runtime: {{backend: etcd, endpoints: {json.dumps(etcd.endpoints)}, prefix: /dtsctl/test, lease_seconds: {TTL}}}
+        endpoints:
+          src: {{engine: mysql, host: 127.0.0.1, port: {src.port}, user: root, password: ''}}
+          dst: {{engine: mysql, host: 127.0.0.1, port: {dst.port}, user: root, password: ''}}
+        tasks:
+          copy:
+            type: synchronization
+            source: src
+            destination: dst
+            objects: [{{database: {database}, all: true, rename: {database}_copy}}]
+            retry: {{connection_minutes: 2, other_minutes: 2}}
+        """
+
+
+def test_apply_runs_on_a_node_and_a_killed_host_hands_over_without_loss(etcd, mariadb_pair, fresh_database, workspace,
+                                                                         nodes, tmp_path):
+    src, dst = mariadb_pair
+    database = fresh_database(src)
+    seed_shop(src, database, orders=2_000)
+    for name in ("n1", "n2"):
+        nodes.append(NodeProcess(tmp_path / "hosts", name, etcd.endpoints, "/dtsctl/test", env=SECRET_ENV).start())
+    workspace.write("main.dts.yaml", declaration(etcd, src, dst, database))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.copy", "--timeout", "60")
+    owner = wait_for(lambda: workspace.status("task.copy").get("node"), what="an owner in status")
+    listing = json.loads(workspace.run("node", "list", "--json").stdout)["nodes"]
+    assert {node["name"]: node["tasks"] for node in listing} == {
+        "n1": ["task.copy"] if owner == "n1" else [], "n2": ["task.copy"] if owner == "n2" else []}
+    assert not workspace.runtime.joinpath("tasks").exists()  # nothing runs on the applying machine
+
+    load = WriteLoad(src, database)
+    load.start()
+    try:
+        wait_for(lambda: workspace.status("task.copy")["events_applied"] > 50, what="changes applied")
+        killed = next(node for node in nodes if node.name == owner)
+        killed.kill()
+        failed_at = time.monotonic()
+        survivor = next(node for node in nodes if node.name != owner)
+        wait_for(lambda: workspace.status("task.copy").get("node") == survivor.name, timeout=40,
+                 what=f"{survivor.name} taking over\n{survivor.tail()}")
+        applied = workspace.status("task.copy")["events_applied"]
+        wait_for(lambda: workspace.status("task.copy")["events_applied"] > applied, timeout=40,
+                 what="the new owner applying")
+        print(f"takeover: applying again {time.monotonic() - failed_at:.1f}s after kill -9 (TTL {TTL}s)")
+    finally:
+        load.stop.set()
+        load.join()
+    wait_for(lambda: same(src, database, dst, f"{database}_copy", ["orders", "customers"]), timeout=60, what="destination equal")
+    assert workspace.status("task.copy")["conflicts"] == {"insert": 0, "update": 0, "delete": 0}
+
+    workspace.run("destroy", "--auto-approve")
+    assert not dst.query("SELECT task_id FROM dtsctl_meta.checkpoints")  # torn down by the node
+    assert json.loads(workspace.run("node", "list", "--json").stdout)["nodes"][0]["tasks"] == []
