@@ -55,14 +55,14 @@ def node() -> None:
 @node.command("run")
 @click.option("--slots", type=click.IntRange(1, 1000), default=4, show_default=True,
               help="How many tasks this host runs at most.")
-@click.option("--name", default=socket.gethostname(), show_default="the host name", help="This node's unique name.")
+@click.option("--name", default=None, help="This node's unique name (default: the host name).")
 @click.option("--secrets", "secrets_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               envvar="DTSCTL_SECRETS_FILE", help="YAML file of secret NAME: value (also DTSCTL_SECRET_<NAME>).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the node keeps its agents' files (default: .dtsctl-node/NAME).")
 @_etcd_options
 @pass_context
-def run(cli: CliContext, slots: int, name: str, secrets_file: Path | None, data_dir: Path | None,
+def run(cli: CliContext, slots: int, name: str | None, secrets_file: Path | None, data_dir: Path | None,
         endpoints: tuple[str, ...], prefix: str | None, username: str | None) -> None:
     """Run this host's agents until SIGTERM: claim tasks, run them, hand them back on exit."""
     from dtsctl.cluster.node import Node
@@ -70,6 +70,7 @@ def run(cli: CliContext, slots: int, name: str, secrets_file: Path | None, data_
     from dtsctl.cluster.store import EtcdStore
 
     settings = _settings(cli, endpoints, prefix, username)
+    name = name or socket.gethostname()
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s node {name} %(levelname)s %(message)s")
     the_node = Node(EtcdStore(settings), name, slots, (data_dir or cli.root / ".dtsctl-node" / name).resolve(),
                     SecretSource(secrets_file), settings.lease_seconds)
