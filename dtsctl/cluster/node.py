@@ -59,6 +59,7 @@ class Node:
 
     # -- life -------------------------------------------------------------------------
     def run(self) -> None:
+        self._kill_all()  # a former run's agents own nothing any more: its lease is gone
         self._join()
         self.keeper.start()
         try:
@@ -102,9 +103,16 @@ class Node:
     def _kill_all(self) -> None:
         """The lease may expire: no agent of this node may run past it (called from the watchdog)."""
         for agent in list_agents(self.runtime):
+            self._stop_now(agent)
+
+    @staticmethod
+    def _stop_now(agent: Agent) -> None:
+        """Stop an agent whose ownership is in doubt, without the graceful wait; the supervisor leaves it."""
+        if agent.exists:
             agent.set_desired("stopped")
-            if agent.pid:
-                stop_process(agent.pid, str(agent.paths.root), KILL_GRACE_SECONDS)
+        pid = agent.pid
+        if pid:
+            stop_process(pid, str(agent.paths.root), KILL_GRACE_SECONDS)
 
     # -- one pass ---------------------------------------------------------------------
     def step(self) -> None:
@@ -151,6 +159,7 @@ class Node:
         self.unowned_since.pop(entries.address, None)
         # Whatever a former ownership left here (a change log, a status) is stale: the new run starts
         # from the destination checkpoint.
+        self._stop_now(Agent(self.runtime, entries.address))
         shutil.rmtree(self.runtime.task(entries.address).root, ignore_errors=True)
         entries.parts["owner"] = Entry(task_key(self.store, entries.address, "owner"), value, token, token,
                                        self.keeper.lease)
@@ -221,10 +230,7 @@ class Node:
     def _drop(self, address: str, why: str) -> None:
         """Stop the agent of a task this node no longer owns, at once."""
         log.warning("%s: stopping its agent: %s", address, why)
-        agent = Agent(self.runtime, address)
-        agent.set_desired("stopped")
-        if agent.pid:
-            stop_process(agent.pid, str(agent.paths.root), KILL_GRACE_SECONDS)
+        self._stop_now(Agent(self.runtime, address))
         self._forget(address)
 
     def _forget(self, address: str) -> None:

@@ -149,7 +149,7 @@ class EtcdStore:
         except StoreUnavailable:
             raise
         except DtsError as exc:
-            if "not found" not in str(exc.__cause__):
+            if "lease not found" not in exc.message:
                 raise
 
 

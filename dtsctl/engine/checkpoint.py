@@ -180,9 +180,3 @@ def check_fencing(stored: int | None, own: int | None) -> None:
     """Raise FatalError when a newer owner (cluster runtime) already wrote this task's checkpoint."""
     if stored is not None and own is not None and stored > own:
         raise FatalError(FENCED.format(newer=stored, own=own))
-
-
-def take_ownership(cp: Checkpoint, token: int) -> None:
-    """Stamp the checkpoint with this owner's fencing token (refused if a newer owner wrote it)."""
-    check_fencing(cp.fencing_token, token)
-    cp.fencing_token = token

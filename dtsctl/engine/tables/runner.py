@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck, take_ownership
+from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.origin import peer_changelog
@@ -99,13 +99,15 @@ class TaskRunner(PipelineRunner):
 
     # -- start ----------------------------------------------------------------------
     def _checkpoint(self, sink: Sink) -> Checkpoint:
-        """The committed checkpoint; a fresh task passes the precheck first."""
+        """The committed checkpoint; a fresh task passes the precheck first. In the cluster runtime
+        the former owner is fenced off first, so the checkpoint read is the last it could commit."""
+        if self.spec.fencing_token is not None:
+            sink.fence(self.spec.fencing_token)
         cp = load_after_precheck(sink, self.pipeline.precheck,
                                  lambda: self.progress.set_phase("precheck"),
                                  lambda: streamed_without_copy(self.spec, self.changelog_path))
         if self.spec.fencing_token is not None:
-            take_ownership(cp, self.spec.fencing_token)
-            sink.save_checkpoint(cp.to_json())  # from now on the previous owner cannot commit
+            cp.fencing_token = self.spec.fencing_token  # carried by every write from now on
         run = self.spec.run
         if run is not None and cp.run != run:
             cp.start_run(run)

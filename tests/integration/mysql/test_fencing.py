@@ -69,6 +69,7 @@ def test_a_frozen_former_owner_never_commits_after_its_successor_started(pair):
     finally:
         writer.stop()
     assert "another host took this task over" in first.status()["last_error"]
+    assert "stopping connection" in second.log.read_text()  # the frozen owner's open transaction ended
     wait_equal(pair.source, pair.source_db, pair.destination, pair.dest_db, "orders")
     assert second.wait_status(lambda s: s["lag_seconds"] == 0)["conflicts"] == NO_CONFLICTS
     wait_for(lambda: fencing_tokens(pair, second) == [2], what="the newest owner's token in the checkpoint")
