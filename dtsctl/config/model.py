@@ -399,7 +399,7 @@ class Runtime(Strict):
     prefix: str = Field(default="/dtsctl", examples=["/dtsctl/prod"])
     username: str | None = Field(default=None, examples=["dtsctl"])
     tls: RuntimeTls = Field(default_factory=RuntimeTls, examples=["{ca: /etc/dtsctl/etcd-ca.pem}"])
-    lease_seconds: int = Field(default=10, ge=5, le=300, examples=["10"])  # a node's lease TTL
+    lease_seconds: int = Field(default=10, ge=6, le=300, examples=["10"])  # a node's lease TTL
 
     @field_validator("endpoints")
     @classmethod
