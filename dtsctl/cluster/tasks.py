@@ -11,9 +11,11 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from dtsctl import registry
 from dtsctl.cluster.keys import TaskEntries, read_nodes, task_key, task_prefix
 from dtsctl.cluster.secrets import redact
 from dtsctl.cluster.store import EtcdStore
+from dtsctl.engine.plugin import PipelineKind
 from dtsctl.errors import DtsError
 from dtsctl.runtime.agent_control import GRACEFUL_STOP_SECONDS, TaskView
 
@@ -26,6 +28,10 @@ def unsupported_reason(attributes: dict[str, Any]) -> str | None:
     """Why a task cannot run on the cluster runtime yet (it needs files shared with another task)."""
     if attributes.get("type") == "subscription":
         return "subscription tasks keep their records on one host; run them on the local runtime"
+    source = registry.engine(attributes["source_endpoint"]["engine"])
+    if source.pipeline is not PipelineKind.TABLES:
+        return (f"{source.name} tasks cannot fence a former owner off their destination yet; run them on the "
+                "local runtime")
     topology = attributes.get("topology") or {}
     if topology.get("type") in ("one-to-many", "two-way"):
         return f"a {topology['type']} topology shares a change log between its tasks on one host; " \
