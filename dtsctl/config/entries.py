@@ -51,8 +51,8 @@ def evaluate_endpoint(module: ModuleInstance, entry: Entry, problems: Problems) 
     endpoint, tainted = valid
     if registry.engine(endpoint.engine).location == "path" and endpoint.path:
         endpoint = endpoint.model_copy(update={"path": str((module.raw.folder / Path(endpoint.path).expanduser()).resolve())})
-    # `sentinel` is absent unless declared, so tasks recorded before it existed plan no change
-    attributes = endpoint.model_dump(exclude={"sentinel"} if endpoint.sentinel is None else None)
+    # `sentinel` and `replicas` are absent unless declared, so tasks recorded before they existed plan no change
+    attributes = endpoint.model_dump(exclude={name for name in ("sentinel", "replicas") if not getattr(endpoint, name)})
     secret = {p for p in tainted if p and p[0] in attributes} | {("password",)}
     module.endpoints[entry.name] = ResolvedEndpoint(entry.name, attributes, frozenset(secret), endpoint)
 

@@ -76,9 +76,22 @@ class Endpoint(Strict):
     cluster: bool = Field(default=False, examples=["true"])  # redis: the endpoint is a Redis Cluster (seed node)
     # redis: the master these Sentinels name, instead of `host`
     sentinel: SentinelSet | None = Field(default=None, examples=['{hosts: ["10.0.0.7:26379", "10.0.0.8:26379"], master: mymaster}'])
+    # mysql: servers that may be promoted in the primary's place; the agent follows the writable one
+    replicas: list[str] = Field(default_factory=list, examples=['["10.0.0.6:3306", "10.0.0.7:3306"]'])
+
+    @field_validator("replicas")
+    @classmethod
+    def _replica_hosts(cls, replicas: list[str]) -> list[str]:
+        bad = [replica for replica in replicas if not _is_host_and_port(replica)]
+        if bad:
+            raise ValueError(f"{', '.join(f'`{replica}`' for replica in bad)} not host:port; write each replica as "
+                             'host:port with a port from 1 to 65535, e.g. `replicas: ["10.0.0.6:3306"]`')
+        return replicas
 
     @model_validator(mode="after")
     def _engine_fields(self) -> "Endpoint":
+        if self.replicas and not registry.engine(self.engine).replicas:
+            raise ValueError(f"`replicas` is for mysql endpoints; a {self.engine} endpoint cannot list them")
         if self.sentinel is not None:
             if not registry.engine(self.engine).sentinel:
                 raise ValueError(f"`sentinel` is for redis endpoints; a {self.engine} endpoint names its `host`")
