@@ -65,7 +65,7 @@ def writable_server(endpoint: dict[str, Any]) -> tuple[str, int]:
     seen = []
     for host, port in candidates:
         try:
-            conn = pymysql.connect(**_credentials(endpoint), host=host, port=port, connect_timeout=PROBE_SECONDS)
+            conn = pymysql.connect(**{**_credentials(endpoint), "connect_timeout": PROBE_SECONDS}, host=host, port=port)
         except pymysql.err.OperationalError as exc:
             seen.append(f"{host}:{port} unreachable ({_reason(exc)})")
             continue
