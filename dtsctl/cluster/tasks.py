@@ -127,7 +127,9 @@ def view_of(entries: TaskEntries) -> TaskView:
     if desired == "paused":
         state = "paused"
     elif not owner and desired == "running" and state not in ("completed", "failed"):
+        # to be (re)started by a node: like a crashed agent the supervisor restarts, if any node is alive
         state, last_error = "stopped", last_error or "no node owns it yet: waiting for a node with a free slot"
+        status["state"] = "running"
     return TaskView(entries.address, state, status.get("phase"), status.get("pid") if owner else None, status,
                     last_error, int(status.get("restarts", 0)), status.get("schedule"), status.get("throttle"),
                     node=owner.get("node"), host=owner.get("host"))
