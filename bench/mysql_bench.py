@@ -1,11 +1,13 @@
 """MariaDB benchmark: dtsctl against MariaDB's own tools, on the same machine, in one run.
 
     .venv/bin/python bench/mysql_bench.py [--rows 1000000] [--changes 200000] [--paced-rate 2000] [--paced-seconds 20]
-    .venv/bin/python bench/mysql_bench.py --quick [--full-only]
+    .venv/bin/python bench/mysql_bench.py --quick [--full-only] [--runtime etcd]
 
 `--quick` is a smaller run (200,000 rows, 40,000 changes, 10 s paced) that finishes in a
 few minutes; `--full-only` runs only measure 1; `--profile FILE` records the agent during
-the full copy with py-spy (collapsed stacks, all threads) into FILE.
+the full copy with py-spy (collapsed stacks, all threads) into FILE. `--runtime etcd` runs the
+dtsctl side on the cluster runtime (docs/cluster.md): a private 1-member etcd and one
+`dtsctl node run`, so its agents fence every checkpoint write.
 
 1. Full copy of a `--rows` table: `mariadb-dump | mariadb` (baseline) vs a dtsctl
    migration with phases [schema, full], timed from `apply` to `completed`.
@@ -67,10 +69,11 @@ def task_status(workspace: Path) -> dict:
     return json.loads(dtsctl(workspace, "status", "--json"))["tasks"][0]
 
 
-def workspace_for(root: Path, name: str, src: MariaDBServer, dst: MariaDBServer, task_type: str, phases: str) -> Path:
+def workspace_for(root: Path, name: str, src: MariaDBServer, dst: MariaDBServer, task_type: str, phases: str,
+                  runtime: str) -> Path:
     workspace = root / name
     workspace.mkdir()
-    (workspace / "main.dts.yaml").write_text(f"""
+    (workspace / "main.dts.yaml").write_text(f"""{runtime}
 endpoints:
   src: {{engine: mysql, host: 127.0.0.1, port: {src.port}, user: root, password: ""}}
   dst: {{engine: mysql, host: 127.0.0.1, port: {dst.port}, user: root, password: ""}}
@@ -130,8 +133,9 @@ def full_copy_baseline(src: MariaDBServer, dst: MariaDBServer, rows: int) -> flo
     return rows / elapsed
 
 
-def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int, profile: Path | None) -> float:
-    workspace = workspace_for(root, "full", src, dst, "migration", "[schema, full]")
+def full_copy_dtsctl(root: Path, src: MariaDBServer, dst: MariaDBServer, rows: int, profile: Path | None,
+                     runtime: str) -> float:
+    workspace = workspace_for(root, "full", src, dst, "migration", "[schema, full]", runtime)
     start = time.monotonic()
     dtsctl(workspace, "apply", "--auto-approve")
     profiler = record_agent(workspace, profile) if profile else None
@@ -242,7 +246,7 @@ def paced_lag(src: MariaDBServer, dst: MariaDBServer, first_id: int, rate: int, 
     return statistics.median(lags), lags[min(len(lags) - 1, int(len(lags) * 0.99))]
 
 
-def incremental(root: Path, changes: int, rate: int, seconds: float) -> dict[str, tuple[float, float, float]]:
+def incremental(root: Path, changes: int, rate: int, seconds: float, runtime: str) -> dict[str, tuple[float, float, float]]:
     results = {}
     for name in ("native replica", "dtsctl"):
         src, dst = server(10), server(11)
@@ -253,7 +257,8 @@ def incremental(root: Path, changes: int, rate: int, seconds: float) -> dict[str
                 wait_until(lambda: rows_in(dst, "probes") == 0, timeout=60)
             else:
                 prepare_stream_source(src)
-                workspace = workspace_for(root, "stream", src, dst, "synchronization", "[schema, full, incremental]")
+                workspace = workspace_for(root, "stream", src, dst, "synchronization", "[schema, full, incremental]",
+                                          runtime)
                 dtsctl(workspace, "apply", "--auto-approve")
                 wait_until(lambda: task_status(workspace)["phase"] == "incremental", timeout=120)
             native = name == "native replica"
@@ -282,6 +287,26 @@ def incremental(root: Path, changes: int, rate: int, seconds: float) -> dict[str
     return results
 
 
+class Cluster:
+    """A private etcd member and one `dtsctl node run` for `--runtime etcd`."""
+
+    def __init__(self, root: Path) -> None:
+        from tests.servers.etcd import EtcdCluster
+
+        self.etcd = EtcdCluster(1).start()
+        env = {**os.environ, "DTSCTL_SECRET_SRC_PASSWORD": "", "DTSCTL_SECRET_DST_PASSWORD": ""}
+        self.node = subprocess.Popen([*DTSCTL, "-C", str(root), "node", "run", "--name", "bench", "--slots", "2",
+                                      "--endpoints", self.etcd.endpoints[0], "--prefix", "/bench"],
+                                     stdout=subprocess.DEVNULL, stderr=open(root / "node.log", "ab"), env=env)
+        self.runtime = (f"workspace:\n  runtime: {{backend: etcd, endpoints: [\"{self.etcd.endpoints[0]}\"], "
+                        "prefix: /bench}\n")
+
+    def close(self) -> None:
+        self.node.send_signal(signal.SIGTERM)
+        self.node.wait(timeout=60)
+        self.etcd.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int)
@@ -291,12 +316,17 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in a few minutes")
     parser.add_argument("--full-only", action="store_true", help="only the full-copy measure")
     parser.add_argument("--profile", type=Path, help="py-spy the agent during the full copy into this file")
+    parser.add_argument("--runtime", choices=["local", "etcd"], default="local", help="where dtsctl's agents run")
     args = parser.parse_args()
+    if args.profile and args.runtime == "etcd":
+        parser.error("--profile records a local agent; leave out --runtime etcd")
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     args.rows = args.rows or sizes["rows"]
     args.changes = args.changes or sizes["changes"]
     args.paced_seconds = args.paced_seconds or sizes["paced_seconds"]
     root = Path(tempfile.mkdtemp(prefix="dtsctl-bench-"))
+    cluster = Cluster(root) if args.runtime == "etcd" else None
+    runtime = cluster.runtime if cluster else ""
     try:
         src = server(1)
         try:
@@ -304,16 +334,18 @@ def main() -> int:
             baseline_dst, dtsctl_dst = server(2), server(3)
             try:
                 dump_rate = full_copy_baseline(src, baseline_dst, args.rows)
-                copy_rate = full_copy_dtsctl(root, src, dtsctl_dst, args.rows, args.profile)
+                copy_rate = full_copy_dtsctl(root, src, dtsctl_dst, args.rows, args.profile, runtime)
             finally:
                 baseline_dst.close()
                 dtsctl_dst.close()
         finally:
             src.close()
-        stream = {} if args.full_only else incremental(root, args.changes, args.paced_rate, args.paced_seconds)
+        stream = {} if args.full_only else incremental(root, args.changes, args.paced_rate, args.paced_seconds, runtime)
     finally:
+        if cluster is not None:
+            cluster.close()
         shutil.rmtree(root, ignore_errors=True)
-    print(f"machine: {os.cpu_count()} cores; rows={args.rows} changes={args.changes} "
+    print(f"machine: {os.cpu_count()} cores; runtime {args.runtime}; rows={args.rows} changes={args.changes} "
           f"paced={args.paced_rate} rows/s for {args.paced_seconds:g}s")
     print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s")
     print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {copy_rate / dump_rate:.2f}× the baseline")

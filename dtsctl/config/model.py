@@ -53,11 +53,16 @@ class SentinelSet(Strict):
     @field_validator("hosts")
     @classmethod
     def _host_and_port(cls, hosts: list[str]) -> list[str]:
-        bad = [host for host in hosts if not _is_host_and_port(host)]
-        if bad:
-            raise ValueError(f"{', '.join(f'`{host}`' for host in bad)} not host:port; write each Sentinel as "
-                             'host:port with a port from 1 to 65535, e.g. `hosts: ["10.0.0.7:26379", "10.0.0.8:26379"]`')
-        return hosts
+        return _hosts_and_ports(hosts, "Sentinel", 'hosts: ["10.0.0.7:26379", "10.0.0.8:26379"]')
+
+
+def _hosts_and_ports(values: list[str], what: str, example: str) -> list[str]:
+    """`values` when each is host:port; else the problem, naming every bad one."""
+    bad = [value for value in values if not _is_host_and_port(value)]
+    if bad:
+        raise ValueError(f"{', '.join(f'`{value}`' for value in bad)} not host:port; write each {what} as "
+                         f"host:port with a port from 1 to 65535, e.g. `{example}`")
+    return values
 
 
 def _is_host_and_port(text: str) -> bool:
@@ -82,11 +87,7 @@ class Endpoint(Strict):
     @field_validator("replicas")
     @classmethod
     def _replica_hosts(cls, replicas: list[str]) -> list[str]:
-        bad = [replica for replica in replicas if not _is_host_and_port(replica)]
-        if bad:
-            raise ValueError(f"{', '.join(f'`{replica}`' for replica in bad)} not host:port; write each replica as "
-                             'host:port with a port from 1 to 65535, e.g. `replicas: ["10.0.0.6:3306"]`')
-        return replicas
+        return _hosts_and_ports(replicas, "replica", 'replicas: ["10.0.0.6:3306"]')
 
     @model_validator(mode="after")
     def _engine_fields(self) -> "Endpoint":

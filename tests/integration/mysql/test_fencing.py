@@ -27,15 +27,21 @@ def fencing_tokens(pair: Pair, task: Task) -> list[int]:
         "SELECT fencing_token FROM dtsctl_meta.checkpoints WHERE task_id = %s", (task.task_id,))]
 
 
-def test_new_owner_resumes_from_the_destination_checkpoint_without_loss_or_duplicates(pair):
+def first_owner_under_load(pair: Pair) -> tuple[Task, Writer]:
+    """The task running on its first owner (token 1), applying a live write load."""
     create_orders(pair.source, pair.source_db, 500)
     first = owner(pair, 1)
     first.apply()
     first.wait_incremental()
     writer = Writer(pair.source, pair.source_db, 1_000_000)
     writer.start()
+    first.wait_status(lambda s: s["events_applied"] > 100, what="events applied")
+    return first, writer
+
+
+def test_new_owner_resumes_from_the_destination_checkpoint_without_loss_or_duplicates(pair):
+    first, writer = first_owner_under_load(pair)
     try:
-        first.wait_status(lambda s: s["events_applied"] > 200, what="events applied")
         assert first.kill() != 0  # the host dies: its change log is gone with it
         second = owner(pair, 2, first)  # conflict_policy fail: a change applied twice would stop it
         second.start()
@@ -50,14 +56,8 @@ def test_new_owner_resumes_from_the_destination_checkpoint_without_loss_or_dupli
 
 
 def test_a_frozen_former_owner_never_commits_after_its_successor_started(pair):
-    create_orders(pair.source, pair.source_db, 200)
-    first = owner(pair, 1)
-    first.apply()
-    first.wait_incremental()
-    writer = Writer(pair.source, pair.source_db, 1_000_000)
-    writer.start()
+    first, writer = first_owner_under_load(pair)
     try:
-        first.wait_status(lambda s: s["events_applied"] > 100, what="events applied")
         assert first.process is not None
         first.process.send_signal(signal.SIGSTOP)  # frozen, not gone: it still holds its connections
         second = owner(pair, 2, first)
