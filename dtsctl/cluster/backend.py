@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dtsctl.cluster.keys import read_nodes
 from dtsctl.cluster.store import EtcdStore
-from dtsctl.cluster.tasks import ClusterTask
+from dtsctl.cluster.tasks import ClusterTask, unsupported_reason
 from dtsctl.config.model import Runtime
+from dtsctl.config.resources import DesiredResource
+from dtsctl.errors import DtsError
 
 
 class ClusterTasks:
@@ -16,6 +18,12 @@ class ClusterTasks:
 
     def task(self, address: str) -> ClusterTask:
         return ClusterTask(self.store, address)
+
+    def check(self, resource: DesiredResource) -> None:
+        """Refuse, before anything is prepared, a task the cluster runtime cannot run."""
+        reason = unsupported_reason(resource.attributes)
+        if reason:
+            raise DtsError(f"{resource.address}: cannot run on the etcd runtime: {reason}")
 
     def supervised(self) -> bool:
         """Some node is alive to run (or restart) the tasks."""

@@ -63,9 +63,6 @@ class ClusterTask:
         return {}  # clear credentials exist only on the nodes
 
     def write_config(self, task_id: str, attributes: dict[str, Any], sensitive_paths: Iterable[Sequence[Any]]) -> None:
-        reason = unsupported_reason(attributes)
-        if reason:
-            raise DtsError(f"{self.address}: cannot run on the etcd runtime: {reason}")
         spec = {"task_id": task_id, "attributes": redact(self.address, task_id, attributes, sensitive_paths),
                 "sensitive_paths": sorted(list(path) for path in sensitive_paths)}
         self.store.put(task_key(self.store, self.address, "spec"), spec)
@@ -88,6 +85,7 @@ class ClusterTask:
         """The owning node (any node when none owns it) stops the agent, removes dtsctl's objects on the
         endpoints with its own credentials, and deletes the task's keys."""
         if not self.exists:
+            self.store.delete_prefix(task_prefix(self.store, self.address))  # a desired state, never handed over
             return
         if not read_nodes(self.store):
             raise DtsError(f"{self.address}: no node is running to tear the task down; start `dtsctl node run` "

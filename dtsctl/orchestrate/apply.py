@@ -89,6 +89,8 @@ def _carry_out(
     state: State,
     tasks: Any,
 ) -> None:
+    if resource is not None:
+        tasks.check(resource)  # before anything is torn down or prepared
     agent = tasks.task(address)
     recorded = state.get(address)
     if action in ("delete", "replace") and recorded is not None:

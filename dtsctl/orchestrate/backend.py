@@ -53,6 +53,9 @@ class LocalTasks:
     def task(self, address: str) -> Agent:
         return Agent(self.runtime, address)
 
+    def check(self, resource: Any) -> None:
+        """Every task runs on the local runtime."""
+
     def supervised(self) -> bool:
         return supervisor_pid(self.runtime) is not None
 

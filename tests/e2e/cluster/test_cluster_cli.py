@@ -6,6 +6,7 @@ destroy tears the task down through its node."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 
 import pytest
@@ -36,7 +37,8 @@ def nodes(tmp_path):
         node.kill()
 
 
-def declaration(etcd: EtcdCluster, src: MariaDBServer, dst: MariaDBServer, database: str) -> str:
+def declaration(etcd: EtcdCluster, src: MariaDBServer, dst: MariaDBServer, database: str,
+                status: str = "running") -> str:
     return f"""
         workspace:
           runtime: {{backend: etcd, endpoints: {json.dumps(etcd.endpoints)}, prefix: /dtsctl/test, lease_seconds: {TTL}}}
@@ -50,6 +52,7 @@ def declaration(etcd: EtcdCluster, src: MariaDBServer, dst: MariaDBServer, datab
             destination: dst
             objects: [{{database: {database}, all: true, rename: {database}_copy}}]
             retry: {{connection_minutes: 2, other_minutes: 2}}
+            status: {status}
         """
 
 
@@ -68,6 +71,17 @@ def test_apply_runs_on_a_node_and_a_killed_host_hands_over_without_loss(etcd, ma
     assert {node["name"]: node["tasks"] for node in listing} == {
         "n1": ["task.copy"] if owner == "n1" else [], "n2": ["task.copy"] if owner == "n2" else []}
     assert not workspace.runtime.joinpath("tasks").exists()  # nothing runs on the applying machine
+    assert "No changes." in workspace.run("plan").stdout  # refresh reads the owner's observation from etcd
+    table = workspace.run("status").stdout.splitlines()
+    assert table[0].split()[6] == "NODE" and table[1].split()[6] == owner
+
+    owning = next(node for node in nodes if node.name == owner)
+    workspace.write("main.dts.yaml", declaration(etcd, src, dst, database, status="paused"))
+    workspace.run("apply", "--auto-approve")  # returns once the owner has stopped the agent
+    assert workspace.status("task.copy")["state"] == "paused" and not owning.agent_pids()
+    workspace.write("main.dts.yaml", declaration(etcd, src, dst, database))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", "task.copy", "--timeout", "60")
 
     load = WriteLoad(src, database)
     load.start()
@@ -92,3 +106,27 @@ def test_apply_runs_on_a_node_and_a_killed_host_hands_over_without_loss(etcd, ma
     workspace.run("destroy", "--auto-approve")
     assert not dst.query("SELECT task_id FROM dtsctl_meta.checkpoints")  # torn down by the node
     assert json.loads(workspace.run("node", "list", "--json").stdout)["nodes"][0]["tasks"] == []
+
+
+def test_tasks_the_cluster_runtime_cannot_run_are_refused_in_the_users_words(etcd, workspace, tmp_path):
+    source = tmp_path / "source.db"
+    sqlite3.connect(source).execute("CREATE TABLE t (id INTEGER PRIMARY KEY)").connection.commit()
+    workspace.write("main.dts.yaml", f"""
+        workspace:
+          runtime: {{backend: etcd, endpoints: {json.dumps(etcd.endpoints)}}}
+        endpoints:
+          lake: {{engine: sqlite, path: {source}}}
+        tasks:
+          feed:
+            type: subscription
+            source: lake
+            objects: [{{database: main, all: true}}]
+        """)
+    result = workspace.run("apply", "--auto-approve", check=False)
+    assert result.returncode == 1
+    assert ("task.feed: cannot run on the etcd runtime: subscription tasks keep their records on one host; run "
+            "them on the local runtime") in result.stderr
+    assert "Traceback" not in result.stderr
+    state = workspace.root / "state" / "dtsctl.state.json"
+    assert not state.exists() or json.loads(state.read_text())["resources"] == []  # nothing recorded
+    assert not sqlite3.connect(source).execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
