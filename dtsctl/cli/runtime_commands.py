@@ -13,7 +13,7 @@ from dtsctl.cli.context import CliContext, matches_address, pass_context, state_
 from dtsctl.cli.progress import LiveLines, table_lines
 from dtsctl.engine.subscription.spec import store_path
 from dtsctl.errors import DtsError
-from dtsctl.orchestrate.backend import tasks_for
+from dtsctl.orchestrate.backend import recorded_runtime, tasks_for
 from dtsctl.runtime.agent_control import PHASE_ORDER, Agent, TaskView
 from dtsctl.runtime.follow import follow_lines, last_lines
 from dtsctl.engine.subscription.status import describe
@@ -181,6 +181,10 @@ def logs(cli: CliContext, address: str, follow: bool, lines: int) -> None:
     """The task's agent log."""
     agent = Agent(cli.runtime(), address)
     if not agent.paths.log.exists():
+        node = tasks_for(cli.runtime()).task(address).view().node if recorded_runtime(cli.runtime()) else None
+        if node:
+            raise DtsError(f"{address} runs on node {node}: its log is agent.log in tasks/{address}/ under that "
+                           "node's data directory (.dtsctl-node/NAME by default)")
         raise DtsError(f"no log for {address}: it has no agent in this workspace; see `dtsctl status`")
     for line in last_lines(agent.paths.log, lines):
         click.echo(line)

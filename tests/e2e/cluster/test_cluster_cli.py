@@ -74,6 +74,8 @@ def test_apply_runs_on_a_node_and_a_killed_host_hands_over_without_loss(etcd, ma
     assert "No changes." in workspace.run("plan").stdout  # refresh reads the owner's observation from etcd
     table = workspace.run("status").stdout.splitlines()
     assert table[0].split()[6] == "NODE" and table[1].split()[6] == owner
+    logs = workspace.run("logs", "task.copy", check=False)
+    assert logs.returncode == 1 and f"task.copy runs on node {owner}: its log is agent.log" in logs.stderr
 
     owning = next(node for node in nodes if node.name == owner)
     workspace.write("main.dts.yaml", declaration(etcd, src, dst, database, status="paused"))
