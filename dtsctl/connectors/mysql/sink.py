@@ -148,19 +148,25 @@ class MysqlSink(Sink):
 
     def _store(self, cursor: Any, checkpoint: dict[str, Any]) -> None:
         """Write the checkpoint in the open transaction. With a fencing token (cluster runtime) the
-        row is locked first and the commit refused when a newer owner has written it."""
+        write is refused when a newer owner has written the row: one UPDATE that only matches while
+        the stored token is not newer (no extra round trip); the row is locked and read only when it
+        does not match, which is a first write or a fenced owner."""
+        table = qualified(META_DATABASE, CHECKPOINT_TABLE)
         token = checkpoint.get("fencing_token")
+        values = (json.dumps(checkpoint), time.time(), self.origin, token)
         if token is not None:
-            cursor.execute(f"SELECT {FENCING_COLUMN} FROM {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
-                           "WHERE task_id = %s FOR UPDATE", (self.task_id,))
+            if cursor.execute(f"UPDATE {table} SET data = %s, updated_at = %s, {ORIGIN_COLUMN} = %s, "
+                              f"{FENCING_COLUMN} = %s WHERE task_id = %s AND "
+                              f"({FENCING_COLUMN} IS NULL OR {FENCING_COLUMN} <= %s)", (*values, self.task_id, token)):
+                return  # matched rows (CLIENT.FOUND_ROWS): written under this owner's token
+            cursor.execute(f"SELECT {FENCING_COLUMN} FROM {table} WHERE task_id = %s FOR UPDATE", (self.task_id,))
             row = cursor.fetchone()
             check_fencing(row[0] if row else None, token)
         cursor.execute(
-            f"INSERT INTO {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
-            f"(task_id, data, updated_at, {ORIGIN_COLUMN}, {FENCING_COLUMN}) "
+            f"INSERT INTO {table} (task_id, data, updated_at, {ORIGIN_COLUMN}, {FENCING_COLUMN}) "
             "VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE data = VALUES(data), updated_at = VALUES(updated_at), "
             f"{ORIGIN_COLUMN} = VALUES({ORIGIN_COLUMN}), {FENCING_COLUMN} = VALUES({FENCING_COLUMN})",
-            (self.task_id, json.dumps(checkpoint), time.time(), self.origin, token),
+            (self.task_id, *values),
         )
 
     # -- tables ---------------------------------------------------------------------

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import signal
 
+import pytest
+
+from dtsctl.connectors.mysql.sink import MysqlSink
+from dtsctl.engine.errors import FatalError
 from dtsctl.runtime.layout import EXIT_FATAL
 from tests.integration.agent_process import wait_for
-from tests.integration.mysql.conftest import Pair, Task, Writer, create_orders, wait_equal
+from tests.integration.mysql.conftest import Pair, Task, Writer, create_orders, endpoint, wait_equal
 
 NO_CONFLICTS = {"insert": 0, "update": 0, "delete": 0}
 
@@ -73,3 +77,20 @@ def test_a_frozen_former_owner_never_commits_after_its_successor_started(pair):
     wait_equal(pair.source, pair.source_db, pair.destination, pair.dest_db, "orders")
     assert second.wait_status(lambda s: s["lag_seconds"] == 0)["conflicts"] == NO_CONFLICTS
     wait_for(lambda: fencing_tokens(pair, second) == [2], what="the newest owner's token in the checkpoint")
+
+
+def test_a_checkpoint_write_under_an_older_token_is_refused_and_changes_nothing(pair):
+    task_id = "fencing-unit"
+    newer, older = MysqlSink(endpoint(pair.destination), task_id), MysqlSink(endpoint(pair.destination), task_id)
+    try:
+        older.save_checkpoint({"applied_seq": 1, "fencing_token": 1})  # a first write inserts the row
+        newer.save_checkpoint({"applied_seq": 2, "fencing_token": 2})
+        with pytest.raises(FatalError, match="another host took this task over"):
+            older.save_checkpoint({"applied_seq": 3, "fencing_token": 1})
+        assert newer.load_checkpoint() == {"applied_seq": 2, "fencing_token": 2}
+        newer.save_checkpoint({"applied_seq": 4, "fencing_token": 2})  # its own token: written
+        assert older.load_checkpoint()["applied_seq"] == 4
+    finally:
+        newer.delete_checkpoint()
+        newer.close()
+        older.close()
