@@ -105,8 +105,10 @@ def test_apply_runs_on_a_node_and_a_killed_host_hands_over_without_loss(etcd, ma
     wait_for(lambda: same(src, database, dst, f"{database}_copy", ["orders", "customers"]), timeout=60, what="destination equal")
     assert workspace.status("task.copy")["conflicts"] == {"insert": 0, "update": 0, "delete": 0}
 
+    task_id = json.loads((workspace.root / "state" / "dtsctl.state.json").read_text())["resources"][0]["task_id"]
+    assert dst.query("SELECT task_id FROM dtsctl_meta.checkpoints WHERE task_id = %s", task_id)
     workspace.run("destroy", "--auto-approve")
-    assert not dst.query("SELECT task_id FROM dtsctl_meta.checkpoints")  # torn down by the node
+    assert not dst.query("SELECT task_id FROM dtsctl_meta.checkpoints WHERE task_id = %s", task_id)  # by the node
     assert json.loads(workspace.run("node", "list", "--json").stdout)["nodes"][0]["tasks"] == []
 
 
