@@ -7,12 +7,16 @@ so after any crash the destination and its checkpoint agree.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ConflictCounts, decode_value, encode_value
+
+if TYPE_CHECKING:
+    from dtsctl.engine.task import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +90,12 @@ class Checkpoint:
     # The change log's start is fixed: from now on a lost change log cannot be started afresh.
     stream_started: bool = False
     run: str | None = None  # a scheduled migration's run whose copy this is (runtime/runs.py)
-    # Where the source stream resumes after the last applied transaction: a new owner of the task
-    # on another host (whose change log is gone) reads the source again from here.
+    # A destination without transactions may already hold changes up to this change-log seq (a
+    # batch was being applied when this was saved): they are applied again idempotently.
+    replay_until_seq: int | None = None
+    # The source position (resume tokens, binlog GTID) after the last applied change, so a lost change
+    # log resumes the stream from the destination: document engines, and a new owner of a table task
+    # on another host in the cluster runtime.
     source_position: Any = None
     # The ownership revision of the cluster runtime's owner that writes this checkpoint: the sink
     # refuses to commit over a newer one (a former owner that was paused or cut off).
@@ -107,6 +115,7 @@ class Checkpoint:
             "ddl_pending_seq": self.ddl_pending_seq,
             "stream_started": self.stream_started,
             "run": self.run,
+            "replay_until_seq": self.replay_until_seq,
             "source_position": self.source_position,
             "fencing_token": self.fencing_token,
         }
@@ -125,6 +134,7 @@ class Checkpoint:
             ddl_pending_seq=data.get("ddl_pending_seq"),
             stream_started=data.get("stream_started", False),
             run=data.get("run"),
+            replay_until_seq=data.get("replay_until_seq"),
             source_position=data.get("source_position"),
             fencing_token=data.get("fencing_token"),
         )
@@ -143,6 +153,30 @@ class CheckpointStore(Protocol):
     def load_checkpoint(self) -> dict[str, Any] | None: ...
 
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+
+
+class CheckpointedSink(ABC):
+    """A destination that keeps a task's checkpoint beside its data (key-value and document sinks)."""
+
+    def __init__(self, spec: "TaskSpec") -> None:
+        self.spec = spec
+        self.endpoint = spec.destination_endpoint or {}
+
+    @abstractmethod
+    def check_connection(self) -> None: ...
+
+    @abstractmethod
+    def load_checkpoint(self) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def delete_checkpoint(self) -> None:
+        """Forget this task's bookkeeping; never touch user data."""
+
+    def close(self) -> None:
+        """Release connections."""
 
 
 class CheckOutcome(Protocol):
