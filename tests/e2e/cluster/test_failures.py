@@ -40,6 +40,23 @@ def network():
     made.close()
 
 
+@pytest.fixture
+def etcd(network):
+    """Three etcd members listening on the bridge, where every namespace reaches them."""
+    cluster = EtcdCluster(3, host=network.gateway).start()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def nodes():
+    """The test's node processes; every one (and its agents) is killed afterwards, whatever happened."""
+    made: list[NodeProcess] = []
+    yield made
+    for node in made:
+        node.kill()
+
+
 def reachable_server(factory: Callable[..., MariaDBServer], network: Network) -> MariaDBServer:
     server = factory(extra_args=[f"--bind-address=127.0.0.1,{network.gateway}"])
     server.execute("CREATE USER %s@%s IDENTIFIED BY %s", "dts", "10.213.%", PASSWORD)
@@ -120,10 +137,8 @@ class Harness:
         return entry.create_revision
 
 
-def test_failures_of_hosts_links_and_etcd_members_lose_nothing(network, mariadb_factory, fresh_database, workspace,
-                                                               tmp_path):
-    etcd = EtcdCluster(3, host=network.gateway).start()
-    nodes: list[NodeProcess] = []
+def test_failures_of_hosts_links_and_etcd_members_lose_nothing(network, etcd, nodes, mariadb_factory, fresh_database,
+                                                               workspace, tmp_path):
     loads: list[WriteLoad] = []
     try:
         src, dst = reachable_server(mariadb_factory, network), reachable_server(mariadb_factory, network)
@@ -183,22 +198,17 @@ def test_failures_of_hosts_links_and_etcd_members_lose_nothing(network, mariadb_
         for load in loads:
             load.stop.set()
             load.join()
-    try:
-        for name, database in databases.items():
-            wait_for(lambda: same(src, database, dst, f"{database}_copy", ["orders", "customers"]), timeout=90,
-                     what=f"task.{name}'s destination equal to its source\n{harness.tails()}")
-        for address in TASKS:
-            assert workspace.status(address)["conflicts"] == NO_CONFLICTS  # through the CLI, as a user sees it
-        tokens = dict(dst.query("SELECT task_id, fencing_token FROM dtsctl_meta.checkpoints"))
-        state = json.loads((workspace.root / "state" / "dtsctl.state.json").read_text())
-        ids = {resource["address"]: resource["task_id"] for resource in state["resources"]}
-        assert {address: tokens[ids[address]] for address in TASKS} == \
-            {address: harness.owner_token(address) for address in TASKS}
-        print("\nfailure table (TTL %ds):" % TTL)
-        for failure, owned, applying in harness.takeovers:
-            print(f"  {failure}: new owner after {owned:.1f}s, applying again after {applying:.1f}s")
-        workspace.run("destroy", "--auto-approve")
-    finally:
-        for node in nodes:
-            node.kill()
-        etcd.close()
+    for name, database in databases.items():
+        wait_for(lambda: same(src, database, dst, f"{database}_copy", ["orders", "customers"]), timeout=90,
+                 what=f"task.{name}'s destination equal to its source\n{harness.tails()}")
+    for address in TASKS:
+        assert workspace.status(address)["conflicts"] == NO_CONFLICTS  # through the CLI, as a user sees it
+    tokens = dict(dst.query("SELECT task_id, fencing_token FROM dtsctl_meta.checkpoints"))
+    state = json.loads((workspace.root / "state" / "dtsctl.state.json").read_text())
+    ids = {resource["address"]: resource["task_id"] for resource in state["resources"]}
+    assert {address: tokens[ids[address]] for address in TASKS} == \
+        {address: harness.owner_token(address) for address in TASKS}
+    print("\nfailure table (TTL %ds):" % TTL)
+    for failure, owned, applying in harness.takeovers:
+        print(f"  {failure}: new owner after {owned:.1f}s, applying again after {applying:.1f}s")
+    workspace.run("destroy", "--auto-approve")

@@ -42,22 +42,26 @@ def test_the_reader_follows_a_promoted_replica_by_gtid(mariadb_factory, mariadb_
     source = {**endpoint(primary), "replicas": [f"127.0.0.1:{replica.port}"]}
     task = Task(tmp_path, attributes(source, endpoint(mariadb_destination),
                                      [selection(database, all=True, rename=f"{database}_copy")]))
-    task.apply()
-    task.wait_incremental()
-    writer = Writer(primary, database, 1_000_000)
-    writer.start()
-    wait_for(lambda: writer.transactions > 200, what="writes on the primary")
-    writer.stop()
-    caught_up(replica, primary)
-    primary.kill()
-    promote(replica)
-    writer = Writer(replica, database, 2_000_000)
-    writer.start()
     try:
-        wait_for(lambda: writer.transactions > 200, timeout=30, what="writes on the promoted replica")
-        task.wait_status(lambda s: s["events_applied"] > 2_000, timeout=60, what="changes from the promoted replica")
-    finally:
+        task.apply()
+        task.wait_incremental()
+        writer = Writer(primary, database, 1_000_000)
+        writer.start()
+        wait_for(lambda: writer.transactions > 200, what="writes on the primary")
         writer.stop()
-    wait_equal(replica, database, mariadb_destination, f"{database}_copy", "orders", timeout=60)
-    assert task.wait_status(lambda s: s["lag_seconds"] == 0)["conflicts"] == NO_CONFLICTS
-    mariadb_destination.drop_database(f"{database}_copy")
+        caught_up(replica, primary)
+        primary.kill()
+        promote(replica)
+        writer = Writer(replica, database, 2_000_000)
+        writer.start()
+        try:
+            wait_for(lambda: writer.transactions > 200, timeout=30, what="writes on the promoted replica")
+            task.wait_status(lambda s: s["events_applied"] > 2_000, timeout=60, what="changes from the promoted replica")
+        finally:
+            writer.stop()
+        wait_equal(replica, database, mariadb_destination, f"{database}_copy", "orders", timeout=60)
+        assert task.wait_status(lambda s: s["lag_seconds"] == 0)["conflicts"] == NO_CONFLICTS
+    finally:
+        if task.process is not None and task.process.poll() is None:
+            task.stop()
+        mariadb_destination.drop_database(f"{database}_copy")
