@@ -29,14 +29,6 @@ def etcd():
     cluster.close()
 
 
-@pytest.fixture
-def nodes(tmp_path):
-    made: list[NodeProcess] = []
-    yield made
-    for node in made:
-        node.kill()
-
-
 def declaration(etcd: EtcdCluster, src: MariaDBServer, dst: MariaDBServer, database: str,
                 status: str = "running") -> str:
     return f"""

@@ -48,15 +48,6 @@ def etcd(network):
     cluster.close()
 
 
-@pytest.fixture
-def nodes():
-    """The test's node processes; every one (and its agents) is killed afterwards, whatever happened."""
-    made: list[NodeProcess] = []
-    yield made
-    for node in made:
-        node.kill()
-
-
 def reachable_server(factory: Callable[..., MariaDBServer], network: Network) -> MariaDBServer:
     server = factory(extra_args=[f"--bind-address=127.0.0.1,{network.gateway}"])
     server.execute("CREATE USER %s@%s IDENTIFIED BY %s", "dts", "10.213.%", PASSWORD)
