@@ -1,13 +1,15 @@
 """MariaDB benchmark: dtsctl against MariaDB's own tools, on the same machine, in one run.
 
     .venv/bin/python bench/mysql_bench.py [--rows 1000000] [--changes 200000] [--paced-rate 5000] [--paced-seconds 20]
-    .venv/bin/python bench/mysql_bench.py --quick [--full-only | --incremental-only]
+    .venv/bin/python bench/mysql_bench.py --quick [--full-only | --incremental-only] [--runtime etcd]
 
 `--quick` is a smaller run (200,000 rows, 40,000 changes, 10 s paced) that finishes in a
 few minutes; `--full-only` runs only measure 1, `--incremental-only` only 2 to 4;
 `--profile FILE` records the agent (every thread, and its reader process) with py-spy
 (collapsed stacks) into FILE during the full copy, or with `--incremental-only` during the
 catch-up of single-row transactions.
+`--runtime etcd` runs the dtsctl side on the cluster runtime (docs/cluster.md): a private
+1-member etcd and one `dtsctl node run`, so its agents fence every checkpoint write.
 
 1. Full copy of a `--rows` table: `mariadb-dump | mariadb` (baseline) vs a dtsctl
    migration with phases [schema, full], timed from `apply` until the agent's status.json
@@ -74,10 +76,13 @@ def task_status(workspace: Path) -> dict:
     return json.loads(dtsctl(workspace, "status", "--json"))["tasks"][0]
 
 
+RUNTIME = {"declaration": ""}  # the `workspace: runtime:` section of every workspace (--runtime etcd)
+
+
 def workspace_for(root: Path, name: str, src: MariaDBServer, dst: MariaDBServer, task_type: str, phases: str) -> Path:
     workspace = root / name
     workspace.mkdir()
-    (workspace / "main.dts.yaml").write_text(f"""
+    (workspace / "main.dts.yaml").write_text(f"""{RUNTIME["declaration"]}
 endpoints:
   src: {{engine: mysql, host: 127.0.0.1, port: {src.port}, user: root, password: ""}}
   dst: {{engine: mysql, host: 127.0.0.1, port: {dst.port}, user: root, password: ""}}
@@ -419,6 +424,26 @@ def cpu_line(used: tuple[float, ...]) -> str:
             f"= {source + destination + clients:.1f}")
 
 
+class Cluster:
+    """A private etcd member and one `dtsctl node run` for `--runtime etcd`."""
+
+    def __init__(self, root: Path) -> None:
+        from tests.servers.etcd import EtcdCluster
+
+        self.etcd = EtcdCluster(1).start()
+        env = {**os.environ, "DTSCTL_SECRET_SRC_PASSWORD": "", "DTSCTL_SECRET_DST_PASSWORD": ""}
+        self.node = subprocess.Popen([*DTSCTL, "-C", str(root), "node", "run", "--name", "bench", "--slots", "2",
+                                      "--endpoints", self.etcd.endpoints[0], "--prefix", "/bench"],
+                                     stdout=subprocess.DEVNULL, stderr=open(root / "node.log", "ab"), env=env)
+        RUNTIME["declaration"] = (f"workspace:\n  runtime: {{backend: etcd, endpoints: [\"{self.etcd.endpoints[0]}\"], "
+                                  "prefix: /bench}\n")
+
+    def close(self) -> None:
+        self.node.send_signal(signal.SIGTERM)
+        self.node.wait(timeout=60)
+        self.etcd.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int)
@@ -429,12 +454,16 @@ def main() -> int:
     parser.add_argument("--full-only", action="store_true", help="only the full-copy measure")
     parser.add_argument("--incremental-only", action="store_true", help="only the incremental measures")
     parser.add_argument("--profile", type=Path, help="py-spy the agent into this file (see above)")
+    parser.add_argument("--runtime", choices=["local", "etcd"], default="local", help="where dtsctl's agents run")
     args = parser.parse_args()
+    if args.profile and args.runtime == "etcd":
+        parser.error("--profile records a local agent; leave out --runtime etcd")
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     args.rows = args.rows or sizes["rows"]
     args.changes = args.changes or sizes["changes"]
     args.paced_seconds = args.paced_seconds or sizes["paced_seconds"]
     root = Path(tempfile.mkdtemp(prefix="dtsctl-bench-"))
+    cluster = Cluster(root) if args.runtime == "etcd" else None
     copy: tuple[tuple[float, tuple[float, ...]], tuple[float, tuple[float, ...], float]] | None = None
     try:
         if not args.incremental_only:
@@ -442,8 +471,10 @@ def main() -> int:
         stream = {} if args.full_only else incremental(root, args.changes, args.paced_rate, args.paced_seconds,
                                                        args.profile if args.incremental_only else None)
     finally:
+        if cluster is not None:
+            cluster.close()
         shutil.rmtree(root, ignore_errors=True)
-    print(f"machine: {os.cpu_count()} cores; rows={args.rows} changes={args.changes} "
+    print(f"machine: {os.cpu_count()} cores; runtime {args.runtime}; rows={args.rows} changes={args.changes} "
           f"paced={args.paced_rate} rows/s for {args.paced_seconds:g}s")
     if copy is not None:
         (dump_rate, dump_cpu), (copy_rate, copy_cpu, copy_rss) = copy

@@ -31,6 +31,7 @@ COMMANDS = {
     "force-unlock": "dtsctl.cli.state_commands:force_unlock",
     "output": "dtsctl.cli.state_commands:output",
     "consume": "dtsctl.cli.consume_commands:consume",
+    "node": "dtsctl.cli.node_commands:node",
 }
 
 

@@ -88,10 +88,12 @@ def _summarise(outcomes: list[Outcome], verb: str) -> int:
 def _run(cli: CliContext, the_plan: Plan, workspace: Workspace, state_file: StateFile, state: State,
          verb: str) -> int:
     from dtsctl.orchestrate.apply import apply_plan  # agents and connectors: only when a plan is carried out
+    from dtsctl.orchestrate.backend import check_runtime_switch, recorded_runtime
 
     desired = {resource.address: resource for resource in workspace.resources}
+    check_runtime_switch(bool(state.resources), recorded_runtime(cli.runtime()), workspace.settings.runtime)
+    record_settings(workspace.settings, cli.runtime())  # the runtime the tasks are placed on
     outcomes = apply_plan(the_plan, desired, state_file, state, cli.runtime(), report=click.echo)
-    record_settings(workspace.settings, cli.runtime())
     if record_outputs(workspace, state, cli.runtime()):
         state_file.write(state)
     return _summarise(outcomes, verb)

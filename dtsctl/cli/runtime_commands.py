@@ -13,6 +13,7 @@ from dtsctl.cli.context import CliContext, matches_address, pass_context, state_
 from dtsctl.cli.progress import LiveLines, table_lines
 from dtsctl.engine.subscription.spec import store_path
 from dtsctl.errors import DtsError
+from dtsctl.orchestrate.backend import recorded_runtime, tasks_for
 from dtsctl.runtime.agent_control import PHASE_ORDER, Agent, TaskView
 from dtsctl.runtime.follow import follow_lines, last_lines
 from dtsctl.engine.subscription.status import describe
@@ -20,8 +21,8 @@ from dtsctl.engine.subscription.status import describe
 
 def _managed_views(cli: CliContext, selector: str | None) -> list[TaskView]:
     state = cli.state_file().read()
-    runtime = cli.runtime()
-    views = [Agent(runtime, r.address).view() for r in state.resources if matches_address(r.address, selector)]
+    tasks = tasks_for(cli.runtime())
+    views = [tasks.task(r.address).view() for r in state.resources if matches_address(r.address, selector)]
     if selector and not views:
         raise DtsError(f"no managed task matches {selector}; see `dtsctl state list`")
     return views
@@ -34,13 +35,15 @@ def _format_lag(lag: float | None) -> str:
 def _render_table(views: list[TaskView]) -> str:
     if not views:
         return "No tasks are managed in this workspace. Run `dtsctl apply` to start some."
-    header = ("ADDRESS", "STATE", "PHASE", "LAG", "ROWS", "EVENTS", "PID", "LAST ERROR")
+    on_nodes = any(view.node for view in views)  # the cluster runtime: which node runs each task
+    header = ("ADDRESS", "STATE", "PHASE", "LAG", "ROWS", "EVENTS", *(("NODE",) if on_nodes else ()), "PID",
+              "LAST ERROR")
     rows = [header]
     for view in views:
         data = view.as_contract()
         rows.append((view.address, view.state, view.phase or "-", _format_lag(data["lag_seconds"]),
-                     str(data["rows_copied"]), str(data["events_applied"]), str(view.pid or "-"),
-                     (view.last_error or "")[:100]))
+                     str(data["rows_copied"]), str(data["events_applied"]), *((view.node or "-",) if on_nodes else ()),
+                     str(view.pid or "-"), (view.last_error or "")[:100]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
                      for row in rows).rstrip()
@@ -191,6 +194,10 @@ def logs(cli: CliContext, address: str, follow: bool, lines: int) -> None:
     """The task's agent log."""
     agent = Agent(cli.runtime(), address)
     if not agent.paths.log.exists():
+        node = tasks_for(cli.runtime()).task(address).view().node if recorded_runtime(cli.runtime()) else None
+        if node:
+            raise DtsError(f"{address} runs on node {node}: its log is agent.log in tasks/{address}/ under that "
+                           "node's data directory (.dtsctl-node/NAME by default)")
         raise DtsError(f"no log for {address}: it has no agent in this workspace; see `dtsctl status`")
     for line in last_lines(agent.paths.log, lines):
         click.echo(line)

@@ -58,7 +58,7 @@ def evaluate_endpoint(module: ModuleInstance, entry: Entry, problems: Problems) 
     module.endpoints[entry.name] = ResolvedEndpoint(entry.name, attributes, frozenset(secret), endpoint)
 
 
-_LATER_FIELDS = ("sentinel", "uri", "auth_database", "replica_set", "tls")
+_LATER_FIELDS = ("sentinel", "uri", "auth_database", "replica_set", "tls", "replicas")
 _TASK_ENDPOINTS: tuple[AttributePath, ...] = (("source",), ("destination",), ("deliver_to", "endpoint"))
 
 

@@ -53,11 +53,16 @@ class SentinelSet(Strict):
     @field_validator("hosts")
     @classmethod
     def _host_and_port(cls, hosts: list[str]) -> list[str]:
-        bad = [host for host in hosts if not _is_host_and_port(host)]
-        if bad:
-            raise ValueError(f"{', '.join(f'`{host}`' for host in bad)} not host:port; write each Sentinel as "
-                             'host:port with a port from 1 to 65535, e.g. `hosts: ["10.0.0.7:26379", "10.0.0.8:26379"]`')
-        return hosts
+        return _hosts_and_ports(hosts, "Sentinel", 'hosts: ["10.0.0.7:26379", "10.0.0.8:26379"]')
+
+
+def _hosts_and_ports(values: list[str], what: str, example: str) -> list[str]:
+    """`values` when each is host:port; else the problem, naming every bad one."""
+    bad = [value for value in values if not _is_host_and_port(value)]
+    if bad:
+        raise ValueError(f"{', '.join(f'`{value}`' for value in bad)} not host:port; write each {what} as "
+                         f"host:port with a port from 1 to 65535, e.g. `{example}`")
+    return values
 
 
 def _is_host_and_port(text: str) -> bool:
@@ -82,9 +87,18 @@ class Endpoint(Strict):
     replica_set: str | None = Field(default=None, examples=["rs0"])  # mongodb: the replica set's name
     # mongodb: TLS options passed to the driver as they are, e.g. {tls: true, tlsCAFile: /etc/ca.pem}
     tls: dict[str, str | bool] | None = Field(default=None, examples=["{tls: true, tlsCAFile: /etc/ssl/ca.pem}"])
+    # mysql: servers that may be promoted in the primary's place; the agent follows the writable one
+    replicas: list[str] | None = Field(default=None, examples=['["10.0.0.6:3306", "10.0.0.7:3306"]'])
+
+    @field_validator("replicas")
+    @classmethod
+    def _replica_hosts(cls, replicas: list[str] | None) -> list[str] | None:
+        return None if replicas is None else _hosts_and_ports(replicas, "replica", 'replicas: ["10.0.0.6:3306"]')
 
     @model_validator(mode="after")
     def _engine_fields(self) -> "Endpoint":
+        if self.replicas and not registry.engine(self.engine).replicas:
+            raise ValueError(f"`replicas` is for mysql endpoints; a {self.engine} endpoint cannot list them")
         if self.sentinel is not None:
             if not registry.engine(self.engine).sentinel:
                 raise ValueError(f"`sentinel` is for redis endpoints; a {self.engine} endpoint names its `host`")
@@ -390,7 +404,59 @@ class Metrics(Strict):
         return value
 
 
+class RuntimeTls(Strict):
+    """Files of the TLS connection to etcd (https endpoints)."""
+
+    ca: str | None = Field(default=None, examples=["/etc/dtsctl/etcd-ca.pem"])
+    cert: str | None = Field(default=None, examples=["/etc/dtsctl/etcd-client.pem"])
+    key: str | None = Field(default=None, examples=["/etc/dtsctl/etcd-client-key.pem"])
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> "RuntimeTls":
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("a client certificate needs both `cert` and `key`")
+        return self
+
+
+class Runtime(Strict):
+    """Where the workspace's agents run: this machine (`local`, the default) or the hosts that run
+    `dtsctl node run` against an etcd cluster (`etcd`; docs/cluster.md). The etcd password is never
+    declared: every machine reads it from DTSCTL_ETCD_PASSWORD."""
+
+    backend: Literal["local", "etcd"] = Field(default="local", examples=["etcd"])
+    endpoints: list[str] = Field(default_factory=list, examples=['["http://10.0.0.1:2379", "http://10.0.0.2:2379"]'])
+    prefix: str = Field(default="/dtsctl", examples=["/dtsctl/prod"])
+    username: str | None = Field(default=None, examples=["dtsctl"])
+    tls: RuntimeTls = Field(default_factory=RuntimeTls, examples=["{ca: /etc/dtsctl/etcd-ca.pem}"])
+    lease_seconds: int = Field(default=10, ge=6, le=300, examples=["10"])  # a node's lease TTL
+
+    @field_validator("endpoints")
+    @classmethod
+    def _urls(cls, endpoints: list[str]) -> list[str]:
+        bad = [url for url in endpoints if not re.fullmatch(r"https?://[^/:\s]+(:\d{1,5})?/?", url)]
+        if bad:
+            raise ValueError(f"{', '.join(f'`{url}`' for url in bad)} not an etcd client URL; write each as "
+                             'http(s)://host:port, e.g. `endpoints: ["http://10.0.0.1:2379"]`')
+        return [url.rstrip("/") for url in endpoints]
+
+    @field_validator("prefix")
+    @classmethod
+    def _key_prefix(cls, prefix: str) -> str:
+        if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", prefix):
+            raise ValueError(f"prefix `{prefix}` must be a key path such as /dtsctl/prod: a leading /, "
+                             "letters, digits, _ . - between slashes, no trailing /")
+        return prefix
+
+    @model_validator(mode="after")
+    def _etcd_needs_endpoints(self) -> "Runtime":
+        if self.backend == "etcd" and not self.endpoints:
+            raise ValueError('backend etcd needs `endpoints`: the client URLs of the etcd members, '
+                             'e.g. `endpoints: ["http://10.0.0.1:2379"]`')
+        return self
+
+
 class WorkspaceSettings(Strict):
     """The `workspace:` section: settings of the whole workspace (root module only)."""
 
     metrics: Metrics | None = Field(default=None, examples=["{address: 127.0.0.1:9464}"])
+    runtime: Runtime | None = Field(default=None, examples=['{backend: etcd, endpoints: ["http://10.0.0.1:2379"]}'])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dtsctl.config.model import Metrics, WorkspaceSettings
+from dtsctl.config.model import Metrics, Runtime, WorkspaceSettings
 from dtsctl.config.problems import Problems
 from dtsctl.config.pydantic_problems import validate_entry
 from dtsctl.config.reader import did_you_mean
 from dtsctl.config.template import Scope, render_tree
 
-SETTING_MODELS: dict[str, type[Any]] = {"metrics": Metrics}  # one per WorkspaceSettings field
+SETTING_MODELS: dict[str, type[Any]] = {"metrics": Metrics, "runtime": Runtime}  # one per WorkspaceSettings field
 SETTINGS = tuple(SETTING_MODELS)
 
 

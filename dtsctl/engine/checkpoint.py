@@ -24,6 +24,8 @@ VERSION = 1
 RESEED = ("re-seed it: destroy the task (for a two-way pair, the topology) and apply it again, copying from the "
           "endpoint that holds the data (for a pair, set initial_sync_from to it; see docs/topologies.md, "
           "Re-seeding a pair)")
+FENCED = ("another host took this task over (its ownership revision {newer} is newer than this agent's {own}): "
+          "this agent stops without applying anything")
 LOST_CHECKPOINT = (
     "the destination no longer holds this task's checkpoint (it was emptied, restored or replaced), and this "
     f"task copies nothing: starting over would skip every change made at the source since it started; {RESEED}"
@@ -96,9 +98,13 @@ class Checkpoint:
     # A destination without transactions may already hold changes up to this change-log seq (a
     # batch was being applied when this was saved): they are applied again idempotently.
     replay_until_seq: int | None = None
-    # Document engines: the source position (resume tokens) after the last applied change, so a
-    # lost change log resumes the stream from the destination instead of copying everything again.
+    # The source position (resume tokens, binlog GTID) after the last applied change, so a lost change
+    # log resumes the stream from the destination: document engines, and a new owner of a table task
+    # on another host in the cluster runtime.
     source_position: Any = None
+    # The ownership revision of the cluster runtime's owner that writes this checkpoint: the sink
+    # refuses to commit over a newer one (a former owner that was paused or cut off).
+    fencing_token: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +122,7 @@ class Checkpoint:
             "run": self.run,
             "replay_until_seq": self.replay_until_seq,
             "source_position": self.source_position,
+            "fencing_token": self.fencing_token,
         }
 
     @classmethod
@@ -134,6 +141,7 @@ class Checkpoint:
             run=data.get("run"),
             replay_until_seq=data.get("replay_until_seq"),
             source_position=data.get("source_position"),
+            fencing_token=data.get("fencing_token"),
         )
 
     def start_run(self, run: str) -> None:
@@ -205,3 +213,9 @@ def load_after_precheck(sink: CheckpointStore, run_precheck: Callable[[], Sequen
         sink.save_checkpoint(cp.to_json())
         log.info("precheck passed")
     return cp
+
+
+def check_fencing(stored: int | None, own: int | None) -> None:
+    """Raise FatalError when a newer owner (cluster runtime) already wrote this task's checkpoint."""
+    if stored is not None and own is not None and stored > own:
+        raise FatalError(FENCED.format(newer=stored, own=own))

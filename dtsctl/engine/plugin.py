@@ -39,6 +39,7 @@ class EngineSpec:
     location: str = "host"  # the endpoint field that says where it is: "host" or "path" (a file)
     sentinel: bool = False  # an endpoint may name a Sentinel-managed master instead of its `host`
     uri: bool = False  # an endpoint may give a connection string (`uri`) instead of its `host`
+    replicas: bool = False  # an endpoint may list `replicas` (host:port) that may be promoted in its place
     topologies: frozenset[str] = LINKS  # the topology types its endpoints can be linked in
     subscription_source: bool = True
     # "module:attribute" of the connector the pipeline plugs in (dtsctl.engine.tables.interfaces.TableConnector

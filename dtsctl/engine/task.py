@@ -40,6 +40,9 @@ class TaskSpec:
     peer: str | None = None  # with `tags`: the address of the pair's other direction
     shares_log: bool = False  # a destination of a one-to-many topology: one reader, one change log
     run: str | None = None  # a scheduled migration's run: a new one starts the copy over
+    # Set by the cluster runtime (dtsctl.cluster): the owner's fencing token, written with every
+    # checkpoint; a lost change log is then read again from the checkpoint's source position.
+    fencing_token: int | None = None
 
     def throttle(self, stop: threading.Event) -> Throttle:
         """The task's throttle, following its windows."""

@@ -11,16 +11,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from dtsctl.config.resources import DesiredResource
 from dtsctl.errors import DtsError
+from dtsctl.orchestrate.backend import tasks_for
 from dtsctl.orchestrate.task_ops import create_task, delete_task, reconfigure_task
 from dtsctl.orchestrate.upstream import wait_for_upstream_schema
 from dtsctl.plan import Plan, ResourceChange
-from dtsctl.runtime.agent_control import Agent, list_agents
 from dtsctl.runtime.layout import RuntimePaths
-from dtsctl.runtime.process import stop_process
-from dtsctl.runtime.supervisor import SUPERVISOR_MODULE, ensure_supervisor, supervisor_pid
 from dtsctl.state import State, StateFile, new_recorded
 
 VERBS = {"create": "Creating", "update": "Modifying", "replace": "Replacing", "delete": "Destroying"}
@@ -54,6 +53,7 @@ def apply_plan(
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
     failed: set[str] = set()
+    tasks = tasks_for(runtime)
     for change in plan.changes:
         if change.actions == ["no-op"]:
             continue
@@ -67,9 +67,9 @@ def apply_plan(
         try:
             if resource is not None and resource.attributes["status"] == "running":
                 for upstream in resource.reads_from:
-                    wait_for_upstream_schema(runtime, change.address, upstream, report)
+                    wait_for_upstream_schema(tasks.task(upstream), change.address, report)
             report(f"{change.address}: {VERBS[action]}...")
-            _carry_out(action, change.address, resource, state_file, state, runtime)
+            _carry_out(action, change.address, resource, state_file, state, tasks)
         except DtsError as error:
             outcomes.append(Outcome(change.address, action, error.message))
             failed.add(change.address)
@@ -77,7 +77,7 @@ def apply_plan(
             continue
         outcomes.append(Outcome(change.address, action))
         report(f"{change.address}: {action} complete")
-    _settle_supervisor(runtime)
+    tasks.settle()
     return outcomes
 
 
@@ -87,9 +87,11 @@ def _carry_out(
     resource: DesiredResource | None,
     state_file: StateFile,
     state: State,
-    runtime: RuntimePaths,
+    tasks: Any,
 ) -> None:
-    agent = Agent(runtime, address)
+    if resource is not None:
+        tasks.check(resource)  # before anything is torn down or prepared
+    agent = tasks.task(address)
     recorded = state.get(address)
     if action in ("delete", "replace") and recorded is not None:
         delete_task(agent, recorded.task_id, recorded.attributes)
@@ -107,13 +109,4 @@ def _carry_out(
         state.put(new_recorded(resource, task_id))
     state_file.write(state)
     if resource.attributes["status"] == "running":
-        ensure_supervisor(runtime)
-
-
-def _settle_supervisor(runtime: RuntimePaths) -> None:
-    """Stop the supervisor when the workspace has no task left (destroy of the last one)."""
-    if list_agents(runtime):
-        return
-    pid = supervisor_pid(runtime)
-    if pid:
-        stop_process(pid, SUPERVISOR_MODULE, grace_seconds=10)
+        tasks.started()

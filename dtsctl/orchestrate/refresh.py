@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from dtsctl.orchestrate.backend import TaskHandle, tasks_for
 from dtsctl.plan import Observation
-from dtsctl.runtime.agent_control import Agent
 from dtsctl.runtime.layout import RuntimePaths
-from dtsctl.runtime.supervisor import supervisor_pid
 from dtsctl.state import State
 
 
 def observe(runtime: RuntimePaths, state: State) -> dict[str, Observation]:
     """One observation per recorded task; unhealthy ones become drift in the plan."""
-    supervised = supervisor_pid(runtime) is not None
-    return {record.address: _observe_one(Agent(runtime, record.address), supervised) for record in state.resources}
+    tasks = tasks_for(runtime)
+    supervised = tasks.supervised() if state.resources else False
+    return {record.address: _observe_one(tasks.task(record.address), supervised) for record in state.resources}
 
 
-def _observe_one(agent: Agent, supervised: bool) -> Observation:
+def _observe_one(agent: TaskHandle, supervised: bool) -> Observation:
     if not agent.exists:
         return Observation(agent.address, False, "its agent's files are gone from the runtime directory")
     view = agent.view()

@@ -73,6 +73,7 @@ def delete_task(agent: Agent, task_id: str, attributes: dict[str, Any]) -> None:
     clear, where the state only holds their hashes.
     """
     agent.stop("stopped")
-    lifecycle.teardown(agent.config().get("attributes") or attributes, task_id)
-    agent.leave_shared_log(task_id, attributes)
+    if isinstance(agent, Agent):  # a cluster task is torn down by its node, which holds the credentials
+        lifecycle.teardown(agent.config().get("attributes") or attributes, task_id)
+        agent.leave_shared_log(task_id, attributes)
     agent.remove()

@@ -9,19 +9,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from typing import Any
+
 from dtsctl.errors import DtsError
-from dtsctl.runtime.agent_control import Agent
-from dtsctl.runtime.layout import RuntimePaths
 
 SCHEMA_WAIT_SECONDS = 600.0
 POLL_SECONDS = 0.2
 
 
-def wait_for_upstream_schema(runtime: RuntimePaths, address: str, upstream: str,
-                             report: Callable[[str], None], timeout: float = SCHEMA_WAIT_SECONDS) -> None:
-    """Return once `upstream` is past its schema phase, or is paused (it creates nothing then, and
-    `address` starts on what its source holds). Raise a DtsError when it fails or stops, or on timeout."""
-    agent = Agent(runtime, upstream)
+def wait_for_upstream_schema(agent: Any, address: str, report: Callable[[str], None],
+                             timeout: float = SCHEMA_WAIT_SECONDS) -> None:
+    """Return once `agent`'s task (upstream of `address`) is past its schema phase, or is paused (it
+    creates nothing then, and `address` starts on what its source holds). Raise a DtsError when it
+    fails or stops, or on timeout."""
+    upstream = agent.address
     deadline = time.monotonic() + timeout
     announced = False
     while True:

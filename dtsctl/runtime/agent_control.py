@@ -35,6 +35,8 @@ class TaskView:
     restarts: int = 0  # by the supervisor, since the agent last ran well for a while
     schedule: dict[str, Any] | None = None  # a scheduled migration's runs (RunBook.summary)
     throttle: dict[str, Any] | None = None  # the limits in force now (engine.throttle.limits_at)
+    node: str | None = None  # cluster runtime: the node that owns the task, and its host
+    host: str | None = None
 
     def reached(self, phase: str) -> bool:
         """At `phase` or past it; a completed migration is past every phase."""
@@ -67,6 +69,7 @@ class TaskView:
             **{key: status[key] for key in ENGINE_DETAILS if key in status},
             "throttle": self.throttle,
             **({"schedule": self.schedule} if self.schedule else {}),
+            **({"node": self.node, "host": self.host} if self.node else {}),
         }
 
 

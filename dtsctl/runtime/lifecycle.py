@@ -80,6 +80,7 @@ def task_spec(task: Task, attributes: dict[str, Any], task_id: str) -> TaskSpec:
         peer=(attributes.get("topology") or {}).get("peer") if tags else None,
         shares_log=shares_change_log(attributes),
         run=attributes.get("run"),
+        fencing_token=attributes.get("fencing_token"),
     )
 
 

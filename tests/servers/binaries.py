@@ -21,14 +21,15 @@ _KNOWN: dict[str, tuple[tuple[str, ...], str]] = {
     "mariadb-dump": (("/usr/bin", "/usr/local/bin"), "mariadb-client"),
     "redis-server": (("/usr/bin", "/usr/local/bin"), "redis-server"),
     "redis-cli": (("/usr/bin", "/usr/local/bin"), "redis-tools"),
+    "etcd": (("/usr/bin", "/usr/local/bin"), "etcd-server"),
 }
 
 MARIADB_BINARIES = ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-dump")
 REDIS_BINARIES = ("redis-server", "redis-cli")
 
 INSTALL_HINT = (
-    "install mariadb-server and redis-server "
-    "(e.g. sudo apt-get install -y mariadb-server mariadb-client redis-server redis-tools)"
+    "install mariadb-server, redis-server and etcd-server "
+    "(e.g. sudo apt-get install -y mariadb-server mariadb-client redis-server redis-tools etcd-server)"
 )
 
 _lock = threading.Lock()

@@ -306,7 +306,7 @@ def test_missing_binary_fails_with_install_hint(monkeypatch):
     with pytest.raises(binaries.MissingBinaryError) as exc:
         binaries.ensure_installed(["mariadbd", "redis-cli"])
     message = str(exc.value)
-    assert "install mariadb-server and redis-server" in message
+    assert "install mariadb-server, redis-server and etcd-server" in message
     assert "apt-get install" in message and "redis-tools" in message
 
 

@@ -2,5 +2,5 @@
 
 from dtsctl.engine.plugin import WITH_TWO_WAY, EngineSpec, ObjectShape, PipelineKind
 
-ENGINE = EngineSpec("mysql", PipelineKind.TABLES, ObjectShape.TABLES, topologies=WITH_TWO_WAY,
+ENGINE = EngineSpec("mysql", PipelineKind.TABLES, ObjectShape.TABLES, topologies=WITH_TWO_WAY, replicas=True,
                     connector="dtsctl.connectors.mysql.connector:CONNECTOR")

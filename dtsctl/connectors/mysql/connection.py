@@ -16,6 +16,7 @@ from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.errors import DtsError
 
 CONNECT_TIMEOUT_SECONDS = 10
+PROBE_SECONDS = 3  # a server of an endpoint with replicas that does not answer this fast is passed over
 # Strict, so a value the destination cannot hold fails loudly instead of being truncated;
 # NO_AUTO_VALUE_ON_ZERO, so a copied key 0 stays 0.
 SESSION_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
@@ -40,15 +41,44 @@ def address(endpoint: dict[str, Any]) -> str:
 
 
 def settings(endpoint: dict[str, Any]) -> dict[str, Any]:
-    """pymysql keyword arguments for the endpoint (also what the binlog client takes)."""
-    return {
-        "host": endpoint.get("host") or "127.0.0.1",
-        "port": int(endpoint.get("port") or 3306),
-        "user": endpoint.get("user") or "root",
-        "password": endpoint.get("password") or "",
-        "charset": "utf8mb4",
-        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-    }
+    """pymysql keyword arguments for the endpoint (also what the binlog client takes). An endpoint
+    that lists `replicas` resolves to whichever of its servers is writable now (DTS's dynamic
+    endpoint detection): after a failover the agent's next connection, and its binlog stream,
+    follow the promoted replica, which continues the GTID sequence."""
+    host, port = writable_server(endpoint) if endpoint.get("replicas") else _declared(endpoint)
+    return {**_credentials(endpoint), "host": host, "port": port}
+
+
+def _declared(endpoint: dict[str, Any]) -> tuple[str, int]:
+    return endpoint.get("host") or "127.0.0.1", int(endpoint.get("port") or 3306)
+
+
+def _credentials(endpoint: dict[str, Any]) -> dict[str, Any]:
+    return {"user": endpoint.get("user") or "root", "password": endpoint.get("password") or "",
+            "charset": "utf8mb4", "connect_timeout": CONNECT_TIMEOUT_SECONDS}
+
+
+def writable_server(endpoint: dict[str, Any]) -> tuple[str, int]:
+    """The first of the endpoint's host and replicas that answers and is not read-only."""
+    candidates = [_declared(endpoint)]
+    candidates += [(host, int(port)) for host, _, port in (replica.rpartition(":") for replica in endpoint["replicas"])]
+    seen = []
+    for host, port in candidates:
+        try:
+            conn = pymysql.connect(**{**_credentials(endpoint), "connect_timeout": PROBE_SECONDS}, host=host, port=port)
+        except pymysql.err.OperationalError as exc:
+            seen.append(f"{host}:{port} unreachable ({_reason(exc)})")
+            continue
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT @@global.read_only")
+                read_only = bool(cursor.fetchone()[0])
+        finally:
+            conn.close()
+        if not read_only:
+            return host, port
+        seen.append(f"{host}:{port} read-only")
+    raise ConnectionFailure(f"no writable server among the endpoint's host and replicas: {'; '.join(seen)}")
 
 
 def connect(endpoint: dict[str, Any], role: str,

@@ -20,6 +20,9 @@ CHECKPOINT_TABLE = "checkpoints"  # one row per task writing to this server: its
 # The origin tag of a two-way direction, written with every checkpoint: the checkpoint row is
 # part of every transaction the applier commits, so it tags the whole transaction.
 ORIGIN_COLUMN = "origin"
+# The fencing token (cluster runtime: the owner's ownership revision) of the agent that wrote the
+# checkpoint; a write carrying an older token is refused in the same transaction.
+FENCING_COLUMN = "fencing_token"
 SYSTEM_DATABASES = frozenset({"mysql", "information_schema", "performance_schema", "sys", META_DATABASE})
 
 

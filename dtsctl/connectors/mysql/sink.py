@@ -19,22 +19,25 @@ from typing import Any, Callable, Iterator, Sequence
 import pymysql
 
 from dtsctl.connectors.mysql import ddl, literals, precheck
-from dtsctl.connectors.mysql.connection import (connect, error_code, qualified, query, quote, scalar,
+from dtsctl.connectors.mysql.connection import (address, connect, error_code, qualified, query, quote, scalar,
                                                 translate_errors)
-from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, META_DATABASE, ORIGIN_COLUMN,
+from dtsctl.connectors.mysql.localinfile import MemoryInfileConnection
+from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, FENCING_COLUMN, META_DATABASE, ORIGIN_COLUMN,
                                             create_table_from_columns, create_table_statement, deferrable_keys,
                                             key_name, without_keys)
-from dtsctl.connectors.mysql.localinfile import MemoryInfileConnection
 from dtsctl.connectors.mysql.snapshot import ordered_rows
 from dtsctl.connectors.mysql.values import to_param
 from dtsctl.engine.tables.checksum import table_checksum
+from dtsctl.engine.checkpoint import check_fencing
 from dtsctl.engine.conflicts import Conflicts
+from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.events import ConflictCounts, Row, RowChange, SchemaChange
 from dtsctl.engine.tables.interfaces import EncodedRows, Sink, TableSchema
 
 log = logging.getLogger(__name__)
 
 ER_DUP_ENTRY = 1062
+FENCE_LOCK_SECONDS = 10  # how long a new owner waits for a killed former owner's lock to go
 # Errors a replayed DDL statement meets when its change is already in place.
 _ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1091, 1146, 1176}
 
@@ -109,7 +112,33 @@ class MysqlSink(Sink):
             )
             cursor.execute(f"ALTER TABLE {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
                            f"ADD COLUMN IF NOT EXISTS {ORIGIN_COLUMN} VARCHAR(64) NULL")
+            cursor.execute(f"ALTER TABLE {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
+                           f"ADD COLUMN IF NOT EXISTS {FENCING_COLUMN} BIGINT NULL")
         self._meta_ready = True
+
+    def fence(self, token: int) -> None:
+        """Hold the task's named lock for this connection's life, killing the connection of a former
+        owner that still holds it (a frozen or cut-off host keeps its transaction and row locks open
+        until then), and stamp the checkpoint row with `token` so that owner can never commit again."""
+        lock = f"dtsctl:{self.task_id}"
+        table = qualified(META_DATABASE, CHECKPOINT_TABLE)
+        with self._errors():
+            self._ensure_meta()
+            check_fencing(scalar(self.conn, f"SELECT {FENCING_COLUMN} FROM {table} WHERE task_id = %s",
+                                 (self.task_id,)), token)
+            holder = scalar(self.conn, "SELECT IS_USED_LOCK(%s)", (lock,))
+            if holder is not None and holder != scalar(self.conn, "SELECT CONNECTION_ID()"):
+                log.warning("stopping connection %s of a former owner of this task", holder)
+                with contextlib.suppress(pymysql.err.OperationalError):  # it ended meanwhile
+                    query(self.conn, f"KILL {int(holder)}")
+            if scalar(self.conn, "SELECT GET_LOCK(%s, %s)", (lock, FENCE_LOCK_SECONDS)) != 1:
+                raise ConnectionFailure(f"destination {address(self.endpoint)}: a former owner of this task still "
+                                        "holds its lock; retrying")
+        with self._transaction() as cursor:
+            cursor.execute(f"SELECT {FENCING_COLUMN} FROM {table} WHERE task_id = %s FOR UPDATE", (self.task_id,))
+            row = cursor.fetchone()
+            check_fencing(row[0] if row else None, token)
+            cursor.execute(f"UPDATE {table} SET {FENCING_COLUMN} = %s WHERE task_id = %s", (token, self.task_id))
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         with self._errors():
@@ -130,11 +159,26 @@ class MysqlSink(Sink):
                       (self.task_id,))
 
     def _store(self, cursor: Any, checkpoint: dict[str, Any]) -> None:
+        """Write the checkpoint in the open transaction. With a fencing token (cluster runtime) the
+        write is refused when a newer owner has written the row: one UPDATE that only matches while
+        the stored token is not newer (no extra round trip); the row is locked and read only when it
+        does not match, which is a first write or a fenced owner."""
+        table = qualified(META_DATABASE, CHECKPOINT_TABLE)
+        token = checkpoint.get("fencing_token")
+        values = (json.dumps(checkpoint), time.time(), self.origin, token)
+        if token is not None:
+            if cursor.execute(f"UPDATE {table} SET data = %s, updated_at = %s, {ORIGIN_COLUMN} = %s, "
+                              f"{FENCING_COLUMN} = %s WHERE task_id = %s AND "
+                              f"({FENCING_COLUMN} IS NULL OR {FENCING_COLUMN} <= %s)", (*values, self.task_id, token)):
+                return  # matched rows (CLIENT.FOUND_ROWS): written under this owner's token
+            cursor.execute(f"SELECT {FENCING_COLUMN} FROM {table} WHERE task_id = %s FOR UPDATE", (self.task_id,))
+            row = cursor.fetchone()
+            check_fencing(row[0] if row else None, token)
         cursor.execute(
-            f"INSERT INTO {qualified(META_DATABASE, CHECKPOINT_TABLE)} (task_id, data, updated_at, {ORIGIN_COLUMN}) "
-            "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE data = VALUES(data), updated_at = VALUES(updated_at), "
-            f"{ORIGIN_COLUMN} = VALUES({ORIGIN_COLUMN})",
-            (self.task_id, json.dumps(checkpoint), time.time(), self.origin),
+            f"INSERT INTO {table} (task_id, data, updated_at, {ORIGIN_COLUMN}, {FENCING_COLUMN}) "
+            "VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE data = VALUES(data), updated_at = VALUES(updated_at), "
+            f"{ORIGIN_COLUMN} = VALUES({ORIGIN_COLUMN}), {FENCING_COLUMN} = VALUES({FENCING_COLUMN})",
+            (self.task_id, *values),
         )
 
     # -- tables ---------------------------------------------------------------------

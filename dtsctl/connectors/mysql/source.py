@@ -176,7 +176,8 @@ class MysqlSource(Source):
 
     def _start_stream(self, position: Position) -> None:
         self._stop_stream()
-        self._stream = BinlogStream(self.endpoint, _replica_server_id(self.task_id), position, self._wanted,
+        replica = self.task_id if self.owner_token is None else f"{self.task_id}/{self.owner_token}"
+        self._stream = BinlogStream(self.endpoint, _replica_server_id(replica), position, self._wanted,
                                     self._databases, self._key_of, self._dropped_origin)
         self._stream_at = position
         self._stream.start()
@@ -214,6 +215,8 @@ class MysqlSource(Source):
         """Nothing was installed."""
 
 
-def _replica_server_id(task_id: str) -> int:
-    """A stable server_id for this task's binlog connection, in a range real servers rarely use."""
-    return 0x40000000 | (zlib.crc32(task_id.encode()) & 0x3FFFFFFF)
+def _replica_server_id(replica: str) -> int:
+    """A stable server_id for this task's (and owner's) binlog connection, in a range real servers
+    rarely use. MariaDB holds a new dump connection back while one with the same server_id is
+    still writing to a peer that went away, for up to net_write_timeout."""
+    return 0x40000000 | (zlib.crc32(replica.encode()) & 0x3FFFFFFF)

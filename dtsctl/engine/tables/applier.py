@@ -72,6 +72,7 @@ class Applier:
         def checkpoint_after(conflicts: ConflictCounts) -> dict[str, Any]:
             after = cp.copy()
             after.applied_seq = last_seq
+            after.source_position = last_tx.position
             after.applied_commit_time = max(last_tx.commit_time, cp.applied_commit_time or 0.0)
             after.events_applied += len(changes)
             for counts in (conflicts, concurrent):
@@ -138,6 +139,7 @@ class Applier:
             after = cp.copy()
             if index == len(ddl_events) - 1:
                 after.applied_seq = seq
+                after.source_position = tx.position
                 after.ddl_pending_seq = None
                 after.applied_commit_time = max(tx.commit_time, cp.applied_commit_time or 0.0)
             self._apply_ddl_event(event, after, replay)

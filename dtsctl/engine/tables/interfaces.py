@@ -83,6 +83,10 @@ class Source(ABC):
     def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
         self.endpoint = endpoint
         self.task_id = task_id
+        # Cluster runtime: the fencing token of the owner reading the stream. A source that registers
+        # as a replica names itself by it, so a former owner's connection the server still holds (a
+        # cut-off host's) does not hold its successor up.
+        self.owner_token: int | None = None
 
     # -- connectivity and schema ----------------------------------------------------
     @abstractmethod
@@ -212,6 +216,14 @@ class Sink(ABC):
             f"cannot replay a {change.kind.upper()} TABLE on {database}.{table}: this destination does not "
             "replicate DDL; set `ddl: false` on the object and change the destination by hand"
         )
+
+    def fence(self, token: int) -> None:
+        """Cluster runtime: make this owner (fencing `token`) the only one that can commit the task's
+        checkpoint from now on, stopping a former owner's open transaction; FatalError when a newer
+        owner already did. Every later checkpoint write carries the token and is refused once a newer
+        one was written. Destinations that cannot do this do not run on the cluster runtime."""
+        raise FatalError("this destination cannot fence a former owner of the task, so the task cannot run on the "
+                         "cluster runtime (MySQL and MariaDB destinations can); run it on the local runtime")
 
     @abstractmethod
     def load_checkpoint(self) -> dict[str, Any] | None:

@@ -28,7 +28,9 @@ class TablePipeline(Pipeline):
         self._sink_connector = destination
 
     def source(self) -> Source:
-        return self._source_connector.source(self.spec.source_endpoint, self.spec.task_id)
+        source = self._source_connector.source(self.spec.source_endpoint, self.spec.task_id)
+        source.owner_token = self.spec.fencing_token
+        return source
 
     def sink(self, origin: str | None = None) -> Sink:
         """The destination's sink; the runner's writes carry `origin` (a direction of a two-way pair)."""

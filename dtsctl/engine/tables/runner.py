@@ -104,10 +104,15 @@ class TaskRunner(PipelineRunner):
 
     # -- start ----------------------------------------------------------------------
     def _checkpoint(self, sink: Sink) -> Checkpoint:
-        """The committed checkpoint; a fresh task passes the precheck first."""
+        """The committed checkpoint; a fresh task passes the precheck first. In the cluster runtime
+        the former owner is fenced off first, so the checkpoint read is the last it could commit."""
+        if self.spec.fencing_token is not None:
+            sink.fence(self.spec.fencing_token)
         cp = load_after_precheck(sink, self.pipeline.precheck,
                                  lambda: self.progress.set_phase("precheck"),
                                  lambda: streamed_without_copy(self.spec, self.changelog_path))
+        if self.spec.fencing_token is not None:
+            cp.fencing_token = self.spec.fencing_token  # carried by every write from now on
         run = self.spec.run
         if run is not None and cp.run != run:
             cp.start_run(run)
@@ -170,6 +175,15 @@ class TaskRunner(PipelineRunner):
             start = source.open_snapshot()
             changelog.set_reader_position(start if start is not None else source.current_position())
             cp.stream_started = True
+            cp.source_position = changelog.reader_position()[1]
+            sink.save_checkpoint(cp.to_json())
+        elif (emptied or not has_position) and self.spec.fencing_token is not None and cp.source_position is not None:
+            # A new owner in the cluster runtime: the former owner's change log stayed on its host.
+            log.info("reading the source again from the destination checkpoint's position %s",
+                     source.describe_position(cp.source_position))
+            changelog.reset()
+            changelog.set_reader_position(cp.source_position)
+            cp.applied_seq = changelog.last_seq()
             sink.save_checkpoint(cp.to_json())
         elif emptied or not has_position:
             raise FatalError(

@@ -85,7 +85,7 @@ def test_workspace_metrics_setting(write, load, problems) -> None:
     assert load(root).settings.metrics is None
     root = write({"main.dts.yaml": SQLITE_PAIR + "workspace:\n  metrix: {}\n  metrics: {address: nope}\n"})
     assert problems(root) == [
-        "main.dts.yaml:5: unknown workspace setting `metrix` (did you mean `metrics`?); settings are metrics",
+        "main.dts.yaml:5: unknown workspace setting `metrix` (did you mean `metrics`?); settings are metrics, runtime",
         "main.dts.yaml:6: workspace.metrics.address: metrics address `nope` must be HOST:PORT, e.g. 127.0.0.1:9464",
     ]
 

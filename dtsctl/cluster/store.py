@@ -1,0 +1,172 @@
+"""The etcd key-value store through its HTTP gateway (etcd3gw): JSON values, leases, and the
+transactions the cluster runtime needs. Any endpoint of the cluster will do: a request that
+cannot reach one tries the next, so losing an etcd member (the leader included) is invisible
+to callers as long as a quorum answers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from etcd3gw.client import Etcd3Client
+from etcd3gw.exceptions import ConnectionFailedError, ConnectionTimeoutError, Etcd3Exception, InternalServerError
+
+from dtsctl.config.model import Runtime
+from dtsctl.errors import DtsError
+
+REQUEST_SECONDS = 2.0  # one request's timeout (the "retry timeout" of the lease rule)
+PASSWORD_ENV = "DTSCTL_ETCD_PASSWORD"
+
+
+class StoreUnavailable(DtsError):
+    """No etcd endpoint answered."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    value: Any
+    create_revision: int
+    mod_revision: int
+    lease: int
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _prefix_end(prefix: str) -> str:
+    raw = prefix.encode()
+    return base64.b64encode(raw[:-1] + bytes([raw[-1] + 1])).decode()
+
+
+class EtcdStore:
+    def __init__(self, settings: Runtime) -> None:
+        self.settings = settings
+        self._clients = [self._client(url) for url in settings.endpoints]
+        self._current = 0
+
+    def _client(self, url: str) -> Etcd3Client:
+        parts = urlsplit(url)
+        session = requests.Session()
+        tls = self.settings.tls
+        if tls.ca:
+            session.verify = tls.ca
+        if tls.cert and tls.key:
+            session.cert = (tls.cert, tls.key)
+        return Etcd3Client(host=parts.hostname or "127.0.0.1", port=parts.port or 2379,
+                           protocol=parts.scheme or "http", timeout=REQUEST_SECONDS, api_path="/v3/",
+                           session=session)
+
+    # -- transport --------------------------------------------------------------------
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to the first endpoint that answers, starting with the last one that did."""
+        failures = []
+        for attempt in range(len(self._clients)):
+            index = (self._current + attempt) % len(self._clients)
+            client = self._clients[index]
+            try:
+                self._authenticate(client)
+                answer = client.post(client.get_url(path), data=json.dumps(body))
+            except (ConnectionFailedError, ConnectionTimeoutError, InternalServerError) as exc:
+                # unreachable, or a member cut off from the quorum: another member may answer
+                failures.append(f"{self.settings.endpoints[index]}: {_detail(exc)}")
+                continue
+            except Etcd3Exception as exc:
+                raise DtsError(f"etcd refused a request ({_detail(exc)}); check the runtime's username and "
+                               f"{PASSWORD_ENV}") from exc
+            self._current = index
+            return answer
+        raise StoreUnavailable(f"no etcd endpoint answered ({'; '.join(failures)}); check `runtime.endpoints` "
+                               "and that a majority of the etcd members are up")
+
+    def _authenticate(self, client: Etcd3Client) -> None:
+        if not self.settings.username or "Authorization" in client.session.headers:
+            return
+        password = os.environ.get(PASSWORD_ENV)
+        if password is None:
+            raise DtsError(f"the runtime names etcd user {self.settings.username}: set {PASSWORD_ENV} to its password")
+        answer = client.post(client.get_url("/auth/authenticate"),
+                             data=json.dumps({"name": self.settings.username, "password": password}))
+        client.session.headers["Authorization"] = answer["token"]
+
+    # -- keys -------------------------------------------------------------------------
+    def key(self, *parts: str) -> str:
+        return "/".join((self.settings.prefix, *parts))
+
+    def get(self, key: str) -> Entry | None:
+        found = self._range({"key": _b64(key)})
+        return found[0] if found else None
+
+    def get_prefix(self, prefix: str) -> list[Entry]:
+        return self._range({"key": _b64(prefix), "range_end": _prefix_end(prefix)})
+
+    def _range(self, request: dict[str, Any]) -> list[Entry]:
+        return [_entry(kv) for kv in self._post("/kv/range", request).get("kvs", [])]
+
+    def put(self, key: str, value: Any, lease: int | None = None) -> None:
+        self._post("/kv/put", _put(key, value, lease))
+
+    def delete(self, key: str) -> None:
+        self._post("/kv/deleterange", {"key": _b64(key)})
+
+    def delete_prefix(self, prefix: str) -> None:
+        self._post("/kv/deleterange", {"key": _b64(prefix), "range_end": _prefix_end(prefix)})
+
+    def create(self, key: str, value: Any, lease: int) -> int | None:
+        """Put `key` bound to `lease` only if it is absent; the new key's revision, or None."""
+        answer = self._post("/kv/txn", {
+            "compare": [{"key": _b64(key), "result": "EQUAL", "target": "CREATE", "create_revision": "0"}],
+            "success": [{"request_put": _put(key, value, lease)}], "failure": []})
+        return int(answer["header"]["revision"]) if answer.get("succeeded") else None
+
+    def delete_if(self, key: str, create_revision: int) -> bool:
+        """Delete `key` only while it is the same key (created at `create_revision`)."""
+        answer = self._post("/kv/txn", {
+            "compare": [{"key": _b64(key), "result": "EQUAL", "target": "CREATE",
+                         "create_revision": str(create_revision)}],
+            "success": [{"request_delete_range": {"key": _b64(key)}}], "failure": []})
+        return bool(answer.get("succeeded"))
+
+    # -- leases -----------------------------------------------------------------------
+    def grant(self, ttl: int) -> int:
+        return int(self._post("/lease/grant", {"TTL": str(ttl)})["ID"])
+
+    def refresh(self, lease: int) -> int:
+        """Renew `lease`; its remaining TTL, or -1 when it expired (its keys are gone)."""
+        result = self._post("/lease/keepalive", {"ID": str(lease)}).get("result", {})
+        return int(result.get("TTL", -1))
+
+    def revoke(self, lease: int) -> None:
+        """Revoke `lease` (its keys go at once); an expired lease is already gone."""
+        try:
+            self._post("/kv/lease/revoke", {"ID": str(lease)})
+        except StoreUnavailable:
+            raise
+        except DtsError as exc:
+            if "lease not found" not in exc.message:
+                raise
+
+
+def _put(key: str, value: Any, lease: int | None) -> dict[str, Any]:
+    request = {"key": _b64(key), "value": _b64(json.dumps(value, sort_keys=True))}
+    if lease:
+        request["lease"] = str(lease)
+    return request
+
+
+def _entry(kv: dict[str, Any]) -> Entry:
+    return Entry(base64.b64decode(kv["key"]).decode(), json.loads(base64.b64decode(kv.get("value", "")) or b"null"),
+                 int(kv.get("create_revision", 0)), int(kv.get("mod_revision", 0)), int(kv.get("lease", 0)))
+
+
+def _detail(exc: Etcd3Exception) -> str:
+    try:
+        return json.loads(exc.detail_text).get("error") or type(exc).__name__  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        return str(exc) or type(exc).__name__
