@@ -8,7 +8,7 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from dtsctl.connectors.mongodb import filters
-from dtsctl.connectors.mongodb.client import check, connect, is_transactional, reason, where
+from dtsctl.connectors.mongodb.client import check, connect, failures, is_transactional, where
 from dtsctl.connectors.mongodb.sink import CHECKPOINTS
 from dtsctl.connectors.mongodb.source import MongoSource
 from dtsctl.engine.conflicts import ConflictPolicy
@@ -31,10 +31,10 @@ def precheck(spec: TaskSpec) -> list[CheckResult]:
     source = MongoSource(spec)
     destination = connect(spec.destination_endpoint) if spec.destination_endpoint else None
     try:
-        return _checks(spec, source, destination, results)
-    except PyMongoError as exc:  # a server that refuses a check's command: say which, never a traceback
-        refused = reason(exc, spec.source_endpoint)
-        results.append(CheckResult("server", False, f"MongoDB refused a precheck command: {refused}"))
+        with failures(spec.source_endpoint, "run a precheck command on"):
+            return _checks(spec, source, destination, results)
+    except DtsError as exc:  # a server that refuses a check's command: say which, never a traceback
+        results.append(CheckResult("server", False, str(exc)))
         return results
     finally:
         source.close()
