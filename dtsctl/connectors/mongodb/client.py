@@ -43,13 +43,13 @@ def where(endpoint: dict[str, Any]) -> str:
 
 def connect(endpoint: dict[str, Any], codec: CodecOptions = CODEC) -> MongoClient:
     """A client for the endpoint (connecting lazily) whose documents decode with `codec`; DtsError
-    when its options are not valid."""
+    when its options are not valid. A timeout the uri sets wins over dtsctl's."""
     options: dict[str, Any] = {"serverSelectionTimeoutMS": TIMEOUT_MS, "connectTimeoutMS": TIMEOUT_MS,
                                "tz_aware": True, "document_class": codec.document_class, **(endpoint.get("tls") or {})}
     try:
         if endpoint.get("uri"):
-            parse_uri(endpoint["uri"], warn=False)  # refuses what the client would only warn about
-            return MongoClient(endpoint["uri"], **options)
+            given = parse_uri(endpoint["uri"], warn=False)["options"]  # refuses what the client only warns about
+            return MongoClient(endpoint["uri"], **{name: value for name, value in options.items() if name not in given})
         if endpoint.get("replica_set"):
             options["replicaSet"] = endpoint["replica_set"]
         else:
