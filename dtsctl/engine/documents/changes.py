@@ -40,6 +40,9 @@ class DocumentChange:
     document: Document | None = None
     before: Document | None = None
     ddl: dict[str, Any] | None = None  # {"kind": DdlKind, "to": [db, coll], "options": ..., "indexes": [...]}
+    # In memory only: the applier resolved this change's conflict already (a concurrent write under
+    # `overwrite`), so the sink applies it idempotently and counts nothing.
+    replay: bool = field(default=False, compare=False)
 
     @property
     def namespace(self) -> str:
@@ -77,6 +80,9 @@ class Record:
     copy: bool = False
     replay: bool = False
     control: dict[str, Any] | None = field(default=None)
+    # The keys its changes write (dtsctl.engine.peer_writes.row_key), recorded by the change log for
+    # the other direction of a two-way pair; not stored with the record.
+    keys: tuple[bytes, ...] = field(default=(), compare=False)
 
     def payload(self) -> str:
         if self.control is not None:

@@ -21,6 +21,8 @@ from dtsctl.engine.documents.interfaces import DocumentSink
 from dtsctl.engine.documents.naming import Selection
 from dtsctl.engine.documents.reader import DocumentReader
 from dtsctl.engine.errors import FatalError
+from dtsctl.engine.origin import peer_changelog
+from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.runner import PipelineRunner, stop_threads
@@ -47,14 +49,19 @@ class DocumentRunner(PipelineRunner):
         sink = self.connector.sink(self.spec)
         changelog: ChangeLog | None = None
         reader: DocumentReader | None = None
+        peer: PeerWrites | None = None
         try:
             cp, changelog = self._resume(self.connector, sink)
             appended = threading.Event()
             reader = DocumentReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
-                                    appended, copy="full" in self.spec.phases, dropped_origin=self.spec.dropped_origin)
+                                    appended, copy="full" in self.spec.phases, dropped_origin=self.spec.dropped_origin,
+                                    readable=self.connector.readable)
             reader.start()
+            peer_log = peer_changelog(self.changelog_path, self.spec.peer)
+            peer = PeerWrites(peer_log) if peer_log is not None else None
             applier = DocumentApplier(sink, changelog, Selection(self.spec.objects), self.spec.throttle(self.stop),
-                                      Conflicts(self.spec.conflict_policy), create_schema="schema" in self.spec.phases)
+                                      Conflicts(self.spec.conflict_policy), create_schema="schema" in self.spec.phases,
+                                      peer=peer)
 
             def show_phase() -> None:
                 phase = "full" if in_copy(cp) else "incremental"
@@ -65,6 +72,8 @@ class DocumentRunner(PipelineRunner):
                                     completed=lambda: not self.spec.incremental and not in_copy(cp))
         finally:
             stop_threads(reader)
+            if peer is not None:
+                peer.close()
             if changelog is not None:
                 changelog.close()
             sink.close()

@@ -52,7 +52,7 @@ class DocumentSubscriptionRunner(KeyspaceSubscriptionRunner):
 
     def _reader(self, appended: threading.Event) -> DocumentReader:  # type: ignore[override]
         return DocumentReader(self._source, self.changelog_path, self.progress, appended, copy=False,
-                              dropped_origin=None)
+                              dropped_origin=None, readable=self.pipeline.source.connector.readable)
 
     def _recorder(self, store: SubscriptionStore, changelog: ChangeLog) -> Recorder:
         return DocumentRecorder(store, changelog, self.pipeline.source.connector.readable)
