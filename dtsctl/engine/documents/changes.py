@@ -23,6 +23,7 @@ DdlKind = Literal["create", "drop", "rename", "create_indexes", "drop_indexes", 
 COPY_BEGIN = "copy_begin"  # {"collections": {"db.coll": {"estimate": n, "schema": {...}}}, "data": bool}
 COPY_END = "copy_end"
 _CONTROL_MARK = "#"
+COPY_BEGIN_PREFIX = _CONTROL_MARK + '{"op":"copy_begin"'  # how a stored COPY_BEGIN starts (Record.payload)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ direction checks before it applies a change (dtsctl.engine.peer_writes).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ from dtsctl.engine.peer_writes import row_key
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.reader import ChangeLogReader
 
+log = logging.getLogger(__name__)
+
 POLL_SECONDS = 0.2
 SAVE_POSITION_EVERY_SECONDS = 1.0
 
@@ -31,8 +34,8 @@ class DocumentReader(ChangeLogReader[DocumentSource]):
 
     def __init__(self, make_source: Callable[[], DocumentSource], changelog_path: Path, progress: Progress,
                  appended: threading.Event, copy: bool, dropped_origin: str | None,
-                 readable: Callable[[Any], dict[str, Any]]) -> None:
-        super().__init__(make_source, changelog_path, progress, appended)
+                 readable: Callable[[Any], dict[str, Any]], shared: bool = False) -> None:
+        super().__init__(make_source, changelog_path, progress, appended, shared)
         self._copy = copy
         self._dropped_origin = dropped_origin
         self._readable = readable  # the connector's: packed document -> Extended JSON
@@ -54,12 +57,17 @@ class DocumentReader(ChangeLogReader[DocumentSource]):
                 self._appended.set()
                 self._advanced(source.describe_position(position), records[-1].commit_time,
                                sum(len(record.changes) for record in records if not record.copy))
+                saved, saved_at = position, time.monotonic()
             elif position != saved and time.monotonic() - saved_at >= SAVE_POSITION_EVERY_SECONDS:
                 changelog.set_reader_position(position)  # the peer's dropped writes still move it
                 self._advanced(source.describe_position(position), None)
-            else:
-                continue
-            saved, saved_at = position, time.monotonic()
+                saved, saved_at = position, time.monotonic()
+            if self._shared and changelog.take_resync_request():
+                # A destination joined the topology after the log let go of the copy: every
+                # destination gets a new one, after new resume points.
+                log.warning("a destination joined the topology: copying everything again")
+                source.open(None, self._copy)
+                saved = None
 
     def _without_peer_writes(self, records: list[Record], origin: str) -> list[Record]:
         """The records the peer did not write, each with its keys and `peer_seen`; the peer's own

@@ -17,6 +17,7 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.documents.applier import DocumentApplier, in_copy
+from dtsctl.engine.documents.changes import COPY_BEGIN_PREFIX
 from dtsctl.engine.documents.interfaces import DocumentSink
 from dtsctl.engine.documents.naming import Selection
 from dtsctl.engine.documents.reader import DocumentReader
@@ -26,14 +27,12 @@ from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.runner import PipelineRunner, stop_threads
+from dtsctl.engine.shared_status import SharedLogStatus
 
 if TYPE_CHECKING:
     from dtsctl.engine.documents.pipeline import DocumentPipeline
 
 log = logging.getLogger(__name__)
-
-SHARED_LOG = "a one-to-many topology from a MongoDB source is not supported yet: declare one task per destination"
-
 
 class DocumentRunner(PipelineRunner):
     IDLE_WAIT_SECONDS = 0.05
@@ -44,8 +43,6 @@ class DocumentRunner(PipelineRunner):
         self.connector = pipeline.connector
 
     def run(self) -> Outcome:
-        if self.spec.shares_log:
-            raise FatalError(SHARED_LOG)
         sink = self.connector.sink(self.spec)
         changelog: ChangeLog | None = None
         reader: DocumentReader | None = None
@@ -55,7 +52,7 @@ class DocumentRunner(PipelineRunner):
             appended = threading.Event()
             reader = DocumentReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
                                     appended, copy="full" in self.spec.phases, dropped_origin=self.spec.dropped_origin,
-                                    readable=self.connector.readable)
+                                    readable=self.connector.readable, shared=self.spec.shares_log)
             reader.start()
             peer_log = peer_changelog(self.changelog_path, self.spec.peer)
             peer = PeerWrites(peer_log) if peer_log is not None else None
@@ -68,8 +65,11 @@ class DocumentRunner(PipelineRunner):
                 if phase != self.progress.phase:
                     self.progress.set_phase(phase)
 
+            shared = None
+            if self.spec.shares_log:
+                shared = SharedLogStatus(changelog, self.progress, self.connector.source(self.spec).describe_position)
             return self._apply_loop(applier, cp, changelog, reader, appended, each_round=show_phase,
-                                    completed=lambda: not self.spec.incremental and not in_copy(cp))
+                                    completed=lambda: not self.spec.incremental and not in_copy(cp), shared=shared)
         finally:
             stop_threads(reader)
             if peer is not None:
@@ -79,9 +79,11 @@ class DocumentRunner(PipelineRunner):
             sink.close()
 
     def _trust_or_reset(self, changelog: ChangeLog, cp: Checkpoint, sink: DocumentSink) -> None:
-        emptied = changelog.bind(self.spec.task_id)
-        lost_log = bool(cp.tables) and (emptied or cp.applied_seq > changelog.last_seq())
-        if lost_log and not in_copy(cp) and cp.source_position is not None:
+        shared = self.spec.shares_log
+        emptied = changelog.bind(self.changelog_path.parent.name if shared else self.spec.task_id)
+        lost_log = bool(cp.tables) and (emptied or cp.applied_seq > changelog.last_seq()
+                                        or (shared and not changelog.joined(self.spec.task_id)))
+        if lost_log and not shared and not in_copy(cp) and cp.source_position is not None:
             # The destination knows where its stream stands: continue from there, copying nothing again.
             log.warning("the change log %s was lost: resuming the change stream from the destination's checkpoint",
                         self.changelog_path)
@@ -106,9 +108,24 @@ class DocumentRunner(PipelineRunner):
                 raise FatalError(f"{reason}, and copying everything again onto the other side of a two-way pair "
                                  "would overwrite what was written there; destroy the topology and apply it again")
             log.warning("%s: copying everything again", reason)
-        changelog.reset()
-        cp.applied_seq, cp.tables, cp.replay_until_seq, cp.source_position = changelog.last_seq(), {}, None, None
+        if shared:
+            cp.applied_seq = self._join(changelog)
+        else:
+            changelog.reset()
+            cp.applied_seq = changelog.last_seq()
+        cp.tables, cp.replay_until_seq, cp.source_position = {}, None, None
         sink.save_checkpoint(cp.to_json())
+
+    def _join(self, changelog: ChangeLog) -> int:
+        """Join the shared log where its latest copy begins while it still holds it (the records
+        before are not for this destination); else at its end, asking the reader for a new copy
+        unless the first one is still to come. The seq this destination has applied up to."""
+        copy_begin = changelog.latest_starting_with(COPY_BEGIN_PREFIX)
+        streaming, _ = changelog.reader_position()
+        applied = changelog.join(self.spec.task_id, after_seq=None if copy_begin is None else copy_begin - 1)
+        if copy_begin is None and streaming:
+            changelog.request_resync()
+        return applied
 
 
 def _selection_changed(selection: Selection, cp: Checkpoint, copies: bool) -> bool:
