@@ -26,7 +26,7 @@ from dtsctl.engine.documents.changes import COPY_BEGIN, COPY_END, DocumentChange
 from dtsctl.engine.documents.interfaces import DocumentSink
 from dtsctl.engine.documents.naming import Selection
 from dtsctl.engine.events import ConflictCounts
-from dtsctl.engine.peer_writes import CONCURRENT_WRITE, PeerWrites, peer_seen_of, row_key
+from dtsctl.engine.peer_writes import CONCURRENT_WRITE, PeerWrites, peer_seen_of, resolve_concurrent, row_key
 from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -124,25 +124,22 @@ class DocumentApplier:
     def _resolve_concurrent(self, records: list[tuple[int, Record]], found: ConflictCounts) -> list[DocumentChange]:
         """The batch's routed changes, less those a concurrent destination write makes the policy
         drop (ignore); under overwrite those are applied as upserts, under fail the task stops."""
-        routed = [(record, change) for _, record in records for change in self._routed(record.changes)]
-        checked = [(record, change) for record, change in routed
-                   if change.op != "ddl" and peer_seen_of(record.position) is not None]
-        if self.peer is None or not checked:
-            return [change for _, change in routed]
-        clashes = self.peer.concurrent([(peer_seen_of(record.position), [row_key(change.database, change.collection,
-                                                                                   [change.id])])
-                                        for record, change in checked])
-        clashing = {id(change) for (_, change), clash in zip(checked, clashes) if clash}
-        kept = []
-        for _, change in routed:
-            if id(change) not in clashing:
-                kept.append(change)
-                continue
+
+        def seen_and_key(item: tuple[Record, DocumentChange]) -> tuple[int | None, bytes]:
+            record, change = item
+            seen = None if change.op == "ddl" else peer_seen_of(record.position)
+            return seen, row_key(change.database, change.collection, [change.id])
+
+        def on_clash(item: tuple[Record, DocumentChange]) -> tuple[Record, DocumentChange] | None:
+            record, change = item
             found.add(_DML[change.op])  # type: ignore[arg-type]
             what = f"conflict: {_DML[change.op]} of {change.namespace} _id {json.dumps(change.id)} {CONCURRENT_WRITE}"
-            if self.conflicts.concurrent(what, kept="the destination's document is kept"):
-                kept.append(dataclasses.replace(change, replay=True))  # counted here, not again by the sink
-        return kept
+            if not self.conflicts.concurrent(what, kept="the destination's document is kept"):
+                return None
+            return record, dataclasses.replace(change, replay=True)  # counted here, not again by the sink
+
+        routed = [(record, change) for _, record in records for change in self._routed(record.changes)]
+        return [change for _, change in resolve_concurrent(self.peer, routed, seen_and_key, on_clash)]
 
     def _routed(self, changes: tuple[DocumentChange, ...]) -> list[DocumentChange]:
         """The selected changes under destination names (the source already applied filters)."""
