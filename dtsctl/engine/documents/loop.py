@@ -1,6 +1,6 @@
 """Two-way loop prevention for documents, with nothing but open-source MongoDB's change events.
 
-Each batch a direction of a pair applies is one destination transaction whose first write is
+Each batch a direction of a pair applies is one destination transaction that also writes
 its marker document (`_id` = the direction's origin tag) in dtsctl's marker collection. A
 change stream reports every change of a transaction with that transaction's `lsid` and
 `txnNumber`, in order, so the source groups them into one `Record`. The opposite direction's
