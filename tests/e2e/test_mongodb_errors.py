@@ -8,8 +8,6 @@ import subprocess
 import pytest
 
 from tests.e2e.cli import Workspace
-from tests.e2e.test_mongodb_cli import seed
-from tests.servers.mongodb import NxMongoServer
 from tests.servers.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -28,47 +26,46 @@ def refused(result: subprocess.CompletedProcess[str], *expected: str) -> str:
     return output
 
 
-def two_endpoints(source: str, destination: str) -> str:
-    return f"""
-        endpoints:
-          src: {source}
-          dst: {destination}
-        tasks:
-          copy: {{type: migration, source: src, destination: dst, objects: [{{database: shop}}], phases: [schema, full]}}
-        """
+def task(name: str, source: str, destination: str) -> tuple[str, str]:
+    """(its endpoints, its task) as lines of a declaration."""
+    return (f"\n  {name}_src: {source}\n  {name}_dst: {destination}",
+            f"\n  {name}: {{type: migration, source: {name}_src, destination: {name}_dst, objects: [{{database: {name}}}], "
+            "phases: [schema, full]}")
 
 
-def test_a_wrong_password_an_unreachable_host_and_a_bad_uri_are_refused_in_words(
+def declaration(*tasks: tuple[str, str]) -> str:
+    return "endpoints:" + "".join(endpoints for endpoints, _ in tasks) + "\ntasks:" + "".join(
+        declared for _, declared in tasks) + "\n"
+
+
+def test_a_wrong_password_an_unreachable_host_and_bad_uris_are_each_refused_in_words_at_once(
         workspace: Workspace, mongodb_pair) -> None:
+    """One precheck names every problem, each task its own line."""
     src, dst = mongodb_pair
     reachable = f"{{engine: mongodb, host: 127.0.0.1, port: {dst.port}}}"
-    workspace.write("main.dts.yaml", two_endpoints(
-        f"{{engine: mongodb, host: 127.0.0.1, port: {src.port}, user: bob, password: {PASSWORD}}}", reachable))
-    refused(workspace.run("precheck", check=False), f"cannot connect to MongoDB at 127.0.0.1:{src.port}",
-            "user, password and auth_database")
-
     closed = free_port()  # the uri's own timeout is used, so this fails in half a second
-    workspace.write("main.dts.yaml", two_endpoints(
-        f'{{engine: mongodb, uri: "mongodb://127.0.0.1:{closed}/?serverSelectionTimeoutMS=500"}}', reachable))
-    refused(workspace.run("precheck", check=False), f"cannot connect to MongoDB at 127.0.0.1:{closed}",
-            "check that it runs")
-
-    for uri in (f"mongodb://bob:{PASSWORD}@127.0.0.1:{src.port}:9/?x",
-                f"mongodb://bob:{PASSWORD}@127.0.0.1/?noSuchOption=1"):
-        workspace.write("main.dts.yaml", two_endpoints(f'{{engine: mongodb, uri: "{uri}"}}', reachable))
-        refused(workspace.run("precheck", check=False), "the uri of the MongoDB endpoint is not valid",
-                "mongodb://user:password@host:port/")
+    workspace.write("main.dts.yaml", declaration(
+        task("password", f"{{engine: mongodb, host: 127.0.0.1, port: {src.port}, user: bob, password: {PASSWORD}}}",
+             reachable),
+        task("unreachable", f'{{engine: mongodb, uri: "mongodb://127.0.0.1:{closed}/?serverSelectionTimeoutMS=500"}}',
+             reachable),
+        task("malformed", f'{{engine: mongodb, uri: "mongodb://bob:{PASSWORD}@127.0.0.1:{src.port}:9/?x"}}', reachable),
+        task("unknown", f'{{engine: mongodb, uri: "mongodb://bob:{PASSWORD}@127.0.0.1/?noSuchOption=1"}}', reachable)))
+    output = refused(workspace.run("precheck", check=False), f"cannot connect to MongoDB at 127.0.0.1:{src.port}",
+                     "user, password and auth_database", f"cannot connect to MongoDB at 127.0.0.1:{closed}",
+                     "check that it runs")
+    assert output.count("the uri of the MongoDB endpoint is not valid") == 2, output
+    assert output.count("mongodb://user:password@host:port/") == 2, output
 
 
 def test_verify_against_a_vanished_destination_says_which_server_is_gone_and_destroy_completes(
         workspace: Workspace, mongodb_pair) -> None:
     src, dst = mongodb_pair
-    seed(src.client(), 10)
-    workspace.write("main.dts.yaml", two_endpoints(  # the uri's own timeout is used: verify fails in half a second
-        f"{{engine: mongodb, host: 127.0.0.1, port: {src.port}}}",
-        f'{{engine: mongodb, uri: "mongodb://127.0.0.1:{dst.port}/?directConnection=true&serverSelectionTimeoutMS=500"}}'))
+    src.client().copy.orders.insert_one({"_id": "o1"})
+    workspace.write("main.dts.yaml", declaration(task(  # the uri's own timeout is used: verify fails in half a second
+        "copy", f"{{engine: mongodb, host: 127.0.0.1, port: {src.port}}}",
+        f'{{engine: mongodb, uri: "mongodb://127.0.0.1:{dst.port}/?directConnection=true&serverSelectionTimeoutMS=500"}}')))
     workspace.run("apply", "--auto-approve")
-    workspace.run("wait", "task.copy", "--timeout", "60")
     dst.close()
     refused(workspace.run("verify", "task.copy", check=False),
             f"cannot verify against MongoDB at 127.0.0.1:{dst.port}", "check that it runs")

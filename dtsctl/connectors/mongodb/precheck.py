@@ -28,8 +28,15 @@ _DESTINATION_ACTIONS = ("insert", "update", "remove", "createIndex", "createColl
 
 def precheck(spec: TaskSpec) -> list[CheckResult]:
     results: list[CheckResult] = []
-    source = MongoSource(spec)
-    destination = connect(spec.destination_endpoint) if spec.destination_endpoint else None
+    try:  # settings the driver refuses (a bad uri): this task's line, the other tasks still checked
+        source = MongoSource(spec)
+    except DtsError as exc:
+        return [CheckResult("connectivity", False, str(exc))]
+    try:
+        destination = connect(spec.destination_endpoint) if spec.destination_endpoint else None
+    except DtsError as exc:
+        source.close()
+        return [CheckResult("connectivity", False, str(exc))]
     try:
         with failures(spec.source_endpoint, "run a precheck command on"):
             return _checks(spec, source, destination, results)
