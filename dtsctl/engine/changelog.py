@@ -166,8 +166,9 @@ class ChangeLog:
         )
         return [(seq, json.loads(position), commit_time, events) for seq, position, commit_time, events in cursor]
 
-    def latest_starting_with(self, prefix: bytes) -> int | None:
-        """The newest sequence number still in the log whose payload starts with `prefix`."""
+    def latest_starting_with(self, prefix: bytes | str) -> int | None:
+        """The newest sequence number still in the log whose payload starts with `prefix` (of the
+        payloads' type: bytes for a key-value log, text for a document log)."""
         row = self.conn.execute("SELECT max(seq) FROM changes WHERE substr(events, 1, ?) = ?",
                                 (len(prefix), prefix)).fetchone()
         return row[0]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.events import Position, encode_value
@@ -33,6 +33,7 @@ def row_key(database: str, table: str, values: Sequence[Any]) -> bytes:
 
 
 CONCURRENT_WRITE = "was also written on the destination since the source last received its changes"
+Change = TypeVar("Change")
 
 
 def peer_seen_of(position: Position | None) -> int | None:
@@ -76,3 +77,23 @@ class PeerWrites:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def resolve_concurrent(peer: PeerWrites | None, changes: Sequence[Change],
+                       seen_and_key: Callable[[Change], tuple[int | None, bytes]],
+                       on_clash: Callable[[Change], Change | None]) -> list[Change]:
+    """`changes` in order, each one written concurrently on the destination replaced by what
+    `on_clash` makes of it (None: dropped). `seen_and_key` gives a change's peer_seen (None:
+    not checked) and the key it writes."""
+    checked = [(index, seen, key) for index, change in enumerate(changes)
+               for seen, key in (seen_and_key(change),) if seen is not None]
+    if peer is None or not checked:
+        return list(changes)
+    clashes = peer.concurrent([(seen, [key]) for _, seen, key in checked])
+    clashing = {index for (index, _, _), clash in zip(checked, clashes) if clash}
+    kept = []
+    for index, change in enumerate(changes):
+        resolved = on_clash(change) if index in clashing else change
+        if resolved is not None:
+            kept.append(resolved)
+    return kept

@@ -10,7 +10,8 @@ against ``DTSCTL_TEST_MONGODB_URI`` and are skipped with that reason otherwise.
 
 Fixtures (function-scoped, closed after the test):
 
-* ``mongodb_source``, ``mongodb_destination``: a fresh nx-27017 each;
+* ``mongodb_pair``: (source, destination), a fresh nx-27017 each;
+* ``mongodb_trio``: (source, destination, destination) for one-to-many;
 * ``real_mongodb``: a client of ``DTSCTL_TEST_MONGODB_URI`` (skips naming it when unset).
 """
 
@@ -74,16 +75,29 @@ class NxMongoServer(ServerProcess):
         return True
 
 
-@pytest.fixture
-def mongodb_pair() -> Iterator[tuple[NxMongoServer, NxMongoServer]]:
-    """(source, destination): two fresh nx-27017 servers, booted together."""
-    servers = [NxMongoServer(), NxMongoServer()]
+def fresh_servers(count: int) -> Iterator[list[NxMongoServer]]:
+    """`count` fresh nx-27017 servers, booted together and closed after the test."""
+    servers = [NxMongoServer() for _ in range(count)]
     try:
         start_all(servers)  # type: ignore[arg-type]
-        yield servers[0], servers[1]
+        yield servers
     finally:
         for server in servers:
             server.close()
+
+
+@pytest.fixture
+def mongodb_pair() -> Iterator[tuple[NxMongoServer, NxMongoServer]]:
+    """(source, destination): two fresh nx-27017 servers."""
+    for source, destination in fresh_servers(2):
+        yield source, destination
+
+
+@pytest.fixture
+def mongodb_trio() -> Iterator[tuple[NxMongoServer, NxMongoServer, NxMongoServer]]:
+    """(source, destination, destination): three fresh nx-27017 servers."""
+    for source, first, second in fresh_servers(3):
+        yield source, first, second
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from dtsctl.connectors.mongodb import filters
-from dtsctl.connectors.mongodb.client import check, connect, is_transactional, reason, where
+from dtsctl.connectors.mongodb.client import check, connect, failures, is_transactional, where
 from dtsctl.connectors.mongodb.sink import CHECKPOINTS
 from dtsctl.connectors.mongodb.source import MongoSource
 from dtsctl.engine.conflicts import ConflictPolicy
@@ -28,13 +28,20 @@ _DESTINATION_ACTIONS = ("insert", "update", "remove", "createIndex", "createColl
 
 def precheck(spec: TaskSpec) -> list[CheckResult]:
     results: list[CheckResult] = []
-    source = MongoSource(spec)
-    destination = connect(spec.destination_endpoint) if spec.destination_endpoint else None
+    try:  # settings the driver refuses (a bad uri): this task's line, the other tasks still checked
+        source = MongoSource(spec)
+    except DtsError as exc:
+        return [CheckResult("connectivity", False, str(exc))]
     try:
-        return _checks(spec, source, destination, results)
-    except PyMongoError as exc:  # a server that refuses a check's command: say which, never a traceback
-        refused = reason(exc, spec.source_endpoint)
-        results.append(CheckResult("server", False, f"MongoDB refused a precheck command: {refused}"))
+        destination = connect(spec.destination_endpoint) if spec.destination_endpoint else None
+    except DtsError as exc:
+        source.close()
+        return [CheckResult("connectivity", False, str(exc))]
+    try:
+        with failures(spec.source_endpoint, "run a precheck command on"):
+            return _checks(spec, source, destination, results)
+    except DtsError as exc:  # a server that refuses a check's command: say which, never a traceback
+        results.append(CheckResult("server", False, str(exc)))
         return results
     finally:
         source.close()

@@ -1,9 +1,10 @@
 """The MongoDB sink: batches of changes with the checkpoint, in one transaction where the server has them.
 
 The checkpoint lives in dtsctl's bookkeeping collection (`dtsctl.checkpoints`, one document per
-task). A direction of a two-way pair first writes its marker (`dtsctl.markers`, `_id` = its
-origin tag) in the same transaction, which is how the opposite reader recognises the whole
-transaction (dtsctl.engine.documents.loop).
+task). A direction of a two-way pair also writes its marker (`dtsctl.markers`, `_id` = its
+origin tag, `applied` = how far it applied its change log) in the same transaction, which is
+how the opposite reader recognises the whole transaction and knows what this side had
+received (dtsctl.engine.documents.loop).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dtsctl.connectors.mongodb.codec import from_ejson, unpack
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.documents.changes import DocumentChange
 from dtsctl.engine.documents.interfaces import DocumentSink
-from dtsctl.engine.documents.loop import MARKER_COLLECTION
+from dtsctl.engine.documents.loop import MARKER_APPLIED, MARKER_COLLECTION
 from dtsctl.engine.documents.naming import BOOKKEEPING_DATABASE
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ConflictCounts, RowChange
@@ -104,25 +105,34 @@ class MongoSink(DocumentSink):
         with failures(self.endpoint, "apply changes to"):
             if not self.transactional:
                 counts = self._write(changes, replay, conflicts, None)
-                self.save_checkpoint(checkpoint(counts))
+                self._commit(checkpoint(counts), None)
                 return counts
             with self.client.start_session() as session, session.start_transaction():
                 counts = self._write(changes, replay, conflicts, session)
-                self.save_checkpoint(checkpoint(counts), session)
+                self._commit(checkpoint(counts), session)
             return counts
 
     def _write(self, changes: Sequence[DocumentChange], replay: bool, conflicts: Conflicts,
                session: ClientSession | None) -> ConflictCounts:
         counts = ConflictCounts()
-        if self.spec.origin is not None:  # first, so the peer's reader knows the transaction from its start
-            self.client[BOOKKEEPING_DATABASE][MARKER_COLLECTION].update_one(
-                {"_id": self.spec.origin}, {"$inc": {"batches": 1}}, upsert=True, session=session)
         if replay:
             self._write_idempotent(changes, session)
             return counts
         for change in changes:
-            self._write_one(change, conflicts, counts, session)
+            if change.replay:  # its conflict is resolved already
+                self._write_idempotent([change], session)
+            else:
+                self._write_one(change, conflicts, counts, session)
         return counts
+
+    def _commit(self, checkpoint: dict[str, Any], session: ClientSession | None) -> None:
+        """The direction's marker (in a pair; a replacement, so its change event carries it whole),
+        then the checkpoint."""
+        if self.spec.origin is not None:
+            marker = {"_id": self.spec.origin, MARKER_APPLIED: str(checkpoint["applied_seq"])}
+            self.client[BOOKKEEPING_DATABASE][MARKER_COLLECTION].replace_one(
+                {"_id": self.spec.origin}, marker, upsert=True, session=session)
+        self.save_checkpoint(checkpoint, session)
 
     def _write_idempotent(self, changes: Sequence[DocumentChange], session: ClientSession | None) -> None:
         """Upsert or delete by _id, in order, one bulk write per run of one collection."""

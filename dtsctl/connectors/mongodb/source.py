@@ -73,6 +73,8 @@ class MongoSource(DocumentSource):
 
     # -- opening ------------------------------------------------------------------------
     def open(self, position: Position | None, copy: bool) -> None:
+        self._close_streams()  # opened again: a shared log's reader starts over for a new destination
+        self._queued = []
         with failures(self.endpoint, "read from"):
             if position is not None:
                 self._position = position

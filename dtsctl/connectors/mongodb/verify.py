@@ -22,16 +22,19 @@ def verify(spec: TaskSpec) -> list[TableComparison]:
     selection = Selection(spec.objects)
     results = []
     try:
-        with failures(spec.source_endpoint, "verify"):
-            for db in selection.databases:
-                for name in source.collections(db):
-                    target_db, target = selection.destination(db, name)
-                    query = filters.parse(selection.filter(db, name)) or {}
+        for db in selection.databases:
+            with failures(spec.source_endpoint, "verify against"):
+                names = source.collections(db)
+            for name in names:
+                target_db, target = selection.destination(db, name)
+                query = filters.parse(selection.filter(db, name)) or {}
+                with failures(spec.source_endpoint, "verify against"):
                     count, digest = checksum(source.client[db][name], query)
+                with failures(spec.destination_endpoint or {}, "verify against"):
                     exists = target in destination[target_db].list_collection_names()
                     other_count, other_digest = checksum(destination[target_db][target], query) if exists else (0, "")
-                    results.append(TableComparison(f"{db}.{name}", f"{target_db}.{target}", count,
-                                                   other_count if exists else None, digest == other_digest))
+                results.append(TableComparison(f"{db}.{name}", f"{target_db}.{target}", count,
+                                               other_count if exists else None, digest == other_digest))
     finally:
         source.close()
         destination.close()

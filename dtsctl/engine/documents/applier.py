@@ -4,10 +4,17 @@ The checkpoint is the engine's `Checkpoint`, with one `tables` entry per selecte
 collection ("db.coll" -> destination "db.coll"). A destination that cannot commit a batch
 with its checkpoint atomically first records how far the batch goes (`replay_until_seq`),
 so a batch cut short by a crash is applied again idempotently, never as a conflict.
+
+In a two-way pair, a change whose document was also written on the destination by a change
+its source had not received is a conflict (dtsctl.engine.peer_writes), resolved by the
+policy before the batch goes to the sink: dropped (ignore), applied as an upsert (overwrite)
+or refused (fail), and counted.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +26,7 @@ from dtsctl.engine.documents.changes import COPY_BEGIN, COPY_END, DocumentChange
 from dtsctl.engine.documents.interfaces import DocumentSink
 from dtsctl.engine.documents.naming import Selection
 from dtsctl.engine.events import ConflictCounts
+from dtsctl.engine.peer_writes import CONCURRENT_WRITE, PeerWrites, peer_seen_of, resolve_concurrent, row_key
 from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,7 @@ class DocumentApplier:
     throttle: Throttle
     conflicts: Conflicts
     create_schema: bool  # the `schema` phase: create collections and indexes before the copy
+    peer: PeerWrites | None = None  # the other direction's view of the destination, in a pair
 
     def apply_next(self, cp: Checkpoint) -> bool:
         """Apply the next batch (or one control or DDL record); mutate `cp` to what was committed."""
@@ -59,7 +68,9 @@ class DocumentApplier:
         return True
 
     def forget_old_writes(self) -> None:
-        """Nothing to forget: peers' writes are recognised by their transaction's marker."""
+        """Trim the keys this direction's reader recorded to what the peer may still need."""
+        if self.peer is not None:
+            self.peer.forget_own_writes(self.changelog)
 
     @staticmethod
     def _same_kind(records: list[tuple[int, Record]]) -> list[tuple[int, Record]]:
@@ -78,14 +89,18 @@ class DocumentApplier:
     # -- data -------------------------------------------------------------------------
     def _batch(self, records: list[tuple[int, Record]], cp: Checkpoint) -> None:
         first = records[0][1]
-        changes = [change for _, record in records for change in self._routed(record.changes)]
+        uncertain = cp.replay_until_seq is not None and records[0][0] <= cp.replay_until_seq
+        concurrent = ConflictCounts()
+        if first.copy or first.replay or uncertain:
+            changes = [change for _, record in records for change in self._routed(record.changes)]
+        else:
+            changes = self._resolve_concurrent(records, concurrent)
         if self.throttle.limited:
             self.throttle.wait(len(changes), sum(len(str(change.document or "")) for change in changes))
         after = cp.copy()
         after.applied_seq = records[-1][0]
         after.applied_commit_time = max(cp.applied_commit_time or 0.0, max(record.commit_time for _, record in records))
         after.source_position = records[-1][1].position or cp.source_position
-        uncertain = cp.replay_until_seq is not None and records[0][0] <= cp.replay_until_seq
         if not self.sink.transactional and changes:
             intent = cp.copy()
             intent.replay_until_seq = after.applied_seq
@@ -98,12 +113,33 @@ class DocumentApplier:
             after.events_applied += len(changes)
 
             def checkpoint(conflicts: ConflictCounts) -> dict[str, Any]:
-                for op, count in conflicts.as_dict().items():
-                    after.conflicts.add(op, count)  # type: ignore[arg-type]
+                for counts in (conflicts, concurrent):
+                    for op, count in counts.as_dict().items():
+                        after.conflicts.add(op, count)  # type: ignore[arg-type]
                 return after.to_json()
 
             self.sink.apply(changes, first.replay or uncertain, self.conflicts, checkpoint)
         cp.__dict__.update(after.__dict__)
+
+    def _resolve_concurrent(self, records: list[tuple[int, Record]], found: ConflictCounts) -> list[DocumentChange]:
+        """The batch's routed changes, less those a concurrent destination write makes the policy
+        drop (ignore); under overwrite those are applied as upserts, under fail the task stops."""
+
+        def seen_and_key(item: tuple[Record, DocumentChange]) -> tuple[int | None, bytes]:
+            record, change = item
+            seen = None if change.op == "ddl" else peer_seen_of(record.position)
+            return seen, row_key(change.database, change.collection, [change.id])
+
+        def on_clash(item: tuple[Record, DocumentChange]) -> tuple[Record, DocumentChange] | None:
+            record, change = item
+            found.add(_DML[change.op])  # type: ignore[arg-type]
+            what = f"conflict: {_DML[change.op]} of {change.namespace} _id {json.dumps(change.id)} {CONCURRENT_WRITE}"
+            if not self.conflicts.concurrent(what, kept="the destination's document is kept"):
+                return None
+            return record, dataclasses.replace(change, replay=True)  # counted here, not again by the sink
+
+        routed = [(record, change) for _, record in records for change in self._routed(record.changes)]
+        return [change for _, change in resolve_concurrent(self.peer, routed, seen_and_key, on_clash)]
 
     def _routed(self, changes: tuple[DocumentChange, ...]) -> list[DocumentChange]:
         """The selected changes under destination names (the source already applied filters)."""

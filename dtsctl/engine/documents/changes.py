@@ -23,6 +23,7 @@ DdlKind = Literal["create", "drop", "rename", "create_indexes", "drop_indexes", 
 COPY_BEGIN = "copy_begin"  # {"collections": {"db.coll": {"estimate": n, "schema": {...}}}, "data": bool}
 COPY_END = "copy_end"
 _CONTROL_MARK = "#"
+COPY_BEGIN_PREFIX = _CONTROL_MARK + '{"op":"copy_begin"'  # how a stored COPY_BEGIN starts (Record.payload)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class DocumentChange:
     document: Document | None = None
     before: Document | None = None
     ddl: dict[str, Any] | None = None  # {"kind": DdlKind, "to": [db, coll], "options": ..., "indexes": [...]}
+    # In memory only: the applier resolved this change's conflict already (a concurrent write under
+    # `overwrite`), so the sink applies it idempotently and counts nothing.
+    replay: bool = field(default=False, compare=False)
 
     @property
     def namespace(self) -> str:
@@ -77,6 +81,9 @@ class Record:
     copy: bool = False
     replay: bool = False
     control: dict[str, Any] | None = field(default=None)
+    # The keys its changes write (dtsctl.engine.peer_writes.row_key), recorded by the change log for
+    # the other direction of a two-way pair; not stored with the record.
+    keys: tuple[bytes, ...] = field(default=(), compare=False)
 
     def payload(self) -> str:
         if self.control is not None:

@@ -64,8 +64,10 @@ class DocumentSink(CheckpointedSink):
               checkpoint: Callable[[ConflictCounts], dict[str, Any]]) -> ConflictCounts:
         """Apply `changes` (destination names) and store `checkpoint(conflicts met)`, in one
         transaction when `transactional`. With `replay`, every change is idempotent (upsert or
-        delete by _id) and meets no conflict; otherwise an unexpected document goes to
-        `conflicts.row`. A two-way direction also writes its marker first, in the same transaction."""
+        delete by _id) and meets no conflict, as does a change marked `replay` (its conflict is
+        resolved already); otherwise an unexpected document goes to `conflicts.row`. A two-way
+        direction also writes its marker (dtsctl.engine.documents.loop), with the checkpoint's
+        `applied_seq`, in the same transaction."""
 
     @abstractmethod
     def copy(self, changes: Sequence[DocumentChange], keep_existing: bool, checkpoint: dict[str, Any]) -> None:

@@ -18,10 +18,13 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.documents.applier import DocumentApplier, in_copy
+from dtsctl.engine.documents.changes import COPY_BEGIN_PREFIX
 from dtsctl.engine.documents.interfaces import DocumentSink, DocumentSource
 from dtsctl.engine.documents.naming import Selection
 from dtsctl.engine.documents.reader import DocumentReader
 from dtsctl.engine.errors import FatalError
+from dtsctl.engine.origin import peer_changelog
+from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.runner import PipelineRunner, stop_threads
@@ -30,9 +33,6 @@ if TYPE_CHECKING:
     from dtsctl.engine.documents.pipeline import DocumentPipeline
 
 log = logging.getLogger(__name__)
-
-SHARED_LOG = "a one-to-many topology from a MongoDB source is not supported yet: declare one task per destination"
-
 
 class DocumentRunner(PipelineRunner):
     IDLE_WAIT_SECONDS = 0.05
@@ -43,20 +43,23 @@ class DocumentRunner(PipelineRunner):
         self.connector = pipeline.connector
 
     def run(self) -> Outcome:
-        if self.spec.shares_log:
-            raise FatalError(SHARED_LOG)
         sink = self.connector.sink(self.spec)
         changelog: ChangeLog | None = None
         reader: DocumentReader | None = None
         describer: DocumentSource | None = None
+        peer: PeerWrites | None = None
         try:
             cp, changelog = self._resume(self.connector, sink)
             appended = threading.Event()
             reader = DocumentReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
-                                    appended, copy="full" in self.spec.phases, dropped_origin=self.spec.dropped_origin)
+                                    appended, copy="full" in self.spec.phases, dropped_origin=self.spec.dropped_origin,
+                                    readable=self.connector.readable, shared=self.spec.shares_log)
             reader.start()
+            peer_log = peer_changelog(self.changelog_path, self.spec.peer)
+            peer = PeerWrites(peer_log) if peer_log is not None else None
             applier = DocumentApplier(sink, changelog, Selection(self.spec.objects), self.spec.throttle(self.stop),
-                                      Conflicts(self.spec.conflict_policy), create_schema="schema" in self.spec.phases)
+                                      Conflicts(self.spec.conflict_policy), create_schema="schema" in self.spec.phases,
+                                      peer=peer)
 
             def show_phase() -> None:
                 phase = "full" if in_copy(cp) else "incremental"
@@ -64,21 +67,25 @@ class DocumentRunner(PipelineRunner):
                     self.progress.set_phase(phase)
 
             describer = self.connector.source(self.spec)  # renders positions for status; never reads
-            status = ApplierStatus(changelog, self.progress, describer.describe_position)
+            status = ApplierStatus(changelog, self.progress, describer.describe_position, shared=self.spec.shares_log)
             return self._apply_loop(applier, cp, changelog, reader, appended, status, each_round=show_phase,
                                     completed=lambda: not self.spec.incremental and not in_copy(cp))
         finally:
             stop_threads(reader)
             if describer is not None:
                 describer.close()
+            if peer is not None:
+                peer.close()
             if changelog is not None:
                 changelog.close()
             sink.close()
 
     def _trust_or_reset(self, changelog: ChangeLog, cp: Checkpoint, sink: DocumentSink) -> None:
-        emptied = changelog.bind(self.spec.task_id)
-        lost_log = bool(cp.tables) and (emptied or cp.applied_seq > changelog.last_seq())
-        if lost_log and not in_copy(cp) and cp.source_position is not None:
+        shared = self.spec.shares_log
+        emptied = changelog.bind(self.changelog_path.parent.name if shared else self.spec.task_id)
+        lost_log = bool(cp.tables) and (emptied or cp.applied_seq > changelog.last_seq()
+                                        or (shared and not changelog.joined(self.spec.task_id)))
+        if lost_log and not shared and not in_copy(cp) and cp.source_position is not None:
             # The destination knows where its stream stands: continue from there, copying nothing again.
             log.warning("the change log %s was lost: resuming the change stream from the destination's checkpoint",
                         self.changelog_path)
@@ -103,9 +110,24 @@ class DocumentRunner(PipelineRunner):
                 raise FatalError(f"{reason}, and copying everything again onto the other side of a two-way pair "
                                  "would overwrite what was written there; destroy the topology and apply it again")
             log.warning("%s: copying everything again", reason)
-        changelog.reset()
-        cp.applied_seq, cp.tables, cp.replay_until_seq, cp.source_position = changelog.last_seq(), {}, None, None
+        if shared:
+            cp.applied_seq = self._join(changelog)
+        else:
+            changelog.reset()
+            cp.applied_seq = changelog.last_seq()
+        cp.tables, cp.replay_until_seq, cp.source_position = {}, None, None
         sink.save_checkpoint(cp.to_json())
+
+    def _join(self, changelog: ChangeLog) -> int:
+        """Join the shared log where its latest copy begins while it still holds it (the records
+        before are not for this destination); else at its end, asking the reader for a new copy
+        unless the first one is still to come. The seq this destination has applied up to."""
+        copy_begin = changelog.latest_starting_with(COPY_BEGIN_PREFIX)
+        streaming, _ = changelog.reader_position()
+        applied = changelog.join(self.spec.task_id, after_seq=None if copy_begin is None else copy_begin - 1)
+        if copy_begin is None and streaming:
+            changelog.request_resync()
+        return applied
 
 
 def _selection_changed(selection: Selection, cp: Checkpoint, copies: bool) -> bool:

@@ -3,7 +3,8 @@
 A record's `object` is "db.collection"; `before` and `after` are documents in canonical
 Extended JSON. `before` is the pre-image when the collection records them
 (`changeStreamPreAndPostImages`), else, for an update or delete, just `{"_id": ...}`, so a
-consumer always knows which document changed. DDL events are not recorded.
+consumer always knows which document changed. DDL events are `ddl` records
+(dtsctl.engine.documents.ddl_records).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Callable
 
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.documents.changes import DocumentChange, Record
+from dtsctl.engine.documents.ddl_records import schema_change
 from dtsctl.engine.documents.pipeline import DocumentPipeline
 from dtsctl.engine.documents.reader import DocumentReader
 from dtsctl.engine.events import ChangeEvent, Transaction
@@ -50,7 +52,7 @@ class DocumentSubscriptionRunner(KeyspaceSubscriptionRunner):
 
     def _reader(self, appended: threading.Event) -> DocumentReader:  # type: ignore[override]
         return DocumentReader(self._source, self.changelog_path, self.progress, appended, copy=False,
-                              dropped_origin=None)
+                              dropped_origin=None, readable=self.pipeline.source.connector.readable)
 
     def _recorder(self, store: SubscriptionStore, changelog: ChangeLog) -> Recorder:
         return DocumentRecorder(store, changelog, self.pipeline.source.connector.readable)
@@ -71,10 +73,16 @@ class DocumentRecorder(Recorder):
 
 
 def transaction(record: Record, readable: Readable) -> Transaction:
-    """A change-log record as the envelope's transaction: its data changes, in order (controls and
-    DDL give none)."""
-    events = tuple(event(change, record, readable) for change in record.changes if change.op in _ENVELOPE_OP)
-    return Transaction(events, record.position, record.commit_time)
+    """A change-log record as the envelope's transaction: its data and DDL changes, in order
+    (controls give none)."""
+    events = []
+    for change in record.changes:
+        if change.op in _ENVELOPE_OP:
+            events.append(event(change, record, readable))
+        elif change.op == "ddl" and (ddl := schema_change(change)) is not None:
+            events.append(ChangeEvent(change.database, change.collection, "ddl", None, None, record.commit_time,
+                                      record.position, ddl=ddl))
+    return Transaction(tuple(events), record.position, record.commit_time)
 
 
 def event(change: DocumentChange, record: Record, readable: Readable) -> ChangeEvent:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import datetime
 import decimal
+import json
 import math
 import re
 from typing import Any, Callable
@@ -24,6 +25,8 @@ from dtsctl.engine.events import ChangeEvent, Position, Row, SchemaChange, Trans
 
 Envelope = dict[str, Any]
 
+MONGODB = "mongodb"  # the dialect of a document source's DDL: `body` is the server command
+_ADMIN_COMMANDS = ("renameCollection",)  # run against the admin database, not the collection's
 TYPE_NAMES = ("decimal", "bytes", "datetime", "date", "duration", "set", "float")
 _DURATION = re.compile(r"(-?)(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 
@@ -67,7 +70,9 @@ def _event_record(seq: int, xid: int, event: ChangeEvent) -> Envelope:
 
 def ddl_statement(ddl: SchemaChange, database: str, table: str) -> str:
     """The statement as it applies to the source table, under qualified names, in the source's dialect
-    (`ALTER TABLE `shop`.`orders` ADD COLUMN note TEXT`)."""
+    (`ALTER TABLE `shop`.`orders` ADD COLUMN note TEXT`); for a document source, its command."""
+    if ddl.dialect == MONGODB:
+        return _mongosh(ddl.body, database)
     quote = _quote_mysql if ddl.dialect == "mysql" else _quote_ansi
     target = f"{quote(database)}.{quote(table)}"
     if ddl.kind == "create":
@@ -80,6 +85,14 @@ def ddl_statement(ddl: SchemaChange, database: str, table: str) -> str:
     if ddl.kind == "drop":
         return f"DROP TABLE {target}"
     return f"TRUNCATE TABLE {target}"
+
+
+def _mongosh(command: str, database: str) -> str:
+    """The mongosh line that runs a MongoDB server command (canonical Extended JSON) where it belongs."""
+    name = next(iter(json.loads(command)), None)
+    if name in _ADMIN_COMMANDS:
+        return f"db.adminCommand({command})"
+    return f"db.getSiblingDB({json.dumps(database)}).runCommand({command})"
 
 
 def _quote_mysql(name: str) -> str:

@@ -20,7 +20,7 @@ from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.events import ChangeEvent, ConflictCounts, Position, RowChange, Transaction, format_key
 from dtsctl.engine.tables.filters import FilterEvaluator
 from dtsctl.engine.tables.interfaces import Sink, TableSchema
-from dtsctl.engine.peer_writes import CONCURRENT_WRITE, PeerWrites, peer_seen_of, row_key
+from dtsctl.engine.peer_writes import CONCURRENT_WRITE, PeerWrites, peer_seen_of, resolve_concurrent, row_key
 from dtsctl.engine.tables.selection import TablePlan, plan_for
 from dtsctl.engine.throttle import Throttle
 
@@ -92,24 +92,21 @@ class Applier:
         """Drop (ignore), force (overwrite) or refuse (fail) each change whose row was also written
         on the destination by a change its source had not received (dtsctl.engine.peer_writes)."""
         found = ConflictCounts()
-        checked = [(tx, change) for tx, change in changes if peer_seen_of(tx.position) is not None]
-        if self._peer is None or not checked:
-            return [change for _, change in changes], found
-        clashes = self._peer.concurrent([
-            (peer_seen_of(tx.position), [row_key(change.database, change.table, list(change.key.values()))])
-            for tx, change in checked])
-        clashing = {id(change) for (_, change), clash in zip(checked, clashes) if clash}
-        kept = []
-        for _, change in changes:
-            if id(change) not in clashing:
-                kept.append(change)
-                continue
+
+        def seen_and_key(item: tuple[Transaction, RowChange]) -> tuple[int | None, bytes]:
+            tx, change = item
+            return peer_seen_of(tx.position), row_key(change.database, change.table, list(change.key.values()))
+
+        def on_clash(item: tuple[Transaction, RowChange]) -> tuple[Transaction, RowChange] | None:
+            tx, change = item
             found.add(change.op)
             table = f"{change.database}.{change.table}"
             what = f"conflict: {change.op} of {table} key {format_key(change.key)} {CONCURRENT_WRITE}"
-            if self._conflicts.concurrent(what):
-                kept.append(dataclasses.replace(change, replay=True))  # counted here, not again by the sink
-        return kept, found
+            if not self._conflicts.concurrent(what):
+                return None
+            return tx, dataclasses.replace(change, replay=True)  # counted here, not again by the sink
+
+        return [change for _, change in resolve_concurrent(self._peer, changes, seen_and_key, on_clash)], found
 
     def forget_old_writes(self) -> None:
         """Trim the keys this direction's reader recorded to what the peer may still need."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,13 +14,16 @@ import pymongo
 import pytest
 from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Timestamp
 
+from dtsctl.connectors.mongodb.codec import pack, readable
 from dtsctl.connectors.mongodb.sink import MongoSink
 from dtsctl.connectors.mongodb.source import MongoSource
 from dtsctl.engine.conflicts import ConflictPolicy, Conflicts
 from dtsctl.engine.documents.changes import DocumentChange, Record
 from dtsctl.engine.documents.loop import written_by
+from dtsctl.engine.documents.reader import DocumentReader
 from dtsctl.engine.errors import ConflictError
 from dtsctl.engine.origin import PairTags
+from dtsctl.engine.progress import Progress
 from dtsctl.engine.task import TaskSpec
 from tests.e2e.cli import Workspace, wait_for
 from tests.servers.mongodb import REAL_URI_VARIABLE
@@ -91,6 +95,26 @@ def test_two_way_the_peer_recognises_a_marked_transaction_and_a_cascade_still_se
     assert [written_by(record, reverse.dropped_origin or "") for record in records] == [True, False]
     assert [change.id for change in records[1].changes] == ["local"]
     assert [change.id for change in stream_records(cascade, 2)[0].changes if change.database == src] == ["a", "b"]
+    sink.delete_checkpoint()
+
+
+def test_two_way_the_marker_tells_the_peer_how_far_its_direction_had_applied(real_mongodb, databases,
+                                                                            tmp_path) -> None:
+    """The reverse reader learns from the forward's marker (in the forward's transaction) how far B had
+    received A's changes, and records it with B's own next write and that write's key."""
+    src, _ = databases
+    forward = spec([{"database": src}], tags=PairTags(own="fwd", peer="rev"))
+    reverse = spec([{"database": src}], tags=PairTags(own="rev", peer="fwd"))
+    source = open_stream(reverse)
+    sink = MongoSink(forward)
+    sink.apply([DocumentChange("insert", src, "c", id="a", document=pack({"_id": "a"}))],
+               False, Conflicts(ConflictPolicy.IGNORE), lambda counts: {"applied_seq": 7})
+    real_mongodb[src].c.insert_one({"_id": "local"})
+    reader = DocumentReader(lambda: source, tmp_path / "log.db", Progress(), threading.Event(), copy=False,
+                            dropped_origin="fwd", readable=readable)
+    kept = reader._without_peer_writes(stream_records(source, 2), "fwd")
+    assert [[change.id for change in record.changes] for record in kept] == [["local"]]
+    assert kept[0].position["peer_seen"] == 7 and kept[0].keys == (f'{src}.c:["local"]'.encode(),)
     sink.delete_checkpoint()
 
 
