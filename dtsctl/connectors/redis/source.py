@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.client import connect
-from dtsctl.connectors.redis.dump import dump_payload, restore_command
+from dtsctl.connectors.redis.dump import restore_command
 from dtsctl.connectors.redis.replica import ReplicaConnection
 from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
-from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
+from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, DbRule, Selection, Translator, origin_key
 from dtsctl.engine.events import Position
 from dtsctl.engine.keyspace.interfaces import CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, KeyspaceSource, Record
 from dtsctl.engine.task import TaskSpec
@@ -200,15 +200,7 @@ class RedisSource(KeyspaceSource):
             data = self._replica.rdb_bytes(min(self._rdb_left, SNAPSHOT_READ_BYTES))
             self._rdb_left -= len(data)
             self._rdb.feed(data)
-        for item in self._rdb.items():
-            if isinstance(item, rdb.Entry):
-                self._restore(item)
-                if self._pending.commands >= RECORD_COMMANDS or self._pending.size >= RECORD_BYTES:
-                    records += self._pending.take(self._position(True))
-            elif isinstance(item, rdb.Function) and not self._warned_functions:
-                self._warned_functions = True
-                log.warning("the source holds Redis functions; they are not replicated (load them on the "
-                            "destination with FUNCTION LOAD)")
+        records += self._restores()
         if not self._rdb.done:
             if not self._rdb_left:
                 raise rdb.RdbError("the snapshot ended before its end marker; the source sent a truncated RDB")
@@ -225,16 +217,40 @@ class RedisSource(KeyspaceSource):
             self._replica.start_stream(POLL_SECONDS)
         return records, self._position()
 
-    def _restore(self, entry: rdb.Entry) -> None:
-        rule = self.selection.rule(entry.db)
-        if rule is None or not rule.wants(entry.key) or not self._keep_snapshot:
+    def _restores(self) -> list[Record]:
+        """The RESTORE commands of every selected entry complete in the RDB bytes fed so far, as records."""
+        assert self._rdb is not None
+        records: list[Record] = []
+        pending, replace = self._pending, self.replace
+        version = int(self._rdb.version or 0).to_bytes(2, "little")
+        for rule, entry in self._selected_entries():
+            ttl = entry.expire_ms or 0
+            if ttl and rule.extend_ttl:
+                ttl += rule.extend_ttl * 1000
+            pending.encoded(rule.destination, restore_command(entry.key, ttl, entry.type, entry.encoding, version,
+                                                              replace))
+            if pending.commands >= RECORD_COMMANDS or pending.size >= RECORD_BYTES:
+                records += pending.take(self._position(True))
+        return records
+
+    def _selected_entries(self) -> Iterator[tuple[DbRule, rdb.Entry]]:
+        """The selected entries complete in the RDB bytes fed so far, each with its database's rule
+        (the snapshot's per-key loop: what it needs is held in locals)."""
+        assert self._rdb is not None
+        if not self._keep_snapshot:
+            for _ in self._rdb.items():  # walked to find the end of the RDB
+                pass
             return
-        assert self._rdb is not None and self._rdb.version is not None
-        ttl = entry.expire_ms or 0
-        if ttl and rule.extend_ttl:
-            ttl += rule.extend_ttl * 1000
-        payload = dump_payload(entry.type, entry.encoding, self._rdb.version)
-        self._pending.encoded(rule.destination, restore_command(entry.key, ttl, payload, self.replace))
+        rules = self.selection.rules
+        for item in self._rdb.items():
+            if type(item) is rdb.Entry:
+                rule = rules.get(item.db)
+                if rule is not None and rule.wants(item.key):
+                    yield rule, item
+            elif isinstance(item, rdb.Function) and not self._warned_functions:
+                self._warned_functions = True
+                log.warning("the source holds Redis functions; they are not replicated (load them on the "
+                            "destination with FUNCTION LOAD)")
 
     def _estimates(self) -> dict[str, dict[str, int]]:
         """Keys per selected database now (INFO keyspace), for progress in status."""

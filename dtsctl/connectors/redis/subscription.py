@@ -38,7 +38,7 @@ from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.commands import keys_of
 from dtsctl.connectors.redis.dump import dump_payload
 from dtsctl.connectors.redis.selection import Selection
-from dtsctl.connectors.redis.source import RedisSource
+from dtsctl.connectors.redis.source import RECORD_BYTES, RECORD_COMMANDS, RedisSource
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import Position
@@ -164,13 +164,17 @@ class SubscriptionRedisSource(RedisSource):
     def position(self) -> dict[str, Any]:
         return self._position()
 
-    def _restore(self, entry: rdb.Entry) -> None:
-        rule = self.selection.rule(entry.db)
-        if rule is None or not rule.wants(entry.key) or not self._keep_snapshot:
-            return
+    def _restores(self) -> list[Record]:
+        """Each selected entry as an insert of its DUMP payload."""
         assert self._rdb is not None and self._rdb.version is not None
-        self._pending.snapshot_key(entry.db, entry.key, entry.type,  # type: ignore[attr-defined]
-                                   dump_payload(entry.type, entry.encoding, self._rdb.version), entry.expire_ms)
+        changes: _Changes = self._pending  # type: ignore[assignment]
+        records: list[Record] = []
+        for _, entry in self._selected_entries():
+            changes.snapshot_key(entry.db, entry.key, entry.type,
+                                 dump_payload(entry.type, entry.encoding, self._rdb.version), entry.expire_ms)
+            if changes.commands >= RECORD_COMMANDS or changes.size >= RECORD_BYTES:
+                records += changes.take(self._position(True))
+        return records
 
     def _stream_event(self, kind: str) -> None:
         changes: _Changes = self._pending  # type: ignore[assignment]
