@@ -17,10 +17,11 @@ import os
 import subprocess
 import sys
 from multiprocessing.connection import Connection
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator, Protocol, Sequence
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.dump import restore_command
+from dtsctl.connectors.redis.resp import encode
 from dtsctl.connectors.redis.selection import DbRule, Selection
 from dtsctl.engine.errors import ConnectionFailure
 
@@ -40,7 +41,7 @@ class Walker(Protocol):
 class SnapshotWalk:
     """The selected entries of one RDB, fed in chunks as they arrive."""
 
-    def __init__(self, objects: list[dict[str, Any]], keep: bool) -> None:
+    def __init__(self, objects: Sequence[dict[str, Any]], keep: bool) -> None:
         self.rdb = rdb.RdbReader()
         self._rules = Selection(objects).rules
         self._keep = keep  # False: the snapshot's data is dropped (phases without `full`), its end still found
@@ -87,14 +88,14 @@ class RestorePayloads:
             version = version or int(self._walk.rdb.version or 0).to_bytes(2, "little")
             if rule.destination != self._db:
                 self._db = rule.destination
-                parts.append(b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n" % (len(str(self._db)), self._db))
+                parts.append(encode((b"SELECT", self._db)))
             ttl = entry.expire_ms or 0
             if ttl and rule.extend_ttl:
                 ttl += rule.extend_ttl * 1000
             command = restore_command(entry.key, ttl, entry.type, entry.encoding, version, replace)
             parts.append(command)
             self._size += len(command)
-            if len(parts) > RECORD_COMMANDS or self._size >= RECORD_BYTES:  # + its SELECT
+            if len(parts) > RECORD_COMMANDS or self._size >= RECORD_BYTES:  # parts: the RESTOREs and a SELECT
                 payloads.append(self._close())
         if self._walk.done and parts:
             payloads.append(self._close())
@@ -112,7 +113,7 @@ class RestoreWorker:
     chunk of RDB bytes goes down its stdin, the payloads it completed come back on its stdout
     (multiprocessing's framing: a length, then the bytes, read and written whole)."""
 
-    def __init__(self, objects: list[dict[str, Any]], keep: bool, replace: bool) -> None:
+    def __init__(self, objects: Sequence[dict[str, Any]], keep: bool, replace: bool) -> None:
         settings = json.dumps({"objects": objects, "keep": keep, "replace": replace})
         self._process = subprocess.Popen([sys.executable, "-m", __name__, settings],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
