@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from dtsctl.engine.events import Position
 from dtsctl.engine.pipeline import CheckResult, TableComparison
@@ -77,19 +77,18 @@ class Batch:
     def add(self, seq: int, payload: bytes) -> None:
         self.payloads.append((seq, payload))
         self._commands = None
-        db, writes = 0, self.writes
-        for args in self._decode(payload):
+        writes = self.writes
+        for db, args in self._in_databases(payload):
             self.size += 1
-            if args[0].lower() == _SELECT:
-                db = int(args[1])
-            else:
+            if args[0].lower() != _SELECT:
                 writes[db] = writes.get(db, 0) + 1
 
     @property
     def commands(self) -> list[Command]:
         """Every command with the change-log row it came from and its database (SELECTs included)."""
         if self._commands is None:
-            self._commands = [command for seq, payload in self.payloads for command in self._parse(seq, payload)]
+            self._commands = [Command(seq, db, args) for seq, payload in self.payloads
+                              for db, args in self._in_databases(payload)]
         return self._commands
 
     @commands.setter
@@ -100,13 +99,13 @@ class Batch:
             if command.args[0].lower() != _SELECT:
                 self.writes[command.db] = self.writes.get(command.db, 0) + 1
 
-    def _parse(self, seq: int, payload: bytes) -> list[Command]:
-        commands, db = [], 0
+    def _in_databases(self, payload: bytes) -> Iterator[tuple[int, list[bytes]]]:
+        """The commands of a payload, each with the database it runs in (a payload starts in db 0)."""
+        db = 0
         for args in self._decode(payload):
             if args[0].lower() == _SELECT:
                 db = int(args[1])
-            commands.append(Command(seq, db, args))
-        return commands
+            yield db, args
 
 
 @dataclass
