@@ -1,11 +1,13 @@
 """MariaDB benchmark: dtsctl against MariaDB's own tools, on the same machine, in one run.
 
-    .venv/bin/python bench/mysql_bench.py [--rows 1000000] [--changes 200000] [--paced-rate 2000] [--paced-seconds 20]
-    .venv/bin/python bench/mysql_bench.py --quick [--full-only]
+    .venv/bin/python bench/mysql_bench.py [--rows 1000000] [--changes 200000] [--paced-rate 5000] [--paced-seconds 20]
+    .venv/bin/python bench/mysql_bench.py --quick [--full-only | --incremental-only]
 
 `--quick` is a smaller run (200,000 rows, 40,000 changes, 10 s paced) that finishes in a
-few minutes; `--full-only` runs only measure 1; `--profile FILE` records the agent during
-the full copy with py-spy (collapsed stacks, all threads) into FILE.
+few minutes; `--full-only` runs only measure 1, `--incremental-only` only 2 to 4;
+`--profile FILE` records the agent (every thread, and its reader process) with py-spy
+(collapsed stacks) into FILE during the full copy, or with `--incremental-only` during the
+catch-up of single-row transactions.
 
 1. Full copy of a `--rows` table: `mariadb-dump | mariadb` (baseline) vs a dtsctl
    migration with phases [schema, full], timed from `apply` to `completed`.
@@ -13,9 +15,11 @@ the full copy with py-spy (collapsed stacks, all threads) into FILE.
    replication is stopped (a native replica's STOP SLAVE; a paused dtsctl task),
    then replication resumes and the catch-up is timed: rows/s applied, not
    limited by how fast one client can write.
-3. Incremental lag at `--paced-rate` rows/s for `--paced-seconds`: probe rows carry
+3. The same with `--changes` rows in transactions of 10 rows.
+4. Incremental lag at `--paced-rate` rows/s for `--paced-seconds`: probe rows carry
    their insert time; a poller on the destination records when each arrives
    (end-to-end lag), p50 and p99, for the native replica and for dtsctl.
+During 2 to 4 the agent's resident memory (its processes summed) is sampled; the peak is printed.
 
 Private servers are started in a temporary folder (tests/servers) and removed at the end.
 """
@@ -171,18 +175,26 @@ def prepare_stream_source(src: MariaDBServer) -> None:
     src.execute(PROBE_DDL)
 
 
-def write_backlog(src: MariaDBServer, first_id: int, count: int, writers: int = 4) -> None:
-    """`count` single-row autocommit transactions from several clients (not timed)."""
+def write_backlog(src: MariaDBServer, first_id: int, count: int, rows_per_transaction: int = 1,
+                  writers: int = 4) -> None:
+    """`count` rows in transactions of `rows_per_transaction` (autocommit for 1) from several clients (not timed)."""
 
-    def write(start: int) -> None:
+    def write(writer: int) -> None:
         connection = src.root_connect()
         with connection.cursor() as cursor:
-            for row_id in range(start, first_id + count, writers):
-                cursor.execute("INSERT INTO bench.orders VALUES (%s, %s, 1.5, 'backlog', NOW(6))",
-                               (row_id, row_id % 1000))
+            ids = range(first_id + writer * rows_per_transaction, first_id + count, writers * rows_per_transaction)
+            for start in ids:
+                rows = [(row_id, row_id % 1000) for row_id in range(start, min(start + rows_per_transaction,
+                                                                               first_id + count))]
+                if rows_per_transaction > 1:
+                    connection.begin()
+                for row in rows:
+                    cursor.execute("INSERT INTO bench.orders VALUES (%s, %s, 1.5, 'backlog', NOW(6))", row)
+                if rows_per_transaction > 1:
+                    connection.commit()
         connection.close()
 
-    threads = [threading.Thread(target=write, args=(first_id + offset,)) for offset in range(writers)]
+    threads = [threading.Thread(target=write, args=(writer,)) for writer in range(writers)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -242,7 +254,51 @@ def paced_lag(src: MariaDBServer, dst: MariaDBServer, first_id: int, rate: int, 
     return statistics.median(lags), lags[min(len(lags) - 1, int(len(lags) * 0.99))]
 
 
-def incremental(root: Path, changes: int, rate: int, seconds: float) -> dict[str, tuple[float, float, float]]:
+class AgentMemory(threading.Thread):
+    """Samples the resident memory of the task's agent and its child processes, summed; keeps the peak."""
+
+    def __init__(self, workspace: Path) -> None:
+        super().__init__(daemon=True)
+        self.pid_file = workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid"
+        self.peak_mb = 0.0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(0.2):
+            try:
+                pids = agent_processes(int(self.pid_file.read_text()))
+                total = sum(resident_kb(pid) for pid in pids)
+            except (OSError, ValueError):
+                continue
+            self.peak_mb = max(self.peak_mb, total / 1024)
+
+
+def agent_processes(pid: int) -> list[int]:
+    """`pid` and its children (the agent's reader process)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
+def resident_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def record_agent_tree(workspace: Path, output: Path) -> subprocess.Popen:
+    """py-spy sampling the task's agent and its reader process until interrupted."""
+    pid_file = workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid"
+    wait_until(lambda: Path(f"/proc/{pid_file.read_text().strip()}/task").exists(), timeout=60)
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(py_spy), "record", "--subprocesses", "--threads", "--idle", "--rate", "200",
+                             "--format", "raw", "--output", str(output), "--pid", pid_file.read_text().strip()],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Path | None = None
+                ) -> dict[str, tuple[float, float, float, float, float]]:
+    """Per side: (single-row rows/s, 10-row rows/s, lag p50, lag p99, agent peak MB)."""
     results = {}
     for name in ("native replica", "dtsctl"):
         src, dst = server(10), server(11)
@@ -257,23 +313,40 @@ def incremental(root: Path, changes: int, rate: int, seconds: float) -> dict[str
                 dtsctl(workspace, "apply", "--auto-approve")
                 wait_until(lambda: task_status(workspace)["phase"] == "incremental", timeout=120)
             native = name == "native replica"
+            memory = None if native else AgentMemory(workspace)
+            profiler: list[subprocess.Popen] = []
 
-            def pause() -> None:
-                if native:
-                    dst.execute("STOP SLAVE")
-                else:
-                    set_status(workspace, "paused")
-                write_backlog(src, 1, changes)
+            def pause(first_id: int, rows_per_transaction: int) -> Callable[[], None]:
+                def stop() -> None:
+                    if native:
+                        dst.execute("STOP SLAVE")
+                    else:
+                        set_status(workspace, "paused")
+                    write_backlog(src, first_id, changes, rows_per_transaction)
+                return stop
 
             def resume() -> None:
                 if native:
                     dst.execute("START SLAVE")
                 else:
                     set_status(workspace, "running")
+                    if memory is not None and not memory.is_alive():
+                        memory.start()
+                    if profile is not None and not profiler:
+                        profiler.append(record_agent_tree(workspace, profile))
 
-            rows_per_second = catch_up_rate(dst, changes, pause, resume)
-            p50, p99 = paced_lag(src, dst, changes + 1, rate, seconds)
-            results[name] = (rows_per_second, p50, p99)
+            single = catch_up_rate(dst, changes, pause(1, 1), resume)
+            for running in profiler:
+                running.send_signal(signal.SIGINT)
+                running.wait(timeout=60)
+            grouped = catch_up_rate(dst, changes, pause(changes + 1, 10), resume)
+            p50, p99 = paced_lag(src, dst, 2 * changes + 1, rate, seconds)
+            peak = 0.0
+            if memory is not None:
+                memory.halt.set()
+                memory.join()
+                peak = memory.peak_mb
+            results[name] = (single, grouped, p50, p99, peak)
             if name == "dtsctl":
                 dtsctl(workspace, "destroy", "--auto-approve")
         finally:
@@ -286,41 +359,58 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int)
     parser.add_argument("--changes", type=int)
-    parser.add_argument("--paced-rate", type=int, default=2000)
+    parser.add_argument("--paced-rate", type=int, default=5000)
     parser.add_argument("--paced-seconds", type=float)
     parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in a few minutes")
     parser.add_argument("--full-only", action="store_true", help="only the full-copy measure")
-    parser.add_argument("--profile", type=Path, help="py-spy the agent during the full copy into this file")
+    parser.add_argument("--incremental-only", action="store_true", help="only the incremental measures")
+    parser.add_argument("--profile", type=Path, help="py-spy the agent into this file (see above)")
     args = parser.parse_args()
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     args.rows = args.rows or sizes["rows"]
     args.changes = args.changes or sizes["changes"]
     args.paced_seconds = args.paced_seconds or sizes["paced_seconds"]
     root = Path(tempfile.mkdtemp(prefix="dtsctl-bench-"))
+    copy: tuple[float, float] | None = None
     try:
-        src = server(1)
-        try:
-            seed(src, args.rows)
-            baseline_dst, dtsctl_dst = server(2), server(3)
-            try:
-                dump_rate = full_copy_baseline(src, baseline_dst, args.rows)
-                copy_rate = full_copy_dtsctl(root, src, dtsctl_dst, args.rows, args.profile)
-            finally:
-                baseline_dst.close()
-                dtsctl_dst.close()
-        finally:
-            src.close()
-        stream = {} if args.full_only else incremental(root, args.changes, args.paced_rate, args.paced_seconds)
+        if not args.incremental_only:
+            copy = full_copy(root, args.rows, args.profile)
+        stream = {} if args.full_only else incremental(root, args.changes, args.paced_rate, args.paced_seconds,
+                                                       args.profile if args.incremental_only else None)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"machine: {os.cpu_count()} cores; rows={args.rows} changes={args.changes} "
           f"paced={args.paced_rate} rows/s for {args.paced_seconds:g}s")
-    print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s")
-    print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {copy_rate / dump_rate:.2f}× the baseline")
-    for name, (rate, p50, p99) in stream.items():
-        print(f"incremental    {name:<24} {rate:12,.0f} rows/s sustained; lag at {args.paced_rate}/s: "
-              f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    if copy is not None:
+        dump_rate, copy_rate = copy
+        print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s")
+        print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {copy_rate / dump_rate:.2f}× the baseline")
+    if stream:
+        (native_single, native_grouped, native_p50, native_p99, _) = stream["native replica"]
+        (single, grouped, p50, p99, peak) = stream["dtsctl"]
+        print(f"catch-up, single-row txns   native replica {native_single:10,.0f} rows/s   dtsctl {single:10,.0f} rows/s"
+              f"   {single / native_single:.2f}×")
+        print(f"catch-up, 10-row txns       native replica {native_grouped:10,.0f} rows/s   dtsctl {grouped:10,.0f} rows/s"
+              f"   {grouped / native_grouped:.2f}×")
+        print(f"lag at {args.paced_rate} rows/s         native replica p50 {native_p50 * 1000:.0f} ms, p99 "
+              f"{native_p99 * 1000:.0f} ms   dtsctl p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+        print(f"agent resident memory       dtsctl peak {peak:.0f} MB (its processes summed)")
     return 0
+
+
+def full_copy(root: Path, rows: int, profile: Path | None) -> tuple[float, float]:
+    """(baseline rows/s, dtsctl rows/s) of measure 1."""
+    src = server(1)
+    try:
+        seed(src, rows)
+        baseline_dst, dtsctl_dst = server(2), server(3)
+        try:
+            return full_copy_baseline(src, baseline_dst, rows), full_copy_dtsctl(root, src, dtsctl_dst, rows, profile)
+        finally:
+            baseline_dst.close()
+            dtsctl_dst.close()
+    finally:
+        src.close()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ the dtsctl agent (in-process runner) each copy it; keys/s and MB/s of RDB.
 Stream: redis-benchmark writes --requests commands (SET, LPUSH, HSET, SADD,
 ZADD, INCR) to the source at --rate writes/s; lag is sampled every 20 ms with a
 probe key written to the source with its time and read back from each
-destination, and each side's catch-up time after the load is reported.
+destination, and each side's catch-up time after the load is reported. `--burst`
+offers the writes unthrottled (one redis-benchmark run, about 150,000 writes/s on
+the 2-core machine) and reports each side's writes/s end to end and how long after
+the burst ended it caught up.
 """
 
 from __future__ import annotations
@@ -119,8 +122,9 @@ SLICE_SECONDS = 0.1
 
 
 def offer_load(port: int, requests: int, rate: int) -> None:
-    """redis-benchmark (which has no rate limit of its own) in 100 ms slices of rate/10 writes."""
-    per_slice = max(6, rate // 10)
+    """redis-benchmark (which has no rate limit of its own) in 100 ms slices of rate/10 writes;
+    all at once when `rate` is 0."""
+    per_slice = max(6, rate // 10) if rate else requests
     deadline = time.perf_counter()
     for _ in range(max(1, requests // per_slice)):
         subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(per_slice // 6), "-r", "100000", "-P", "16",
@@ -148,7 +152,10 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50_000, help="writes/s offered to the source")
     parser.add_argument("--quick", action="store_true", help="200,000 keys and 200,000 writes (under 5 minutes)")
     parser.add_argument("--snapshot-only", action="store_true", help="stop after the snapshot")
+    parser.add_argument("--burst", action="store_true", help="offer the writes unthrottled")
     args = parser.parse_args()
+    if args.burst:
+        args.rate = 0
     if args.quick:
         args.keys, args.requests = 200_000, 200_000
     with tempfile.TemporaryDirectory() as folder:
@@ -218,10 +225,13 @@ def main() -> None:
                   f"({args.requests / load_seconds:,.0f} writes/s offered)")
             for name, seconds in finished.items():
                 lags = probe.samples[name]
-                print(f"stream {name}: caught up {seconds:.2f}s after the load began "
-                      f"({args.requests / seconds:,.0f} writes/s kept up with; dtsctl applied {applied} "
+                print(f"stream {name}: caught up {seconds:.2f}s after the load began, "
+                      f"{max(0.0, seconds - load_seconds):.2f}s after it ended "
+                      f"({args.requests / seconds:,.0f} writes/s end to end; dtsctl applied {applied} "
                       f"commands that changed data), lag p50 {percentile(lags, 0.5) * 1000:.0f} ms, "
                       f"p99 {percentile(lags, 0.99) * 1000:.0f} ms")
+            print(f"stream ratio: {finished['native replica'] / finished['dtsctl']:.2f}x the native replica's "
+                  "writes/s end to end")
         finally:
             for process, _ in servers:
                 process.terminate()

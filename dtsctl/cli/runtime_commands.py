@@ -49,6 +49,10 @@ def _render_table(views: list[TaskView]) -> str:
 def _render_details(view: TaskView) -> None:
     data = view.as_contract()
     click.echo(f"\n{view.address}: checkpoint {data['checkpoint'] or '-'}")
+    for side in ("reader", "applier"):
+        if data.get(side):
+            click.echo(f"  {side}: at {data[side]['position'] or '-'}, {data[side]['events_per_second']:g} events/s "
+                       "over the last 10 s")
     conflicts = data["conflicts"]
     if any(conflicts.values()):
         click.echo("  conflicts: " + ", ".join(f"{op} {count}" for op, count in conflicts.items()))
@@ -102,7 +106,16 @@ def _render_subscription(stream: dict[str, Any] | None) -> None:
 @state_option
 @pass_context
 def status(cli: CliContext, address: str | None, as_json: bool, watch: bool) -> None:
-    """What each task is doing now; with ADDRESS, also each table's full-copy progress."""
+    """What each task is doing now; with ADDRESS, also each table's full-copy
+    progress, and where the reader and the applier stand.
+
+    The reader (source -> change log) and the applier (change log ->
+    destination) run as separate processes; in --json each task has
+    "reader": {"pid", "position", "events_per_second"} and "applier":
+    {"position", "events_per_second"}: the source position each has reached
+    and the change events it handled per second over the last 10 s, so the
+    side that is behind shows.
+    """
     while True:
         views = _managed_views(cli, address)
         streams = {view.address: _subscription(cli, view.address) for view in views}

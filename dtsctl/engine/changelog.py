@@ -72,6 +72,7 @@ class ChangeLog:
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(_SCHEMA)
         self.conn = conn
+        self._newest: float | None = None  # newest commit time this instance appended (one reader appends)
 
     def close(self) -> None:
         self.conn.close()
@@ -99,6 +100,7 @@ class ChangeLog:
             self.conn.execute("DELETE FROM consumers")
             self.conn.execute("DELETE FROM local_writes")
             self.conn.execute("DELETE FROM meta WHERE key != ?", (_TASK_ID,))
+        self._newest = None
 
     # -- reader side ----------------------------------------------------------------
     def reader_position(self) -> tuple[bool, Position]:
@@ -122,7 +124,8 @@ class ChangeLog:
                                       "ON CONFLICT(key) DO UPDATE SET seq = excluded.seq", written)
             self._set(_READER_POSITION, position)
             if newest is not None:
-                self._set(_NEWEST_COMMIT_TIME, max(newest, self.newest_commit_time() or newest))
+                self._newest = max(newest, self._newest if self._newest is not None else self.newest_commit_time() or newest)
+                self._set(_NEWEST_COMMIT_TIME, self._newest)
 
     def set_reader_position(self, position: Position) -> None:
         with _transaction(self.conn):

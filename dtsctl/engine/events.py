@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dtsctl.engine import records
+
 Op = Literal["insert", "update", "delete"]
 EventOp = Literal["insert", "update", "delete", "ddl"]
 DdlKind = Literal["create", "alter", "rename", "drop", "truncate"]
@@ -108,12 +110,18 @@ class Transaction:
     # log for the other direction of a two-way pair; not stored with the transaction.
     keys: tuple[bytes, ...] = ()
 
-    def payload(self) -> str:
-        return json.dumps([event.to_json() for event in self.events], separators=(",", ":"))
+    def payload(self) -> bytes:
+        """The change log's record of the events (dtsctl.engine.records)."""
+        return records.encode_events(self.events)
 
     @classmethod
-    def from_payload(cls, payload: str, position: Position, commit_time: float) -> "Transaction":
-        events = tuple(ChangeEvent.from_json(item) for item in json.loads(payload))
+    def from_payload(cls, payload: str | bytes, position: Position, commit_time: float) -> "Transaction":
+        """Read a record back; JSON text is how earlier versions wrote them."""
+        if isinstance(payload, str):
+            events = tuple(ChangeEvent.from_json(item) for item in json.loads(payload))
+        else:
+            events = tuple(ChangeEvent(*fields[:7], ddl=None if fields[7] is None else SchemaChange.from_json(fields[7]))
+                           for fields in records.decode_events(payload))
         return cls(events=events, position=position, commit_time=commit_time)
 
 

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from typing import Any
 
 from dtsctl.engine.checkpoint import Checkpoint
+
+RATE_WINDOW_SECONDS = 10.0
+
+
+class Rate:
+    """Events per second over the last RATE_WINDOW_SECONDS, from samples of a running total."""
+
+    def __init__(self) -> None:
+        self._samples: collections.deque[tuple[float, int]] = collections.deque()
+
+    def per_second(self, total: int, now: float) -> float:
+        self._samples.append((now, total))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= RATE_WINDOW_SECONDS:
+            self._samples.popleft()
+        first_time, first_total = self._samples[0]
+        return round((total - first_total) / (now - first_time), 1) if now > first_time else 0.0
 
 
 class Progress:
@@ -22,7 +39,11 @@ class Progress:
         self.newest_seen: float | None = None  # source commit time of the newest change in the change log
         self.caught_up = True
         self.events_read = 0  # change events the reader appended since this agent started
+        self.reader_pid: int | None = None  # the reader process, while it runs
+        self.reader_position: str | None = None  # where the reader stands in the source
+        self.applier_position: str | None = None  # the source position the applier has applied up to
         self._checkpoint = Checkpoint()
+        self._read_rate, self._applied_rate = Rate(), Rate()
 
     def set_phase(self, phase: str) -> None:
         with self._lock:
@@ -47,15 +68,30 @@ class Progress:
             if caught_up is not None:
                 self.caught_up = caught_up
 
-    def reader_advanced(self, position: str | None, newest_commit_time: float | None, events: int = 0) -> None:
+    def reader_advanced(self, position: str | None, newest_commit_time: float | None, events: int = 0,
+                        reader_position: str | None = None) -> None:
         """The source position to show as the checkpoint (None: unchanged), the commit time of the
-        newest change in the change log, and how many change events the reader just appended."""
+        newest change in the change log, how many change events the reader just appended, and
+        the reader's own position (None: unchanged)."""
         with self._lock:
             if position is not None:
                 self.position = position
+            if reader_position is not None:
+                self.reader_position = reader_position
             self.events_read += events
             if newest_commit_time is not None:
                 self.newest_seen = newest_commit_time
+
+    def reader_started(self, pid: int | None) -> None:
+        """The reader process now running (None: none runs)."""
+        with self._lock:
+            self.reader_pid = pid
+
+    def applier_advanced(self, position: str | None) -> None:
+        """The source position after the last change the applier committed (None: unchanged)."""
+        if position is not None:
+            with self._lock:
+                self.applier_position = position
 
     def wait_for_change(self, timeout: float) -> None:
         """Sleep until a phase or state change, or `timeout`."""
@@ -76,6 +112,7 @@ class Progress:
         return round(max(0.0, self.newest_seen - (applied if applied is not None else self.newest_seen)), 3)
 
     def snapshot(self) -> dict[str, Any]:
+        now = time.monotonic()
         with self._lock:
             cp = self._checkpoint
             return {
@@ -92,5 +129,9 @@ class Progress:
                     for name, tp in cp.tables.items()
                 },
                 "conflicts": cp.conflicts.as_dict(),
+                "reader": {"pid": self.reader_pid, "position": self.reader_position,
+                           "events_per_second": self._read_rate.per_second(self.events_read, now)},
+                "applier": {"position": self.applier_position,
+                            "events_per_second": self._applied_rate.per_second(cp.events_applied, now)},
                 "updated_at": time.time(),
             }

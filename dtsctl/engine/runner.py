@@ -1,4 +1,4 @@
-"""What every pipeline's runner shares: the apply loop, reader-error propagation, stopping threads.
+"""What every pipeline's runner shares: the apply loop, watching the reader process, stopping threads.
 
 A run always starts from the committed checkpoints, so after any failure the
 agent simply runs again: that is how crashes and connection retries resume.
@@ -6,26 +6,27 @@ agent simply runs again: that is how crashes and connection retries resume.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 from dtsctl.engine.changelog import ChangeLog, stream_started_for
-from dtsctl.engine.checkpoint import Checkpoint
+from dtsctl.engine.checkpoint import CheckOutcome, Checkpoint, CheckpointStore, load_after_precheck
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.shared_status import SharedLogStatus
+from dtsctl.engine.reader import ChangeLogReader
+from dtsctl.engine.applier_status import ApplierStatus
 from dtsctl.engine.task import TaskSpec
 from dtsctl.engine.worker import Worker
 
 TRIM_EVERY_SECONDS = 1.0
 
 
-class ReaderThread(Protocol):
-    error: BaseException | None
-
-    def is_alive(self) -> bool: ...
+class WatchedReader(Protocol):
+    def check(self) -> None:
+        """Raise the reader's failure; start a reader killed from outside again."""
 
 
 class AppliesNext(Protocol):
@@ -33,6 +34,18 @@ class AppliesNext(Protocol):
         """Apply the next change-log transaction(s) and commit `cp` with them; False when idle."""
 
     def forget_old_writes(self) -> None: ...
+
+
+class Endpoint(CheckpointStore, Protocol):
+    def check_connection(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SourceConnector(Protocol):
+    def source(self, spec: TaskSpec) -> Any: ...
+
+    def precheck(self, spec: TaskSpec) -> Sequence[CheckOutcome]: ...
 
 
 class PipelineRunner:
@@ -48,18 +61,46 @@ class PipelineRunner:
         self.stop = stop
         self.on_commit = on_commit
 
-    def _apply_loop(self, applier: AppliesNext, cp: Checkpoint, changelog: ChangeLog, reader: ReaderThread,
-                    appended: threading.Event, each_round: Callable[[], None] = lambda: None,
-                    completed: Callable[[], bool] = lambda: False, shared: SharedLogStatus | None = None) -> Outcome:
+    def _resume(self, connector: SourceConnector, sink: Endpoint) -> tuple[Checkpoint, ChangeLog]:
+        """Reach both ends, load the checkpoint, open the change log and decide whether it can be
+        trusted (`_trust_or_reset`): where a key-value or document run starts."""
+        cp = self._reach_and_load(connector.source(self.spec), sink, lambda: connector.precheck(self.spec))
+        changelog = ChangeLog(self.changelog_path)
+        try:
+            self._trust_or_reset(changelog, cp, sink)
+        except BaseException:
+            changelog.close()
+            raise
+        return cp, changelog
+
+    def _trust_or_reset(self, changelog: ChangeLog, cp: Checkpoint, sink: Any) -> None:
+        """Keep the change log when the checkpoint says it holds what comes next, else start over."""
+        raise NotImplementedError
+
+    def _reach_and_load(self, source: Endpoint, sink: Endpoint,
+                        precheck: Callable[[], Sequence[CheckOutcome]]) -> Checkpoint:
+        """Both ends answer (else ConnectionFailure, retried), then the destination's checkpoint after the
+        precheck a fresh task must pass (shown in status). `source` is closed afterwards."""
+        with contextlib.closing(source):
+            source.check_connection()
+        sink.check_connection()
+        self.progress.set_error(None)  # both ends answer again
+        cp = load_after_precheck(sink, precheck, lambda: self.progress.set_phase("precheck"),
+                                 lambda: streamed_without_copy(self.spec, self.changelog_path))
+        self.progress.committed(cp)
+        return cp
+
+    def _apply_loop(self, applier: AppliesNext, cp: Checkpoint, changelog: ChangeLog, reader: WatchedReader,
+                    appended: threading.Event, status: ApplierStatus, each_round: Callable[[], None] = lambda: None,
+                    completed: Callable[[], bool] = lambda: False) -> Outcome:
         """Apply the change log as the reader fills it, trimming what is applied; COMPLETED once
-        `completed()` says so while nothing is left to apply, STOPPED when asked to stop. `shared`:
-        a destination of a shared log reports its own applied position and lag through it."""
+        `completed()` says so while nothing is left to apply, STOPPED when asked to stop. `status`
+        reports the applied position (and a shared log's destination its lag)."""
         trimmed_at = 0.0
         while not self.stop.is_set():
-            if shared is not None:  # before each_round, which may announce a new phase
-                shared.refresh(cp.applied_seq)
+            status.refresh(cp.applied_seq)  # before each_round, which may announce a new phase
             each_round()
-            raise_reader_error(reader)
+            reader.check()
             if time.monotonic() - trimmed_at >= TRIM_EVERY_SECONDS:
                 release(changelog, self.spec, cp.applied_seq)
                 applier.forget_old_writes()
@@ -77,17 +118,7 @@ class PipelineRunner:
         return Outcome.STOPPED
 
 
-def raise_reader_error(reader: ReaderThread | None) -> None:
-    """Hand a reader thread's failure to the main thread, which decides retry or exit."""
-    if reader is None:
-        return
-    if reader.error is not None:
-        raise reader.error
-    if not reader.is_alive():
-        raise RuntimeError("the reader thread ended unexpectedly")
-
-
-def stop_threads(*threads: Worker | None) -> None:
+def stop_threads(*threads: Worker | ChangeLogReader | None) -> None:
     """Stop the run's helper threads (reader, delivery, ...) and wait for them, in order."""
     for thread in threads:
         if thread is not None:

@@ -57,6 +57,9 @@ class TaskView:
             "pid": self.pid,
             "last_error": self.last_error,
             "checkpoint": status.get("checkpoint"),
+            # the reader's and the applier's own positions and rates (engine.progress)
+            "reader": status.get("reader"),
+            "applier": status.get("applier"),
             "conflicts": status.get("conflicts", {"insert": 0, "update": 0, "delete": 0}),
             "tables": status.get("tables", {}),
             # engine details, only from engines that report them (Redis: full resyncs, writable heartbeat,

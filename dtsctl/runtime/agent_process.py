@@ -2,6 +2,8 @@
 
     python -m dtsctl.runtime.agent_process <task dir>
 
+The agent's main process applies; it forks the task's reader process
+(dtsctl.engine.reader), which never holds the agent's lock and dies with it.
 It holds `agent.lock` for its whole life (a second agent exits 0 at once), writes
 `status.json` at least every second, and exits 0 when stopped or completed,
 EXIT_FATAL (3) on an error retrying cannot fix, 1 on a crash (the supervisor
@@ -28,6 +30,7 @@ from dtsctl.engine.worker import Worker
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import EXIT_FATAL, shared_changelog
+from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS
 from dtsctl.runtime.lifecycle import pipeline_for
 from dtsctl.schedule import with_run_window
 
@@ -63,7 +66,7 @@ def secrets_in(value: Any, sensitive_paths: Iterable[Iterable[Any]] = ()) -> lis
     found: list[str] = [str(item) for item in _at_paths(value, sensitive_paths) if item not in (None, "")]
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "password" and isinstance(item, str):
+            if key in ALWAYS_SENSITIVE_KEYS and isinstance(item, str):
                 found.append(item)
             else:
                 found.extend(secrets_in(item))
@@ -147,6 +150,8 @@ def main(argv: list[str]) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another agent runs this task
+    # The reader process the agent forks must not keep the task locked after the agent died.
+    os.register_at_fork(after_in_child=lock.close)
     (task_dir / "agent.pid").write_text(f"{os.getpid()}\n")
 
     config = read_json(task_dir / "config.json")

@@ -46,6 +46,8 @@ STATUS_KEYS = (
     "checkpoint",  # human-readable source position the agent resumes from
     "tables",  # {"db.table": {"rows_copied": n, "rows_estimated": n, "done": bool}}
     "conflicts",  # {"insert": n, "update": n, "delete": n}
+    "reader",  # {"pid": n, "position": "...", "events_per_second": x}: the reader process, last 10 s
+    "applier",  # {"position": "...", "events_per_second": x}: the applier, last 10 s
     "updated_at",  # unix time of this write
 )
 

@@ -99,8 +99,8 @@ def kill_agent(workspace: Workspace, address: str) -> None:
 
 
 def reading_agent(workspace: Workspace, topology: str) -> int | None:
-    """The pid of the agent that reads the source for a one-to-many topology: the holder of the
-    flock on its shared change log's reader.lock (from /proc/locks), or None."""
+    """The pid of the agent that reads the source for a one-to-many topology: the agent whose
+    reader process holds the flock on its shared change log's reader.lock (from /proc/locks), or None."""
     lock = workspace.runtime / "shared" / topology / "reader.lock"
     try:
         inode = lock.stat().st_ino
@@ -109,8 +109,16 @@ def reading_agent(workspace: Workspace, topology: str) -> int | None:
     for line in Path("/proc/locks").read_text().splitlines():
         fields = line.split()
         if "->" not in fields and fields[1] == "FLOCK" and int(fields[5].rsplit(":", 1)[1]) == inode:
-            return int(fields[4])
+            return _agent_of(int(fields[4]))
     return None
+
+
+def _agent_of(reader: int) -> int | None:
+    """The agent that forked the reader process `reader` (None once it is gone)."""
+    try:
+        return int(Path(f"/proc/{reader}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
 def kill_in_turn(workspace: Workspace, *addresses: str, every: float = 10) -> None:

@@ -82,3 +82,21 @@ class AgentProcess:
 
     def stop(self) -> int:
         return self.kill(signal.SIGTERM)
+
+    def kill_all(self) -> int:
+        """kill -9 of the agent as a whole: its main process (the applier) and its reader process at once."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait(timeout=30)
+
+    def reader_pid(self) -> int:
+        """The agent's reader process, once it runs."""
+        return wait_for(lambda: (self.status().get("reader") or {}).get("pid"), 30, "a reader process")
+
+
+def process_ended(pid: int) -> bool:
+    """True once `pid` is gone (or a zombie nobody reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True

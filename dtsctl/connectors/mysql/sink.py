@@ -233,13 +233,22 @@ class _Run:
         self._upsert(self.changes)
 
     def _deletes(self) -> None:
-        if self.replay:
-            for batch in _batches(self.changes, 500):
-                self.cursor.execute(*self._delete_sql([change.key for change in batch]))
-            return
-        for change in self.changes:
-            if self.cursor.execute(*self._delete_sql([change.key])) == 0:
-                self.conflicts.row(change, self.counts)  # nothing to resolve: the row is already gone
+        """One `DELETE ... IN` per 500 keys; under a conflict policy, when fewer rows than keys went,
+        the batch is rolled back to a savepoint and replayed row by row to find, name and count
+        the rows that were already gone."""
+        for batch in _batches(self.changes, 500):
+            keys = [change.key for change in batch]
+            if self.replay:
+                self.cursor.execute(*self._delete_sql(keys))
+                continue
+            if len(batch) > 1:
+                self.cursor.execute("SAVEPOINT dtsctl_run")
+                if self.cursor.execute(*self._delete_sql(keys)) == len(batch):
+                    continue
+                self.cursor.execute("ROLLBACK TO SAVEPOINT dtsctl_run")
+            for change in batch:
+                if self.cursor.execute(*self._delete_sql([change.key])) == 0:
+                    self.conflicts.row(change, self.counts)  # nothing to resolve: the row is already gone
 
     # -- under a conflict policy -----------------------------------------------------
     def _inserts(self) -> None:

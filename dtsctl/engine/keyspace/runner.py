@@ -14,8 +14,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from dtsctl.engine.applier_status import ApplierStatus
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.checkpoint import Checkpoint, load_after_precheck
+from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.keyspace.applier import KeyspaceApplier, destination_name, in_snapshot
 from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
@@ -25,8 +26,7 @@ from dtsctl.engine.keyspace.reader import KeyspaceReader
 from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
-from dtsctl.engine.runner import PipelineRunner, stop_threads, streamed_without_copy
-from dtsctl.engine.shared_status import SharedLogStatus
+from dtsctl.engine.runner import PipelineRunner, stop_threads
 from dtsctl.engine.worker import Worker
 
 if TYPE_CHECKING:
@@ -50,12 +50,7 @@ class KeyspaceRunner(PipelineRunner):
         reader: KeyspaceReader | None = None
         heartbeat: _HeartbeatThread | None = None
         try:
-            self.connector.source(self.spec).check_connection()
-            sink.check_connection()
-            self.progress.set_error(None)  # both ends answer again
-            cp = self._checkpoint(sink)
-            changelog = ChangeLog(self.changelog_path)
-            self._trust_or_reset(changelog, cp, sink)
+            cp, changelog = self._resume(self.connector, sink)
             appended = threading.Event()
             reader = KeyspaceReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
                                     appended, snapshot="full" in self.spec.phases, shared=self.spec.shares_log)
@@ -69,13 +64,6 @@ class KeyspaceRunner(PipelineRunner):
             if changelog is not None:
                 changelog.close()
             sink.close()
-
-    def _checkpoint(self, sink: KeyspaceSink) -> Checkpoint:
-        cp = load_after_precheck(sink, lambda: self.connector.precheck(self.spec),
-                                 lambda: self.progress.set_phase("precheck"),
-                                 lambda: streamed_without_copy(self.spec, self.changelog_path))
-        self.progress.committed(cp)
-        return cp
 
     def _trust_or_reset(self, changelog: ChangeLog, cp: Checkpoint, sink: KeyspaceSink) -> None:
         shared = self.spec.shares_log
@@ -117,12 +105,12 @@ class KeyspaceRunner(PipelineRunner):
         return ConcurrentWrites(PeerWrites(peer), Conflicts(self.spec.conflict_policy), self.connector.keys_of,
                                 self.connector.encode)
 
-    def _shared_status(self, changelog: ChangeLog) -> SharedLogStatus | None:
-        """For a destination of a one-to-many topology: its own checkpoint and lag, from the shared log."""
-        if not self.spec.shares_log:
-            return None
-        return SharedLogStatus(changelog, self.progress, self.connector.source(self.spec).describe_position,
-                               also=lambda log: self.progress.heartbeat_read(log.heartbeat_seen()))
+    def _applier_status(self, changelog: ChangeLog) -> ApplierStatus:
+        """The applied position; for a destination of a one-to-many topology also its own checkpoint
+        and lag, from the shared log."""
+        return ApplierStatus(changelog, self.progress, self.connector.source(self.spec).describe_position,
+                             shared=self.spec.shares_log,
+                             also=lambda log: self.progress.heartbeat_read(log.heartbeat_seen()))
 
     def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
                cp: Checkpoint) -> Outcome:
@@ -138,9 +126,9 @@ class KeyspaceRunner(PipelineRunner):
                 self.progress.set_phase(phase)
 
         try:
-            return self._apply_loop(applier, cp, changelog, reader, appended, each_round=show_phase,
-                                    completed=lambda: not self.spec.incremental and not in_snapshot(cp),
-                                    shared=self._shared_status(changelog))
+            return self._apply_loop(applier, cp, changelog, reader, appended, self._applier_status(changelog),
+                                    each_round=show_phase,
+                                    completed=lambda: not self.spec.incremental and not in_snapshot(cp))
         finally:
             repairer.close()
             if concurrent is not None:

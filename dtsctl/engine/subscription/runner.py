@@ -20,7 +20,7 @@ from dtsctl.engine.keyspace.progress import KeyspaceProgress
 from dtsctl.engine.keyspace.reader import KeyspaceReader
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.runner import PipelineRunner, raise_reader_error, stop_threads
+from dtsctl.engine.runner import PipelineRunner, stop_threads
 from dtsctl.engine.subscription import retention
 from dtsctl.engine.subscription.delivery import Delivery, delivery_cursor
 from dtsctl.engine.subscription.recorder import EVENTS, NEWEST_COMMIT_TIME, SOURCE_SEQ, Recorder
@@ -122,7 +122,7 @@ class SubscriptionRunner(PipelineRunner):
         housekeeping_at = 0.0
         active_at = time.monotonic()
         while not self.stop.is_set():
-            raise_reader_error(reader)
+            reader.check()
             recorded = recorder.record_next()
             if recorded:
                 active_at = time.monotonic()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from dtsctl.engine.applier_status import ApplierStatus
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck
 from dtsctl.engine.conflicts import Conflicts
@@ -15,12 +17,11 @@ from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.runner import PipelineRunner, raise_reader_error, stop_threads, streamed_without_copy
+from dtsctl.engine.runner import PipelineRunner, stop_threads, streamed_without_copy
 from dtsctl.engine.tables import fullcopy
 from dtsctl.engine.tables.applier import Applier
 from dtsctl.engine.tables.interfaces import Sink, Source, TableSchema
 from dtsctl.engine.tables.reader import Reader
-from dtsctl.engine.shared_status import SharedLogStatus
 from dtsctl.engine.tables.selection import TablePlan, databases_of, plan_for, resolve_tables
 from dtsctl.engine.throttle import Throttle
 
@@ -47,8 +48,12 @@ class TaskRunner(PipelineRunner):
         if self.spec.shares_log:
             return source
         objects = self.spec.objects
-        source.restrict(lambda database, table: plan_for(objects, database, table) is not None,
-                        databases_of(objects))
+
+        @functools.lru_cache(maxsize=4096)  # asked for every row event: `objects` does not change in a run
+        def wanted(database: str, table: str) -> bool:
+            return plan_for(objects, database, table) is not None
+
+        source.restrict(wanted, databases_of(objects))
         if self.spec.dropped_origin is not None:
             source.drop_writes_of(self.spec.dropped_origin)
         return source
@@ -215,22 +220,22 @@ class TaskRunner(PipelineRunner):
                                        keep_existing=self.spec.conflict_policy.keeps_destination):
                 return False
             self.on_commit()
-            raise_reader_error(reader)
+            if reader is not None:
+                reader.check()
         return True
 
     def _stream(self, sink: Sink, changelog: ChangeLog, reader: Reader, appended: threading.Event,
                 plans: list[TablePlan], schemas: dict[str, TableSchema], cp: Checkpoint, throttle: Throttle,
                 source: Source) -> Outcome:
-        shared = SharedLogStatus(changelog, self.progress, source.describe_position) if self.spec.shares_log else None
-        if shared is not None:  # a destination's own checkpoint is shown before its phase says incremental
-            shared.refresh(cp.applied_seq)
+        status = ApplierStatus(changelog, self.progress, source.describe_position, shared=self.spec.shares_log)
+        status.refresh(cp.applied_seq)  # a shared log's destination shows its own checkpoint before "incremental"
         self.progress.set_phase("incremental")
         peer_log = peer_changelog(self.changelog_path, self.spec.peer)
         peer = PeerWrites(peer_log) if peer_log is not None else None
         applier = Applier(sink, changelog, plans, schemas, Conflicts(self.spec.conflict_policy), source.position_order, throttle,
                           self.spec.objects, follow_unreplayed_ddl=self.spec.tags is not None, peer=peer)
         try:
-            return self._apply_loop(applier, cp, changelog, reader, appended, shared=shared)
+            return self._apply_loop(applier, cp, changelog, reader, appended, status)
         finally:
             if peer is not None:
                 peer.close()

@@ -145,6 +145,26 @@ def create_orders(server: MariaDBServer, database: str, count: int, table: str =
         conn.close()
 
 
+def copying_under_writes(pair: "Pair", rows: int) -> tuple[Task, Writer]:
+    """A task (not applied yet) to copy `rows` rows of `orders` at 20,000 rows/s, and a started Writer."""
+    create_orders(pair.source, pair.source_db, rows)
+    task = pair.task(throttle={"rps": 20_000, "mbps": 0})
+    writer = Writer(pair.source, pair.source_db, 1_000_000)
+    writer.start()
+    return task, writer
+
+
+def streaming_under_writes(pair: "Pair") -> tuple[Task, Writer]:
+    """A task on a 1,000-row `orders` in incremental, and a started Writer (stop it)."""
+    create_orders(pair.source, pair.source_db, 1_000)
+    task = pair.task()
+    task.apply()
+    task.wait_incremental()
+    writer = Writer(pair.source, pair.source_db, 1_000_000)
+    writer.start()
+    return task, writer
+
+
 @dataclass
 class Pair:
     source: MariaDBServer

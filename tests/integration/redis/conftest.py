@@ -116,9 +116,14 @@ def _pipelined(client: Any, calls: list[tuple[str, bytes]]) -> list[Any]:
     return pipe.execute()
 
 
-def _groups(client: Any, key: bytes) -> list[Any]:
+def _groups(client: Any, key: bytes) -> list[Any] | None:
+    """The stream's consumer groups; None when the stream was deleted after the scan saw it."""
     groups = []
-    for group in client.xinfo_groups(key):
+    try:
+        found = client.xinfo_groups(key)
+    except redis.ResponseError:
+        return None
+    for group in found:
         pending = client.xpending_range(key, group["name"], "-", "+", 1000)
         groups.append((group["name"], group["last-delivered-id"],
                        sorted((p["message_id"], p["consumer"]) for p in pending)))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
-from tests.integration.redis.conftest import endpoint, wait_equal
+from tests.integration.agent_process import process_ended
+from tests.integration.redis.conftest import endpoint, wait_equal, wait_for
 from tests.integration.redis.data import seed, write_load
 
 
@@ -88,3 +91,33 @@ def test_backlog_overflow_while_stopped_leads_to_full_resync(redis_factory, redi
                               what="a full resync")
     assert "backlog" in status["full_resync_reason"]
     wait_equal(source, destination)
+
+
+def test_kill_9_of_the_reader_process_alone_and_of_the_applier_alone_during_the_stream(
+        redis_source, redis_destination, flush_redis, make_task):
+    """The reader (replica connection) and the applier run in separate processes (issue 14, item 2):
+    a killed reader is started again by the same agent and continues with PSYNC; a killed applier
+    takes its reader along and the restarted agent resumes from both checkpoints."""
+    source, destination = flush_redis(redis_source), flush_redis(redis_destination)
+    seed(source)
+    task = make_task(endpoint(redis_source), endpoint(redis_destination))
+
+    def crash_each() -> None:
+        task.apply()
+        task.wait_incremental()
+        reader = task.reader_pid()
+        task.wait_status(lambda s: s["events_applied"] > 500, what="stream under way")
+        os.kill(reader, signal.SIGKILL)
+        task.wait_status(lambda s: s["reader"]["pid"] not in (None, reader), what="a new reader process")
+        applied = task.status()["events_applied"]
+        task.wait_status(lambda s: s["events_applied"] > applied + 500, what="stream under way again")
+        reader = task.reader_pid()
+        assert task.kill() == -9  # the agent's main process is the applier
+        wait_for(lambda: process_ended(reader), 10, "the reader to end with its agent")
+        task.start()
+        task.wait_incremental()
+
+    _with_load(redis_source.client(), crash_each)
+    wait_equal(source, destination)
+    assert int(destination.get("counter")) == int(source.get("counter"))  # INCRs applied exactly once
+    assert task.status()["full_resyncs"] == 0, "both restarts continued the stream"

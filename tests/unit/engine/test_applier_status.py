@@ -8,7 +8,7 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.keyspace.progress import KeyspaceProgress
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.shared_status import SharedLogStatus
+from dtsctl.engine.applier_status import ApplierStatus
 from tests.unit.engine.test_changelog import _tx
 
 
@@ -19,7 +19,7 @@ def _report(log: ChangeLog, progress: Progress, applied_seq: int, applied_commit
                        caught_up=applied_seq >= log.last_seq())
     also = (lambda changelog: progress.heartbeat_read(changelog.heartbeat_seen())) \
         if isinstance(progress, KeyspaceProgress) else (lambda changelog: None)
-    SharedLogStatus(log, progress, lambda position: f"pos {position}", also).refresh(applied_seq)
+    ApplierStatus(log, progress, lambda position: f"pos {position}", True, also).refresh(applied_seq)
     return progress.snapshot()
 
 
