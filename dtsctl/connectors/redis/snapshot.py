@@ -1,38 +1,33 @@
 """The snapshot's per-key work: walking the RDB and formatting a RESTORE for each selected key.
 
-`SnapshotWalk` walks in the calling thread (subscriptions use it for their own records).
-`RestoreWorker` runs the walk and the RESTORE formatting in a child process: that work is
-most of the snapshot's CPU, and in the agent's process it would share one core (the GIL)
-with the applier sending the batches. The agent's reader thread hands each chunk of RDB
-bytes over a pipe and gets the change-log payloads back, in order.
-
-The child is started while the source saves its RDB, and it exits when the pipe closes:
-when the snapshot ends, the source closes, or the agent dies (even by kill -9).
+`SnapshotWalk` gives the selected entries of the RDB as its chunks arrive (subscriptions turn
+them into their own records); `RestorePayloads` turns them into change-log payloads of
+RESTORE commands. Both run in the reader process, which has a core of its own: the applier
+runs in the agent's process.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from multiprocessing.connection import Connection
 from typing import Any, Iterator, Protocol, Sequence
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.dump import restore_command, select_command
 from dtsctl.connectors.redis.selection import DbRule, Selection
-from dtsctl.engine.errors import ConnectionFailure
 
 RECORD_COMMANDS = 2000  # how large a change-log record of the source grows
 RECORD_BYTES = 1 << 20
 
 
 class Walker(Protocol):
-    """A snapshot being walked: in this thread, or in a child process."""
+    """A snapshot being walked."""
 
-    done: bool
-    functions: bool
+    @property
+    def done(self) -> bool:
+        """The RDB's end marker was read."""
+
+    @property
+    def functions(self) -> bool:
+        """The RDB holds function libraries (not replicated)."""
 
     def close(self) -> None: ...
 
@@ -78,6 +73,17 @@ class RestorePayloads:
         self._db: int | None = None
         self._size = 0
 
+    @property
+    def done(self) -> bool:
+        return self._walk.done
+
+    @property
+    def functions(self) -> bool:
+        return self._walk.functions
+
+    def close(self) -> None:
+        """Nothing to release."""
+
     def feed(self, data: bytes) -> list[bytes]:
         """The payloads completed by `data`; the last chunk of the RDB flushes the rest."""
         payloads: list[bytes] = []
@@ -105,61 +111,3 @@ class RestorePayloads:
         self._parts.clear()
         self._db, self._size = None, 0
         return payload
-
-
-class RestoreWorker:
-    """`RestorePayloads` in a child process (`python -m dtsctl.connectors.redis.snapshot`): each
-    chunk of RDB bytes goes down its stdin, the payloads it completed come back on its stdout
-    (multiprocessing's framing: a length, then the bytes, read and written whole)."""
-
-    def __init__(self, objects: Sequence[dict[str, Any]], keep: bool, replace: bool) -> None:
-        settings = json.dumps({"objects": objects, "keep": keep, "replace": replace})
-        self._process = subprocess.Popen([sys.executable, "-m", __name__, settings],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert self._process.stdin is not None and self._process.stdout is not None
-        self._requests = Connection(os.dup(self._process.stdin.fileno()), readable=False)
-        self._answers = Connection(os.dup(self._process.stdout.fileno()), writable=False)
-        self._process.stdin.close()
-        self._process.stdout.close()
-        self.done = False
-        self.functions = False
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """The payloads completed by `data`; raises what the walk raised (RdbError for a bad RDB)."""
-        try:
-            self._requests.send_bytes(data)
-            payloads, self.done, self.functions, error = self._answers.recv()
-        except (EOFError, OSError):
-            raise ConnectionFailure("the snapshot's RDB walk stopped unexpectedly (its process exited)") from None
-        if error is not None:
-            raise rdb.RdbError(error)
-        return payloads
-
-    def close(self) -> None:
-        """Closing its stdin ends the child."""
-        self._requests.close()
-        self._answers.close()
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-
-
-def _serve(settings: dict[str, Any], requests: Connection, answers: Connection) -> None:
-    """The child: answers each chunk until its stdin closes."""
-    walk = SnapshotWalk(settings["objects"], settings["keep"])
-    restores = RestorePayloads(walk, settings["replace"])
-    while True:
-        try:
-            data = requests.recv_bytes()
-        except EOFError:
-            return
-        try:
-            answers.send((restores.feed(data), walk.done, walk.functions, None))
-        except rdb.RdbError as exc:
-            answers.send(([], walk.done, walk.functions, str(exc)))
-
-
-if __name__ == "__main__":
-    _serve(json.loads(sys.argv[1]), Connection(os.dup(0), writable=False), Connection(os.dup(1), readable=False))

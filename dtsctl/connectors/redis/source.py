@@ -20,7 +20,7 @@ from dtsctl.connectors.redis.client import connect
 from dtsctl.connectors.redis.replica import ReplicaConnection
 from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
 from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
-from dtsctl.connectors.redis.snapshot import RECORD_BYTES, RECORD_COMMANDS, RestoreWorker, Walker
+from dtsctl.connectors.redis.snapshot import RECORD_BYTES, RECORD_COMMANDS, RestorePayloads, SnapshotWalk, Walker
 from dtsctl.engine.events import Position
 from dtsctl.engine.keyspace.interfaces import CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, KeyspaceSource, Record
 from dtsctl.engine.task import TaskSpec
@@ -167,7 +167,7 @@ class RedisSource(KeyspaceSource):
             log.info("%s", self.resync_reason)
         self._replid, self._offset = reply.replid, reply.offset
         self._end_snapshot()
-        self._snapshot = self._start_snapshot()  # while the source saves its RDB
+        self._snapshot = self._start_snapshot()
         self._rdb_left = self._replica.rdb_length()
         self._announced = False
         log.info("receiving the snapshot (%d bytes) at %s:%d", self._rdb_left, self._replid, self._offset)
@@ -222,13 +222,13 @@ class RedisSource(KeyspaceSource):
         return records, self._position()
 
     def _start_snapshot(self) -> Walker:
-        """The walk of the RDB about to arrive: in a child process, which sends back the payloads
-        of the destination's RESTOREs (dtsctl.connectors.redis.snapshot)."""
-        return RestoreWorker(self.spec.objects, self._keep_snapshot, self.replace)
+        """The walk of the RDB about to arrive, giving the payloads of the destination's RESTOREs
+        (dtsctl.connectors.redis.snapshot)."""
+        return RestorePayloads(SnapshotWalk(self.spec.objects, self._keep_snapshot), self.replace)
 
     def _snapshot_records(self, data: bytes) -> list[Record]:
         """The records completed by the RDB bytes `data`."""
-        assert isinstance(self._snapshot, RestoreWorker)
+        assert isinstance(self._snapshot, RestorePayloads)
         position, now = self._position(True), time.time()
         return [Record(payload, position, now) for payload in self._snapshot.feed(data)]
 
