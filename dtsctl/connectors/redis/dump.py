@@ -1,8 +1,5 @@
 """DUMP payloads and the RESTORE commands that carry them: the snapshot's hot path.
 
-The snapshot's child process (snapshot.py) formats its commands here, not with `resp`, which
-would make it import redis-py.
-
 Payload layout (cluster.c createDumpPayload): type byte, encoding, RDB version as two
 little-endian bytes, then the CRC-64/Redis (Jones) of everything before it, little-endian.
 A RESTORE is formatted around the payload's parts in one `%` operation, not through the
@@ -43,8 +40,3 @@ def restore_command(key: bytes, ttl_ms: int, value_type: int, encoding: bytes, r
     return b"*%d\r\n$7\r\nRESTORE\r\n$%d\r\n%b\r\n$1\r\n0\r\n$%d\r\n%b%b\r\n%b" % (
         4 + replace, len(key), key, len(body) + 8, body, crc, replaced)
 
-
-def select_command(db: int) -> bytes:
-    """`SELECT db` as RESP."""
-    number = b"%d" % db
-    return b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%b\r\n" % (len(number), number)

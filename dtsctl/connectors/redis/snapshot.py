@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, Iterator, Protocol, Sequence
 
 from dtsctl.connectors.redis import rdb
-from dtsctl.connectors.redis.dump import restore_command, select_command
+from dtsctl.connectors.redis.dump import restore_command
+from dtsctl.connectors.redis.resp import encode
 from dtsctl.connectors.redis.selection import DbRule, Selection
 
 RECORD_COMMANDS = 2000  # how large a change-log record of the source grows
@@ -93,7 +94,7 @@ class RestorePayloads:
             version = version or int(self._walk.rdb.version or 0).to_bytes(2, "little")
             if rule.destination != self._db:
                 self._db = rule.destination
-                parts.append(select_command(self._db))
+                parts.append(encode((b"SELECT", self._db)))
             ttl = entry.expire_ms or 0
             if ttl and rule.extend_ttl:
                 ttl += rule.extend_ttl * 1000

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dtsctl.connectors.redis import rdb
-from dtsctl.connectors.redis.dump import dump_payload, restore_command, select_command
+from dtsctl.connectors.redis.dump import dump_payload, restore_command
 from dtsctl.connectors.redis.resp import encode
 
 # Small thresholds so that a few elements give each compact and each large encoding.
@@ -89,7 +89,3 @@ def test_restore_command_is_the_resp_encoding_of_its_arguments(ttl, replace):
     args += [b"REPLACE"] if replace else []
     assert restore_command(b"key\r\n", ttl, 0, b"\x07payload", (11).to_bytes(2, "little"), replace) == encode(args)
 
-
-@pytest.mark.parametrize("db", [0, 7, 15, 123])
-def test_select_command_is_the_resp_encoding_of_its_arguments(db):
-    assert select_command(db) == encode([b"SELECT", str(db).encode()])
