@@ -170,7 +170,7 @@ class RedisClusterSink(KeyspaceSink):
         while True:
             reply = node.conn.read_reply()
             if isinstance(reply, list):
-                return command_results(commands, reply)
+                return command_results(lambda: commands, reply)
             if isinstance(reply, hiredis.ReplyError):
                 text = str(reply)
                 if text.startswith("EXECABORT") or text.startswith("CROSSSLOT"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from dtsctl.connectors.redis import commands, resp
 from dtsctl.engine.changelog import ChangeLog
@@ -74,7 +74,7 @@ class RedisConnector:
     def encode(self, args: Sequence[bytes]) -> bytes:
         return resp.encode(args)
 
-    def decode(self, payload: bytes) -> list[list[bytes]]:
+    def decode(self, payload: bytes) -> Iterator[list[bytes]]:
         return resp.decode(payload)
 
 

@@ -118,8 +118,15 @@ class RdbReader:
         item never separates a key from its expire.
         """
         buf, pos = self._buf, self._pos
-        expire_ms: int | None = None
         opcode = buf[pos]
+        if opcode in _SINGLE_STRING and buf[pos + 1] < 0x40:  # most entries: no expire, a short plain key
+            key_end = pos + 2 + buf[pos + 1]
+            end = _string_end(buf, key_end)
+            if end > len(buf):
+                raise _Incomplete
+            self._pos = end
+            return Entry(self.db, buf[pos + 2:key_end], opcode, buf[key_end:end], None)
+        expire_ms: int | None = None
         pos += 1
         while opcode in _KEY_PREFIXES:
             if opcode == _EXPIRETIME_MS:

@@ -25,6 +25,8 @@ from dtsctl.errors import DtsError
 log = logging.getLogger(__name__)
 
 MARKER_TTL_MS = 600_000
+# What a kept connection meets once its server is gone or was turned into a replica
+_MASTER_MOVED = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
 _SCRIPT = """
 local at = redis.call('PEXPIRETIME', KEYS[1])
 local value = ''
@@ -42,21 +44,34 @@ class RedisRepairer(Repairer):
         self._clients: dict[int, redis.Redis] = {}
 
     def request(self, destination_db: int, key: bytes) -> bool:
+        """A connection kept from an earlier request may lead to a server that is gone or no longer
+        the master (a Sentinel failover): the request is then made once more on a new connection,
+        which finds the current master. Running the script twice is harmless: the value sent last wins."""
         source_db = self._source_db.get(destination_db)
         if source_db is None:
             return False
-        try:
-            client = self._clients.get(source_db)
-            if client is None:
-                client = self._clients[source_db] = connect(self.endpoint, "source", source_db)
-            client.eval(_SCRIPT, 2, key, self.marker, MARKER_TTL_MS)
-            return True
-        except (redis.RedisError, DtsError) as exc:  # read-only source, no scripting: counted, verify finds it
-            log.debug("repair of %r refused: %s", key, exc)
-            return False
+        for retry in (False, True):
+            try:
+                client = self._clients.get(source_db)
+                if client is None:
+                    client = self._clients[source_db] = connect(self.endpoint, "source", source_db)
+                client.eval(_SCRIPT, 2, key, self.marker, MARKER_TTL_MS)
+                return True
+            except _MASTER_MOVED as exc:
+                self._forget(source_db)
+                if retry:
+                    log.debug("repair of %r failed: %s", key, exc)
+            except (redis.RedisError, DtsError) as exc:  # read-only source, no scripting: counted, verify finds it
+                log.debug("repair of %r refused: %s", key, exc)
+                return False
+        return False
+
+    def _forget(self, source_db: int) -> None:
+        client = self._clients.pop(source_db, None)
+        if client is not None:
+            client.close()
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        for source_db in list(self._clients):
+            self._forget(source_db)
 

@@ -8,7 +8,7 @@ Python overhead, so they use `RespConnection`, which parses replies with hiredis
 from __future__ import annotations
 
 import socket
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import hiredis
 
@@ -33,14 +33,12 @@ def encode(args: Sequence[bytes | str | int]) -> bytes:
     return b"".join(parts)
 
 
-def decode(payload: bytes) -> list[list[bytes]]:
-    """The commands of concatenated RESP arrays (what `encode` wrote)."""
+def decode(payload: bytes) -> Iterator[list[bytes]]:
+    """The commands of concatenated RESP arrays (what `encode` wrote), one at a time."""
     reader = hiredis.Reader()
     reader.feed(payload)
-    commands = []
     while (args := reader.gets()) is not False:
-        commands.append(args)
-    return commands
+        yield args
 
 
 def encoded_length(args: Sequence[bytes]) -> int:

@@ -11,7 +11,7 @@ the last batch applied.
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import hiredis
 
@@ -38,12 +38,13 @@ def glob_escape(prefix: str) -> str:
 _NEEDS_KEY = frozenset({b"pexpireat", b"pexpire", b"expireat", b"expire", b"persist"})
 
 
-def command_results(commands: Sequence[Command], results: list[Any]) -> Applied:
-    """The commands of an EXEC reply that were refused, and those that found their key gone."""
+def command_results(commands: Callable[[], Sequence[Command]], results: list[Any]) -> Applied:
+    """The commands of an EXEC reply that were refused, and those that found their key gone;
+    `commands` gives what was sent, asked for only when some reply is not OK."""
     applied = Applied()
     if results.count(b"OK") == len(results):  # the usual case, every snapshot batch: nothing to look at
         return applied
-    for command, result in zip(commands, results):
+    for command, result in zip(commands(), results):
         name = command.args[0].lower()
         if isinstance(result, hiredis.ReplyError) and "no such key" in str(result):
             applied.vanished.append((command.db, command.args[1]))
@@ -109,12 +110,12 @@ class RedisSink(KeyspaceSink):
         marker = encode((b"SET", self.origin_key, checkpoint["applied_seq"])) if self.origin_key else b""
         tail = encode((b"SELECT", 0)) + encode((b"SET", self.checkpoint_key, json.dumps(checkpoint))) + marker + _EXEC
         conn.send(b"".join([_MULTI, *(payload for _, payload in batch.payloads), tail]))
-        conn.skip_replies(_MULTI_OK + _QUEUED * (len(batch.commands) + 2 + bool(marker)))  # + SELECT, SET
+        conn.skip_replies(_MULTI_OK + _QUEUED * (batch.size + 2 + bool(marker)))  # + SELECT, SET
         queued: list[str] = []
         while True:
             reply = conn.read_reply()
             if isinstance(reply, list):
-                return command_results(batch.commands, reply)
+                return command_results(lambda: batch.commands, reply)
             if isinstance(reply, hiredis.ReplyError):
                 if str(reply).startswith("EXECABORT"):
                     raise_for_aborted(reply, queued, conn.address)

@@ -17,10 +17,10 @@ from typing import Any, Sequence
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.client import connect
-from dtsctl.connectors.redis.dump import dump_payload, restore_command
 from dtsctl.connectors.redis.replica import ReplicaConnection
 from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
 from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
+from dtsctl.connectors.redis.snapshot import RECORD_BYTES, RECORD_COMMANDS, RestorePayloads, SnapshotWalk, Walker
 from dtsctl.engine.events import Position
 from dtsctl.engine.keyspace.interfaces import CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, KeyspaceSource, Record
 from dtsctl.engine.task import TaskSpec
@@ -29,8 +29,6 @@ from dtsctl.errors import DtsError
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
-RECORD_COMMANDS = 2000
-RECORD_BYTES = 1 << 20
 SNAPSHOT_READ_BYTES = 4 << 20
 GATHER_SECONDS = 0.05  # how long one read keeps taking what has already arrived
 
@@ -115,7 +113,7 @@ class RedisSource(KeyspaceSource):
         self._peer_seen = 0
         self._replid = ""
         self._offset = 0
-        self._rdb: rdb.RdbReader | None = None
+        self._snapshot: Walker | None = None  # while an RDB arrives
         self._rdb_left = 0
         self._announced = False  # SNAPSHOT_BEGIN emitted for the current RDB
         self._keep_snapshot = True
@@ -131,13 +129,14 @@ class RedisSource(KeyspaceSource):
             conn.close()
 
     def close(self) -> None:
+        self._end_snapshot()
         if self._replica is not None:
             self._replica.close()
             self._replica = None
 
     @property
     def in_snapshot(self) -> bool:
-        return self._rdb is not None
+        return self._snapshot is not None
 
     def describe_position(self, position: Position) -> str:
         if not position:
@@ -167,14 +166,15 @@ class RedisSource(KeyspaceSource):
             self.resync_reason = "the previous snapshot was interrupted: full resync"
             log.info("%s", self.resync_reason)
         self._replid, self._offset = reply.replid, reply.offset
+        self._end_snapshot()
+        self._snapshot = self._start_snapshot()
         self._rdb_left = self._replica.rdb_length()
-        self._rdb = rdb.RdbReader()
         self._announced = False
         log.info("receiving the snapshot (%d bytes) at %s:%d", self._rdb_left, self._replid, self._offset)
 
     # -- reading ------------------------------------------------------------------------
     def read(self, wait_seconds: float) -> tuple[list[Record], Position]:
-        if self._rdb is not None:
+        if self._snapshot is not None:
             return self._read_snapshot()
         if self._replica is None or not self.spec.incremental:
             time.sleep(wait_seconds)  # a migration reads no stream
@@ -190,32 +190,28 @@ class RedisSource(KeyspaceSource):
         return position
 
     def _read_snapshot(self) -> tuple[list[Record], Position]:
-        assert self._replica is not None and self._rdb is not None
+        assert self._replica is not None and self._snapshot is not None
         records: list[Record] = []
         if not self._announced:
             self._announced = True
             records.append(Record.control(SNAPSHOT_BEGIN, self._position(True), time.time(),
                                           databases=self._estimates(), data=self._keep_snapshot))
+        data = b""
         if self._rdb_left:
             data = self._replica.rdb_bytes(min(self._rdb_left, SNAPSHOT_READ_BYTES))
             self._rdb_left -= len(data)
-            self._rdb.feed(data)
-        for item in self._rdb.items():
-            if isinstance(item, rdb.Entry):
-                self._restore(item)
-                if self._pending.commands >= RECORD_COMMANDS or self._pending.size >= RECORD_BYTES:
-                    records += self._pending.take(self._position(True))
-            elif isinstance(item, rdb.Function) and not self._warned_functions:
-                self._warned_functions = True
-                log.warning("the source holds Redis functions; they are not replicated (load them on the "
-                            "destination with FUNCTION LOAD)")
-        if not self._rdb.done:
+        records += self._snapshot_records(data)
+        if self._snapshot.functions and not self._warned_functions:
+            self._warned_functions = True
+            log.warning("the source holds Redis functions; they are not replicated (load them on the "
+                        "destination with FUNCTION LOAD)")
+        if not self._snapshot.done:
             if not self._rdb_left:
                 raise rdb.RdbError("the snapshot ended before its end marker; the source sent a truncated RDB")
             return records + self._pending.take(self._position(True)), self._position(True)
         if self._rdb_left:
             raise rdb.RdbError("the snapshot has data after its end marker")
-        self._rdb = None
+        self._end_snapshot()
         self._translator.db = 0
         records += self._pending.take(self._position(True))
         records.append(Record.control(SNAPSHOT_END, self._position(), time.time()))
@@ -225,16 +221,21 @@ class RedisSource(KeyspaceSource):
             self._replica.start_stream(POLL_SECONDS)
         return records, self._position()
 
-    def _restore(self, entry: rdb.Entry) -> None:
-        rule = self.selection.rule(entry.db)
-        if rule is None or not rule.wants(entry.key) or not self._keep_snapshot:
-            return
-        assert self._rdb is not None and self._rdb.version is not None
-        ttl = entry.expire_ms or 0
-        if ttl and rule.extend_ttl:
-            ttl += rule.extend_ttl * 1000
-        payload = dump_payload(entry.type, entry.encoding, self._rdb.version)
-        self._pending.encoded(rule.destination, restore_command(entry.key, ttl, payload, self.replace))
+    def _start_snapshot(self) -> Walker:
+        """The walk of the RDB about to arrive, giving the payloads of the destination's RESTOREs
+        (dtsctl.connectors.redis.snapshot)."""
+        return RestorePayloads(SnapshotWalk(self.spec.objects, self._keep_snapshot), self.replace)
+
+    def _snapshot_records(self, data: bytes) -> list[Record]:
+        """The records completed by the RDB bytes `data`."""
+        assert isinstance(self._snapshot, RestorePayloads)
+        position, now = self._position(True), time.time()
+        return [Record(payload, position, now) for payload in self._snapshot.feed(data)]
+
+    def _end_snapshot(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.close()
+            self._snapshot = None
 
     def _estimates(self) -> dict[str, dict[str, int]]:
         """Keys per selected database now (INFO keyspace), for progress in status."""
@@ -303,7 +304,7 @@ class RedisSource(KeyspaceSource):
         """Hook called after each MULTI, EXEC and translated command; subscriptions follow blocks with it."""
 
     def acknowledge(self, position: Position) -> None:
-        if self._replica is None or self._rdb is not None or not position or position.get("snapshot"):
+        if self._replica is None or self._snapshot is not None or not position or position.get("snapshot"):
             return
         self._durable_offset = position["offset"]
         self._replica.ack(self._durable_offset)

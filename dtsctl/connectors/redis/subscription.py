@@ -32,12 +32,13 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.commands import keys_of
 from dtsctl.connectors.redis.dump import dump_payload
 from dtsctl.connectors.redis.selection import Selection
+from dtsctl.connectors.redis.snapshot import RECORD_BYTES, RECORD_COMMANDS, SnapshotWalk, Walker
 from dtsctl.connectors.redis.source import RedisSource
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.errors import FatalError
@@ -164,13 +165,20 @@ class SubscriptionRedisSource(RedisSource):
     def position(self) -> dict[str, Any]:
         return self._position()
 
-    def _restore(self, entry: rdb.Entry) -> None:
-        rule = self.selection.rule(entry.db)
-        if rule is None or not rule.wants(entry.key) or not self._keep_snapshot:
-            return
-        assert self._rdb is not None and self._rdb.version is not None
-        self._pending.snapshot_key(entry.db, entry.key, entry.type,  # type: ignore[attr-defined]
-                                   dump_payload(entry.type, entry.encoding, self._rdb.version), entry.expire_ms)
+    def _start_snapshot(self) -> Walker:
+        return SnapshotWalk(self.spec.objects, self._keep_snapshot)
+
+    def _snapshot_records(self, data: bytes) -> list[Record]:
+        """Each selected entry as an insert of its DUMP payload."""
+        assert isinstance(self._snapshot, SnapshotWalk)
+        walk, changes = self._snapshot, cast(_Changes, self._pending)
+        records: list[Record] = []
+        for _, entry in walk.selected(data):
+            changes.snapshot_key(entry.db, entry.key, entry.type,
+                                 dump_payload(entry.type, entry.encoding, walk.rdb.version or 0), entry.expire_ms)
+            if changes.commands >= RECORD_COMMANDS or changes.size >= RECORD_BYTES:
+                records += changes.take(self._position(True))
+        return records
 
     def _stream_event(self, kind: str) -> None:
         changes: _Changes = self._pending  # type: ignore[assignment]

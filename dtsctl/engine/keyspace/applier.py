@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import RESEED, Checkpoint, TableProgress
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
-from dtsctl.engine.keyspace.interfaces import (CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, Batch, Command, KeyspaceSink,
+from dtsctl.engine.keyspace.interfaces import (CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, Batch, KeyspaceSink,
                                                Repairer, control_of)
 from dtsctl.engine.throttle import Throttle
 
@@ -36,7 +36,6 @@ BROKEN_STREAM = (
     f"{_CANNOT_CONTINUE}, and this task copies nothing: the changes made at the source since it stopped reading "
     f"would be lost; {RESEED}"
 )
-_RESTORE, _SELECT = b"restore", b"select"
 
 
 def destination_name(db: Any, prefixes: list[str] | None) -> str:
@@ -52,7 +51,7 @@ def in_snapshot(cp: Checkpoint) -> bool:
 
 class KeyspaceApplier:
     def __init__(self, sink: KeyspaceSink, changelog: ChangeLog, throttle: Throttle, conflicts: Conflicts,
-                 decode: Callable[[bytes], list[list[bytes]]], concurrent: ConcurrentWrites | None = None,
+                 decode: Callable[[bytes], Iterable[list[bytes]]], concurrent: ConcurrentWrites | None = None,
                  repairer: Repairer | None = None) -> None:
         """`concurrent`: set for a direction of a two-way pair; its destination is written on too,
         so the same key may be written on both sides, and a full resync must not clear it.
@@ -82,19 +81,18 @@ class KeyspaceApplier:
         if control is not None:
             self._control(control, seq, commit_time, cp)
             return 1
-        batch, newest = Batch(), cp.applied_commit_time or 0.0
+        batch, newest = Batch(self._decode), cp.applied_commit_time or 0.0
         peer_seen: dict[int, int] = {}
         for seq, position, commit_time, payload in rows:
             payload = bytes(payload)
-            if control_of(payload) is not None or len(batch.commands) >= MAX_COMMANDS_PER_BATCH:
+            if control_of(payload) is not None or batch.size >= MAX_COMMANDS_PER_BATCH:
                 break
-            batch.payloads.append((seq, payload))
-            batch.commands.extend(parse(seq, payload, self._decode))
+            batch.add(seq, payload)
             newest = max(newest, commit_time)
             if position and "peer_seen" in position:
                 peer_seen[seq] = position["peer_seen"]
         if self._throttle.limited:
-            self._throttle.wait(len(batch.commands), sum(len(p) for _, p in batch.payloads))
+            self._throttle.wait(batch.size, sum(len(p) for _, p in batch.payloads))
         after = cp.copy()
         after.applied_seq = batch.payloads[-1][0]
         after.applied_commit_time = newest
@@ -164,16 +162,16 @@ class KeyspaceApplier:
     # -- counters and errors ----------------------------------------------------------
     @staticmethod
     def _count(batch: Batch, cp: Checkpoint) -> None:
+        """Commands applied in the stream; keys copied (each a RESTORE) in a snapshot."""
         if not in_snapshot(cp):
-            cp.events_applied += sum(1 for c in batch.commands if c.args[0].lower() != _SELECT)
+            cp.events_applied += sum(batch.writes.values())
             return
         by_destination = {table.destination.split(" ")[0]: table for table in cp.tables.values()}
-        for command in batch.commands:
-            if command.args[0].lower() == _RESTORE:
-                cp.rows_copied += 1
-                table = by_destination.get(f"db{command.db}")
-                if table is not None:
-                    table.rows_copied += 1
+        for db, copied in batch.writes.items():
+            cp.rows_copied += copied
+            table = by_destination.get(f"db{db}")
+            if table is not None:
+                table.rows_copied += copied
 
     def _repair(self, vanished: list[tuple[int, bytes]], cp: Checkpoint) -> None:
         """Keys that expired on the destination before the source's writes reached them (the
@@ -205,12 +203,3 @@ class KeyspaceApplier:
             if len(errors) > MAX_ERRORS_LOGGED:
                 log.warning("... and %d more rejected commands in this batch", len(errors) - MAX_ERRORS_LOGGED)
 
-
-def parse(seq: int, payload: bytes, decode: Callable[[bytes], list[list[bytes]]]) -> list[Command]:
-    """The commands of one stored payload, each with the database it runs in (SELECTs included)."""
-    commands, db = [], 0
-    for args in decode(payload):
-        if args[0].lower() == _SELECT:
-            db = int(args[1])
-        commands.append(Command(seq, db, args))
-    return commands

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from dtsctl.engine.checkpoint import CheckpointedSink
 from dtsctl.engine.events import Position
@@ -59,12 +59,54 @@ class Command:
     args: list[bytes]
 
 
-@dataclass
-class Batch:
-    """Whole change-log rows to apply together: raw payloads and their parsed commands."""
+_SELECT = b"select"
 
-    payloads: list[tuple[int, bytes]] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
+
+class Batch:
+    """Whole change-log rows to apply together: raw payloads, counted as they are added; their
+    commands are decoded only when asked for (conflict checks, a cluster's routing, a refused
+    command). A standalone sink sends the payloads as stored, so a snapshot's batch of thousands
+    of RESTOREs is never turned into objects that are counted and dropped."""
+
+    def __init__(self, decode: Callable[[bytes], Iterable[list[bytes]]]) -> None:
+        self.payloads: list[tuple[int, bytes]] = []
+        self.size = 0  # commands, SELECTs included
+        self.writes: dict[int, int] = {}  # commands other than SELECT, per database they run in
+        self._decode = decode  # the connector's: stored payload -> commands
+        self._commands: list[Command] | None = None
+
+    def add(self, seq: int, payload: bytes) -> None:
+        self.payloads.append((seq, payload))
+        self._commands = None
+        writes = self.writes
+        for db, args in self._in_databases(payload):
+            self.size += 1
+            if args[0].lower() != _SELECT:
+                writes[db] = writes.get(db, 0) + 1
+
+    @property
+    def commands(self) -> list[Command]:
+        """Every command with the change-log row it came from and its database (SELECTs included)."""
+        if self._commands is None:
+            self._commands = [Command(seq, db, args) for seq, payload in self.payloads
+                              for db, args in self._in_databases(payload)]
+        return self._commands
+
+    @commands.setter
+    def commands(self, kept: list[Command]) -> None:
+        self._commands = kept
+        self.size, self.writes = len(kept), {}
+        for command in kept:
+            if command.args[0].lower() != _SELECT:
+                self.writes[command.db] = self.writes.get(command.db, 0) + 1
+
+    def _in_databases(self, payload: bytes) -> Iterator[tuple[int, list[bytes]]]:
+        """The commands of a payload, each with the database it runs in (a payload starts in db 0)."""
+        db = 0
+        for args in self._decode(payload):
+            if args[0].lower() == _SELECT:
+                db = int(args[1])
+            yield db, args
 
 
 @dataclass
@@ -180,5 +222,5 @@ class KeyspaceConnector(Protocol):
     def encode(self, args: Sequence[bytes]) -> bytes:
         """A command as stored in change-log payloads."""
 
-    def decode(self, payload: bytes) -> list[list[bytes]]:
+    def decode(self, payload: bytes) -> Iterable[list[bytes]]:
         """The commands of a stored payload, in order (the inverse of `encode`)."""

@@ -148,7 +148,10 @@ def wait_equal(source: Any, destination: Any, timeout: float = 60.0) -> None:
 
     def same() -> bool:
         nonlocal last
-        last = differences(source, destination)
+        try:
+            last = differences(source, destination)
+        except redis.ResponseError as exc:  # a key went away between listing and reading it (a resync's clear)
+            last = [str(exc)]
         return not last
     try:
         wait_for(same, timeout, "source and destination to converge")

@@ -83,7 +83,9 @@ def test_payload_sliced_from_the_rdb_equals_dump(server, tmp_path, chunk):
 
 @pytest.mark.parametrize("ttl, replace", [(0, False), (0, True), (1_700_000_000_000, False), (17, True)])
 def test_restore_command_is_the_resp_encoding_of_its_arguments(ttl, replace):
-    args = [b"RESTORE", b"key", str(ttl).encode(), b"\x00payload\r\n"]
+    payload = dump_payload(0, b"\x07payload", 11)
+    args = [b"RESTORE", b"key\r\n", str(ttl).encode(), payload]
     args += [b"ABSTTL"] if ttl else []
     args += [b"REPLACE"] if replace else []
-    assert restore_command(b"key", ttl, b"\x00payload\r\n", replace) == encode(args)
+    assert restore_command(b"key\r\n", ttl, 0, b"\x07payload", (11).to_bytes(2, "little"), replace) == encode(args)
+
