@@ -19,11 +19,12 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 import sqlite_utils
 
 from dtsctl.engine.events import Position, Transaction
+from dtsctl.errors import DtsError
 
 BUSY_TIMEOUT_MS = 10_000
 JOIN_GRACE_SECONDS = 30.0
@@ -58,6 +59,9 @@ class LogRecord(Protocol):
     commit_time: float
 
     def payload(self) -> str | bytes: ...
+
+
+R = TypeVar("R", bound=LogRecord)
 
 
 class ChangeLog:
@@ -123,6 +127,20 @@ class ChangeLog:
             self._set(_READER_POSITION, position)
             if newest is not None:
                 self._set(_NEWEST_COMMIT_TIME, max(newest, self.newest_commit_time() or newest))
+
+    def insert_after_reader(self, build: Callable[[Position], R]) -> tuple[int, R]:
+        """Append the record `build(reader position)` makes while the reader cannot append: it lands
+        after every change the reader appended and before any it appends later, and carries the
+        reader's position (the reader's own position is left as it is). Returns (its seq, it)."""
+        with _transaction(self.conn):
+            has_position, position = self.reader_position()
+            if not has_position:
+                raise DtsError("the task's reader has not started yet; try again once `dtsctl status` shows it")
+            record = build(position)
+            seq = self.last_seq() + 1
+            self.conn.execute("INSERT INTO changes (position, commit_time, events) VALUES (?, ?, ?)",
+                              (json.dumps(record.position), record.commit_time, record.payload()))
+        return seq, record
 
     def set_reader_position(self, position: Position) -> None:
         with _transaction(self.conn):

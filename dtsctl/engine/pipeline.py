@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.task import TaskSpec
+from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.errors import DtsError
 
 NO_DESTINATION = "verify compares a source with a destination; a subscription task has none"
@@ -32,19 +33,6 @@ class CheckResult:
     ok: bool
     message: str  # for a failure: what is wrong and what to change
     warning: bool = False
-
-
-@dataclass
-class TableComparison:
-    table: str  # source "db.table"
-    destination: str  # destination "db.table"
-    source_count: int
-    destination_count: int | None  # None: the destination table does not exist
-    checksums_equal: bool
-
-    @property
-    def ok(self) -> bool:
-        return self.checksums_equal and self.source_count == self.destination_count
 
 
 class Runner(Protocol):
@@ -70,8 +58,10 @@ class Pipeline(ABC):
     def teardown(self) -> None:
         """Remove this task's own objects and bookkeeping on the endpoints; never user data."""
 
-    def verify(self) -> list[TableComparison]:
-        """Per selected object: counts on both ends and whether their checksums agree."""
+    def verify(self, options: VerifyOptions = VerifyOptions(), progress: VerifyProgress = NoProgress()
+               ) -> list[ObjectReport]:
+        """Per selected object: what differs between the ends (dtsctl.engine.verification), and with
+        `options.repair`, what was rewritten."""
         raise DtsError(NO_DESTINATION)
 
     @abstractmethod

@@ -16,7 +16,7 @@ from dtsctl import registry
 from dtsctl.config.model import ConsumerGroup, Task
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
-from dtsctl.engine.pipeline import CheckResult, Pipeline, TableComparison
+from dtsctl.engine.pipeline import CheckResult, Pipeline
 from dtsctl.engine.plugin import EngineSpec, PipelineKind
 from dtsctl.engine.subscription.delivery import StreamTarget
 from dtsctl.engine.subscription.pipeline import KeyspaceSubscriptionPipeline, SubscriptionPipeline
@@ -26,6 +26,7 @@ from dtsctl.engine.subscription.spec import SubscriptionSpec, store_path
 from dtsctl.engine.subscription.store import SubscriptionStore
 from dtsctl.engine.tables.pipeline import TablePipeline
 from dtsctl.engine.task import TaskSpec, shares_change_log
+from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.errors import DtsError
 
 _SUBSCRIPTIONS: dict[PipelineKind, type[SubscriptionPipeline]] = {
@@ -143,6 +144,7 @@ def teardown(attributes: dict[str, Any], task_id: str) -> None:
     pipeline_for(attributes, task_id).teardown()
 
 
-def verify(attributes: dict[str, Any]) -> list[TableComparison]:
-    """Per selected object: counts on both ends and whether their checksums agree."""
-    return pipeline_for(attributes, "verify").verify()
+def verify(attributes: dict[str, Any], task_id: str, options: VerifyOptions = VerifyOptions(),
+           progress: VerifyProgress = NoProgress()) -> list[ObjectReport]:
+    """Per selected object: what differs between the ends, and with `options.repair` what was rewritten."""
+    return pipeline_for(attributes, task_id).verify(options, progress)

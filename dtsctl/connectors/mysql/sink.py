@@ -9,6 +9,7 @@ rolled back to a savepoint and replayed row by row to find, name and resolve it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -17,12 +18,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pymysql
 
-from dtsctl.connectors.mysql import ddl, precheck
+from dtsctl.connectors.mysql import ddl, precheck, snapshot
 from dtsctl.connectors.mysql.connection import (connect, error_code, qualified, query, quote, scalar,
                                                 translate_errors)
 from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, META_DATABASE, ORIGIN_COLUMN,
                                             create_table_from_columns, create_table_statement)
-from dtsctl.connectors.mysql.snapshot import ordered_rows
 from dtsctl.connectors.mysql.values import to_param
 from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.conflicts import Conflicts
@@ -143,7 +143,17 @@ class MysqlSink(Sink):
 
     def checksum(self, schema: TableSchema, database: str, table: str) -> tuple[int, str]:
         with self._errors():
-            return table_checksum(ordered_rows(self.conn, schema, database, table, None))
+            return table_checksum(snapshot.ordered_rows(self.conn, schema, database, table, None))
+
+    def read_range(self, schema: TableSchema, database: str, table: str, after_key: Sequence[Any] | None,
+                   upto_key: Sequence[Any] | None) -> list[Row]:
+        with self._errors():
+            return snapshot.read_range(self.conn, dataclasses.replace(schema, database=database, name=table),
+                                       after_key, upto_key)
+
+    def read_keys(self, schema: TableSchema, database: str, table: str, keys: Sequence[Sequence[Any]]) -> list[Row]:
+        with self._errors():
+            return snapshot.read_keys(self.conn, dataclasses.replace(schema, database=database, name=table), keys, None)
 
     # -- data -----------------------------------------------------------------------
     def write_rows(self, schema: TableSchema, database: str, table: str, rows: Sequence[Row],

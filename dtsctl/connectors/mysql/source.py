@@ -131,6 +131,10 @@ class MysqlSource(Source):
         with self._errors():
             return table_checksum(snapshot.ordered_rows(self.conn, schema, schema.database, schema.name, where))
 
+    def read_keys(self, schema: TableSchema, keys: Sequence[Sequence[Any]], where: str | None) -> list[Row]:
+        with self._errors():
+            return snapshot.read_keys(self._snapshot or self.conn, schema, keys, where)
+
     # -- change stream --------------------------------------------------------------
     def current_position(self) -> Position:
         with self._errors():

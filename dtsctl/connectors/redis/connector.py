@@ -12,7 +12,8 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink, KeyspaceSource, Repairer
 from dtsctl.engine.keyspace.reader import KeyspaceReader
-from dtsctl.engine.pipeline import CheckResult, TableComparison
+from dtsctl.engine.pipeline import CheckResult
+from dtsctl.engine.verification import ApplierWatch, ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.subscription.recorder import Recorder
 from dtsctl.engine.subscription.store import SubscriptionStore
@@ -60,10 +61,16 @@ class RedisConnector:
             finally:
                 sink.close()
 
-    def verify(self, spec: TaskSpec) -> list[TableComparison]:
-        from dtsctl.connectors.redis.verify import verify
+    def verify(self, spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> list[ObjectReport]:
+        from dtsctl.connectors.redis import verify
 
-        return verify(spec)
+        sink = self.sink(spec)
+        try:
+            watch = ApplierWatch(sink.load_checkpoint, options.changelog, verify.position_order,
+                                 verify.describe_position)
+            return verify.verify(spec, options, progress, watch)
+        finally:
+            sink.close()
 
     def subscription(self) -> "RedisSubscription":
         return RedisSubscription()

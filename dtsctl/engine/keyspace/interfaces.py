@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from dtsctl.engine.events import Position
-from dtsctl.engine.pipeline import CheckResult, TableComparison
+from dtsctl.engine.pipeline import CheckResult
+from dtsctl.engine.verification import ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.engine.task import TaskSpec
 
 CONTROL_MARK = b"#"
@@ -186,7 +187,7 @@ class KeyspaceConnector(Protocol):
 
     def teardown(self, spec: TaskSpec) -> None: ...
 
-    def verify(self, spec: TaskSpec) -> list[TableComparison]: ...
+    def verify(self, spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> list[ObjectReport]: ...
 
     def subscription(self) -> Any:
         """Its support for subscriptions (dtsctl.engine.subscription.pipeline.KeyspaceSubscription)."""

@@ -11,9 +11,10 @@ from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.keyspace.interfaces import KeyspaceConnector
 from dtsctl.engine.keyspace.progress import KeyspaceProgress
 from dtsctl.engine.keyspace.runner import KeyspaceRunner
-from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline, TableComparison
+from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.task import TaskSpec
+from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.errors import DtsError
 
 
@@ -32,10 +33,11 @@ class KeyspacePipeline(Pipeline):
         with contextlib.suppress(ConnectionFailure):  # an endpoint that is gone holds nothing to remove
             self.connector.teardown(self.spec)
 
-    def verify(self) -> list[TableComparison]:
+    def verify(self, options: VerifyOptions = VerifyOptions(), progress: VerifyProgress = NoProgress()
+               ) -> list[ObjectReport]:
         if self.spec.destination_endpoint is None:
             raise DtsError(NO_DESTINATION)
-        return self.connector.verify(self.spec)
+        return self.connector.verify(self.spec, options, progress)
 
     def progress(self) -> KeyspaceProgress:
         return KeyspaceProgress()

@@ -9,13 +9,16 @@ from typing import Callable, Iterator
 
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.errors import EndpointMissing
-from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline, TableComparison
+from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.tables.filters import FilterEvaluator
 from dtsctl.engine.tables.interfaces import Sink, Source, TableConnector, TableSchema
 from dtsctl.engine.tables.runner import TaskRunner
 from dtsctl.engine.tables.selection import TablePlan, databases_of, resolve_tables
 from dtsctl.engine.task import TaskSpec
+from dtsctl.engine.tables.verify import TableVerifier
+from dtsctl.engine.verification import (ApplierWatch, NoProgress, ObjectReport, VerifyOptions, VerifyProgress,
+                                        chosen, opened, repair_log)
 from dtsctl.errors import DtsError
 
 
@@ -100,20 +103,24 @@ class TablePipeline(Pipeline):
                 with contextlib.suppress(EndpointMissing):
                     sink.delete_checkpoint()
 
-    def verify(self) -> list[TableComparison]:
-        comparisons = []
+    def verify(self, options: VerifyOptions = VerifyOptions(), progress: VerifyProgress = NoProgress()
+               ) -> list[ObjectReport]:
+        reports = []
         with self._endpoints() as (source, sink):
             if sink is None:
                 raise DtsError(NO_DESTINATION)
-            for plan in resolve_tables(self.spec.objects, source.list_tables):
-                schema = _schema_or_error(source, plan)
-                count, checksum = source.checksum(schema, plan.filter)
-                if sink.row_count(plan.dest_database, plan.dest_table) is None:
-                    comparisons.append(TableComparison(plan.name, plan.dest_name, count, None, False))
-                    continue
-                dest_count, dest_checksum = sink.checksum(schema, plan.dest_database, plan.dest_table)
-                comparisons.append(TableComparison(plan.name, plan.dest_name, count, dest_count, checksum == dest_checksum))
-        return comparisons
+            watch = ApplierWatch(sink.load_checkpoint, options.changelog, source.position_order,
+                                 source.describe_position)
+            verifier = TableVerifier(source, sink, watch, progress)
+            plans = {plan.name: plan for plan in resolve_tables(self.spec.objects, source.list_tables)}
+            for name in chosen(plans, options.tables):
+                schema = _schema_or_error(source, plans[name])
+                report = verifier.verify(plans[name], schema)
+                if options.repair and report.differences:
+                    with opened(repair_log(options)) as changelog:
+                        verifier.repair(plans[name], schema, report, changelog)
+                reports.append(report)
+        return reports
 
     @contextlib.contextmanager
     def _endpoints(self, with_sink: bool = True) -> Iterator[tuple[Source, Sink | None]]:
