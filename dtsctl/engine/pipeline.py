@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+from dtsctl.engine.events import Position
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.task import TaskSpec
 from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
@@ -33,6 +34,19 @@ class CheckResult:
     ok: bool
     message: str  # for a failure: what is wrong and what to change
     warning: bool = False
+
+
+class SourceFreeze(Protocol):
+    """Writes on a task's source held off (a cutover), and where its stream then ends."""
+
+    final_position: Position  # every change the source committed is at or before it
+    describe: str  # the final position, for people
+
+    def unfreeze(self) -> None:
+        """Let writes through again (idempotent)."""
+
+    def leave_frozen(self) -> None:
+        """End the cutover's hold on the source, which stays frozen where the engine allows it."""
 
 
 class Runner(Protocol):
@@ -62,6 +76,19 @@ class Pipeline(ABC):
                ) -> list[ObjectReport]:
         """Per selected object: what differs between the ends (dtsctl.engine.verification), and with
         `options.repair`, what was rewritten."""
+        raise DtsError(NO_DESTINATION)
+
+    def freeze_source(self, drain_seconds: float) -> SourceFreeze:
+        """Hold off writes on the source, let open write transactions end (up to `drain_seconds`), and
+        return where its stream ends."""
+        raise DtsError(f"dtsctl cannot freeze writes on a {self.spec.source_endpoint.get('engine')} source")
+
+    def source_position(self) -> Position:
+        """The source's stream position now (a reverse task starts at its destination's)."""
+        raise DtsError(f"dtsctl cannot read the stream position of a {self.spec.source_endpoint.get('engine')} source")
+
+    def wait_applied(self, position: Position, changelog: Path) -> None:
+        """Return once the task's applier has applied every source change up to `position`."""
         raise DtsError(NO_DESTINATION)
 
     @abstractmethod

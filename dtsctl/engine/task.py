@@ -40,6 +40,9 @@ class TaskSpec:
     peer: str | None = None  # with `tags`: the address of the pair's other direction
     shares_log: bool = False  # a destination of a one-to-many topology: one reader, one change log
     run: str | None = None  # a scheduled migration's run: a new one starts the copy over
+    # Where a fresh stream starts instead of the source's position at start (a cutover's reverse
+    # task: its source's position at the switch)
+    start_position: Any = None
 
     def throttle(self, stop: threading.Event) -> Throttle:
         """The task's throttle, following its windows."""

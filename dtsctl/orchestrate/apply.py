@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from dtsctl.config.resources import DesiredResource
 from dtsctl.errors import DtsError
+from dtsctl.orchestrate.cutover import CutoverRun, recorded_before_cutover
 from dtsctl.orchestrate.task_ops import create_task, delete_task, reconfigure_task
 from dtsctl.orchestrate.upstream import wait_for_upstream_schema
 from dtsctl.plan import Plan, ResourceChange
@@ -23,7 +24,8 @@ from dtsctl.runtime.process import stop_process
 from dtsctl.runtime.supervisor import SUPERVISOR_MODULE, ensure_supervisor, supervisor_pid
 from dtsctl.state import State, StateFile, new_recorded
 
-VERBS = {"create": "Creating", "update": "Modifying", "replace": "Replacing", "delete": "Destroying"}
+VERBS = {"create": "Creating", "update": "Modifying", "replace": "Replacing", "delete": "Destroying",
+         "cutover": "Cutting over"}
 
 
 @dataclass
@@ -69,7 +71,11 @@ def apply_plan(
                 for upstream in resource.reads_from:
                     wait_for_upstream_schema(runtime, change.address, upstream, report)
             report(f"{change.address}: {VERBS[action]}...")
-            _carry_out(action, change.address, resource, state_file, state, runtime)
+            if action == "cutover":
+                assert resource is not None
+                _cut_over(resource, desired.get(change.reverse or ""), state_file, state, runtime, report)
+            else:
+                _carry_out(action, change.address, resource, state_file, state, runtime)
         except DtsError as error:
             outcomes.append(Outcome(change.address, action, error.message))
             failed.add(change.address)
@@ -104,10 +110,31 @@ def _carry_out(
     else:
         task_id = str(uuid.uuid4())
         create_task(agent, task_id, resource)
-        state.put(new_recorded(resource, task_id))
+        state.put(new_recorded(recorded_before_cutover(resource), task_id))
     state_file.write(state)
     if resource.attributes["status"] == "running":
         ensure_supervisor(runtime)
+
+
+def _cut_over(resource: DesiredResource, reverse: DesiredResource | None, state_file: StateFile, state: State,
+              runtime: RuntimePaths, report: Callable[[str], None]) -> None:
+    """The cutover, then the task recorded as cut over, then its reverse task (if declared) created
+    and recorded, each saved at once."""
+    recorded = state.get(resource.address)
+    assert recorded is not None, f"{resource.address}: a cutover needs the recorded task"
+    run = CutoverRun(runtime, resource, recorded.task_id, report)
+    reverse_id = str(uuid.uuid4()) if reverse is not None else None
+    start = run.switch(reverse, reverse_id)
+    try:
+        state.put(new_recorded(resource, recorded.task_id))
+        state_file.write(state)
+        if reverse is not None and reverse_id is not None:
+            run.create_reverse(reverse, reverse_id, start)
+            state.put(new_recorded(reverse, reverse_id))
+            state_file.write(state)
+            ensure_supervisor(runtime)
+    finally:
+        run.finish()
 
 
 def _settle_supervisor(runtime: RuntimePaths) -> None:

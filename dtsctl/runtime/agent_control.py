@@ -127,6 +127,13 @@ class Agent:
         if pid:
             stop_process(pid, str(self.paths.root), GRACEFUL_STOP_SECONDS)
 
+    def complete(self) -> None:
+        """Stop the agent for good and record the task as completed (a cutover switched away from it)."""
+        self.stop("stopped")
+        status = read_json(self.paths.status, {}) or {}
+        status.update(state="completed", phase="done", last_error=None, updated_at=time.time())
+        write_json_atomic(self.paths.status, status)
+
     def remove(self) -> None:
         shutil.rmtree(self.paths.root, ignore_errors=True)
 

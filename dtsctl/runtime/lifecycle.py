@@ -16,7 +16,8 @@ from dtsctl import registry
 from dtsctl.config.model import ConsumerGroup, Task
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
-from dtsctl.engine.pipeline import CheckResult, Pipeline
+from dtsctl.engine.events import Position
+from dtsctl.engine.pipeline import CheckResult, Pipeline, SourceFreeze
 from dtsctl.engine.plugin import EngineSpec, PipelineKind
 from dtsctl.engine.subscription.delivery import StreamTarget
 from dtsctl.engine.subscription.pipeline import KeyspaceSubscriptionPipeline, SubscriptionPipeline
@@ -28,6 +29,8 @@ from dtsctl.engine.tables.pipeline import TablePipeline
 from dtsctl.engine.task import TaskSpec, shares_change_log
 from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.errors import DtsError
+
+START_POSITION = "start_position"  # in an agent's attributes: where its fresh stream starts (TaskSpec)
 
 _SUBSCRIPTIONS: dict[PipelineKind, type[SubscriptionPipeline]] = {
     PipelineKind.TABLES: SubscriptionPipeline,
@@ -78,6 +81,7 @@ def task_spec(task: Task, attributes: dict[str, Any], task_id: str) -> TaskSpec:
         peer=(attributes.get("topology") or {}).get("peer") if tags else None,
         shares_log=shares_change_log(attributes),
         run=attributes.get("run"),
+        start_position=attributes.get(START_POSITION),
     )
 
 
@@ -127,6 +131,19 @@ def _delivery(subscription: SubscriptionSpec) -> Callable[[], StreamTarget] | No
         holders = " or ".join(registry.engine_names(lambda spec: spec.stream_target is not None))
         raise DtsError(f"deliver_to needs a {holders} endpoint; {endpoint['engine']} cannot hold a stream")
     return lambda: target(endpoint, stream)
+
+
+def freeze_source(attributes: dict[str, Any], task_id: str, drain_seconds: float) -> SourceFreeze:
+    """Hold off writes on the task's source until the returned freeze is lifted (a cutover)."""
+    return pipeline_for(attributes, task_id).freeze_source(drain_seconds)
+
+
+def source_position(attributes: dict[str, Any], task_id: str) -> Position:
+    return pipeline_for(attributes, task_id).source_position()
+
+
+def wait_applied(attributes: dict[str, Any], task_id: str, position: Position, changelog: Path) -> None:
+    pipeline_for(attributes, task_id).wait_applied(position, changelog)
 
 
 def precheck(attributes: dict[str, Any], task_id: str, fed_by: tuple[str, ...] = ()) -> list[CheckResult]:

@@ -112,10 +112,25 @@ class MysqlSink(Sink):
             self._store(cursor, checkpoint)
 
     def delete_checkpoint(self) -> None:
+        """Delete this task's row; the last task writing here also drops `dtsctl_meta`. The table is
+        write-locked from the count to its drop, so a checkpoint committed meanwhile is never lost
+        (a first one of a starting task fails, and that task starts again)."""
         with self._errors():
-            if self.row_count(META_DATABASE, CHECKPOINT_TABLE) is not None:
-                query(self.conn, f"DELETE FROM {qualified(META_DATABASE, CHECKPOINT_TABLE)} WHERE task_id = %s",
-                      (self.task_id,))
+            if self.row_count(META_DATABASE, CHECKPOINT_TABLE) is None:
+                return
+            table = qualified(META_DATABASE, CHECKPOINT_TABLE)
+            query(self.conn, f"DELETE FROM {table} WHERE task_id = %s", (self.task_id,))
+            with self.conn.cursor() as cursor:
+                cursor.execute(f"LOCK TABLES {table} WRITE")
+                try:
+                    if scalar(self.conn, f"SELECT count(*) FROM {table}") == 0:
+                        cursor.execute(f"DROP TABLE {table}")
+                finally:
+                    cursor.execute("UNLOCK TABLES")
+                if not scalar(self.conn, "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
+                              (META_DATABASE,)):
+                    cursor.execute(f"DROP DATABASE IF EXISTS {quote(META_DATABASE)}")
+            self._meta_ready = False
 
     def _store(self, cursor: Any, checkpoint: dict[str, Any]) -> None:
         cursor.execute(

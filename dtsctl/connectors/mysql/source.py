@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import pymysql
 
 from dtsctl.connectors.mysql import position as positions
-from dtsctl.connectors.mysql import precheck, schema as schemas, snapshot
+from dtsctl.connectors.mysql import freeze, precheck, schema as schemas, snapshot
 from dtsctl.connectors.mysql.binlog import BinlogStream, Reconnected, StreamEnded
 from dtsctl.connectors.mysql.connection import connect, error_code, qualified, scalar, translate_errors
 from dtsctl.engine.tables.checksum import table_checksum
@@ -134,6 +134,14 @@ class MysqlSource(Source):
     def read_keys(self, schema: TableSchema, keys: Sequence[Sequence[Any]], where: str | None) -> list[Row]:
         with self._errors():
             return snapshot.read_keys(self._snapshot or self.conn, schema, keys, where)
+
+    def freeze_writes(self, drain_seconds: float) -> None:
+        with self._errors():
+            freeze.freeze(self.conn, drain_seconds)
+
+    def unfreeze_writes(self) -> None:
+        with self._errors():
+            freeze.unfreeze(self.conn)
 
     # -- change stream --------------------------------------------------------------
     def current_position(self) -> Position:

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import redis
 
 from dtsctl.connectors.redis.client import connect, connect_cluster
+from dtsctl.connectors.redis.freeze import replication_position
 from dtsctl.connectors.redis.repair import RedisRepairer
 from dtsctl.connectors.redis.selection import DbRule, Selection
 from dtsctl.connectors.redis.sink import glob_escape
@@ -112,8 +113,7 @@ class _Ends:
 
     def read_source(self, keys: Sequence[Key]) -> tuple[dict[Key, Value], Position]:
         values = _values(self.source, keys)
-        info = self.source.info("replication")
-        return values, {"replid": info.get("master_replid"), "offset": int(info.get("master_repl_offset", 0))}
+        return values, replication_position(self.source)
 
     def read_destination(self, keys: Sequence[Key]) -> dict[Key, Value]:
         return _values(self.destination, keys)

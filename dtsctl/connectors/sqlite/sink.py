@@ -89,6 +89,8 @@ class SqliteSink(Sink):
             if self._exists(CHECKPOINT_TABLE):
                 with transaction(self.conn):
                     self.conn.execute(f"DELETE FROM {CHECKPOINT_TABLE} WHERE task_id = ?", (self.task_id,))
+                    if self.conn.execute(f"SELECT count(*) FROM {CHECKPOINT_TABLE}").fetchone()[0] == 0:
+                        self.conn.execute(f"DROP TABLE {CHECKPOINT_TABLE}")  # the last task writing here
 
     def _store(self, checkpoint: dict[str, Any]) -> None:
         self.conn.execute(

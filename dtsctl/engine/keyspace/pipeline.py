@@ -11,7 +11,8 @@ from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.keyspace.interfaces import KeyspaceConnector
 from dtsctl.engine.keyspace.progress import KeyspaceProgress
 from dtsctl.engine.keyspace.runner import KeyspaceRunner
-from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline
+from dtsctl.engine.events import Position
+from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline, SourceFreeze
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.task import TaskSpec
 from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
@@ -38,6 +39,15 @@ class KeyspacePipeline(Pipeline):
         if self.spec.destination_endpoint is None:
             raise DtsError(NO_DESTINATION)
         return self.connector.verify(self.spec, options, progress)
+
+    def freeze_source(self, drain_seconds: float) -> SourceFreeze:
+        return self.connector.freeze(self.spec)
+
+    def source_position(self) -> Position:
+        return self.connector.source_position(self.spec)
+
+    def wait_applied(self, position: Position, changelog: Path) -> None:
+        self.connector.wait_applied(self.spec, position, changelog)
 
     def progress(self) -> KeyspaceProgress:
         return KeyspaceProgress()

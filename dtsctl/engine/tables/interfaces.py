@@ -152,6 +152,14 @@ class Source(ABC):
         finally:
             self.close_snapshot()
 
+    def freeze_writes(self, drain_seconds: float) -> None:
+        """Refuse the application's writes, and return once open write transactions have ended (a
+        cutover); raise DtsError when they do not within `drain_seconds` (writes stay refused)."""
+        raise DtsError(f"dtsctl cannot freeze writes on a {self.endpoint.get('engine')} source")
+
+    def unfreeze_writes(self) -> None:
+        """Accept writes again (idempotent)."""
+
     # -- change stream --------------------------------------------------------------
     @abstractmethod
     def current_position(self) -> Position:

@@ -9,7 +9,8 @@ from typing import Callable, Iterator
 
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.errors import EndpointMissing
-from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline
+from dtsctl.engine.events import Position
+from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline, SourceFreeze
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.tables.filters import FilterEvaluator
 from dtsctl.engine.tables.interfaces import Sink, Source, TableConnector, TableSchema
@@ -122,6 +123,29 @@ class TablePipeline(Pipeline):
                 reports.append(report)
         return reports
 
+    def freeze_source(self, drain_seconds: float) -> SourceFreeze:
+        source = self.source()
+        try:
+            source.freeze_writes(drain_seconds)
+            position = source.current_position()
+        except BaseException:
+            _unfreeze(source)
+            raise
+        return _TableFreeze(source, position, source.describe_position(position))
+
+    def source_position(self) -> Position:
+        source = self.source()
+        try:
+            return source.current_position()
+        finally:
+            source.close()
+
+    def wait_applied(self, position: Position, changelog: Path) -> None:
+        with self._endpoints() as (source, sink):
+            assert sink is not None
+            ApplierWatch(sink.load_checkpoint, changelog, source.position_order,
+                         source.describe_position).wait_past(position)
+
     @contextlib.contextmanager
     def _endpoints(self, with_sink: bool = True) -> Iterator[tuple[Source, Sink | None]]:
         source = self.source()
@@ -132,6 +156,26 @@ class TablePipeline(Pipeline):
             source.close()
             if sink is not None:
                 sink.close()
+
+
+class _TableFreeze:
+    def __init__(self, source: Source, final_position: Position, describe: str) -> None:
+        self._source = source
+        self.final_position = final_position
+        self.describe = describe
+
+    def unfreeze(self) -> None:
+        _unfreeze(self._source)
+
+    def leave_frozen(self) -> None:
+        self._source.close()
+
+
+def _unfreeze(source: Source) -> None:
+    try:
+        source.unfreeze_writes()
+    finally:
+        source.close()
 
 
 def _schema_or_error(source: Source, plan: TablePlan) -> TableSchema:
