@@ -45,6 +45,8 @@ _NEWEST_COMMIT_TIME = "newest_commit_time"
 _TASK_ID = "task_id"
 _RESYNC_REQUESTED = "resync_requested"
 _HEARTBEAT_SEEN = "heartbeat_seen"
+_HOLD = "hold_after"
+HOLD_SECONDS = 3600.0
 
 
 class LogRecord(Protocol):
@@ -202,9 +204,25 @@ class ChangeLog:
         return 0 if row is None else row[0]
 
     def trim(self, upto_seq: int) -> int:
-        """Delete transactions with seq <= upto_seq (all consumers are past them). Returns rows deleted."""
+        """Delete transactions with seq <= upto_seq (all consumers are past them) and not held
+        (`hold_after`). Returns rows deleted."""
         with _transaction(self.conn):
-            return self.conn.execute("DELETE FROM changes WHERE seq <= ?", (upto_seq,)).rowcount
+            return self.conn.execute("DELETE FROM changes WHERE seq <= ?", (min(upto_seq, self._held_from()),)).rowcount
+
+    def hold_after(self, seq: int) -> None:
+        """Keep every transaction after `seq` in the log, applied or not, until `let_go` (a cutover reads
+        what changed while it verified); a hold older than HOLD_SECONDS is ignored."""
+        with _transaction(self.conn):
+            self._set(_HOLD, {"seq": seq, "at": time.time()})
+
+    def let_go(self) -> None:
+        with _transaction(self.conn):
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (_HOLD,))
+
+    def _held_from(self) -> float:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_HOLD,)).fetchone()
+        hold = json.loads(row[0]) if row is not None else None
+        return hold["seq"] if hold is not None and time.time() - hold["at"] < HOLD_SECONDS else float("inf")
 
     # -- consumers of a shared log ----------------------------------------------------------
     def join(self, consumer: str, start: Callable[[], Position] | None = None, after_seq: int | None = None) -> int:
@@ -229,7 +247,7 @@ class ChangeLog:
         with _transaction(self.conn):
             self.conn.execute("UPDATE consumers SET applied_seq = ? WHERE task_id = ?", (applied_seq, consumer))
             self.conn.execute("DELETE FROM changes WHERE seq <= (SELECT min(applied_seq) FROM consumers) "
-                              "AND commit_time < ?", (time.time() - JOIN_GRACE_SECONDS,))
+                              "AND seq <= ? AND commit_time < ?", (self._held_from(), time.time() - JOIN_GRACE_SECONDS))
 
     def leave(self, consumer: str) -> int:
         """Forget `consumer` (its task was destroyed); returns how many consumers remain."""

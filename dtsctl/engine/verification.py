@@ -34,9 +34,13 @@ class VerifyOptions:
     """`tables`: source object names to compare (all when empty); `repair`: rewrite what differs;
     `changelog`: the task's change log, whose applier verify waits for (None: no agent runs it)."""
 
+
     tables: tuple[str, ...] = ()
     repair: bool = False
     changelog: Path | None = None
+    # Compare only the keys of the changes the change log holds after this seq (`ChangeLog.hold_after`
+    # kept them): what changed since a full comparison found both ends equal (a cutover's freeze)
+    changed_after: int | None = None
 
 
 class VerifyProgress(Protocol):
@@ -123,6 +127,22 @@ def repair_log(options: VerifyOptions) -> Path:
         raise DtsError("--repair writes through the task's own applier, and the task is not running; "
                        "start it (`dtsctl resume` or `dtsctl apply`) and run verify --repair again")
     return options.changelog
+
+
+def held_payloads(options: VerifyOptions) -> list[str | bytes] | None:
+    """The payloads of the change-log records after `options.changed_after`, as stored; None when verify
+    compares everything (no such bound, or records are missing: the changed keys cannot be known)."""
+    if options.changed_after is None or options.changelog is None:
+        return None
+    payloads: list[str | bytes] = []
+    with opened(options.changelog) as log:
+        after = options.changed_after
+        while batch := log.read_raw(after, 1000):
+            if not payloads and batch[0][0] != options.changed_after + 1:
+                return None  # trimmed before the hold
+            payloads += [payload for _, _, _, payload in batch]
+            after = batch[-1][0]
+    return payloads
 
 
 @contextlib.contextmanager

@@ -1,9 +1,11 @@
 """Carry out a declared cutover, each step reported with its duration.
 
 1. precheck: the task streams (incremental) with lag under `max_lag`, and a reverse task would pass
-   its own precheck; 2. freeze writes on the source and record its final position; 3. wait until
-   the applier has applied exactly up to it (position, not lag); 4. verify; 5. mark the task
-   completed; the write downtime is freeze -> completed. Then the caller records the task, creates
+   its own precheck; then, while replication runs, a full verify (its changes from then on are held
+   in the change log); 2. freeze writes on the source and record its final position; 3. wait until
+   the applier has applied exactly up to it (position, not lag); 4. verify the rows (keys) the held
+   changes name, so the freeze lasts as long as the changes made meanwhile take to compare, not
+   the database; 5. mark the task completed; the write downtime is freeze -> completed. Then the caller records the task, creates
    the reverse task at the destination's position at the switch, and `finish` unfreezes the source
    if asked. If anything fails before the task is completed, the source is unfrozen and the task
    keeps running: nothing is lost, and apply can be run again.
@@ -26,7 +28,7 @@ from dtsctl.orchestrate.task_ops import create_task, run_precheck
 from dtsctl.runtime import lifecycle
 from dtsctl.runtime.agent_control import Agent
 from dtsctl.runtime.layout import RuntimePaths
-from dtsctl.runtime.verification import verify_task
+from dtsctl.runtime.verification import hold_changes, let_go, verify_task
 
 DRAIN_SECONDS = 30.0  # how long open write transactions may take to end after the freeze
 
@@ -47,25 +49,32 @@ class CutoverRun:
         attributes = self.resource.attributes
         with self._step("precheck"):
             self._precheck_lag()
+            lifecycle.source_position(attributes, self.task_id)  # the source answers (and its code is loaded)
             if reverse is not None and reverse_id is not None:
                 run_precheck(reverse.address, reverse.attributes, reverse_id, reverse.reads_from)
-        frozen_at = time.monotonic()
+        address = self.resource.address
+        held = hold_changes(self.runtime, address, attributes)
         try:
+            if self.options.verify:
+                with self._step("verify everything before the freeze (replication running)"):
+                    self._verify("before the freeze")
+            frozen_at = time.monotonic()
             with self._step("freeze writes on the source" if self.options.freeze_source else "read the source's position"):
                 final, described = self._final_position()
-            self._report(f"{self.resource.address}:   final source position {described}")
+            self._report(f"{address}:   final source position {described}")
             with self._step("wait until the applier has applied exactly up to it"):
-                lifecycle.wait_applied(attributes, self.task_id, final,
-                                       self.runtime.changelog(self.resource.address, attributes))
+                lifecycle.wait_applied(attributes, self.task_id, final, self.runtime.changelog(address, attributes))
             start = lifecycle.source_position(reverse.attributes, reverse_id) if reverse and reverse_id else None
             if self.options.verify:
-                with self._step("verify"):
-                    self._verify()
+                with self._step("verify the rows changed since"):
+                    self._verify("after the drain", changed_after=held)
             with self._step("mark the task completed"):
                 self.agent.complete()
         except BaseException:
             self._unfreeze("the cutover stopped; the task keeps running and nothing was lost")
             raise
+        finally:
+            let_go(self.runtime, address, attributes)
         downtime = time.monotonic() - frozen_at
         what = "write downtime (freeze to completed)" if self.options.freeze_source else "switch (no freeze)"
         self._report(f"{self.resource.address}: {what}: {downtime:.2f}s")
@@ -108,13 +117,14 @@ class CutoverRun:
         self._freeze = lifecycle.freeze_source(attributes, self.task_id, DRAIN_SECONDS)
         return self._freeze.final_position, self._freeze.describe
 
-    def _verify(self) -> None:
-        reports = verify_task(self.runtime, self.resource.address, self.task_id, self.resource.attributes)
+    def _verify(self, when: str, changed_after: int | None = None) -> None:
+        reports = verify_task(self.runtime, self.resource.address, self.task_id, self.resource.attributes,
+                              changed_after=changed_after)
         different = [report for report in reports if not report.ok]
         if different:
             found = "; ".join(f"{r.table}: {len(r.missing)} missing, {len(r.extra)} extra, {len(r.different)} different"
                               for r in different)
-            raise DtsError(f"{self.resource.address}: verify found differences after the drain ({found}); "
+            raise DtsError(f"{self.resource.address}: verify found differences {when} ({found}); "
                            f"see `dtsctl verify {self.resource.address}`, repair them (--repair) and apply again")
 
     def _unfreeze(self, why: str) -> None:

@@ -16,6 +16,7 @@ from dtsctl.runtime.runs import RunBook
 
 AGENT_MODULE = "dtsctl.runtime.agent_process"
 GRACEFUL_STOP_SECONDS = 30.0
+COMPLETE_GRACE_SECONDS = 1.0
 START_HANDSHAKE_SECONDS = 10.0  # how long start waits for the agent to hold its lock
 Desired = Literal["running", "paused", "stopped"]
 ENGINE_DETAILS = ("full_resyncs", "full_resync_reason", "heartbeat_writable", "expired_on_destination")
@@ -128,8 +129,13 @@ class Agent:
             stop_process(pid, str(self.paths.root), GRACEFUL_STOP_SECONDS)
 
     def complete(self) -> None:
-        """Stop the agent for good and record the task as completed (a cutover switched away from it)."""
-        self.stop("stopped")
+        """Stop the agent for good and record the task as completed (a cutover switched away from it).
+        Everything is applied by then, so the agent gets only a short grace: on a frozen source its
+        heartbeat write may wait for the freeze, and the write downtime lasts until this returns."""
+        self.set_desired("stopped")
+        pid = self.pid
+        if pid:
+            stop_process(pid, str(self.paths.root), COMPLETE_GRACE_SECONDS)
         status = read_json(self.paths.status, {}) or {}
         status.update(state="completed", phase="done", last_error=None, updated_at=time.time())
         write_json_atomic(self.paths.status, status)

@@ -15,14 +15,16 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import redis
 
+from dtsctl.connectors.redis import commands, resp
 from dtsctl.connectors.redis.client import connect, connect_cluster
 from dtsctl.connectors.redis.freeze import replication_position
 from dtsctl.connectors.redis.repair import RedisRepairer
 from dtsctl.connectors.redis.selection import DbRule, Selection
 from dtsctl.connectors.redis.sink import glob_escape
 from dtsctl.engine.events import Position
+from dtsctl.engine.keyspace.interfaces import control_of
 from dtsctl.engine.verification import (ApplierWatch, Key, ObjectReport, Suspects, Value, VerifyOptions,
-                                        VerifyProgress, chosen, compare, repair_log, settle)
+                                        VerifyProgress, chosen, compare, held_payloads, repair_log, settle)
 from dtsctl.engine.task import TaskSpec
 from dtsctl.errors import DtsError
 
@@ -31,12 +33,14 @@ CHUNK_KEYS = 500
 
 def verify(spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress, watch: ApplierWatch) -> list[ObjectReport]:
     rules = {f"db{rule.source}": rule for rule in Selection(spec.objects).rules.values()}
+    payloads = held_payloads(options)
+    changed = changed_keys(payloads) if payloads is not None else None
     reports = []
     for name in chosen(rules, options.tables):
         with _Ends(spec, rules[name]) as ends:
             report = ObjectReport(name, f"db{rules[name].destination}")
-            progress.object_started(name, ends.source.dbsize())
-            suspects = ends.scan(report, progress)
+            progress.object_started(name, ends.source.dbsize() if changed is None else len(changed))
+            suspects = ends.scan(report, progress) if changed is None else ends.look_at(changed, report)
             differences, report.changing = settle(suspects, ends.read_source, ends.read_destination, watch)
             report.record(differences)
             if options.repair and report.differences:
@@ -111,6 +115,17 @@ class _Ends:
                 suspects.add(compare(mine, self.read_destination(extra)), mine, read_at, position_order)
         return suspects
 
+    def look_at(self, keys: set[bytes], report: ObjectReport) -> Suspects:
+        """Suspects among these keys only (those changed since a full comparison)."""
+        wanted = sorted(key for key in keys if self.rule.wants(key))
+        mine, read_at = self.read_source(wanted)
+        theirs = self.read_destination(wanted)
+        report.source_count = sum(1 for value in mine.values() if value is not None)
+        report.destination_count = sum(1 for value in theirs.values() if value is not None)
+        suspects = Suspects()
+        suspects.add(compare(mine, theirs), mine, read_at, position_order)
+        return suspects
+
     def read_source(self, keys: Sequence[Key]) -> tuple[dict[Key, Value], Position]:
         values = _values(self.source, keys)
         return values, replication_position(self.source)
@@ -130,6 +145,19 @@ class _Ends:
                 for key in node.scan_iter(match=pattern, count=1000):
                     if rule.wants(key):
                         yield key
+
+
+def changed_keys(payloads: Sequence[str | bytes]) -> set[bytes] | None:
+    """The keys these change-log records write, in any database; None when one is a control record
+    (a snapshot or a clear: compare everything)."""
+    keys: set[bytes] = set()
+    for payload in payloads:
+        assert isinstance(payload, bytes)
+        if control_of(payload) is not None:
+            return None
+        for args in resp.decode(payload):
+            keys.update(commands.keys_of(args) or ())
+    return keys
 
 
 def _chunks(keys: Iterator[bytes]) -> Iterator[list[bytes]]:

@@ -17,9 +17,9 @@ from dtsctl.engine.tables.interfaces import Sink, Source, TableConnector, TableS
 from dtsctl.engine.tables.runner import TaskRunner
 from dtsctl.engine.tables.selection import TablePlan, databases_of, resolve_tables
 from dtsctl.engine.task import TaskSpec
-from dtsctl.engine.tables.verify import TableVerifier
+from dtsctl.engine.tables.verify import TableVerifier, changed_keys
 from dtsctl.engine.verification import (ApplierWatch, NoProgress, ObjectReport, VerifyOptions, VerifyProgress,
-                                        chosen, opened, repair_log)
+                                        chosen, held_payloads, opened, repair_log)
 from dtsctl.errors import DtsError
 
 
@@ -114,9 +114,12 @@ class TablePipeline(Pipeline):
                                  source.describe_position)
             verifier = TableVerifier(source, sink, watch, progress)
             plans = {plan.name: plan for plan in resolve_tables(self.spec.objects, source.list_tables)}
-            for name in chosen(plans, options.tables):
-                schema = _schema_or_error(source, plans[name])
-                report = verifier.verify(plans[name], schema)
+            schemas = {name: _schema_or_error(source, plans[name]) for name in chosen(plans, options.tables)}
+            payloads = held_payloads(options)
+            changed = changed_keys(payloads, schemas) if payloads is not None else None
+            for name, schema in schemas.items():
+                report = (verifier.verify(plans[name], schema) if changed is None
+                          else verifier.verify_keys(plans[name], schema, sorted(changed[name], key=repr)))
                 if options.repair and report.differences:
                     with opened(repair_log(options)) as changelog:
                         verifier.repair(plans[name], schema, report, changelog)

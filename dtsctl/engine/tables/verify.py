@@ -27,7 +27,7 @@ from dtsctl.engine.verification import (ApplierWatch, Key, ObjectReport, Suspect
 from dtsctl.errors import DtsError
 
 CHUNK_ROWS = 2000
-REPAIR_BATCH = 500
+REPAIR_BATCH = 500  # keys per look-up and per repair transaction
 
 
 class TableVerifier:
@@ -50,6 +50,21 @@ class TableVerifier:
         differences, report.changing = settle(suspects, lambda keys: self._read_source(plan, schema, keys),
                                               lambda keys: self._read_destination(plan, schema, keys), self._watch)
         report.record(differences)
+        return report
+
+    def verify_keys(self, plan: TablePlan, schema: TableSchema, keys: Sequence[Key]) -> ObjectReport:
+        """Compare only these rows (the keys changed since a full comparison)."""
+        report = ObjectReport(plan.name, plan.dest_name, schema.key)
+        self._progress.object_started(plan.name, len(keys))
+        mine, read_at = self._read_source(plan, schema, keys)
+        theirs = self._read_destination(plan, schema, keys)
+        report.source_count, report.destination_count = len(mine), len(theirs)
+        suspects = Suspects()
+        suspects.add(compare(mine, theirs), mine, read_at, self._source.position_order)
+        differences, report.changing = settle(suspects, lambda keys: self._read_source(plan, schema, keys),
+                                              lambda keys: self._read_destination(plan, schema, keys), self._watch)
+        report.record(differences)
+        self._progress.advanced(len(keys))
         return report
 
     def _scan(self, plan: TablePlan, schema: TableSchema, report: ObjectReport) -> Suspects:
@@ -77,11 +92,12 @@ class TableVerifier:
             after = upto
 
     def _read_source(self, plan: TablePlan, schema: TableSchema, keys: Sequence[Key]) -> tuple[dict[Key, Value], Position]:
-        rows = self._source.read_keys(schema, keys, plan.filter)  # type: ignore[arg-type]
+        rows = [row for batch in _batches(keys) for row in self._source.read_keys(schema, batch, plan.filter)]  # type: ignore[arg-type]
         return _values(schema, rows), self._source.current_position()
 
     def _read_destination(self, plan: TablePlan, schema: TableSchema, keys: Sequence[Key]) -> dict[Key, Value]:
-        return _values(schema, self._sink.read_keys(schema, plan.dest_database, plan.dest_table, keys))  # type: ignore[arg-type]
+        return _values(schema, [row for batch in _batches(keys)
+                                for row in self._sink.read_keys(schema, plan.dest_database, plan.dest_table, batch)])  # type: ignore[arg-type]
 
     def repair(self, plan: TablePlan, schema: TableSchema, report: ObjectReport, changelog: ChangeLog) -> None:
         """Rewrite the report's differing rows from the source through the change log, wait until the
@@ -125,6 +141,25 @@ class TableVerifier:
             for key in keys
         ]
         return Transaction(tuple(events), reader_at, now)
+
+
+def changed_keys(payloads: Sequence[str | bytes], schemas: dict[str, TableSchema]) -> dict[str, set[Key]] | None:
+    """Per selected table ("db.table"), the keys of the rows these change-log transactions change;
+    None when one holds DDL (a table's shape or name changed: compare everything)."""
+    keys: dict[str, set[Key]] = {name: set() for name in schemas}
+    for payload in payloads:
+        for event in Transaction.from_payload(payload, None, 0.0).events:  # type: ignore[arg-type]
+            if event.op == "ddl":
+                return None
+            schema = schemas.get(f"{event.database}.{event.table}")
+            if schema is not None:
+                keys[f"{event.database}.{event.table}"].update(
+                    tuple(image[name] for name in schema.key) for image in (event.before, event.after) if image)
+    return keys
+
+
+def _batches(keys: Sequence[Key]) -> list[Sequence[Key]]:
+    return [keys[start:start + REPAIR_BATCH] for start in range(0, len(keys), REPAIR_BATCH)]
 
 
 def _values(schema: TableSchema, rows: Sequence[Row]) -> dict[Key, Value]:
