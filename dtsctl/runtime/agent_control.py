@@ -13,6 +13,7 @@ from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import RuntimePaths, TaskPaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
 from dtsctl.runtime.runs import RunBook
+from dtsctl.runtime.verify_runs import last_result
 
 AGENT_MODULE = "dtsctl.runtime.agent_process"
 GRACEFUL_STOP_SECONDS = 30.0
@@ -36,6 +37,7 @@ class TaskView:
     restarts: int = 0  # by the supervisor, since the agent last ran well for a while
     schedule: dict[str, Any] | None = None  # a scheduled migration's runs (RunBook.summary)
     throttle: dict[str, Any] | None = None  # the limits in force now (engine.throttle.limits_at)
+    verification: dict[str, Any] | None = None  # the last declared verification's result (runtime/verify_runs.py)
 
     def reached(self, phase: str) -> bool:
         """At `phase` or past it; a completed migration is past every phase."""
@@ -65,6 +67,7 @@ class TaskView:
             **{key: status[key] for key in ENGINE_DETAILS if key in status},
             "throttle": self.throttle,
             **({"schedule": self.schedule} if self.schedule else {}),
+            **({"verify": self.verification} if self.verification else {}),
         }
 
 
@@ -184,7 +187,8 @@ class Agent:
         summary = RunBook(self.paths, schedule).summary(time.time()) if schedule else None
         return TaskView(self.address, state, status.get("phase"), pid, status, last_error,
                         int(supervisor.get("restarts", 0)), summary,
-                        limits_at(attributes["throttle"], time.time()) if attributes.get("throttle") else None)
+                        limits_at(attributes["throttle"], time.time()) if attributes.get("throttle") else None,
+                        last_result(self.paths))
 
 
 def list_agents(runtime: RuntimePaths) -> list[Agent]:

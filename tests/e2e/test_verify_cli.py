@@ -12,7 +12,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from tests.e2e.cli import Workspace, execute, rows
+from tests.e2e.cli import Workspace, execute, rows, wait_for
 from tests.e2e.test_redis_cli import declaration as redis_declaration
 from tests.integration.redis.conftest import wait_equal
 from tests.servers.mariadb import MariaDBServer
@@ -196,3 +196,29 @@ def test_redis_differences_are_found_and_repaired_by_the_source(workspace: Works
     assert (code, db["repaired"], db["equal"]) == (0, {"written": 2, "deleted": 1}, True)
     assert destination.get("stray") is None and destination.hget("h", "a") == b"1" and destination.get("k:1") == b"v1"
     assert verify(workspace)[0] == 0
+
+
+def test_declared_verification_runs_after_the_full_copy_and_on_its_schedule(workspace: Workspace) -> None:
+    source, replica = workspace.root / "shop.db", workspace.root / "replica.db"
+    execute(source, "CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)",
+            *(f"INSERT INTO orders VALUES ({i}, 'order {i}')" for i in range(1, 101)))
+    workspace.write("main.dts.yaml", """
+        endpoints:
+          shop: {engine: sqlite, path: ./shop.db}
+          replica: {engine: sqlite, path: ./replica.db}
+        tasks:
+          copy:
+            type: synchronization
+            source: shop
+            destination: replica
+            objects: [{database: main, all: true}]
+            verify: {after_full: true, schedule: "* * * * * */2"}
+        """)
+    workspace.run("apply", "--auto-approve")
+    first = wait_for(lambda: workspace.status("task.copy").get("verify"), timeout=60, what="the first verification")
+    assert first["trigger"] == "after_full" and first["equal"] is True
+    execute(replica, "UPDATE orders SET note = 'drift' WHERE id = 3")
+    found = wait_for(lambda: (workspace.status("task.copy").get("verify") or {}).get("differences"), timeout=60,
+                     what="a scheduled verification to find the drift")
+    assert found == 1 and workspace.status("task.copy")["verify"]["trigger"] == "schedule"
+    assert "last verify: 1 difference(s); see `dtsctl verify` (schedule, " in workspace.run("status", "task.copy").stdout
