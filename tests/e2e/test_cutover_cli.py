@@ -17,7 +17,9 @@ import pytest
 import redis as redis_py
 
 from tests.e2e.cli import Workspace, wait_for
+from tests.e2e.test_mysql_cli import endpoint as mysql_endpoint
 from tests.e2e.test_redis_cli import endpoint as redis_endpoint
+from tests.e2e.test_verify_cli import streaming
 from tests.servers.mariadb import MariaDBServer
 from tests.servers.redis import RedisServer
 
@@ -26,23 +28,26 @@ pytestmark = pytest.mark.e2e
 APP_USER, APP_PASSWORD = "app", "app-pw"
 
 
-def declaration(src: MariaDBServer, dst: MariaDBServer, src_db: str, dst_db: str, cutover: str = "") -> str:
-    def endpoint(server: MariaDBServer) -> str:
-        return f"{{engine: mysql, host: 127.0.0.1, port: {server.port}, user: root, password: ''}}"
-
+def declaration(old: str, new: str, objects: str, cutover: str = "", task_type: str = "migration") -> str:
+    """A task `move` from endpoint `old` to `new` (endpoints as YAML flow mappings), with `cutover`."""
     return f"""
         endpoints:
-          old: {endpoint(src)}
-          new: {endpoint(dst)}
+          old: {old}
+          new: {new}
         tasks:
           move:
-            type: migration
+            type: {task_type}
             source: old
             destination: new
-            objects: [{{database: {src_db}, all: true, rename: {dst_db}}}]
+            objects: {objects}
             retry: {{connection_minutes: 2, other_minutes: 2}}
             {cutover}
         """
+
+
+def mysql_declaration(src: MariaDBServer, dst: MariaDBServer, src_db: str, dst_db: str, cutover: str = "") -> str:
+    return declaration(mysql_endpoint(src), mysql_endpoint(dst), f"[{{database: {src_db}, all: true, rename: {dst_db}}}]",
+                       cutover)
 
 
 class AppLoad(threading.Thread):
@@ -78,11 +83,6 @@ def app_user(mariadb_source: MariaDBServer) -> Iterator[None]:
     mariadb_source.execute("SET GLOBAL read_only = OFF")  # the servers are shared by the whole suite
 
 
-def seed(server: MariaDBServer, database: str, rows: int) -> None:
-    server.execute(f"CREATE TABLE `{database}`.items (id INT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(50) NOT NULL)")
-    server.execute(f"INSERT INTO `{database}`.items (label) SELECT CONCAT('item ', seq) FROM `{database}`.seq_1_to_{rows}")
-
-
 def items(server: MariaDBServer, database: str) -> list[tuple]:
     return list(server.query(f"SELECT * FROM `{database}`.items ORDER BY id"))
 
@@ -103,17 +103,13 @@ def dtsctl_objects(server: MariaDBServer) -> list[tuple]:
 
 def test_mariadb_cutover_under_load_freezes_drains_and_keeps_the_old_source_in_sync(
         workspace: Workspace, mariadb_pair, fresh_database, app_user) -> None:
-    src, dst = mariadb_pair
-    src_db, dst_db = fresh_database(src), fresh_database(dst)
-    seed(src, src_db, 5_000)
-    workspace.write("main.dts.yaml", declaration(src, dst, src_db, dst_db))
-    workspace.run("apply", "--auto-approve")
-    workspace.run("wait", "task.move", "--phase", "incremental", "--timeout", "120")
+    src, dst, src_db, dst_db = streaming(workspace, mariadb_pair, fresh_database, 5_000, mysql_declaration,
+                                         "task.move")
     load = AppLoad(src, src_db)
     load.start()
     try:
         wait_for(lambda: load.committed > 500, timeout=30, what="the application load")
-        workspace.write("main.dts.yaml", declaration(src, dst, src_db, dst_db,
+        workspace.write("main.dts.yaml", mysql_declaration(src, dst, src_db, dst_db,
                                                      "cutover: {freeze_source: true, reverse: true, max_lag: 5}"))
         planned = workspace.run("plan").stdout
         assert "~> task.move {" in planned and "8. create task.move_reverse: new -> old" in planned
@@ -149,13 +145,9 @@ def test_mariadb_cutover_under_load_freezes_drains_and_keeps_the_old_source_in_s
 
 def test_a_row_corrupted_during_the_drain_stops_the_cutover_and_unfreezes_the_source(
         workspace: Workspace, mariadb_pair, fresh_database, app_user) -> None:
-    src, dst = mariadb_pair
-    src_db, dst_db = fresh_database(src), fresh_database(dst)
-    seed(src, src_db, 2000)
-    workspace.write("main.dts.yaml", declaration(src, dst, src_db, dst_db))
-    workspace.run("apply", "--auto-approve")
-    workspace.run("wait", "task.move", "--phase", "incremental", "--timeout", "120")
-    workspace.write("main.dts.yaml", declaration(src, dst, src_db, dst_db, "cutover: {reverse: true}"))
+    src, dst, src_db, dst_db = streaming(workspace, mariadb_pair, fresh_database, 2000, mysql_declaration,
+                                         "task.move")
+    workspace.write("main.dts.yaml", mysql_declaration(src, dst, src_db, dst_db, "cutover: {reverse: true}"))
     load = AppLoad(src, src_db)
     load.start()
     in_flight = pymysql.connect(**src.connection_settings(APP_USER, APP_PASSWORD), database=src_db)
@@ -198,18 +190,8 @@ def test_redis_cutover_pauses_writes_and_completes(workspace: Workspace, redis_s
         source.set(f"k:{index}", index)
 
     def redis_declaration(cutover: str = "") -> str:
-        return f"""
-            endpoints:
-              old: {redis_endpoint(redis_source)}
-              new: {redis_endpoint(redis_destination)}
-            tasks:
-              move:
-                type: synchronization
-                source: old
-                destination: new
-                objects: [{{database: 0}}]
-                {cutover}
-            """
+        return declaration(redis_endpoint(redis_source), redis_endpoint(redis_destination), "[{database: 0}]",
+                           cutover, task_type="synchronization")
 
     workspace.write("main.dts.yaml", redis_declaration())
     workspace.run("apply", "--auto-approve")

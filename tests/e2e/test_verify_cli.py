@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import pymysql
 import pytest
 
 from tests.e2e.cli import Workspace, execute, rows, wait_for
+from tests.e2e.test_mysql_cli import declaration
 from tests.e2e.test_redis_cli import declaration as redis_declaration
 from tests.integration.redis.conftest import wait_equal
 from tests.servers.mariadb import MariaDBServer
@@ -24,20 +25,21 @@ EXIT_DIFFERENT = 4
 
 
 def mysql_declaration(src: MariaDBServer, dst: MariaDBServer, src_db: str, dst_db: str) -> str:
-    def endpoint(server: MariaDBServer) -> str:
-        return f"{{engine: mysql, host: 127.0.0.1, port: {server.port}, user: root, password: ''}}"
+    return declaration(src, dst, f"[{{database: {src_db}, all: true, rename: {dst_db}}}]")
 
+
+def sqlite_declaration(extra: str = "") -> str:
     return f"""
         endpoints:
-          src: {endpoint(src)}
-          dst: {endpoint(dst)}
+          shop: {{engine: sqlite, path: ./shop.db}}
+          replica: {{engine: sqlite, path: ./replica.db}}
         tasks:
           copy:
             type: synchronization
-            source: src
-            destination: dst
-            objects: [{{database: {src_db}, all: true, rename: {dst_db}}}]
-            retry: {{connection_minutes: 2, other_minutes: 2}}
+            source: shop
+            destination: replica
+            objects: [{{database: main, all: true}}]
+            {extra}
         """
 
 
@@ -71,6 +73,19 @@ def seed_items(server: MariaDBServer, database: str, count: int) -> None:
     server.execute(f"INSERT INTO `{database}`.items (label) SELECT CONCAT('item ', seq) FROM `{database}`.seq_1_to_{count}")
 
 
+def streaming(workspace: Workspace, pair: tuple[MariaDBServer, MariaDBServer], fresh_database: Callable[..., str],
+              rows: int, declare: Callable[[MariaDBServer, MariaDBServer, str, str], str] = mysql_declaration,
+              address: str = "task.copy") -> tuple[MariaDBServer, MariaDBServer, str, str]:
+    """A task over a seeded `items` table, applied and streaming: (source, destination, their databases)."""
+    src, dst = pair
+    src_db, dst_db = fresh_database(src), fresh_database(dst)
+    seed_items(src, src_db, rows)
+    workspace.write("main.dts.yaml", declare(src, dst, src_db, dst_db))
+    workspace.run("apply", "--auto-approve")
+    workspace.run("wait", address, "--phase", "incremental", "--timeout", "120")
+    return src, dst, src_db, dst_db
+
+
 def verify(workspace: Workspace, *args: str) -> tuple[int, dict]:
     result = workspace.run("verify", "task.copy", "--json", *args, check=False, timeout=300)
     assert result.returncode in (0, EXIT_DIFFERENT), result.stderr
@@ -79,12 +94,7 @@ def verify(workspace: Workspace, *args: str) -> tuple[int, dict]:
 
 def test_verify_under_a_2000_rows_per_second_load_reports_no_difference(workspace: Workspace, mariadb_pair,
                                                                          fresh_database) -> None:
-    src, dst = mariadb_pair
-    src_db, dst_db = fresh_database(src), fresh_database(dst)
-    seed_items(src, src_db, 30_000)
-    workspace.write("main.dts.yaml", mysql_declaration(src, dst, src_db, dst_db))
-    workspace.run("apply", "--auto-approve")
-    workspace.run("wait", "task.copy", "--phase", "incremental", "--timeout", "120")
+    src, dst, src_db, dst_db = streaming(workspace, mariadb_pair, fresh_database, 30_000)
     load = RowLoad(src, src_db, 2000)
     load.start()
     try:
@@ -102,12 +112,7 @@ def test_verify_under_a_2000_rows_per_second_load_reports_no_difference(workspac
 
 def test_mysql_differences_are_found_with_examples_and_repaired_through_the_applier(
         workspace: Workspace, mariadb_pair, fresh_database) -> None:
-    src, dst = mariadb_pair
-    src_db, dst_db = fresh_database(src), fresh_database(dst)
-    seed_items(src, src_db, 5000)
-    workspace.write("main.dts.yaml", mysql_declaration(src, dst, src_db, dst_db))
-    workspace.run("apply", "--auto-approve")
-    workspace.run("wait", "task.copy", "--phase", "incremental", "--timeout", "120")
+    src, dst, src_db, dst_db = streaming(workspace, mariadb_pair, fresh_database, 5000)
     assert verify(workspace)[0] == 0
     dst.execute(f"DELETE FROM `{dst_db}`.items WHERE id IN (10, 4000)")
     dst.execute(f"INSERT INTO `{dst_db}`.items VALUES (90001, 'stray')")
@@ -141,17 +146,7 @@ def test_sqlite_differences_are_shown_per_table_and_repaired(workspace: Workspac
             "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)",
             *(f"INSERT INTO orders VALUES ({i}, 'order {i}')" for i in range(1, 201)),
             "INSERT INTO customers VALUES (1, 'ann')")
-    workspace.write("main.dts.yaml", """
-        endpoints:
-          shop: {engine: sqlite, path: ./shop.db}
-          replica: {engine: sqlite, path: ./replica.db}
-        tasks:
-          copy:
-            type: synchronization
-            source: shop
-            destination: replica
-            objects: [{database: main, all: true}]
-        """)
+    workspace.write("main.dts.yaml", sqlite_declaration())
     workspace.run("apply", "--auto-approve")
     workspace.run("wait", "task.copy", "--phase", "incremental", "--timeout", "60")
     execute(replica, "DELETE FROM orders WHERE id = 5", "INSERT INTO orders VALUES (999, 'stray')",
@@ -202,18 +197,7 @@ def test_declared_verification_runs_after_the_full_copy_and_on_its_schedule(work
     source, replica = workspace.root / "shop.db", workspace.root / "replica.db"
     execute(source, "CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)",
             *(f"INSERT INTO orders VALUES ({i}, 'order {i}')" for i in range(1, 101)))
-    workspace.write("main.dts.yaml", """
-        endpoints:
-          shop: {engine: sqlite, path: ./shop.db}
-          replica: {engine: sqlite, path: ./replica.db}
-        tasks:
-          copy:
-            type: synchronization
-            source: shop
-            destination: replica
-            objects: [{database: main, all: true}]
-            verify: {after_full: true, schedule: "* * * * * */2"}
-        """)
+    workspace.write("main.dts.yaml", sqlite_declaration('verify: {after_full: true, schedule: "* * * * * */2"}'))
     workspace.run("apply", "--auto-approve")
     first = wait_for(lambda: workspace.status("task.copy").get("verify"), timeout=60, what="the first verification")
     assert first["trigger"] == "after_full" and first["equal"] is True
