@@ -75,10 +75,14 @@ class AppLoad(threading.Thread):
         connection.close()
 
 
+def create_app_user(server: MariaDBServer) -> None:
+    server.execute(f"CREATE USER IF NOT EXISTS '{APP_USER}'@'%' IDENTIFIED BY '{APP_PASSWORD}'")
+    server.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON *.* TO '{APP_USER}'@'%'")
+
+
 @pytest.fixture
 def app_user(mariadb_source: MariaDBServer) -> Iterator[None]:
-    mariadb_source.execute(f"CREATE USER IF NOT EXISTS '{APP_USER}'@'%' IDENTIFIED BY '{APP_PASSWORD}'")
-    mariadb_source.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON *.* TO '{APP_USER}'@'%'")
+    create_app_user(mariadb_source)
     yield
     mariadb_source.execute("SET GLOBAL read_only = OFF")  # the servers are shared by the whole suite
 
@@ -102,9 +106,10 @@ def dtsctl_objects(server: MariaDBServer) -> list[tuple]:
 
 
 def test_mariadb_cutover_under_load_freezes_drains_and_keeps_the_old_source_in_sync(
-        workspace: Workspace, mariadb_pair, fresh_database, app_user) -> None:
-    src, dst, src_db, dst_db = streaming(workspace, mariadb_pair, fresh_database, 5_000, mysql_declaration,
-                                         "task.move")
+        workspace: Workspace, mariadb_factory, fresh_database) -> None:
+    pair = mariadb_factory(), mariadb_factory()  # of their own: the teardown check looks at every dtsctl object
+    create_app_user(pair[0])
+    src, dst, src_db, dst_db = streaming(workspace, pair, fresh_database, 5_000, mysql_declaration, "task.move")
     load = AppLoad(src, src_db)
     load.start()
     try:
