@@ -70,13 +70,14 @@ def cutover_steps(attributes: dict[str, Any], reverse: str | None) -> list[str]:
     source, destination = attributes["source"], attributes["destination"]
     steps = [f"precheck: the task is in incremental with lag under {cutover.max_lag:g}s"]
     if cutover.verify:
-        steps.append(f"verify {source} against {destination} while replication runs: must be equal, else stop")
+        steps.append(f"verify {source} against {destination} while replication runs, then the rows changed "
+                     "meanwhile until few are left: must be equal, else stop")
     if cutover.freeze_source:
         steps.append(f"freeze writes on {source}: {registry.engine(engine).freeze}")
     steps += [f"record {source}'s final position",
               "wait until the applier has applied exactly up to that position"]
     if cutover.verify:
-        steps.append(f"verify the rows changed since the first verify: must be equal, else unfreeze {source} "
+        steps.append(f"verify the rows changed since the last verify: must be equal, else unfreeze {source} "
                      "and stop")
     steps.append("mark the task completed (write downtime: freeze to here)")
     if reverse:

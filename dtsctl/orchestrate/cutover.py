@@ -2,7 +2,8 @@
 
 1. precheck: the task streams (incremental) with lag under `max_lag`, and a reverse task would pass
    its own precheck; then, while replication runs, a full verify (its changes from then on are held
-   in the change log); 2. freeze writes on the source and record its final position; 3. wait until
+   in the change log), and verifies of only what changed during the one before, until one is short;
+   2. freeze writes on the source and record its final position; 3. wait until
    the applier has applied exactly up to it (position, not lag); 4. verify the rows (keys) the held
    changes name, so the freeze lasts as long as the changes made meanwhile take to compare, not
    the database; 5. mark the task completed; the write downtime is freeze -> completed. Then the caller records the task, creates
@@ -28,9 +29,11 @@ from dtsctl.orchestrate.task_ops import create_task, run_precheck
 from dtsctl.runtime import lifecycle
 from dtsctl.runtime.agent_control import Agent
 from dtsctl.runtime.layout import RuntimePaths
-from dtsctl.runtime.verification import hold_changes, let_go, verify_task
+from dtsctl.runtime.verification import change_log_end, hold_changes, let_go, verify_task
 
 DRAIN_SECONDS = 30.0  # how long open write transactions may take to end after the freeze
+NARROWING_PASSES = 4  # verifies of what changed meanwhile, before the freeze
+SHORT_PASS_SECONDS = 1.0  # a pass this short leaves little for the one in the freeze
 
 
 class CutoverRun:
@@ -58,6 +61,7 @@ class CutoverRun:
             if self.options.verify:
                 with self._step("verify everything before the freeze (replication running)"):
                     self._verify("before the freeze")
+                held = self._narrow(held)
             frozen_at = time.monotonic()
             with self._step("freeze writes on the source" if self.options.freeze_source else "read the source's position"):
                 final, described = self._final_position()
@@ -66,7 +70,7 @@ class CutoverRun:
                 lifecycle.wait_applied(attributes, self.task_id, final, self.runtime.changelog(address, attributes))
             start = lifecycle.source_position(reverse.attributes, reverse_id) if reverse and reverse_id else None
             if self.options.verify:
-                with self._step("verify the rows changed since"):
+                with self._step("verify the rows changed since, in the freeze"):
                     self._verify("after the drain", changed_after=held)
             with self._step("mark the task completed"):
                 self.agent.complete()
@@ -108,6 +112,21 @@ class CutoverRun:
         if lag is None or lag > self.options.max_lag:
             raise DtsError(f"{self.resource.address}: lag is {'unknown' if lag is None else f'{lag:.1f}s'}, over the "
                            f"cutover's max_lag of {self.options.max_lag:g}s; apply again when it has caught up")
+
+    def _narrow(self, held: int) -> int:
+        """Verify what changed during the previous verify, while replication runs, until a pass is
+        short: each compares only the changes made during the one before, so the last one, in the
+        freeze, has few left. Returns the seq the changes still to compare follow."""
+        address, attributes = self.resource.address, self.resource.attributes
+        for _ in range(NARROWING_PASSES):
+            started = time.monotonic()
+            end = change_log_end(self.runtime, address, attributes)
+            with self._step(f"verify the rows changed since (change log after {held})"):
+                self._verify("before the freeze", changed_after=held)
+            held = hold_changes(self.runtime, address, attributes, after=end)
+            if time.monotonic() - started < SHORT_PASS_SECONDS:
+                break
+        return held
 
     def _final_position(self) -> tuple[Position, str]:
         attributes = self.resource.attributes

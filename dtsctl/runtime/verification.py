@@ -21,13 +21,19 @@ def verify_task(runtime: RuntimePaths, address: str, task_id: str, attributes: d
     return lifecycle.verify(attributes, task_id, options, progress)
 
 
-def hold_changes(runtime: RuntimePaths, address: str, attributes: dict[str, Any]) -> int:
-    """Keep the task's changes from now on in its change log (applied or not) until `let_go`; returns
-    the seq they follow, for `verify_task(changed_after=...)`."""
+def hold_changes(runtime: RuntimePaths, address: str, attributes: dict[str, Any], after: int | None = None) -> int:
+    """Keep the task's changes after seq `after` (default: from now on) in its change log, applied or not,
+    until `let_go`; returns that seq, for `verify_task(changed_after=...)`."""
     with opened(runtime.changelog(address, attributes)) as log:
-        seq = log.last_seq()
+        seq = log.last_seq() if after is None else after
         log.hold_after(seq)
         return seq
+
+
+def change_log_end(runtime: RuntimePaths, address: str, attributes: dict[str, Any]) -> int:
+    """The seq of the newest change in the task's change log."""
+    with opened(runtime.changelog(address, attributes)) as log:
+        return log.last_seq()
 
 
 def let_go(runtime: RuntimePaths, address: str, attributes: dict[str, Any]) -> None:

@@ -126,7 +126,7 @@ def test_mariadb_cutover_under_load_freezes_drains_and_keeps_the_old_source_in_s
         load.stop.set()
         load.join()
     for step in ("precheck", "verify everything before the freeze (replication running)", "freeze writes on the source",
-                 "wait until the applier has applied exactly up to it", "verify the rows changed since",
+                 "wait until the applier has applied exactly up to it", "verify the rows changed since, in the freeze",
                  "mark the task completed", "create task.move_reverse from the switch position"):
         assert re.search(rf"task\.move: {re.escape(step)} \(\d+\.\d\ds\)", applied), (step, applied)
     downtime = float(re.search(r"write downtime \(freeze to completed\): (\d+\.\d+)s", applied).group(1))
@@ -163,6 +163,8 @@ def test_a_row_corrupted_during_the_drain_stops_the_cutover_and_unfreezes_the_so
         cutover = subprocess.Popen([sys.executable, "-m", "dtsctl", "-C", str(workspace.root), "apply",
                                     "--auto-approve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for(lambda: read_only(src) == 1, timeout=60, what="the freeze")
+        load.stop.set()
+        load.join()
         newest = src.query(f"SELECT max(id) FROM `{src_db}`.items")[0][0]  # written by the load after the first verify
         wait_for(lambda: dst.query(f"SELECT max(id) FROM `{dst_db}`.items")[0][0] == newest, timeout=20,
                  what="the applier to drain")

@@ -15,8 +15,12 @@ import pymysql
 from dtsctl.connectors.mysql.connection import query, scalar
 from dtsctl.errors import DtsError
 
-_OPEN_WRITERS = ("SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX "
-                 "WHERE trx_mysql_thread_id <> CONNECTION_ID() AND (trx_rows_modified > 0 OR trx_state = 'LOCK WAIT')")
+# InnoDB refreshes INNODB_TRX only when nobody read it for 0.1 s: polling faster would see the
+# transactions of the moment of the first read for ever.
+POLL_SECONDS = 0.12
+_OPEN_WRITERS = ("SELECT t.trx_mysql_thread_id, p.USER, t.trx_state FROM information_schema.INNODB_TRX t "
+                 "LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+                 "WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND (t.trx_rows_modified > 0 OR t.trx_state = 'LOCK WAIT')")
 
 
 def freeze(conn: pymysql.Connection, drain_seconds: float) -> None:
@@ -25,14 +29,15 @@ def freeze(conn: pymysql.Connection, drain_seconds: float) -> None:
         cursor.execute("SET GLOBAL read_only = ON")
     deadline = time.monotonic() + drain_seconds
     while True:
-        open_writers = [row[0] for row in query(conn, _OPEN_WRITERS)]
+        open_writers = query(conn, _OPEN_WRITERS)
         if not open_writers:
             return
         if time.monotonic() > deadline:
-            raise DtsError(f"{len(open_writers)} write transaction(s) on the source (connection ids "
-                           f"{', '.join(map(str, open_writers[:5]))}) stayed open {drain_seconds:g}s after the "
-                           "freeze; end them (commit, roll back or KILL) and apply again")
-        time.sleep(0.01)
+            named = ", ".join(f"{thread} ({user}, {state.lower()})" for thread, user, state in open_writers[:5])
+            raise DtsError(f"{len(open_writers)} write transaction(s) on the source (connection {named}) stayed "
+                           f"open {drain_seconds:g}s after the freeze; end them (commit, roll back or KILL) and "
+                           "apply again")
+        time.sleep(POLL_SECONDS)
 
 
 def unfreeze(conn: pymysql.Connection) -> None:
