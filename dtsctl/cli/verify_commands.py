@@ -41,9 +41,9 @@ def verify(cli: CliContext, address: str, as_json: bool, tables: tuple[str, ...]
     for resource in selected:
         record = state.get(resource.address)
         task_id = record.task_id if record else "new"
-        progress = _Bar() if sys.stdout.isatty() and not as_json else NoProgress()
+        progress = VerifyBar() if sys.stdout.isatty() and not as_json else NoProgress()
         reports = verify_task(cli.runtime(), resource.address, task_id, resource.attributes, tables, repair, progress)
-        if isinstance(progress, _Bar):
+        if isinstance(progress, VerifyBar):
             progress.finish()
         for report in reports:
             results.append({"address": resource.address, **report.to_json()})
@@ -73,7 +73,7 @@ def _render(address: str, report: ObjectReport) -> None:
                    f"the source's values; {'now equal' if report.ok else 'still different'}")
 
 
-class _Bar(VerifyProgress):
+class VerifyBar(VerifyProgress):
     """One line per object, redrawn in place: how many source rows (keys) are compared."""
 
     def __init__(self) -> None:
