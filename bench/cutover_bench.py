@@ -1,7 +1,7 @@
 """Cutover benchmark: the write downtime of a MariaDB switch-over, dtsctl against native replication.
 
     flock /tmp/dtsctl-bench.lock .venv/bin/python bench/cutover_bench.py [--megabytes 1024] [--rate 1000]
-    flock /tmp/dtsctl-bench.lock .venv/bin/python bench/cutover_bench.py --quick
+    flock /tmp/dtsctl-bench.lock .venv/bin/python bench/cutover_bench.py --quick [--profile cutover.txt]
 
 A `--megabytes` table (rows of about 1 KB) is replicated two ways from one source, in one run:
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 import pymysql  # noqa: E402
 
-from bench.mysql_bench import dtsctl, server, start_native_replica, wait_until  # noqa: E402
+from bench.mysql_bench import DTSCTL, dtsctl, server, start_native_replica, wait_until  # noqa: E402
 from tests.servers.mariadb import MariaDBServer  # noqa: E402
 
 ROW_BYTES = 1000
@@ -104,9 +105,15 @@ tasks:
 """)
 
 
-def dtsctl_switch(workspace: Path, src: MariaDBServer, dst: MariaDBServer) -> tuple[float, str]:
+def dtsctl_switch(workspace: Path, src: MariaDBServer, dst: MariaDBServer, profile: Path | None) -> tuple[float, str]:
+    """The cutover's apply; with `profile`, recorded by py-spy (collapsed stacks) into that file."""
     declare(workspace, src, dst, "cutover: {freeze_source: true, reverse: true, max_lag: 5}")
-    output = dtsctl(workspace, "apply", "--auto-approve")
+    if profile is None:
+        output = dtsctl(workspace, "apply", "--auto-approve")
+    else:
+        output = subprocess.run([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "-o",
+                                 str(profile), "--", *DTSCTL, "-C", str(workspace), "apply", "--auto-approve"],
+                                capture_output=True, text=True, check=True).stdout
     found = re.search(r"write downtime \(freeze to completed\): (\d+\.\d+)s", output)
     if found is None:
         raise RuntimeError(f"no downtime in the apply output:\n{output}")
@@ -118,6 +125,7 @@ def main() -> int:
     parser.add_argument("--megabytes", type=int, default=1024)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="a 64 MB table")
+    parser.add_argument("--profile", type=Path, help="record the cutover's apply with py-spy into this file")
     args = parser.parse_args()
     megabytes = 64 if args.quick else args.megabytes
     root = Path(tempfile.mkdtemp(prefix="dtsctl-cutover-bench-"))
@@ -143,7 +151,7 @@ def main() -> int:
         native = native_switch(src, replica)  # the load is refused during the freeze, then goes on
         time.sleep(5)
         try:
-            switched, output = dtsctl_switch(workspace, src, dst)
+            switched, output = dtsctl_switch(workspace, src, dst, args.profile)
         finally:
             load.stop.set()
             load.join()
