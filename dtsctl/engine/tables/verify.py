@@ -13,7 +13,6 @@ order with the stream and it cannot overwrite a newer change.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from typing import Any, Sequence
 
@@ -68,15 +67,18 @@ class TableVerifier:
         return report
 
     def _scan(self, plan: TablePlan, schema: TableSchema, report: ObjectReport) -> Suspects:
+        try:
+            return self._scan_chunks(plan, schema, report)
+        finally:
+            self._source.close_snapshot()
+
+    def _scan_chunks(self, plan: TablePlan, schema: TableSchema, report: ObjectReport) -> Suspects:
         suspects = Suspects()
         after: tuple[Any, ...] | None = None
         report.destination_count = 0
         while True:
-            read_at = self._source.open_snapshot()
-            try:
-                rows = self._source.read_chunk(schema, after, CHUNK_ROWS, plan.filter)
-            finally:
-                self._source.close_snapshot()
+            read_at = self._source.open_snapshot()  # a read view per chunk, and the position it shows
+            rows = self._source.read_chunk(schema, after, CHUNK_ROWS, plan.filter)
             if read_at is None:  # live reads: everything read is at or before the position now
                 read_at = self._source.current_position()
             upto = tuple(rows[-1][name] for name in schema.key) if len(rows) == CHUNK_ROWS else None
@@ -165,13 +167,12 @@ def _batches(keys: Sequence[Key]) -> list[Sequence[Key]]:
 def _values(schema: TableSchema, rows: Sequence[Row]) -> dict[Key, Value]:
     """key -> the row in a comparable form (column values in name order, as checksums take them)."""
     names = sorted(schema.column_names)
-    return {tuple(row[name] for name in schema.key):
-            json.dumps([canonical(row.get(name)) for name in names], separators=(",", ":"), sort_keys=True)
+    return {tuple(row[name] for name in schema.key): tuple(canonical(row.get(name)) for name in names)
             for row in rows}
 
 
 def _digest(values: dict[Key, Value]) -> str:
     digest = hashlib.sha256()
     for key in sorted(values, key=repr):
-        digest.update(repr(key).encode() + b"\0" + values[key].encode() + b"\n")
+        digest.update(repr((key, values[key])).encode())
     return digest.hexdigest()
