@@ -31,7 +31,7 @@ VERBS = {"create": "Creating", "update": "Modifying", "replace": "Replacing", "d
 @dataclass
 class Outcome:
     address: str
-    action: str  # create | update | replace | delete
+    action: str  # create | update | replace | delete | cutover
     error: str | None = None
 
     @property
@@ -82,6 +82,8 @@ def apply_plan(
             report(f"{change.address}: failed: {error.message}")
             continue
         outcomes.append(Outcome(change.address, action))
+        if change.reverse:
+            outcomes.append(Outcome(change.reverse, "create"))  # by the cutover, at the switch
         report(f"{change.address}: {action} complete")
     _settle_supervisor(runtime)
     return outcomes

@@ -132,6 +132,7 @@ def test_mariadb_cutover_under_load_freezes_drains_and_keeps_the_old_source_in_s
     downtime = float(re.search(r"write downtime \(freeze to completed\): (\d+\.\d+)s", applied).group(1))
     assert 0 < downtime < 30
     assert "the source stays frozen" in applied
+    assert "Apply complete! Resources: 1 added, 1 changed, 0 destroyed." in applied
     assert load.refused > 0 and read_only(src) == 1
     assert items(dst, dst_db) == items(src, src_db), "a write committed before the freeze is missing"
     assert workspace.status("task.move")["state"] == "completed"
