@@ -46,7 +46,7 @@ _TASK_ID = "task_id"
 _RESYNC_REQUESTED = "resync_requested"
 _HEARTBEAT_SEEN = "heartbeat_seen"
 _HOLD = "hold_after"
-HOLD_SECONDS = 3600.0
+HOLD_SECONDS = 6 * 3600.0  # a hold its cutover did not let go of (it died) lapses
 
 
 class LogRecord(Protocol):

@@ -34,7 +34,6 @@ class VerifyOptions:
     """`tables`: source object names to compare (all when empty); `repair`: rewrite what differs;
     `changelog`: the task's change log, whose applier verify waits for (None: no agent runs it)."""
 
-
     tables: tuple[str, ...] = ()
     repair: bool = False
     changelog: Path | None = None
@@ -136,12 +135,12 @@ def held_payloads(options: VerifyOptions) -> list[str | bytes] | None:
         return None
     payloads: list[str | bytes] = []
     with opened(options.changelog) as log:
-        after = options.changed_after
+        after, end = options.changed_after, log.last_seq()
         while batch := log.read_raw(after, 1000):
-            if not payloads and batch[0][0] != options.changed_after + 1:
-                return None  # trimmed before the hold
             payloads += [payload for _, _, _, payload in batch]
             after = batch[-1][0]
+    if after < end or (payloads and len(payloads) != after - options.changed_after):
+        return None  # some were trimmed (the hold lapsed): the changed keys are not all known
     return payloads
 
 
