@@ -221,7 +221,7 @@ def test_redis_cutover_pauses_writes_and_completes(workspace: Workspace, redis_s
     writer.start()
     try:
         wait_for(lambda: writes[0] > 200, timeout=30, what="the application's writes")
-        workspace.write("main.dts.yaml", redis_declaration("cutover: {unfreeze_source: true, max_lag: 5}"))
+        workspace.write("main.dts.yaml", redis_declaration("cutover: {unfreeze_source: true, reverse: true, max_lag: 5}"))
         applied = workspace.run("apply", "--auto-approve", timeout=300).stdout
     finally:
         stop.set()
@@ -230,7 +230,10 @@ def test_redis_cutover_pauses_writes_and_completes(workspace: Workspace, redis_s
     assert "the source was unfrozen (as declared (unfreeze_source))" in applied
     assert workspace.status("task.move")["state"] == "completed"
     assert 200 <= int(destination.get("counter")) <= int(source.get("counter"))
-    source.set("after", "the cutover")  # unfrozen: the old source takes writes again, and nothing copies them
+    assert workspace.status("task.move_reverse")["state"] == "running"
+    destination.set("written on the new primary", "1")  # the reverse task keeps the old primary a fallback
+    wait_for(lambda: source.get("written on the new primary") == b"1", timeout=30, what="the old primary to follow")
+    source.set("after", "the cutover")  # the old source takes writes again, and the completed task copies none
     time.sleep(0.5)
     assert destination.get("after") is None
     workspace.run("destroy", "--auto-approve")
