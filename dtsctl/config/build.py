@@ -9,6 +9,7 @@ from typing import Any
 from dtsctl import registry
 from dtsctl.config.model import Endpoint, ObjectSelection, Task
 from dtsctl.engine.plugin import ObjectShape
+from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS
 from dtsctl.config.problems import Location, display_path
 from dtsctl.config.resources import AttributePath, DesiredResource
 
@@ -45,7 +46,9 @@ def task_resource(
         "source_endpoint": dict(source.attributes),
         "destination_endpoint": dict(destination.attributes) if destination else None,
         "phases": list(task.phases),
-        "objects": [selection.model_dump() for selection in task.objects],
+        # `collection_rename` came later: absent unless used, so tasks recorded before plan no change
+        "objects": [selection.model_dump(exclude=set() if selection.collection_rename else {"collection_rename"})
+                    for selection in task.objects],
         "conflict_policy": task.conflict_policy,
         "throttle": task.throttle.attributes(),
         "retry": task.retry.model_dump(),
@@ -98,7 +101,7 @@ def _password_paths(value: Any, path: AttributePath = ()) -> list[AttributePath]
     found: list[AttributePath] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "password":
+            if key in ALWAYS_SENSITIVE_KEYS:
                 found.append(path + (key,))
             else:
                 found.extend(_password_paths(item, path + (key,)))

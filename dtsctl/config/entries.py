@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from dtsctl import registry
 from dtsctl.config.build import ResolvedEndpoint, delivery_problem, object_problem, task_resource
 from dtsctl.config.instance import FAILED, ModuleInstance, lineage, report
+from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS
 from dtsctl.config.model import Endpoint, Task, Topology
 from dtsctl.config.problems import Problems
 from dtsctl.config.pydantic_problems import validate_entry
@@ -52,12 +53,13 @@ def evaluate_endpoint(module: ModuleInstance, entry: Entry, problems: Problems) 
     endpoint, tainted = valid
     if registry.engine(endpoint.engine).location == "path" and endpoint.path:
         endpoint = endpoint.model_copy(update={"path": str((module.raw.folder / Path(endpoint.path).expanduser()).resolve())})
-    # `sentinel` is absent unless declared, so tasks recorded before it existed plan no change
-    attributes = endpoint.model_dump(exclude={"sentinel"} if endpoint.sentinel is None else None)
-    secret = {p for p in tainted if p and p[0] in attributes} | {("password",)}
+    # Fields added after tasks were first recorded are absent unless declared, so those tasks plan no change
+    attributes = endpoint.model_dump(exclude={name for name in _LATER_FIELDS if getattr(endpoint, name) is None})
+    secret = {p for p in tainted if p and p[0] in attributes} | {(key,) for key in ALWAYS_SENSITIVE_KEYS}
     module.endpoints[entry.name] = ResolvedEndpoint(entry.name, attributes, frozenset(secret), endpoint)
 
 
+_LATER_FIELDS = ("sentinel", "uri", "auth_database", "replica_set", "tls")
 _TASK_ENDPOINTS: tuple[AttributePath, ...] = (("source",), ("destination",), ("deliver_to", "endpoint"))
 
 

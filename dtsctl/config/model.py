@@ -72,10 +72,16 @@ class Endpoint(Strict):
     user: str | None = Field(default=None, examples=["dts"])
     password: str | None = Field(default=None, examples=['"${ var.password }"'])
     path: str | None = Field(default=None, examples=["./lake.db"])  # sqlite: the database file, relative to the workspace
-    database: str | None = Field(default=None, examples=["admin"])  # mongodb: authentication database
+    database: str | None = Field(default=None, examples=["admin"])  # mongodb: authentication database (older name)
     cluster: bool = Field(default=False, examples=["true"])  # redis: the endpoint is a Redis Cluster (seed node)
     # redis: the master these Sentinels name, instead of `host`
     sentinel: SentinelSet | None = Field(default=None, examples=['{hosts: ["10.0.0.7:26379", "10.0.0.8:26379"], master: mymaster}'])
+    # mongodb: a standard connection string instead of host/port/user/password (sensitive: it may hold one)
+    uri: str | None = Field(default=None, examples=['"${ env.MONGO_URI }"'])
+    auth_database: str | None = Field(default=None, examples=["admin"])  # mongodb: authentication database
+    replica_set: str | None = Field(default=None, examples=["rs0"])  # mongodb: the replica set's name
+    # mongodb: TLS options passed to the driver as they are, e.g. {tls: true, tlsCAFile: /etc/ca.pem}
+    tls: dict[str, str | bool] | None = Field(default=None, examples=["{tls: true, tlsCAFile: /etc/ssl/ca.pem}"])
 
     @model_validator(mode="after")
     def _engine_fields(self) -> "Endpoint":
@@ -85,6 +91,11 @@ class Endpoint(Strict):
             if self.host or self.port or self.cluster:
                 raise ValueError("a Sentinel-managed endpoint gets its master from the Sentinels: "
                                  "remove `host`, `port` and `cluster`, or remove `sentinel`")
+        elif self.uri is not None:
+            if not registry.engine(self.engine).uri:
+                raise ValueError(f"`uri` is for mongodb endpoints; a {self.engine} endpoint names its `host`")
+            if self.host or self.port or self.user or self.password:
+                raise ValueError("give either `uri` or host/port/user/password, not both")
         elif registry.engine(self.engine).location == "path":
             if not self.path:
                 raise ValueError(f"a {self.engine} endpoint needs `path` (the database file)")
@@ -107,6 +118,7 @@ class ObjectSelection(Strict):
     # redis: added to every TTL on the destination
     extend_ttl_seconds: int | None = Field(default=None, ge=0, examples=["60"])
     collections: list[str] | None = Field(default=None, examples=["[users, orders]"])  # mongodb
+    collection_rename: dict[str, str] = Field(default_factory=dict, examples=["{users: customers}"])  # mongodb
 
     @model_validator(mode="after")
     def _tables_or_all(self) -> "ObjectSelection":
@@ -115,6 +127,9 @@ class ObjectSelection(Strict):
         for name in list(self.table_rename) + list(self.filter):
             if self.tables is not None and name not in self.tables:
                 raise ValueError(f"table `{name}` is renamed or filtered but not listed in `tables`")
+        for name in list(self.collection_rename) + list(self.filter):
+            if self.collections is not None and name not in self.collections:
+                raise ValueError(f"collection `{name}` is renamed or filtered but not listed in `collections`")
         return self
 
 

@@ -161,7 +161,7 @@ def _written(resource: DesiredResource) -> list[_Written]:
             if selection.get("tables") is not None:
                 names = [selection["table_rename"].get(t, t) for t in selection["tables"]]
             elif selection.get("collections") is not None:
-                names = list(selection["collections"])
+                names = [(selection.get("collection_rename") or {}).get(c, c) for c in selection["collections"]]
             elif selection.get("key_prefixes") is not None:
                 names, prefixes = list(selection["key_prefixes"]), True
         result.append(_Written(str(database), frozenset(names) if names is not None else None, prefixes))

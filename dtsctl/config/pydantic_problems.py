@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 from dtsctl.config import model as models
 from dtsctl.config.problems import Problems
 from dtsctl.config.reader import Entry, did_you_mean
+from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS
 from dtsctl.config.resources import AttributePath
 from dtsctl.config.yamlsrc import YamlPath
 
@@ -37,7 +38,7 @@ _KNOWN_KEYS = sorted(
         for name in value.model_fields
     }
 )
-_SECRET_KEYS = {"password"}
+_SECRET_KEYS = ALWAYS_SENSITIVE_KEYS
 _SHOWN_LENGTH = 40
 
 

@@ -65,8 +65,9 @@ def topology_problems(name: str, topology: Topology, engines: Mapping[str, str],
                 found.append((("status", task_name), f"{label}: `status` names task `{task_name}`, which this topology does not have; its tasks are {', '.join(names)}"))
     if topology.type == "two-way":
         for index, selection in enumerate(topology.objects):
-            if selection.rename is not None or selection.table_rename:
-                key = "rename" if selection.rename is not None else "table_rename"
+            renames = {"rename": selection.rename is not None, "table_rename": bool(selection.table_rename),
+                       "collection_rename": bool(selection.collection_rename)}
+            for key in [key for key, present in renames.items() if present][:1]:
                 found.append(
                     (("objects", index, key), f"{label}: `{key}` is not allowed in a two-way topology: name mapping in the reverse direction causes inconsistency")
                 )

@@ -7,12 +7,16 @@ so after any crash the destination and its checkpoint agree.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import ConflictCounts, decode_value, encode_value
+
+if TYPE_CHECKING:
+    from dtsctl.engine.task import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,12 @@ class Checkpoint:
     # The change log's start is fixed: from now on a lost change log cannot be started afresh.
     stream_started: bool = False
     run: str | None = None  # a scheduled migration's run whose copy this is (runtime/runs.py)
+    # A destination without transactions may already hold changes up to this change-log seq (a
+    # batch was being applied when this was saved): they are applied again idempotently.
+    replay_until_seq: int | None = None
+    # Document engines: the source position (resume tokens) after the last applied change, so a
+    # lost change log resumes the stream from the destination instead of copying everything again.
+    source_position: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +109,8 @@ class Checkpoint:
             "ddl_pending_seq": self.ddl_pending_seq,
             "stream_started": self.stream_started,
             "run": self.run,
+            "replay_until_seq": self.replay_until_seq,
+            "source_position": self.source_position,
         }
 
     @classmethod
@@ -115,6 +127,8 @@ class Checkpoint:
             ddl_pending_seq=data.get("ddl_pending_seq"),
             stream_started=data.get("stream_started", False),
             run=data.get("run"),
+            replay_until_seq=data.get("replay_until_seq"),
+            source_position=data.get("source_position"),
         )
 
     def start_run(self, run: str) -> None:
@@ -131,6 +145,30 @@ class CheckpointStore(Protocol):
     def load_checkpoint(self) -> dict[str, Any] | None: ...
 
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+
+
+class CheckpointedSink(ABC):
+    """A destination that keeps a task's checkpoint beside its data (key-value and document sinks)."""
+
+    def __init__(self, spec: "TaskSpec") -> None:
+        self.spec = spec
+        self.endpoint = spec.destination_endpoint or {}
+
+    @abstractmethod
+    def check_connection(self) -> None: ...
+
+    @abstractmethod
+    def load_checkpoint(self) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def delete_checkpoint(self) -> None:
+        """Forget this task's bookkeeping; never touch user data."""
+
+    def close(self) -> None:
+        """Release connections."""
 
 
 class CheckOutcome(Protocol):

@@ -7,6 +7,7 @@ so the engine itself never imports a connector.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 from abc import ABC, abstractmethod
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.events import Position
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.task import TaskSpec
@@ -99,3 +101,34 @@ class Pipeline(ABC):
     def runner(self, changelog_path: Path, progress: Progress, stop: threading.Event,
                on_commit: Callable[[], None]) -> Runner:
         """The runner of one agent run."""
+
+
+class EngineConnector(Protocol):
+    """What a connector that does its engine's whole part offers around an agent's life."""
+
+    def precheck(self, spec: TaskSpec) -> list[CheckResult]: ...
+
+    def teardown(self, spec: TaskSpec) -> None: ...
+
+    def verify(self, spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> list[ObjectReport]: ...
+
+
+class ConnectorPipeline(Pipeline, ABC):
+    """A pipeline whose connector prechecks, tears down and verifies (key-value, document)."""
+
+    def __init__(self, spec: TaskSpec, connector: EngineConnector) -> None:
+        super().__init__(spec)
+        self.connector = connector
+
+    def precheck(self, fed_by: tuple[str, ...] = ()) -> list[CheckResult]:
+        return self.connector.precheck(self.spec)
+
+    def teardown(self) -> None:
+        with contextlib.suppress(ConnectionFailure):  # an endpoint that is gone holds nothing to remove
+            self.connector.teardown(self.spec)
+
+    def verify(self, options: VerifyOptions = VerifyOptions(), progress: VerifyProgress = NoProgress()
+               ) -> list[ObjectReport]:
+        if self.spec.destination_endpoint is None:
+            raise DtsError(NO_DESTINATION)
+        return self.connector.verify(self.spec, options, progress)

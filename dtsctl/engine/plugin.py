@@ -16,7 +16,7 @@ class PipelineKind(enum.Enum):
 
     TABLES = "tables"  # rows of keyed tables: dtsctl.engine.tables
     KEY_VALUE = "key-value"  # commands on a key space: dtsctl.engine.keyspace
-    DOCUMENT = "document"  # documents of collections (no pipeline yet)
+    DOCUMENT = "document"  # documents of collections: dtsctl.engine.documents
 
 
 class ObjectShape(enum.Enum):
@@ -38,6 +38,7 @@ class EngineSpec:
     objects: ObjectShape
     location: str = "host"  # the endpoint field that says where it is: "host" or "path" (a file)
     sentinel: bool = False  # an endpoint may name a Sentinel-managed master instead of its `host`
+    uri: bool = False  # an endpoint may give a connection string (`uri`) instead of its `host`
     topologies: frozenset[str] = LINKS  # the topology types its endpoints can be linked in
     subscription_source: bool = True
     # "module:attribute" of the connector the pipeline plugs in (dtsctl.engine.tables.interfaces.TableConnector

@@ -6,13 +6,14 @@ agent simply runs again: that is how crashes and connection retries resume.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 from dtsctl.engine.changelog import ChangeLog, stream_started_for
-from dtsctl.engine.checkpoint import Checkpoint
+from dtsctl.engine.checkpoint import CheckOutcome, Checkpoint, CheckpointStore, load_after_precheck
 from dtsctl.engine.pipeline import Outcome
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.shared_status import SharedLogStatus
@@ -35,6 +36,18 @@ class AppliesNext(Protocol):
     def forget_old_writes(self) -> None: ...
 
 
+class Endpoint(CheckpointStore, Protocol):
+    def check_connection(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SourceConnector(Protocol):
+    def source(self, spec: TaskSpec) -> Any: ...
+
+    def precheck(self, spec: TaskSpec) -> Sequence[CheckOutcome]: ...
+
+
 class PipelineRunner:
     """One run of a task; `run()` until `stop` is set (or a migration completes)."""
 
@@ -47,6 +60,35 @@ class PipelineRunner:
         self.progress = progress
         self.stop = stop
         self.on_commit = on_commit
+
+    def _resume(self, connector: SourceConnector, sink: Endpoint) -> tuple[Checkpoint, ChangeLog]:
+        """Reach both ends, load the checkpoint, open the change log and decide whether it can be
+        trusted (`_trust_or_reset`): where a key-value or document run starts."""
+        cp = self._reach_and_load(connector.source(self.spec), sink, lambda: connector.precheck(self.spec))
+        changelog = ChangeLog(self.changelog_path)
+        try:
+            self._trust_or_reset(changelog, cp, sink)
+        except BaseException:
+            changelog.close()
+            raise
+        return cp, changelog
+
+    def _trust_or_reset(self, changelog: ChangeLog, cp: Checkpoint, sink: Any) -> None:
+        """Keep the change log when the checkpoint says it holds what comes next, else start over."""
+        raise NotImplementedError
+
+    def _reach_and_load(self, source: Endpoint, sink: Endpoint,
+                        precheck: Callable[[], Sequence[CheckOutcome]]) -> Checkpoint:
+        """Both ends answer (else ConnectionFailure, retried), then the destination's checkpoint after the
+        precheck a fresh task must pass (shown in status). `source` is closed afterwards."""
+        with contextlib.closing(source):
+            source.check_connection()
+        sink.check_connection()
+        self.progress.set_error(None)  # both ends answer again
+        cp = load_after_precheck(sink, precheck, lambda: self.progress.set_phase("precheck"),
+                                 lambda: streamed_without_copy(self.spec, self.changelog_path))
+        self.progress.committed(cp)
+        return cp
 
     def _apply_loop(self, applier: AppliesNext, cp: Checkpoint, changelog: ChangeLog, reader: ReaderThread,
                     appended: threading.Event, each_round: Callable[[], None] = lambda: None,

@@ -28,6 +28,7 @@ from dtsctl.engine.worker import Worker
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import EXIT_FATAL, shared_changelog
+from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS
 from dtsctl.runtime.lifecycle import pipeline_for
 from dtsctl.schedule import with_run_window
 
@@ -63,7 +64,7 @@ def secrets_in(value: Any, sensitive_paths: Iterable[Iterable[Any]] = ()) -> lis
     found: list[str] = [str(item) for item in _at_paths(value, sensitive_paths) if item not in (None, "")]
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "password" and isinstance(item, str):
+            if key in ALWAYS_SENSITIVE_KEYS and isinstance(item, str):
                 found.append(item)
             else:
                 found.extend(secrets_in(item))

@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from dtsctl import registry
 from dtsctl.config.model import ConsumerGroup, Task
 from dtsctl.engine.conflicts import ConflictPolicy
+from dtsctl.engine.documents.pipeline import DocumentPipeline
+from dtsctl.engine.documents.subscription import DocumentSubscriptionPipeline
 from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
 from dtsctl.engine.events import Position
 from dtsctl.engine.pipeline import CheckResult, Pipeline, SourceFreeze
@@ -35,6 +37,7 @@ START_POSITION = "start_position"  # in an agent's attributes: where its fresh s
 _SUBSCRIPTIONS: dict[PipelineKind, type[SubscriptionPipeline]] = {
     PipelineKind.TABLES: SubscriptionPipeline,
     PipelineKind.KEY_VALUE: KeyspaceSubscriptionPipeline,
+    PipelineKind.DOCUMENT: DocumentSubscriptionPipeline,
 }
 
 
@@ -117,6 +120,11 @@ def _source_pipeline(spec: TaskSpec, engine: EngineSpec) -> Pipeline:
     connector = registry.connector(engine.name, engine.pipeline)
     if engine.pipeline is PipelineKind.KEY_VALUE:
         return KeyspacePipeline(spec, connector)
+    if engine.pipeline is PipelineKind.DOCUMENT:
+        destination = spec.destination_endpoint
+        if destination is not None and destination["engine"] != engine.name:
+            raise DtsError(f"a {engine.name} source can only be copied into {engine.name}, not {destination['engine']}")
+        return DocumentPipeline(spec, connector)
     destination = spec.destination_endpoint
     sink = registry.connector(destination["engine"], PipelineKind.TABLES) if destination else None
     return TablePipeline(spec, connector, sink)

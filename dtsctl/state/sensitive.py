@@ -13,14 +13,15 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS  # any attribute with such a key is sensitive
+
 # The same shape as dtsctl.config.resources.AttributePath; the state layer does not import config.
 AttributePath = tuple[str | int, ...]
 
 SENSITIVE_DISPLAY = "(sensitive value)"  # how every output shows a secret
 HASH_SCHEME = "pbkdf2-sha256"
 HASH_ITERATIONS = 10_000
-# Any attribute with this key is sensitive, whatever the declaration says.
-ALWAYS_SENSITIVE_KEYS = frozenset({"password"})
+
 
 
 def canonical_json(value: Any) -> str:

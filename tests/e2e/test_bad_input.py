@@ -58,7 +58,7 @@ TOPOLOGY_BAD = {
         "{type: two-way, endpoints: [m1, r1], objects: [{database: 0}]}", "", "joins endpoints of different engines"),
     "two-way between sqlite files": (
         "{type: two-way, endpoints: [shop, replica], objects: [{database: main, tables: [orders]}]}", "",
-        "two-way synchronization is supported between mysql or redis endpoints, not sqlite"),
+        "two-way synchronization is supported between mysql or redis or mongodb endpoints, not sqlite"),
     "two-way with rename": (
         "{type: two-way, endpoints: [m1, m2], objects: [{database: shop, all: true, rename: shop2}]}", "",
         "`rename` is not allowed in a two-way topology"),

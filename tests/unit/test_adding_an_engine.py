@@ -84,7 +84,7 @@ def test_a_new_table_engine_is_one_folder_and_one_registry_line(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "problem: main.dts.yaml:5: topology.pair: two-way synchronization is supported between mysql or redis "
-        "endpoints, not toy; use one-way tasks",
+        "or mongodb endpoints, not toy; use one-way tasks",
         "problem: main.dts.yaml:7: task.copy: objects[0] (database main) needs `tables: [...]` or `all: true`",
         "pipeline: TablePipeline",
         "checks: ['conflicts', 'connectivity', 'keys', 'settings']",

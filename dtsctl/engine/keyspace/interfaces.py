@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
+from dtsctl.engine.checkpoint import CheckpointedSink
 from dtsctl.engine.events import Position
 from dtsctl.engine.pipeline import CheckResult, SourceFreeze
 from dtsctl.engine.verification import ObjectReport, VerifyOptions, VerifyProgress
@@ -144,21 +145,8 @@ class Repairer(ABC):
         """Release connections."""
 
 
-class KeyspaceSink(ABC):
+class KeyspaceSink(CheckpointedSink):
     """Applies batches of commands with the applier checkpoint, atomically."""
-
-    def __init__(self, spec: TaskSpec) -> None:
-        self.spec = spec
-        self.endpoint = spec.destination_endpoint or {}
-
-    @abstractmethod
-    def check_connection(self) -> None: ...
-
-    @abstractmethod
-    def load_checkpoint(self) -> dict[str, Any] | None: ...
-
-    @abstractmethod
-    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
 
     @abstractmethod
     def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> Applied:
@@ -169,13 +157,6 @@ class KeyspaceSink(ABC):
     def clear(self, db: int, prefixes: Sequence[str] | None) -> int:
         """Delete the keys of the selection in `db` (never dtsctl's own); how many were deleted.
         Idempotent: after a crash it is simply done again before the checkpoint moves past it."""
-
-    @abstractmethod
-    def delete_checkpoint(self) -> None:
-        """Forget this task's bookkeeping; never touch user data."""
-
-    def close(self) -> None:
-        """Release connections."""
 
 
 class KeyspaceConnector(Protocol):

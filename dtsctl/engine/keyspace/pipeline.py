@@ -2,43 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from pathlib import Path
 from typing import Callable
 
-from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.keyspace.interfaces import KeyspaceConnector
 from dtsctl.engine.keyspace.progress import KeyspaceProgress
 from dtsctl.engine.keyspace.runner import KeyspaceRunner
 from dtsctl.engine.events import Position
-from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline, SourceFreeze
+from dtsctl.engine.pipeline import ConnectorPipeline, SourceFreeze
 from dtsctl.engine.progress import Progress
-from dtsctl.engine.task import TaskSpec
-from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
-from dtsctl.errors import DtsError
 
 
-class KeyspacePipeline(Pipeline):
+class KeyspacePipeline(ConnectorPipeline):
     """A key space into a key space of the same engine; the connector does the engine's part.
     Nothing to prepare: a replica connection needs no capture objects on the source."""
 
-    def __init__(self, spec: TaskSpec, connector: KeyspaceConnector) -> None:
-        super().__init__(spec)
-        self.connector = connector
-
-    def precheck(self, fed_by: tuple[str, ...] = ()) -> list[CheckResult]:
-        return self.connector.precheck(self.spec)
-
-    def teardown(self) -> None:
-        with contextlib.suppress(ConnectionFailure):  # an endpoint that is gone holds nothing to remove
-            self.connector.teardown(self.spec)
-
-    def verify(self, options: VerifyOptions = VerifyOptions(), progress: VerifyProgress = NoProgress()
-               ) -> list[ObjectReport]:
-        if self.spec.destination_endpoint is None:
-            raise DtsError(NO_DESTINATION)
-        return self.connector.verify(self.spec, options, progress)
+    connector: KeyspaceConnector
 
     def freeze_source(self, drain_seconds: float) -> SourceFreeze:
         return self.connector.freeze(self.spec)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from dtsctl.engine.changelog import ChangeLog
-from dtsctl.engine.checkpoint import Checkpoint, load_after_precheck
+from dtsctl.engine.checkpoint import Checkpoint
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.keyspace.applier import KeyspaceApplier, destination_name, in_snapshot
 from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
@@ -25,7 +25,7 @@ from dtsctl.engine.keyspace.reader import KeyspaceReader
 from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
-from dtsctl.engine.runner import PipelineRunner, stop_threads, streamed_without_copy
+from dtsctl.engine.runner import PipelineRunner, stop_threads
 from dtsctl.engine.shared_status import SharedLogStatus
 from dtsctl.engine.worker import Worker
 
@@ -50,12 +50,7 @@ class KeyspaceRunner(PipelineRunner):
         reader: KeyspaceReader | None = None
         heartbeat: _HeartbeatThread | None = None
         try:
-            self.connector.source(self.spec).check_connection()
-            sink.check_connection()
-            self.progress.set_error(None)  # both ends answer again
-            cp = self._checkpoint(sink)
-            changelog = ChangeLog(self.changelog_path)
-            self._trust_or_reset(changelog, cp, sink)
+            cp, changelog = self._resume(self.connector, sink)
             appended = threading.Event()
             reader = KeyspaceReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
                                     appended, snapshot="full" in self.spec.phases, shared=self.spec.shares_log)
@@ -69,13 +64,6 @@ class KeyspaceRunner(PipelineRunner):
             if changelog is not None:
                 changelog.close()
             sink.close()
-
-    def _checkpoint(self, sink: KeyspaceSink) -> Checkpoint:
-        cp = load_after_precheck(sink, lambda: self.connector.precheck(self.spec),
-                                 lambda: self.progress.set_phase("precheck"),
-                                 lambda: streamed_without_copy(self.spec, self.changelog_path))
-        self.progress.committed(cp)
-        return cp
 
     def _trust_or_reset(self, changelog: ChangeLog, cp: Checkpoint, sink: KeyspaceSink) -> None:
         shared = self.spec.shares_log

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.events import Transaction
 from dtsctl.engine.subscription.envelope import heartbeat_record, transaction_records
 from dtsctl.engine.subscription.store import SubscriptionStore
 
@@ -28,7 +29,7 @@ class Recorder:
     def record_next(self) -> int:
         """Record the next change-log transactions with the change-log seq they reach, atomically.
         Returns how many transactions were recorded (0: nothing new)."""
-        batch = self.changelog.read(self.source_seq, MAX_TRANSACTIONS_PER_BATCH)
+        batch = self._read(self.source_seq, MAX_TRANSACTIONS_PER_BATCH)
         if not batch:
             return 0
         now = time.time()
@@ -44,6 +45,11 @@ class Recorder:
             newest = max(tx.commit_time for _, tx in batch)
             self.store.set(NEWEST_COMMIT_TIME, max(newest, self.store.get(NEWEST_COMMIT_TIME) or newest))
         return len(batch)
+
+    def _read(self, after_seq: int, limit: int) -> list[tuple[int, Transaction]]:
+        """The change-log transactions after `after_seq` (a pipeline whose log holds its own records
+        turns them into transactions here)."""
+        return self.changelog.read(after_seq, limit)
 
     def heartbeat(self) -> None:
         """A `heartbeat` record: the source was read up to the reader's position, with nothing new."""

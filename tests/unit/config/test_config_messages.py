@@ -101,7 +101,7 @@ CASES = {
                             "running or paused, e.g. `status: paused` or `status: {reverse: paused}`"),
     "an entry that is not a mapping": (HEADER + "  c: mysql\n",
                                        'main.dts.yaml:6: endpoint.c: got "mysql"; expected a mapping of engine, host, port, '
-                                       "user, password, path, database, cluster, sentinel"),
+                                       "user, password, path, database, cluster, sentinel, uri, auth_database, replica_set, tls"),
     "a long value is shortened": (task(source="[" + ", ".join(f"endpoint_{n}" for n in range(10)) + "]"),
                                   "main.dts.yaml:9: task.t.source: got [endpoint_0, endpoint_1, endpoint_2, en…; "
                                   "expected text, e.g. `source: bj`"),
