@@ -159,6 +159,7 @@ def main() -> int:
         print("\n".join(steps))
         print(f"app rows written {load.written}, refused batches {load.refused}")
         print(f"write downtime: native {native:.2f}s, dtsctl {switched:.2f}s, ratio {switched / native:.1f}x")
+        dtsctl(workspace, "destroy", "--auto-approve")  # the reverse task's agent and the supervisor stop
         return 0
     finally:
         for db in servers:
