@@ -137,6 +137,8 @@ def _cut_over(resource: DesiredResource, reverse: DesiredResource | None, state_
             ensure_supervisor(runtime)
     finally:
         run.finish()
+    if reverse is not None:
+        run.await_reverse(reverse)
 
 
 def _settle_supervisor(runtime: RuntimePaths) -> None:

@@ -34,6 +34,7 @@ from dtsctl.runtime.verification import change_log_end, hold_changes, let_go, ve
 DRAIN_SECONDS = 30.0  # how long open write transactions may take to end after the freeze
 NARROWING_PASSES = 4  # verifies of what changed meanwhile, before the freeze
 SHORT_PASS_SECONDS = 1.0  # a pass this short leaves little for the one in the freeze
+REVERSE_START_SECONDS = 60.0
 
 
 class CutoverRun:
@@ -88,6 +89,20 @@ class CutoverRun:
         with self._step(f"create {reverse.address} from the switch position"):
             started = dataclasses.replace(reverse, attributes={**reverse.attributes, lifecycle.START_POSITION: start})
             create_task(Agent(self.runtime, reverse.address), reverse_id, started)
+
+    def await_reverse(self, reverse: DesiredResource) -> None:
+        """Return once the reverse task streams: an engine whose stream cannot start at a given position
+        (Redis) starts where its source stands then, so apply returns only after (and after `finish`,
+        since a frozen Redis source holds off the reverse task's writes too)."""
+        agent = Agent(self.runtime, reverse.address)
+        with self._step(f"{reverse.address} streams"):
+            deadline = time.monotonic() + REVERSE_START_SECONDS
+            while not agent.view().reached("incremental"):
+                if time.monotonic() > deadline or agent.view().state == "failed":
+                    raise DtsError(f"{reverse.address} did not start streaming within {REVERSE_START_SECONDS:g}s "
+                                   f"({agent.view().last_error or 'see dtsctl logs ' + reverse.address}); the cutover "
+                                   "itself is done")
+                time.sleep(0.05)
 
     def finish(self) -> None:
         """Unfreeze the source if the declaration asks; else end the hold, leaving it frozen."""
