@@ -1,9 +1,7 @@
-"""precheck, verify: checks that connect to the endpoints themselves."""
+"""precheck: the checks apply runs first, against the endpoints themselves."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Iterator
 
 import click
@@ -45,26 +43,3 @@ def precheck(cli: CliContext, address: str | None) -> int:
         click.echo(f"Error: {failures} check(s) failed; fix them and run `dtsctl precheck` again", err=True)
         return 1
     return 0
-
-
-@click.command()
-@click.argument("address")
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@var_options
-@state_option
-@pass_context
-def verify(cli: CliContext, address: str, as_json: bool) -> int:
-    """Compare source and destination: row counts and checksums per table."""
-    results = []
-    for resource, _task_id in _declared(cli, address):
-        for comparison in lifecycle.verify(resource.attributes):
-            results.append({"address": resource.address, **dataclasses.asdict(comparison), "equal": comparison.ok})
-    different = [r for r in results if not r["equal"]]
-    if as_json:
-        click.echo(json.dumps({"equal": not different, "tables": results}, indent=2))
-    else:
-        for r in results:
-            mark = "equal    " if r["equal"] else "DIFFERENT"
-            click.echo(f"{mark} {r['address']} {r['table']} -> {r['destination']}: "
-                       f"{r['source_count']} / {r['destination_count']} rows")
-    return 1 if different else 0

@@ -26,7 +26,7 @@ COMMANDS = {
     "wait": "dtsctl.cli.runtime_commands:wait",
     "logs": "dtsctl.cli.runtime_commands:logs",
     "precheck": "dtsctl.cli.endpoint_commands:precheck",
-    "verify": "dtsctl.cli.endpoint_commands:verify",
+    "verify": "dtsctl.cli.verify_commands:verify",
     "state": "dtsctl.cli.state_commands:state_group",
     "force-unlock": "dtsctl.cli.state_commands:force_unlock",
     "output": "dtsctl.cli.state_commands:output",

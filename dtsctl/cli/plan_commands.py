@@ -73,7 +73,7 @@ def _confirm(auto_approve: bool, question: str) -> None:
 def _summarise(outcomes: list[Outcome], verb: str) -> int:
     failures = [o for o in outcomes if not o.ok]
     added = sum(o.action in ("create", "replace") for o in outcomes if o.ok)
-    changed = sum(o.action == "update" for o in outcomes if o.ok)
+    changed = sum(o.action in ("update", "cutover") for o in outcomes if o.ok)
     destroyed = sum(o.action in ("delete", "replace") for o in outcomes if o.ok)
     if failures:
         for failure in failures:

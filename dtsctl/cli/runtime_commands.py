@@ -71,8 +71,19 @@ def _render_details(view: TaskView) -> None:
         click.echo(f"  throttle: {', '.join(limit for limit in limits if limit)}{window}")
     if data.get("heartbeat_writable") is False:
         click.echo("  lag: unknown, the source refuses the heartbeat write (read-only?)")
+    if data.get("verify"):
+        click.echo(f"  last verify: {_verify_summary(data['verify'])}")
     for line in table_lines(data["tables"]):
         click.echo(line)
+
+
+def _verify_summary(last: dict[str, Any]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(last["finished_at"]))
+    if "error" in last:
+        outcome = f"failed: {last['error']}"
+    else:
+        outcome = "equal" if last["equal"] else f"{last['differences']} difference(s); see `dtsctl verify`"
+    return f"{outcome} ({last['trigger']}, {when})"
 
 
 def _subscription(cli: CliContext, address: str) -> dict[str, Any] | None:

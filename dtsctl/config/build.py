@@ -64,6 +64,10 @@ def task_resource(
         attributes["schedule"] = task.schedule.model_dump()
     if task.alerts is not None:
         attributes["alerts"] = task.alerts.model_dump()
+    if task.cutover is not None:
+        attributes["cutover"] = task.cutover.model_dump()
+    if task.verify is not None:
+        attributes["verify"] = task.verify.model_dump()
     secret = {p for p in tainted if p and p[0] in attributes}
     secret |= {("source_endpoint", *p) for p in source.sensitive}
     if destination:

@@ -4,8 +4,9 @@ A task whose source is another task's destination (the same endpoint, by
 identity, and a database that task writes) is fed by it: apply starts the
 upstream task first and waits until its schema phase has created the tables.
 The two directions of a two-way pair read each other's destination by design
-(each drops the other's writes), so they are not ordered this way; any other
-cycle would send every change round for ever and is refused.
+(each drops the other's writes), and a cutover's reverse task starts only once its
+forward task has completed, so neither is ordered this way; any other cycle would
+send every change round for ever and is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import graphlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dtsctl.config.cutover import REVERSE_OF
 from dtsctl.config.overlap import identity
 from dtsctl.config.resources import DesiredResource
 
@@ -85,9 +87,12 @@ def _a_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
 
 
 def _peers(first: DesiredResource, second: DesiredResource) -> bool:
-    """The two directions of one two-way pair."""
+    """The two directions of one two-way pair, or a task and the reverse task its cutover starts
+    once it has completed (they never run together)."""
     topology = first.attributes.get("topology") or {}
-    return topology.get("type") == "two-way" and topology.get("peer") == second.address
+    if topology.get("type") == "two-way" and topology.get("peer") == second.address:
+        return True
+    return first.attributes.get(REVERSE_OF) == second.address or second.attributes.get(REVERSE_OF) == first.address
 
 
 def _written_databases(attributes: dict[str, Any]) -> list[str]:

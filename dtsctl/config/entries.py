@@ -13,6 +13,7 @@ from dtsctl.config.model import Endpoint, Task, Topology
 from dtsctl.config.problems import Problems
 from dtsctl.config.pydantic_problems import validate_entry
 from dtsctl.config.reader import Entry
+from dtsctl.config.cutover import REVERSE_OF, SUFFIX, freeze_problem, reverse_task
 from dtsctl.config.resources import AttributePath, DesiredResource
 from dtsctl.config.template import render_tree
 from dtsctl.config.topology import expand_topology, topology_problems
@@ -79,11 +80,21 @@ def evaluate_task(module: ModuleInstance, entry: Entry, problems: Problems) -> N
         problem = object_problem(task.objects, source)
         if problem:
             problems.add(entry.at(("objects",)), f"task.{entry.name}: {problem}")
+    if source is not None and task.cutover is not None:
+        problem = freeze_problem(task.cutover, registry.engine(source.attributes["engine"]))
+        if problem:
+            problems.add(entry.at(("cutover",)), f"task.{entry.name}: {problem}")
     if any(name is not None and end is None for name, end in zip(names.values(), ends)):
         return
+    address = f"{module.prefix}task.{entry.name}"
     module.task_resources[entry.name] = task_resource(
-        f"{module.prefix}task.{entry.name}", entry.name, task, (source, destination), tainted, None, (), entry.at(),
-        module.workspace, delivery)
+        address, entry.name, task, (source, destination), tainted, None, (), entry.at(), module.workspace, delivery)
+    if task.cutover is not None and task.cutover.reverse and destination is not None and source is not None:
+        name = entry.name + SUFFIX
+        reverse = task_resource(f"{module.prefix}task.{name}", name, reverse_task(task), (destination, source),
+                                tainted, None, (address,), entry.at(), module.workspace)
+        reverse.attributes[REVERSE_OF] = address
+        module.task_resources[name] = reverse
 
 
 def evaluate_topology(module: ModuleInstance, entry: Entry, problems: Problems) -> None:

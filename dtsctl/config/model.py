@@ -247,6 +247,32 @@ class Alerts(Strict):
         return value
 
 
+class Cutover(Strict):
+    """Switch the application from a task's source to its destination, as one planned change
+    (docs/declaration.md, Cutover): precheck the lag, freeze the source, drain, verify, complete."""
+
+    max_lag: float = Field(default=5, gt=0, examples=["5"])  # seconds: the precheck's bound
+    freeze_source: bool = Field(default=True, examples=["false"])  # stop writes at the source during the switch
+    verify: bool = Field(default=True, examples=["false"])  # compare both ends before completing
+    reverse: bool = Field(default=False, examples=["true"])  # keep the old source in sync for rollback
+    unfreeze_source: bool = Field(default=False, examples=["true"])  # allow writes at the old source afterwards
+
+
+class VerifyDeclaration(Strict):
+    """Verification run by dtsctl for a task: once after the full copy, and on a schedule."""
+
+    after_full: bool = Field(default=False, examples=["true"])
+    schedule: str | None = Field(default=None, examples=['"0 3 * * *"'])  # cron, UTC
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        problem = cron_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
 class Lifecycle(Strict):
     prevent_destroy: bool = Field(default=False, examples=["true"])
 
@@ -296,6 +322,8 @@ class Task(Strict):
     # migration only: run the copy at these times
     schedule: Schedule | None = Field(default=None, examples=['{cron: "0 2 * * *", timezone: UTC}'])
     alerts: Alerts | None = Field(default=None, examples=["{lag_seconds: 60, for_seconds: 120, webhook: ${ var.hook_url }}"])
+    cutover: Cutover | None = Field(default=None, examples=["{freeze_source: true, reverse: true, max_lag: 5}"])
+    verify: VerifyDeclaration | None = Field(default=None, examples=['{after_full: true, schedule: "0 3 * * *"}'])
 
     @model_validator(mode="after")
     def _shape(self) -> "Task":
@@ -311,6 +339,7 @@ class Task(Strict):
             raise ValueError("a subscription task streams changes: keep `incremental` in `phases`")
         self._check_groups()
         self._check_schedule()
+        self._check_cutover()
         if not self.phases:
             raise ValueError("`phases` needs at least one of schema, full, incremental")
         order = [ALL_PHASES.index(p) for p in self.phases]
@@ -347,6 +376,14 @@ class Task(Strict):
                 if any(name in condition for name in RUN_PLACEHOLDERS):
                     raise ValueError(f"the filter of table `{table}` reads `run.` values, which only a task "
                                      "with `schedule` has; add a schedule or remove them")
+
+    def _check_cutover(self) -> None:
+        if self.cutover is None and self.verify is None:
+            return
+        if self.type == "subscription":
+            raise ValueError("`cutover` and `verify` compare or switch to a destination; a subscription has none")
+        if self.cutover is not None and "incremental" not in self.phases:
+            raise ValueError("a cutover drains the stream of changes: keep `incremental` in `phases`")
 
     def groups(self) -> dict[str, ConsumerGroup]:
         """`consumer_groups` as a mapping, whichever form was written."""

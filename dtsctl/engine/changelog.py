@@ -19,11 +19,12 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 import sqlite_utils
 
 from dtsctl.engine.events import Position, Transaction
+from dtsctl.errors import DtsError
 
 BUSY_TIMEOUT_MS = 10_000
 JOIN_GRACE_SECONDS = 30.0
@@ -44,6 +45,8 @@ _NEWEST_COMMIT_TIME = "newest_commit_time"
 _TASK_ID = "task_id"
 _RESYNC_REQUESTED = "resync_requested"
 _HEARTBEAT_SEEN = "heartbeat_seen"
+_HOLD = "hold_after"
+HOLD_SECONDS = 6 * 3600.0  # a hold its cutover did not let go of (it died) lapses
 
 
 class LogRecord(Protocol):
@@ -58,6 +61,9 @@ class LogRecord(Protocol):
     commit_time: float
 
     def payload(self) -> str | bytes: ...
+
+
+R = TypeVar("R", bound=LogRecord)
 
 
 class ChangeLog:
@@ -127,6 +133,20 @@ class ChangeLog:
                 self._newest = max(newest, self._newest if self._newest is not None else self.newest_commit_time() or newest)
                 self._set(_NEWEST_COMMIT_TIME, self._newest)
 
+    def insert_after_reader(self, build: Callable[[Position], R]) -> tuple[int, R]:
+        """Append the record `build(reader position)` makes while the reader cannot append: it lands
+        after every change the reader appended and before any it appends later, and carries the
+        reader's position (the reader's own position is left as it is). Returns (its seq, it)."""
+        with _transaction(self.conn):
+            has_position, position = self.reader_position()
+            if not has_position:
+                raise DtsError("the task's reader has not started yet; try again once `dtsctl status` shows it")
+            record = build(position)
+            seq = self.last_seq() + 1
+            self.conn.execute("INSERT INTO changes (position, commit_time, events) VALUES (?, ?, ?)",
+                              (json.dumps(record.position), record.commit_time, record.payload()))
+        return seq, record
+
     def set_reader_position(self, position: Position) -> None:
         with _transaction(self.conn):
             self._set(_READER_POSITION, position)
@@ -188,9 +208,25 @@ class ChangeLog:
         return 0 if row is None else row[0]
 
     def trim(self, upto_seq: int) -> int:
-        """Delete transactions with seq <= upto_seq (all consumers are past them). Returns rows deleted."""
+        """Delete transactions with seq <= upto_seq (all consumers are past them) and not held
+        (`hold_after`). Returns rows deleted."""
         with _transaction(self.conn):
-            return self.conn.execute("DELETE FROM changes WHERE seq <= ?", (upto_seq,)).rowcount
+            return self.conn.execute("DELETE FROM changes WHERE seq <= ?", (min(upto_seq, self._held_from()),)).rowcount
+
+    def hold_after(self, seq: int) -> None:
+        """Keep every transaction after `seq` in the log, applied or not, until `let_go` (a cutover reads
+        what changed while it verified); a hold older than HOLD_SECONDS is ignored."""
+        with _transaction(self.conn):
+            self._set(_HOLD, {"seq": seq, "at": time.time()})
+
+    def let_go(self) -> None:
+        with _transaction(self.conn):
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (_HOLD,))
+
+    def _held_from(self) -> float:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_HOLD,)).fetchone()
+        hold = json.loads(row[0]) if row is not None else None
+        return hold["seq"] if hold is not None and time.time() - hold["at"] < HOLD_SECONDS else float("inf")
 
     # -- consumers of a shared log ----------------------------------------------------------
     def join(self, consumer: str, start: Callable[[], Position] | None = None, after_seq: int | None = None) -> int:
@@ -215,7 +251,7 @@ class ChangeLog:
         with _transaction(self.conn):
             self.conn.execute("UPDATE consumers SET applied_seq = ? WHERE task_id = ?", (applied_seq, consumer))
             self.conn.execute("DELETE FROM changes WHERE seq <= (SELECT min(applied_seq) FROM consumers) "
-                              "AND commit_time < ?", (time.time() - JOIN_GRACE_SECONDS,))
+                              "AND seq <= ? AND commit_time < ?", (self._held_from(), time.time() - JOIN_GRACE_SECONDS))
 
     def leave(self, consumer: str) -> int:
         """Forget `consumer` (its task was destroyed); returns how many consumers remain."""

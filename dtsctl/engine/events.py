@@ -67,6 +67,9 @@ class ChangeEvent:
     commit_time: float  # unix seconds at the source
     position: Position  # source position of this event (resuming after it skips it)
     ddl: SchemaChange | None = field(default=None)
+    # Written by `verify --repair`: the row as the source held it at `position`, applied as an
+    # upsert or delete-if-present (dtsctl.engine.tables.verify).
+    repair: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -80,6 +83,8 @@ class ChangeEvent:
         }
         if self.ddl is not None:
             data["ddl"] = self.ddl.to_json()
+        if self.repair:
+            data["repair"] = True
         return data
 
     @classmethod
@@ -93,6 +98,7 @@ class ChangeEvent:
             commit_time=data["ts"],
             position=data["pos"],
             ddl=SchemaChange.from_json(data["ddl"]) if "ddl" in data else None,
+            repair=data.get("repair", False),
         )
 
 

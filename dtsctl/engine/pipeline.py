@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from dtsctl.engine.errors import ConnectionFailure
+from dtsctl.engine.events import Position
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.task import TaskSpec
+from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.errors import DtsError
 
 NO_DESTINATION = "verify compares a source with a destination; a subscription task has none"
@@ -36,17 +38,17 @@ class CheckResult:
     warning: bool = False
 
 
-@dataclass
-class TableComparison:
-    table: str  # source "db.table"
-    destination: str  # destination "db.table"
-    source_count: int
-    destination_count: int | None  # None: the destination table does not exist
-    checksums_equal: bool
+class SourceFreeze(Protocol):
+    """Writes on a task's source held off (a cutover), and where its stream then ends."""
 
-    @property
-    def ok(self) -> bool:
-        return self.checksums_equal and self.source_count == self.destination_count
+    final_position: Position  # every change the source committed is at or before it
+    describe: str  # the final position, for people
+
+    def unfreeze(self) -> None:
+        """Let writes through again (idempotent)."""
+
+    def leave_frozen(self) -> None:
+        """End the cutover's hold on the source, which stays frozen where the engine allows it."""
 
 
 class Runner(Protocol):
@@ -72,8 +74,23 @@ class Pipeline(ABC):
     def teardown(self) -> None:
         """Remove this task's own objects and bookkeeping on the endpoints; never user data."""
 
-    def verify(self) -> list[TableComparison]:
-        """Per selected object: counts on both ends and whether their checksums agree."""
+    def verify(self, options: VerifyOptions = VerifyOptions(), progress: VerifyProgress = NoProgress()
+               ) -> list[ObjectReport]:
+        """Per selected object: what differs between the ends (dtsctl.engine.verification), and with
+        `options.repair`, what was rewritten."""
+        raise DtsError(NO_DESTINATION)
+
+    def freeze_source(self, drain_seconds: float) -> SourceFreeze:
+        """Hold off writes on the source, let open write transactions end (up to `drain_seconds`), and
+        return where its stream ends."""
+        raise DtsError(f"dtsctl cannot freeze writes on a {self.spec.source_endpoint.get('engine')} source")
+
+    def source_position(self) -> Position:
+        """The source's stream position now (a reverse task starts at its destination's)."""
+        raise DtsError(f"dtsctl cannot read the stream position of a {self.spec.source_endpoint.get('engine')} source")
+
+    def wait_applied(self, position: Position, changelog: Path) -> None:
+        """Return once the task's applier has applied every source change up to `position`."""
         raise DtsError(NO_DESTINATION)
 
     @abstractmethod
@@ -93,7 +110,7 @@ class EngineConnector(Protocol):
 
     def teardown(self, spec: TaskSpec) -> None: ...
 
-    def verify(self, spec: TaskSpec) -> list[TableComparison]: ...
+    def verify(self, spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> list[ObjectReport]: ...
 
 
 class ConnectorPipeline(Pipeline, ABC):
@@ -110,7 +127,8 @@ class ConnectorPipeline(Pipeline, ABC):
         with contextlib.suppress(ConnectionFailure):  # an endpoint that is gone holds nothing to remove
             self.connector.teardown(self.spec)
 
-    def verify(self) -> list[TableComparison]:
+    def verify(self, options: VerifyOptions = VerifyOptions(), progress: VerifyProgress = NoProgress()
+               ) -> list[ObjectReport]:
         if self.spec.destination_endpoint is None:
             raise DtsError(NO_DESTINATION)
-        return self.connector.verify(self.spec)
+        return self.connector.verify(self.spec, options, progress)

@@ -47,3 +47,6 @@ class EngineSpec:
     connector: str | None = None
     # "module:Class" of the stream target subscriptions deliver to (`deliver_to`); None: it cannot hold one
     stream_target: str | None = None
+    # How a cutover freezes writes on a source of this engine, in the plan's words; None: it cannot
+    freeze: str | None = None
+    freeze_lasts: bool = True  # whether the source can stay frozen after the cutover

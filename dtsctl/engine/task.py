@@ -43,6 +43,9 @@ class TaskSpec:
     # Set by the cluster runtime (dtsctl.cluster): the owner's fencing token, written with every
     # checkpoint; a lost change log is then read again from the checkpoint's source position.
     fencing_token: int | None = None
+    # Where a fresh stream starts instead of the source's position at start (a cutover's reverse
+    # task: its source's position at the switch)
+    start_position: Any = None
 
     def throttle(self, stop: threading.Event) -> Throttle:
         """The task's throttle, following its windows."""

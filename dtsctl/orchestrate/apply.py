@@ -15,20 +15,22 @@ from typing import Any
 
 from dtsctl.config.resources import DesiredResource
 from dtsctl.errors import DtsError
-from dtsctl.orchestrate.backend import tasks_for
+from dtsctl.orchestrate.backend import LocalTasks, tasks_for
+from dtsctl.orchestrate.cutover import CutoverRun, recorded_before_cutover
 from dtsctl.orchestrate.task_ops import create_task, delete_task, reconfigure_task
 from dtsctl.orchestrate.upstream import wait_for_upstream_schema
 from dtsctl.plan import Plan, ResourceChange
 from dtsctl.runtime.layout import RuntimePaths
 from dtsctl.state import State, StateFile, new_recorded
 
-VERBS = {"create": "Creating", "update": "Modifying", "replace": "Replacing", "delete": "Destroying"}
+VERBS = {"create": "Creating", "update": "Modifying", "replace": "Replacing", "delete": "Destroying",
+         "cutover": "Cutting over"}
 
 
 @dataclass
 class Outcome:
     address: str
-    action: str  # create | update | replace | delete
+    action: str  # create | update | replace | delete | cutover
     error: str | None = None
 
     @property
@@ -69,13 +71,19 @@ def apply_plan(
                 for upstream in resource.reads_from:
                     wait_for_upstream_schema(tasks.task(upstream), change.address, report)
             report(f"{change.address}: {VERBS[action]}...")
-            _carry_out(action, change.address, resource, state_file, state, tasks)
+            if action == "cutover":
+                assert resource is not None
+                _cut_over(resource, desired.get(change.reverse or ""), state_file, state, runtime, tasks, report)
+            else:
+                _carry_out(action, change.address, resource, state_file, state, tasks)
         except DtsError as error:
             outcomes.append(Outcome(change.address, action, error.message))
             failed.add(change.address)
             report(f"{change.address}: failed: {error.message}")
             continue
         outcomes.append(Outcome(change.address, action))
+        if change.reverse:
+            outcomes.append(Outcome(change.reverse, "create"))  # by the cutover, at the switch
         report(f"{change.address}: {action} complete")
     tasks.settle()
     return outcomes
@@ -106,7 +114,33 @@ def _carry_out(
     else:
         task_id = str(uuid.uuid4())
         create_task(agent, task_id, resource)
-        state.put(new_recorded(resource, task_id))
+        state.put(new_recorded(recorded_before_cutover(resource), task_id))
     state_file.write(state)
     if resource.attributes["status"] == "running":
         tasks.started()
+
+
+def _cut_over(resource: DesiredResource, reverse: DesiredResource | None, state_file: StateFile, state: State,
+              runtime: RuntimePaths, tasks: Any, report: Callable[[str], None]) -> None:
+    """The cutover, then the task recorded as cut over, then its reverse task (if declared) created
+    and recorded, each saved at once."""
+    if not isinstance(tasks, LocalTasks):
+        raise DtsError("a cutover runs on the local runtime only: the cluster runtime cannot freeze and drain "
+                       "a source yet; cut over with `wait --max-lag`, `verify` and `destroy` instead")
+    recorded = state.get(resource.address)
+    assert recorded is not None, f"{resource.address}: a cutover needs the recorded task"
+    run = CutoverRun(runtime, resource, recorded.task_id, report)
+    reverse_id = str(uuid.uuid4()) if reverse is not None else None
+    start = run.switch(reverse, reverse_id)
+    try:
+        state.put(new_recorded(resource, recorded.task_id))
+        state_file.write(state)
+        if reverse is not None and reverse_id is not None:
+            run.create_reverse(reverse, reverse_id, start)
+            state.put(new_recorded(reverse, reverse_id))
+            state_file.write(state)
+            tasks.started()
+    finally:
+        run.finish()
+    if reverse is not None:
+        run.await_reverse(reverse)

@@ -26,6 +26,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 "change": {"actions": list(change.actions), "before": change.before, "after": change.after},
                 "action_reason": change.action_reason,
                 "reads_destination_of": list(change.reads_from),
+                **({"cutover": {"steps": list(change.steps), "creates": change.reverse}} if change.steps else {}),
             }
             for change in plan.changes
         ],

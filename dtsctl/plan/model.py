@@ -12,6 +12,7 @@ CREATE = ["create"]
 UPDATE = ["update"]
 REPLACE = ["delete", "create"]
 DELETE = ["delete"]
+CUTOVER = ["cutover"]  # switch to the destination (dtsctl.orchestrate.cutover)
 
 # `action_reason` values (Terraform's where one fits).
 REPLACE_BECAUSE_CANNOT_UPDATE = "replace_because_cannot_update"
@@ -50,6 +51,9 @@ class ResourceChange:
     attribute_changes: list[dict[str, Any]] = field(default_factory=list)
     # The tasks whose destination this one reads: apply waits for their schema phase first.
     reads_from: list[str] = field(default_factory=list)
+    # A cutover: the steps apply takes, and the reverse task it creates (if any).
+    steps: list[str] = field(default_factory=list)
+    reverse: str | None = None
 
 
 @dataclass
@@ -70,8 +74,10 @@ class Plan:
                 counts["add"] += 1
             if "delete" in change.actions:
                 counts["destroy"] += 1
-            if change.actions == UPDATE:
+            if change.actions in (UPDATE, CUTOVER):
                 counts["change"] += 1
+            if change.reverse:
+                counts["add"] += 1
         return counts
 
     @property

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from dtsctl.config.cutover import CUTOVER_ATTRIBUTE, REVERSE_OF, cutover_pending, cutover_steps
 from dtsctl.config.resources import DesiredResource
 from dtsctl.errors import DtsError
 from dtsctl.plan import model as m
-from dtsctl.plan.diff import attribute_changes, diff_attributes, display_desired, format_path
+from dtsctl.plan.diff import AttributeDiff, attribute_changes, diff_attributes, display_desired, format_path
 from dtsctl.plan.graph import dependency_order, select_targets
 from dtsctl.plan.model import Observation, Plan, ResourceChange
 from dtsctl.state.model import RecordedResource, State
@@ -52,6 +53,7 @@ def make_plan(
         _refuse_prevented_destroy(change, wanted.get(address), recorded.get(address))
         changes[address] = change
 
+    _fold_reverse_tasks(changes, wanted)
     ordered = dependency_order(changes, depends_on)
     deletes = [a for a in ordered if changes[a].actions == m.DELETE]
     others = [a for a in ordered if changes[a].actions != m.DELETE]
@@ -108,6 +110,11 @@ def _delete(recorded: RecordedResource, reasons: list[str], action_reason: str |
 
 def _update_or_replace(desired: DesiredResource, recorded: RecordedResource) -> ResourceChange:
     diff = diff_attributes(recorded, desired)
+    if cutover_pending(desired.attributes, recorded.attributes):
+        return _cutover(desired, recorded, diff.changed)
+    if CUTOVER_ATTRIBUTE in recorded.attributes:
+        _refuse_change_after_cutover(desired.address, diff.changed)
+        diff = AttributeDiff([], [])
     reasons = [
         f"`{format_path(p)}` changed" + (", which forces replacement" if p in diff.forces_replacement else "")
         for p in diff.changed
@@ -130,6 +137,42 @@ def _update_or_replace(desired: DesiredResource, recorded: RecordedResource) -> 
         changed_paths=[format_path(p) for p in diff.changed],
         attribute_changes=attribute_changes(diff, before, after),
     )
+
+
+def _cutover(desired: DesiredResource, recorded: RecordedResource, changed: list) -> ResourceChange:
+    others = [format_path(path) for path in changed if path[0] != CUTOVER_ATTRIBUTE]
+    if others:
+        raise DtsError(f"{desired.address}: a cutover changes nothing else; apply the changes of "
+                       f"{', '.join(others)} first, or leave them out until the cutover is done")
+    return ResourceChange(
+        address=desired.address, type=desired.type, name=desired.name, actions=list(m.CUTOVER),
+        before=recorded.display_attributes(), after=display_desired(desired),
+        reasons=["`cutover` was declared"], changed_paths=[CUTOVER_ATTRIBUTE],
+        steps=cutover_steps(desired.attributes, None))
+
+
+def _refuse_change_after_cutover(address: str, changed: list) -> None:
+    """A cut-over task is completed for good: restarting it would copy the old source again."""
+    others = [format_path(path) for path in changed if path[0] != CUTOVER_ATTRIBUTE]
+    if others:
+        raise DtsError(f"{address} was cut over and is completed; {', '.join(others)} can no longer change. "
+                       "Put them back, or destroy the task (its data stays) and declare a new one")
+
+
+def _fold_reverse_tasks(changes: dict[str, ResourceChange], wanted: dict[str, DesiredResource]) -> None:
+    """A reverse task is created by its forward task's cutover, at the switch: its create joins the
+    cutover, and waits for it when the forward task is new."""
+    for address, change in list(changes.items()):
+        forward = wanted[address].attributes.get(REVERSE_OF) if address in wanted else None
+        if forward is None or change.actions != m.CREATE or forward not in changes:
+            continue
+        forward_change = changes[forward]
+        if forward_change.actions == m.CUTOVER:
+            forward_change.reverse = address
+            forward_change.steps = cutover_steps(wanted[forward].attributes, address)
+            del changes[address]
+        elif forward_change.actions == m.CREATE:
+            del changes[address]
 
 
 def _restart_for_drift(change: ResourceChange, observation: Observation) -> None:

@@ -18,6 +18,7 @@ _HEADERS = {
     tuple(m.UPDATE): ("~", "will be updated in place"),
     tuple(m.REPLACE): ("-/+", "must be replaced"),
     tuple(m.DELETE): ("-", "will be destroyed"),
+    tuple(m.CUTOVER): ("~>", "will be cut over"),
 }
 
 
@@ -66,7 +67,9 @@ def _render_change(change: ResourceChange, drift_reason: str | None) -> list[str
         lines.append(f"  # ({drift_reason}; apply restarts the agent)")
     lines += [f"  # after {upstream} ({READS_DESTINATION})" for upstream in change.reads_from]
     lines.append(f"{symbol:>3} {change.address} {{")
-    if change.actions == m.CREATE:
+    if change.actions == m.CUTOVER:
+        lines += [" " * ATTRIBUTE_PAD + f"{number}. {step}" for number, step in enumerate(change.steps, 1)]
+    elif change.actions == m.CREATE:
         lines += _render_tree("+", change.after or {}, ATTRIBUTE_PAD)
     elif change.actions == m.DELETE:
         lines += _render_tree("-", change.before or {}, ATTRIBUTE_PAD)

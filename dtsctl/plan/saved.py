@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dtsctl.config.cutover import REVERSE_OF
 from dtsctl.config.resources import DesiredResource
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import write_json_atomic
@@ -128,8 +129,9 @@ def check_saved_plan(saved: SavedPlan, state: State, desired: list[DesiredResour
         elif fingerprint(resource, saved.fingerprint_salt) != saved.fingerprints.get(change.address):
             _mismatch(f"{change.address} changed")
     if not plan.targets and not plan.destroy:
-        planned = {c.address for c in plan.changes}
-        for address in sorted(set(wanted) - planned):
+        planned = {c.address for c in plan.changes} | {c.reverse for c in plan.changes if c.reverse}
+        waiting = {address for address, r in wanted.items() if r.attributes.get(REVERSE_OF)}  # for a cutover
+        for address in sorted(set(wanted) - planned - waiting):
             _mismatch(f"{address} is new")
 
 

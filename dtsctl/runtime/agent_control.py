@@ -13,9 +13,11 @@ from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import RuntimePaths, TaskPaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
 from dtsctl.runtime.runs import RunBook
+from dtsctl.runtime.verify_runs import last_result
 
 AGENT_MODULE = "dtsctl.runtime.agent_process"
 GRACEFUL_STOP_SECONDS = 30.0
+COMPLETE_GRACE_SECONDS = 1.0
 START_HANDSHAKE_SECONDS = 10.0  # how long start waits for the agent to hold its lock
 Desired = Literal["running", "paused", "stopped"]
 ENGINE_DETAILS = ("full_resyncs", "full_resync_reason", "heartbeat_writable", "expired_on_destination")
@@ -37,6 +39,7 @@ class TaskView:
     throttle: dict[str, Any] | None = None  # the limits in force now (engine.throttle.limits_at)
     node: str | None = None  # cluster runtime: the node that owns the task, and its host
     host: str | None = None
+    verification: dict[str, Any] | None = None  # the last declared verification's result (runtime/verify_runs.py)
 
     def reached(self, phase: str) -> bool:
         """At `phase` or past it; a completed migration is past every phase."""
@@ -70,6 +73,7 @@ class TaskView:
             "throttle": self.throttle,
             **({"schedule": self.schedule} if self.schedule else {}),
             **({"node": self.node, "host": self.host} if self.node else {}),
+            **({"verify": self.verification} if self.verification else {}),
         }
 
 
@@ -133,6 +137,18 @@ class Agent:
         if pid:
             stop_process(pid, str(self.paths.root), GRACEFUL_STOP_SECONDS)
 
+    def complete(self) -> None:
+        """Stop the agent for good and record the task as completed (a cutover switched away from it).
+        Everything is applied by then, so the agent gets only a short grace: on a frozen source its
+        heartbeat write may wait for the freeze, and the write downtime lasts until this returns."""
+        self.set_desired("stopped")
+        pid = self.pid
+        if pid:
+            stop_process(pid, str(self.paths.root), COMPLETE_GRACE_SECONDS)
+        status = read_json(self.paths.status, {}) or {}
+        status.update(state="completed", phase="done", last_error=None, updated_at=time.time())
+        write_json_atomic(self.paths.status, status)
+
     def remove(self) -> None:
         shutil.rmtree(self.paths.root, ignore_errors=True)
 
@@ -177,7 +193,8 @@ class Agent:
         summary = RunBook(self.paths, schedule).summary(time.time()) if schedule else None
         return TaskView(self.address, state, status.get("phase"), pid, status, last_error,
                         int(supervisor.get("restarts", 0)), summary,
-                        limits_at(attributes["throttle"], time.time()) if attributes.get("throttle") else None)
+                        limits_at(attributes["throttle"], time.time()) if attributes.get("throttle") else None,
+                        last_result(self.paths))
 
 
 def list_agents(runtime: RuntimePaths) -> list[Agent]:

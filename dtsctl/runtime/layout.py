@@ -14,6 +14,7 @@
         supervisor.json          written by the supervisor: restarts, first failure time, failed reason
         runs.json  run.json      a scheduled migration's runs, and the one the agent carries out (runtime/runs.py)
         changelog.db             the durable local change log (SQLite, WAL)
+        verify.json  verify.log  the task's declared verification and its last result (runtime/verify_runs.py)
       shared/<topology>/         one per one-to-many topology: its destinations read the source once
         changelog.db             the change log every destination's agent applies from
         reader.lock              flock held by the one agent that reads the source for all of them

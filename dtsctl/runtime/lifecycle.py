@@ -18,7 +18,8 @@ from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.documents.pipeline import DocumentPipeline
 from dtsctl.engine.documents.subscription import DocumentSubscriptionPipeline
 from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
-from dtsctl.engine.pipeline import CheckResult, Pipeline, TableComparison
+from dtsctl.engine.events import Position
+from dtsctl.engine.pipeline import CheckResult, Pipeline, SourceFreeze
 from dtsctl.engine.plugin import EngineSpec, PipelineKind
 from dtsctl.engine.subscription.delivery import StreamTarget
 from dtsctl.engine.subscription.pipeline import KeyspaceSubscriptionPipeline, SubscriptionPipeline
@@ -28,7 +29,10 @@ from dtsctl.engine.subscription.spec import SubscriptionSpec, store_path
 from dtsctl.engine.subscription.store import SubscriptionStore
 from dtsctl.engine.tables.pipeline import TablePipeline
 from dtsctl.engine.task import TaskSpec, shares_change_log
+from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.errors import DtsError
+
+START_POSITION = "start_position"  # in an agent's attributes: where its fresh stream starts (TaskSpec)
 
 _SUBSCRIPTIONS: dict[PipelineKind, type[SubscriptionPipeline]] = {
     PipelineKind.TABLES: SubscriptionPipeline,
@@ -81,6 +85,7 @@ def task_spec(task: Task, attributes: dict[str, Any], task_id: str) -> TaskSpec:
         shares_log=shares_change_log(attributes),
         run=attributes.get("run"),
         fencing_token=attributes.get("fencing_token"),
+        start_position=attributes.get(START_POSITION),
     )
 
 
@@ -137,6 +142,19 @@ def _delivery(subscription: SubscriptionSpec) -> Callable[[], StreamTarget] | No
     return lambda: target(endpoint, stream)
 
 
+def freeze_source(attributes: dict[str, Any], task_id: str, drain_seconds: float) -> SourceFreeze:
+    """Hold off writes on the task's source until the returned freeze is lifted (a cutover)."""
+    return pipeline_for(attributes, task_id).freeze_source(drain_seconds)
+
+
+def source_position(attributes: dict[str, Any], task_id: str) -> Position:
+    return pipeline_for(attributes, task_id).source_position()
+
+
+def wait_applied(attributes: dict[str, Any], task_id: str, position: Position, changelog: Path) -> None:
+    pipeline_for(attributes, task_id).wait_applied(position, changelog)
+
+
 def precheck(attributes: dict[str, Any], task_id: str, fed_by: tuple[str, ...] = ()) -> list[CheckResult]:
     """Everything that would make the task fail at start, each with what to change (Pipeline.precheck)."""
     return pipeline_for(attributes, task_id).precheck(fed_by)
@@ -152,6 +170,7 @@ def teardown(attributes: dict[str, Any], task_id: str) -> None:
     pipeline_for(attributes, task_id).teardown()
 
 
-def verify(attributes: dict[str, Any]) -> list[TableComparison]:
-    """Per selected object: counts on both ends and whether their checksums agree."""
-    return pipeline_for(attributes, "verify").verify()
+def verify(attributes: dict[str, Any], task_id: str, options: VerifyOptions = VerifyOptions(),
+           progress: VerifyProgress = NoProgress()) -> list[ObjectReport]:
+    """Per selected object: what differs between the ends, and with `options.repair` what was rewritten."""
+    return pipeline_for(attributes, task_id).verify(options, progress)

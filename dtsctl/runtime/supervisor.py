@@ -8,7 +8,8 @@ keeps dying for longer than its `retry.other_minutes` window is marked failed.
 It exits by itself when the workspace has no task left that should run. While it
 runs it serves the workspace's Prometheus metrics when `workspace.metrics` is declared,
 and posts the alert events of tasks that declare `alerts` to their webhooks. It starts
-each run of a scheduled migration at its time (runtime/runs.py).
+each run of a scheduled migration at its time (runtime/runs.py), and the verification a
+task declares when it is due (runtime/verify_runs.py).
 
 Run as `python -m dtsctl.runtime.supervisor <runtime dir>`.
 """
@@ -33,6 +34,7 @@ from dtsctl.runtime.metrics_server import MetricsEndpoint
 from dtsctl.runtime.webhook import WebhookSender
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached
 from dtsctl.runtime.runs import RunBook
+from dtsctl.runtime.verify_runs import VERIFY_MODULE, VerifyBook
 
 SUPERVISOR_MODULE = "dtsctl.runtime.supervisor"
 POLL_SECONDS = 0.5
@@ -79,6 +81,7 @@ class Supervisor:
                 elif agent.desired == "running":
                     self._watch(agent, time.time())
                 self._alert(agent, time.time())
+                self._verify(agent, time.time())
             except Exception:  # one broken task directory must not stop the others' supervision
                 log.exception("%s: could not supervise", agent.address)
         return wanted
@@ -106,6 +109,21 @@ class Supervisor:
         run = book.start(now)
         log.info("%s: starting the run for %s to %s", agent.address, run["window_start"], run["window_end"])
         agent.start()
+
+    def _verify(self, agent: Agent, now: float) -> None:
+        """Start the verification the task declares when one is due (runtime/verify_runs.py)."""
+        config = agent.config()
+        declared = config.get("attributes", {}).get("verify")
+        if not declared:
+            return
+        book = VerifyBook(agent.paths, config["task_id"], declared)
+        view = agent.view()
+        trigger = book.due(now, view.reached("incremental"))
+        if trigger is not None:
+            log.info("%s: verifying (%s)", agent.address, trigger)
+            process = spawn_detached(VERIFY_MODULE, agent.paths.root, agent.paths.root / "verify.log", agent.paths.root)
+            self.children.append(process)
+            book.started(trigger, process.pid, now)
 
     def _alert(self, agent: Agent, now: float) -> None:
         """Post the task's alert events (when it declares `alerts`) without waiting for the posts."""

@@ -11,7 +11,8 @@ from dtsctl.connectors.mongodb.precheck import precheck
 from dtsctl.connectors.mongodb.sink import MongoSink
 from dtsctl.connectors.mongodb.source import MongoSource
 from dtsctl.connectors.mongodb.verify import verify
-from dtsctl.engine.pipeline import CheckResult, TableComparison
+from dtsctl.engine.pipeline import CheckResult
+from dtsctl.engine.verification import ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.engine.task import TaskSpec
 
 
@@ -31,8 +32,8 @@ class MongoConnector:
         with contextlib.closing(MongoSink(spec)) as sink:
             sink.delete_checkpoint()
 
-    def verify(self, spec: TaskSpec) -> list[TableComparison]:
-        return verify(spec)
+    def verify(self, spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> list[ObjectReport]:
+        return verify(spec, options, progress)
 
     def readable(self, packed: str) -> dict[str, Any]:
         return readable(packed)

@@ -18,14 +18,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pymysql
 
-from dtsctl.connectors.mysql import ddl, literals, precheck
+from dtsctl.connectors.mysql import ddl, literals, precheck, snapshot
 from dtsctl.connectors.mysql.connection import (address, connect, error_code, qualified, query, quote, scalar,
                                                 translate_errors)
 from dtsctl.connectors.mysql.localinfile import MemoryInfileConnection
 from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, FENCING_COLUMN, META_DATABASE, ORIGIN_COLUMN,
                                             create_table_from_columns, create_table_statement, deferrable_keys,
                                             key_name, without_keys)
-from dtsctl.connectors.mysql.snapshot import ordered_rows
 from dtsctl.connectors.mysql.values import to_param
 from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.checkpoint import check_fencing
@@ -153,10 +152,25 @@ class MysqlSink(Sink):
             self._store(cursor, checkpoint)
 
     def delete_checkpoint(self) -> None:
+        """Delete this task's row; the last task writing here also drops `dtsctl_meta`. The table is
+        write-locked from the count to its drop, so a checkpoint committed meanwhile is never lost
+        (a first one of a starting task fails, and that task starts again)."""
         with self._errors():
-            if self.row_count(META_DATABASE, CHECKPOINT_TABLE) is not None:
-                query(self.conn, f"DELETE FROM {qualified(META_DATABASE, CHECKPOINT_TABLE)} WHERE task_id = %s",
-                      (self.task_id,))
+            if self.row_count(META_DATABASE, CHECKPOINT_TABLE) is None:
+                return
+            table = qualified(META_DATABASE, CHECKPOINT_TABLE)
+            query(self.conn, f"DELETE FROM {table} WHERE task_id = %s", (self.task_id,))
+            with self.conn.cursor() as cursor:
+                cursor.execute(f"LOCK TABLES {table} WRITE")
+                try:
+                    if scalar(self.conn, f"SELECT count(*) FROM {table}") == 0:
+                        cursor.execute(f"DROP TABLE {table}")
+                finally:
+                    cursor.execute("UNLOCK TABLES")
+                if not scalar(self.conn, "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
+                              (META_DATABASE,)):
+                    cursor.execute(f"DROP DATABASE IF EXISTS {quote(META_DATABASE)}")
+            self._meta_ready = False
 
     def _store(self, cursor: Any, checkpoint: dict[str, Any]) -> None:
         """Write the checkpoint in the open transaction. With a fencing token (cluster runtime) the
@@ -214,7 +228,17 @@ class MysqlSink(Sink):
 
     def checksum(self, schema: TableSchema, database: str, table: str) -> tuple[int, str]:
         with self._errors():
-            return table_checksum(ordered_rows(self.conn, schema, database, table, None))
+            return table_checksum(snapshot.ordered_rows(self.conn, schema, database, table, None))
+
+    def read_range(self, schema: TableSchema, database: str, table: str, after_key: Sequence[Any] | None,
+                   upto_key: Sequence[Any] | None) -> list[Row]:
+        with self._errors():
+            return snapshot.read_range(self.conn, dataclasses.replace(schema, database=database, name=table),
+                                       after_key, upto_key)
+
+    def read_keys(self, schema: TableSchema, database: str, table: str, keys: Sequence[Sequence[Any]]) -> list[Row]:
+        with self._errors():
+            return snapshot.read_keys(self.conn, dataclasses.replace(schema, database=database, name=table), keys, None)
 
     # -- data -----------------------------------------------------------------------
     def write_rows(self, schema: TableSchema, database: str, table: str, rows: Sequence[Row],

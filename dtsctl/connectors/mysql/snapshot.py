@@ -44,10 +44,8 @@ def current_position(conn: pymysql.Connection) -> positions.Position:
 def read_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
                where: str | None) -> list[Row]:
     """Up to `limit` rows after `after_key` in key order."""
-    names = schema.column_names
-    bits = bit_columns([column.type for column in schema.columns])
-    rows = query(conn, *_chunk_query(schema, list(map(quote, names)), after_key, limit, where))
-    return [dict(zip(names, normalise_selected(row, bits))) for row in rows]
+    return _decoded(schema, query(conn, *_chunk_query(schema, list(map(quote, schema.column_names)), after_key,
+                                                      limit, where)))
 
 
 def read_text_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
@@ -111,12 +109,48 @@ def _chunk_query(schema: TableSchema, selected: Sequence[str], after_key: Sequen
     params: list[Any] = []
     if after_key is not None:
         conditions.append(_after(schema.key))
-        for index in range(len(schema.key)):
-            params.extend(after_key[: index + 1])
+        params.extend(_after_params(after_key))
     sql = (f"SELECT {', '.join(selected)} FROM {qualified(schema.database, schema.name)}"
            f"{' WHERE ' + ' AND '.join(conditions) if conditions else ''}"
            f" ORDER BY {', '.join(map(quote, schema.key))} LIMIT {int(limit)}")
     return sql, params
+
+
+def read_range(conn: pymysql.Connection, schema: TableSchema, after_key: Sequence[Any] | None,
+               upto_key: Sequence[Any] | None) -> list[Row]:
+    """Every row with key greater than `after_key` and at most `upto_key` (None: unbounded), in key order."""
+    conditions, params = [], []
+    for bound, negate in ((after_key, ""), (upto_key, "NOT ")):
+        if bound is not None:
+            conditions.append(negate + _after(schema.key))
+            params.extend(_after_params(bound))
+    sql = (f"SELECT {', '.join(map(quote, schema.column_names))} FROM {qualified(schema.database, schema.name)}"
+           f"{' WHERE ' + ' AND '.join(conditions) if conditions else ''} ORDER BY {', '.join(map(quote, schema.key))}")
+    return _decoded(schema, query(conn, sql, params))
+
+
+def read_keys(conn: pymysql.Connection, schema: TableSchema, keys: Sequence[Sequence[Any]],
+              where: str | None) -> list[Row]:
+    """The rows with these keys (that match `where`)."""
+    if not keys:
+        return []
+    one = "(" + ", ".join("%s" for _ in schema.key) + ")"
+    conditions = [f"({', '.join(map(quote, schema.key))}) IN ({', '.join(one for _ in keys)})"]
+    conditions += [f"({where})"] if where else []
+    sql = (f"SELECT {', '.join(map(quote, schema.column_names))} FROM {qualified(schema.database, schema.name)}"
+           f" WHERE {' AND '.join(conditions)}")
+    return _decoded(schema, query(conn, sql, [value for key in keys for value in key]))
+
+
+def _decoded(schema: TableSchema, rows: Sequence[Sequence[Any]]) -> list[Row]:
+    names = schema.column_names
+    bits = bit_columns([column.type for column in schema.columns])
+    return [dict(zip(names, normalise_selected(row, bits))) for row in rows]
+
+
+def _after_params(key: Sequence[Any]) -> list[Any]:
+    """The parameters of `_after` for the key values `key`."""
+    return [value for index in range(len(key)) for value in key[: index + 1]]
 
 
 def _after(key: Sequence[str]) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import pymysql
 
 from dtsctl.connectors.mysql import position as positions
-from dtsctl.connectors.mysql import literals, precheck, schema as schemas, snapshot
+from dtsctl.connectors.mysql import freeze, literals, precheck, schema as schemas, snapshot
 from dtsctl.connectors.mysql.binlog import BinlogStream, Reconnected, StreamEnded
 from dtsctl.connectors.mysql.connection import connect, error_code, qualified, scalar, translate_errors
 from dtsctl.engine.tables.checksum import table_checksum
@@ -86,9 +86,13 @@ class MysqlSource(Source):
 
     # -- snapshot -------------------------------------------------------------------
     def open_snapshot(self) -> Position | None:
-        self.close_snapshot()
+        """A new read view; an open one's session is reused (verify opens one per chunk, and a new
+        connection costs more than the chunk's read)."""
         with self._errors():
-            self._snapshot = connect(self.endpoint, "source")
+            if self._snapshot is None:
+                self._snapshot = connect(self.endpoint, "source")
+            else:
+                self._snapshot.commit()  # ends the previous read-only transaction
             at = snapshot.open_snapshot(self._snapshot)
         log.info("consistent snapshot opened at %s", positions.describe(at))
         return at
@@ -129,6 +133,18 @@ class MysqlSource(Source):
     def checksum(self, schema: TableSchema, where: str | None) -> tuple[int, str]:
         with self._errors():
             return table_checksum(snapshot.ordered_rows(self.conn, schema, schema.database, schema.name, where))
+
+    def read_keys(self, schema: TableSchema, keys: Sequence[Sequence[Any]], where: str | None) -> list[Row]:
+        with self._errors():
+            return snapshot.read_keys(self._snapshot or self.conn, schema, keys, where)
+
+    def freeze_writes(self, drain_seconds: float) -> None:
+        with self._errors():
+            freeze.freeze(self.conn, drain_seconds)
+
+    def unfreeze_writes(self) -> None:
+        with self._errors():
+            freeze.unfreeze(self.conn)
 
     # -- change stream --------------------------------------------------------------
     def current_position(self) -> Position:

@@ -4,4 +4,5 @@ from dtsctl.engine.plugin import WITH_TWO_WAY, EngineSpec, ObjectShape, Pipeline
 
 ENGINE = EngineSpec("redis", PipelineKind.KEY_VALUE, ObjectShape.KEYS, topologies=WITH_TWO_WAY, sentinel=True,
                     connector="dtsctl.connectors.redis.connector:CONNECTOR",
-                    stream_target="dtsctl.connectors.redis.stream:RedisStreamTarget")
+                    stream_target="dtsctl.connectors.redis.stream:RedisStreamTarget",
+                    freeze="CLIENT PAUSE WRITE", freeze_lasts=False)

@@ -12,7 +12,9 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink, KeyspaceSource, Repairer
 from dtsctl.engine.keyspace.reader import KeyspaceReader
-from dtsctl.engine.pipeline import CheckResult, TableComparison
+from dtsctl.engine.events import Position
+from dtsctl.engine.pipeline import CheckResult, SourceFreeze
+from dtsctl.engine.verification import ApplierWatch, ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.subscription.recorder import Recorder
 from dtsctl.engine.subscription.store import SubscriptionStore
@@ -53,6 +55,7 @@ class RedisConnector:
         """Delete the heartbeat on the source and the checkpoint on the destination; nothing else."""
         with contextlib.suppress(ConnectionFailure):  # a source that is gone holds no heartbeat to remove
             self.heartbeat(spec).remove()
+            self.repairer(spec).forget()
         if spec.destination_endpoint is not None:
             sink = self.sink(spec)
             try:
@@ -60,10 +63,36 @@ class RedisConnector:
             finally:
                 sink.close()
 
-    def verify(self, spec: TaskSpec) -> list[TableComparison]:
-        from dtsctl.connectors.redis.verify import verify
+    def verify(self, spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> list[ObjectReport]:
+        from dtsctl.connectors.redis import verify
 
-        return verify(spec)
+        sink = self.sink(spec)
+        try:
+            watch = ApplierWatch(sink.load_checkpoint, options.changelog, verify.position_order,
+                                 verify.describe_position)
+            return verify.verify(spec, options, progress, watch)
+        finally:
+            sink.close()
+
+    def freeze(self, spec: TaskSpec) -> SourceFreeze:
+        from dtsctl.connectors.redis.freeze import RedisFreeze
+
+        return RedisFreeze(spec.source_endpoint)
+
+    def source_position(self, spec: TaskSpec) -> Position:
+        from dtsctl.connectors.redis.freeze import source_position
+
+        return source_position(spec.source_endpoint)
+
+    def wait_applied(self, spec: TaskSpec, position: Position, changelog: Path) -> None:
+        from dtsctl.connectors.redis import verify
+
+        sink = self.sink(spec)
+        try:
+            ApplierWatch(sink.load_checkpoint, changelog, verify.position_order,
+                         verify.describe_position).wait_past(position)
+        finally:
+            sink.close()
 
     def subscription(self) -> "RedisSubscription":
         return RedisSubscription()

@@ -71,6 +71,20 @@ class RedisRepairer(Repairer):
         if client is not None:
             client.close()
 
+    def forget(self) -> None:
+        """Delete the marker key in every database this task reads (teardown); it expires by itself too."""
+        try:
+            for source_db in self._source_db.values():
+                client = connect(self.endpoint, "source", source_db)
+                try:
+                    client.delete(self.marker)
+                except redis.ReadOnlyError:
+                    pass
+                finally:
+                    client.close()
+        except DtsError as exc:
+            log.debug("repair marker not removed: %s", exc)
+
     def close(self) -> None:
         for source_db in list(self._clients):
             self._forget(source_db)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from dtsctl.connectors.sqlite import lookups
 from dtsctl.connectors.sqlite.connection import (open_or_create, quote, transaction, translate_errors,
                                                  try_enable_wal)
 from dtsctl.connectors.sqlite.schema import create_table_sql
@@ -88,6 +89,8 @@ class SqliteSink(Sink):
             if self._exists(CHECKPOINT_TABLE):
                 with transaction(self.conn):
                     self.conn.execute(f"DELETE FROM {CHECKPOINT_TABLE} WHERE task_id = ?", (self.task_id,))
+                    if self.conn.execute(f"SELECT count(*) FROM {CHECKPOINT_TABLE}").fetchone()[0] == 0:
+                        self.conn.execute(f"DROP TABLE {CHECKPOINT_TABLE}")  # the last task writing here
 
     def _store(self, checkpoint: dict[str, Any]) -> None:
         self.conn.execute(
@@ -129,6 +132,15 @@ class SqliteSink(Sink):
         order = ", ".join(quote(name) for name in schema.key)
         with self._errors():
             return table_checksum(self.conn.execute(f"SELECT {columns} FROM {quote(table)} ORDER BY {order}"))
+
+    def read_range(self, schema: TableSchema, database: str, table: str, after_key: Sequence[Any] | None,
+                   upto_key: Sequence[Any] | None) -> list[Row]:
+        with self._errors():
+            return lookups.read_range(self.conn, table, schema.column_names, schema.key, after_key, upto_key)
+
+    def read_keys(self, schema: TableSchema, database: str, table: str, keys: Sequence[Sequence[Any]]) -> list[Row]:
+        with self._errors():
+            return lookups.read_keys(self.conn, table, schema.column_names, schema.key, keys, None)
 
     def _exists(self, table: str) -> bool:
         return self.conn.execute(

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from dtsctl.connectors.sqlite import capture
+from dtsctl.connectors.sqlite import capture, lookups
 from dtsctl.connectors.sqlite.connection import (open_existing, quote, transaction, translate_errors,
                                                  try_enable_wal)
 from dtsctl.connectors.sqlite.schema import columns_sql, list_user_tables, read_schema
@@ -96,6 +96,16 @@ class SqliteSource(Source):
                f" ORDER BY {order}")
         with self._errors():
             return table_checksum(self.conn.execute(sql))
+
+    def read_keys(self, schema: TableSchema, keys: Sequence[Sequence[Any]], where: str | None) -> list[Row]:
+        with self._errors():
+            return lookups.read_keys(self.conn, schema.name, schema.column_names, schema.key, keys, where)
+
+    def read_keys_consistently(self, schema: TableSchema, keys: Sequence[Sequence[Any]],
+                               where: str | None) -> tuple[Position, list[Row]]:
+        """In one read transaction: the capture id then reached, and the rows."""
+        with self._errors(), transaction(self.conn, immediate=False):
+            return self.current_position(), self.read_keys(schema, keys, where)
 
     # -- change stream --------------------------------------------------------------
     def current_position(self) -> Position:

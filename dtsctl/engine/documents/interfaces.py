@@ -15,7 +15,8 @@ from dtsctl.engine.checkpoint import CheckpointedSink
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.documents.changes import DocumentChange, Record
 from dtsctl.engine.events import ConflictCounts, Position
-from dtsctl.engine.pipeline import CheckResult, TableComparison
+from dtsctl.engine.pipeline import CheckResult
+from dtsctl.engine.verification import ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.engine.task import TaskSpec
 
 
@@ -90,7 +91,7 @@ class DocumentConnector(Protocol):
 
     def teardown(self, spec: TaskSpec) -> None: ...
 
-    def verify(self, spec: TaskSpec) -> list[TableComparison]: ...
+    def verify(self, spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> list[ObjectReport]: ...
 
     def readable(self, packed: Any) -> dict[str, Any]:
         """A document as the source packed it (DocumentChange.document), as subscription records show it."""

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from dtsctl.engine.checkpoint import CheckpointedSink
 from dtsctl.engine.events import Position
-from dtsctl.engine.pipeline import CheckResult, TableComparison
+from dtsctl.engine.pipeline import CheckResult, SourceFreeze
+from dtsctl.engine.verification import ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.engine.task import TaskSpec
 
 CONTROL_MARK = b"#"
@@ -178,6 +180,9 @@ class Repairer(ABC):
     def request(self, destination_db: int, key: bytes) -> bool:
         """Ask for `key` of the destination database `destination_db`; False when the source refused."""
 
+    def forget(self) -> None:
+        """Remove what requests left on the source (teardown)."""
+
     def close(self) -> None:
         """Release connections."""
 
@@ -209,7 +214,13 @@ class KeyspaceConnector(Protocol):
 
     def teardown(self, spec: TaskSpec) -> None: ...
 
-    def verify(self, spec: TaskSpec) -> list[TableComparison]: ...
+    def verify(self, spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> list[ObjectReport]: ...
+
+    def freeze(self, spec: TaskSpec) -> SourceFreeze: ...
+
+    def source_position(self, spec: TaskSpec) -> Position: ...
+
+    def wait_applied(self, spec: TaskSpec, position: Position, changelog: Path) -> None: ...
 
     def subscription(self) -> Any:
         """Its support for subscriptions (dtsctl.engine.subscription.pipeline.KeyspaceSubscription)."""

@@ -9,7 +9,8 @@ from typing import Callable
 from dtsctl.engine.keyspace.interfaces import KeyspaceConnector
 from dtsctl.engine.keyspace.progress import KeyspaceProgress
 from dtsctl.engine.keyspace.runner import KeyspaceRunner
-from dtsctl.engine.pipeline import ConnectorPipeline
+from dtsctl.engine.events import Position
+from dtsctl.engine.pipeline import ConnectorPipeline, SourceFreeze
 from dtsctl.engine.progress import Progress
 
 
@@ -18,6 +19,15 @@ class KeyspacePipeline(ConnectorPipeline):
     Nothing to prepare: a replica connection needs no capture objects on the source."""
 
     connector: KeyspaceConnector
+
+    def freeze_source(self, drain_seconds: float) -> SourceFreeze:
+        return self.connector.freeze(self.spec)
+
+    def source_position(self) -> Position:
+        return self.connector.source_position(self.spec)
+
+    def wait_applied(self, position: Position, changelog: Path) -> None:
+        self.connector.wait_applied(self.spec, position, changelog)
 
     def progress(self) -> KeyspaceProgress:
         return KeyspaceProgress()

@@ -75,6 +75,7 @@ class Applier:
             after.source_position = last_tx.position
             after.applied_commit_time = max(last_tx.commit_time, cp.applied_commit_time or 0.0)
             after.events_applied += len(changes)
+            _extend_copy_ends(after, batch, self._order)
             for counts in (conflicts, concurrent):
                 for op, count in counts.as_dict().items():
                     after.conflicts.add(op, count)  # type: ignore[arg-type]
@@ -123,6 +124,8 @@ class Applier:
             events += len(tx.events)
             if _has_ddl(tx):
                 break  # DDL goes alone
+            if _has_repair(tx):
+                break  # later changes see the copy end it extends (_extend_copy_ends)
         return batch
 
     # -- DDL ------------------------------------------------------------------------
@@ -207,7 +210,7 @@ class Applier:
             return []
         key = self._schemas[plan.name].key
         copy_end = cp.tables[plan.name].copy_end
-        replay = copy_end is None or self._order(event.position) <= tuple(copy_end)
+        replay = event.repair or copy_end is None or self._order(event.position) <= tuple(copy_end)
         if op == "delete":
             image = event.before if event.before is not None else event.after
             assert image is not None
@@ -220,3 +223,19 @@ class Applier:
 
 def _has_ddl(tx: Transaction) -> bool:
     return any(event.op == "ddl" for event in tx.events)
+
+
+def _has_repair(tx: Transaction) -> bool:
+    return any(event.repair for event in tx.events)
+
+
+def _extend_copy_ends(cp: Checkpoint, batch: list[tuple[int, Transaction]],
+                      order: Callable[[Position], tuple[Any, ...]]) -> None:
+    """A repair wrote its rows as the source held them at its events' position: changes up to that
+    position that the reader appends after it are already in them, and are applied idempotently
+    like changes a full copy may hold (a repair is a small copy)."""
+    for _, tx in batch:
+        for event in tx.events:
+            progress = cp.tables.get(f"{event.database}.{event.table}")
+            if event.repair and progress is not None and progress.copy_end is not None:
+                progress.copy_end = max(progress.copy_end, list(order(event.position)))

@@ -14,13 +14,14 @@ def table_checksum(rows: Iterable[Sequence[Any]]) -> tuple[int, str]:
     digest = hashlib.sha256()
     count = 0
     for row in rows:
-        digest.update(json.dumps([_canonical(v) for v in row], separators=(",", ":")).encode())
+        digest.update(json.dumps([canonical(v) for v in row], separators=(",", ":")).encode())
         digest.update(b"\n")
         count += 1
     return count, digest.hexdigest()
 
 
-def _canonical(value: Any) -> Any:
+def canonical(value: Any) -> Any:
+    """A column value as JSON, the same whichever end it was read from."""
     # Floats by their exact repr, so 1.0 and 1 (SQLite may store either) stay distinct only when they differ.
     if isinstance(value, float) and value.is_integer():
         return int(value)

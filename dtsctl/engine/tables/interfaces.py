@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.errors import FatalError
+from dtsctl.errors import DtsError
 from dtsctl.engine.events import ConflictCounts, Position, Row, RowChange, SchemaChange, Transaction
 
 
@@ -140,6 +141,31 @@ class Source(ABC):
     @abstractmethod
     def checksum(self, schema: TableSchema, where: str | None) -> tuple[int, str]:
         """(row count, checksum) over the rows matching `where`, for verify."""
+
+    def read_keys(self, schema: TableSchema, keys: Sequence[Sequence[Any]], where: str | None) -> list[Row]:
+        """The rows with these keys that match `where` (read live, or in the open snapshot), for verify."""
+        raise DtsError(f"verify cannot look rows up by key in a {self.endpoint.get('engine')} source")
+
+    def read_keys_consistently(self, schema: TableSchema, keys: Sequence[Sequence[Any]],
+                               where: str | None) -> tuple[Position, list[Row]]:
+        """`read_keys` as of one stream position, with that position (for a repair). By default in a
+        snapshot `open_snapshot` opens."""
+        position = self.open_snapshot()
+        try:
+            if position is None:
+                raise DtsError(f"a {self.endpoint.get('engine')} source cannot read rows at a known position; "
+                               "verify cannot repair its destination")
+            return position, self.read_keys(schema, keys, where)
+        finally:
+            self.close_snapshot()
+
+    def freeze_writes(self, drain_seconds: float) -> None:
+        """Refuse the application's writes, and return once open write transactions have ended (a
+        cutover); raise DtsError when they do not within `drain_seconds` (writes stay refused)."""
+        raise DtsError(f"dtsctl cannot freeze writes on a {self.endpoint.get('engine')} source")
+
+    def unfreeze_writes(self) -> None:
+        """Accept writes again (idempotent)."""
 
     # -- change stream --------------------------------------------------------------
     @abstractmethod
@@ -280,6 +306,16 @@ class Sink(ABC):
 
     @abstractmethod
     def checksum(self, schema: TableSchema, database: str, table: str) -> tuple[int, str]: ...
+
+    def read_range(self, schema: TableSchema, database: str, table: str, after_key: Sequence[Any] | None,
+                   upto_key: Sequence[Any] | None) -> list[Row]:
+        """Rows of destination table `database`.`table` (shaped as `schema`) with key greater than
+        `after_key` and at most `upto_key` (None: unbounded), for verify."""
+        raise DtsError(f"verify cannot read rows by key range from a {self.endpoint.get('engine')} destination")
+
+    def read_keys(self, schema: TableSchema, database: str, table: str, keys: Sequence[Sequence[Any]]) -> list[Row]:
+        """The rows of destination table `database`.`table` with these keys, for verify."""
+        raise DtsError(f"verify cannot look rows up by key in a {self.endpoint.get('engine')} destination")
 
     @abstractmethod
     def delete_checkpoint(self) -> None:

@@ -9,13 +9,17 @@ from typing import Callable, Iterator
 
 from dtsctl.engine.conflicts import ConflictPolicy
 from dtsctl.engine.errors import EndpointMissing
-from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline, TableComparison
+from dtsctl.engine.events import Position
+from dtsctl.engine.pipeline import NO_DESTINATION, CheckResult, Pipeline, SourceFreeze
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.tables.filters import FilterEvaluator
 from dtsctl.engine.tables.interfaces import Sink, Source, TableConnector, TableSchema
 from dtsctl.engine.tables.runner import TaskRunner
 from dtsctl.engine.tables.selection import TablePlan, databases_of, resolve_tables
 from dtsctl.engine.task import TaskSpec
+from dtsctl.engine.tables.verify import TableVerifier, changed_keys
+from dtsctl.engine.verification import (ApplierWatch, NoProgress, ObjectReport, VerifyOptions, VerifyProgress,
+                                        chosen, held_payloads, opened, repair_log)
 from dtsctl.errors import DtsError
 
 
@@ -102,20 +106,50 @@ class TablePipeline(Pipeline):
                 with contextlib.suppress(EndpointMissing):
                     sink.delete_checkpoint()
 
-    def verify(self) -> list[TableComparison]:
-        comparisons = []
+    def verify(self, options: VerifyOptions = VerifyOptions(), progress: VerifyProgress = NoProgress()
+               ) -> list[ObjectReport]:
+        reports = []
         with self._endpoints() as (source, sink):
             if sink is None:
                 raise DtsError(NO_DESTINATION)
-            for plan in resolve_tables(self.spec.objects, source.list_tables):
-                schema = _schema_or_error(source, plan)
-                count, checksum = source.checksum(schema, plan.filter)
-                if sink.row_count(plan.dest_database, plan.dest_table) is None:
-                    comparisons.append(TableComparison(plan.name, plan.dest_name, count, None, False))
-                    continue
-                dest_count, dest_checksum = sink.checksum(schema, plan.dest_database, plan.dest_table)
-                comparisons.append(TableComparison(plan.name, plan.dest_name, count, dest_count, checksum == dest_checksum))
-        return comparisons
+            watch = ApplierWatch(sink.load_checkpoint, options.changelog, source.position_order,
+                                 source.describe_position)
+            verifier = TableVerifier(source, sink, watch, progress)
+            plans = {plan.name: plan for plan in resolve_tables(self.spec.objects, source.list_tables)}
+            schemas = {name: _schema_or_error(source, plans[name]) for name in chosen(plans, options.tables)}
+            payloads = held_payloads(options)
+            changed = changed_keys(payloads, schemas) if payloads is not None else None
+            for name, schema in schemas.items():
+                report = (verifier.verify(plans[name], schema) if changed is None
+                          else verifier.verify_keys(plans[name], schema, sorted(changed[name], key=repr)))
+                if options.repair and report.differences:
+                    with opened(repair_log(options)) as changelog:
+                        verifier.repair(plans[name], schema, report, changelog)
+                reports.append(report)
+        return reports
+
+    def freeze_source(self, drain_seconds: float) -> SourceFreeze:
+        source = self.source()
+        try:
+            source.freeze_writes(drain_seconds)
+            position = source.current_position()
+        except BaseException:
+            _unfreeze(source)
+            raise
+        return _TableFreeze(source, position, source.describe_position(position))
+
+    def source_position(self) -> Position:
+        source = self.source()
+        try:
+            return source.current_position()
+        finally:
+            source.close()
+
+    def wait_applied(self, position: Position, changelog: Path) -> None:
+        with self._endpoints() as (source, sink):
+            assert sink is not None
+            ApplierWatch(sink.load_checkpoint, changelog, source.position_order,
+                         source.describe_position).wait_past(position)
 
     @contextlib.contextmanager
     def _endpoints(self, with_sink: bool = True) -> Iterator[tuple[Source, Sink | None]]:
@@ -127,6 +161,26 @@ class TablePipeline(Pipeline):
             source.close()
             if sink is not None:
                 sink.close()
+
+
+class _TableFreeze:
+    def __init__(self, source: Source, final_position: Position, describe: str) -> None:
+        self._source = source
+        self.final_position = final_position
+        self.describe = describe
+
+    def unfreeze(self) -> None:
+        _unfreeze(self._source)
+
+    def leave_frozen(self) -> None:
+        self._source.close()
+
+
+def _unfreeze(source: Source) -> None:
+    try:
+        source.unfreeze_writes()
+    finally:
+        source.close()
 
 
 def _schema_or_error(source: Source, plan: TablePlan) -> TableSchema:

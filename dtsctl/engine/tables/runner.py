@@ -172,7 +172,9 @@ class TaskRunner(PipelineRunner):
             # Everything committed so far will be read by the snapshot: start the stream here
             # (at the snapshot's own position when the source has consistent snapshots).
             changelog.reset()
-            start = source.open_snapshot()
+            start = self.spec.start_position
+            if start is None:
+                start = source.open_snapshot()
             changelog.set_reader_position(start if start is not None else source.current_position())
             cp.stream_started = True
             cp.source_position = changelog.reader_position()[1]

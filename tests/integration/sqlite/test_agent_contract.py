@@ -103,11 +103,11 @@ def test_verify_reports_equal_and_different_tables(make_task):
     task = make_task(count=50)
     task.apply()
     task.wait_incremental()
-    [comparison] = lifecycle.verify(task.attributes)
+    [comparison] = lifecycle.verify(task.attributes, task.task_id)
     assert comparison.ok and comparison.source_count == 50
     task.stop()
     with connect(task.destination) as conn:
         conn.execute("UPDATE orders SET note = 'drift' WHERE id = 9")
-    [comparison] = lifecycle.verify(task.attributes)
-    assert comparison.destination_count == 50 and not comparison.checksums_equal
+    [comparison] = lifecycle.verify(task.attributes, task.task_id)
+    assert comparison.destination_count == 50 and comparison.different == [(9,)]
     assert len(rows(task.source, "orders")) == 50

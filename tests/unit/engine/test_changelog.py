@@ -117,3 +117,28 @@ def test_keys_written_by_records_are_remembered_with_their_newest_seq_and_trimme
     assert log.local_writes_after(0, [b"0:a", b"0:b"]) == {b"0:a": 2}
     log.reset()
     assert log.newest_local_write() == 0 and log.lowest_peer_seen() == 0
+
+
+def test_a_hold_keeps_applied_changes_until_let_go_and_verify_reads_exactly_them(tmp_path):
+    from dtsctl.engine.verification import VerifyOptions, held_payloads
+
+    path = tmp_path / "changelog.db"
+    log = ChangeLog(path)
+    log.append([_tx(1), _tx(2)], 2)
+    log.hold_after(1)
+    log.append([_tx(3)], 3)
+    assert log.trim(3) == 1  # seq 1 only: 2 and 3 are held
+    assert held_payloads(VerifyOptions(changelog=path, changed_after=1)) == [_tx(2).payload(), _tx(3).payload()]
+    log.let_go()
+    assert log.trim(3) == 2
+    assert held_payloads(VerifyOptions(changelog=path, changed_after=1)) is None  # gone: the keys are unknown
+
+
+def test_repair_lands_after_what_the_reader_appended_and_keeps_the_reader_position(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([_tx(1)], 1)
+    seen = []
+    seq, record = log.insert_after_reader(lambda at: seen.append(at) or _tx(9))
+    log.append([_tx(2)], 2)
+    assert (seen, seq, record) == ([1], 2, _tx(9))
+    assert [tx.position for _, tx in log.read(0, 10)] == [1, 9, 2] and log.reader_position() == (True, 2)
