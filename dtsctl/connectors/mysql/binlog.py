@@ -31,8 +31,8 @@ from dtsctl.connectors.mysql import ddl
 from dtsctl.connectors.mysql import position as positions
 from dtsctl.connectors.mysql.connection import settings
 from dtsctl.connectors.mysql.schema import CHECKPOINT_TABLE, META_DATABASE, ORIGIN_COLUMN
-from dtsctl.connectors.mysql.values import normalise_binlog
-from dtsctl.engine.events import ChangeEvent, SchemaChange, Transaction
+from dtsctl.connectors.mysql.row_decoder import Decoders
+from dtsctl.engine.events import ChangeEvent, Op, SchemaChange, Transaction
 from dtsctl.engine.peer_writes import row_key
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ HEARTBEAT_SECONDS = 0.5
 QUEUE_TRANSACTIONS = 20_000
 EMPTY_EVERY_SECONDS = 1.0  # how often a position-only transaction records progress past unselected ones
 FL_STANDALONE = 0x01  # MariaDB GTID flag: the group is one statement with no COMMIT/XID (DDL)
+
+_OPERATIONS: dict[type, Op] = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
 
 Wanted = Callable[[str, str], bool]
 KeyOf = Callable[[str, str], tuple[str, ...]]
@@ -80,6 +82,7 @@ class BinlogStream(threading.Thread):
         self._peer_applied = 0
         self._keys: list[bytes] = []
         self._table_keys: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._decoders = Decoders()
         self._halt = threading.Event()
         self._gtids = positions.parse_gtid_state(start.get("gtid", ""))
         self._file = start.get("file") or ""
@@ -171,18 +174,10 @@ class BinlogStream(threading.Thread):
         if not self._wanted(event.schema, event.table):
             return
         pos = {"file": self._file, "pos": event.packet.log_pos}
-        columns = event.columns
-        for row in event.rows:
-            if isinstance(event, WriteRowsEvent):
-                op, before, after = "insert", None, normalise_binlog(row["values"], columns, row["none_sources"])
-            elif isinstance(event, DeleteRowsEvent):
-                op, before, after = "delete", normalise_binlog(row["values"], columns, row["none_sources"]), None
-            else:
-                op = "update"
-                before = normalise_binlog(row["before_values"], columns, row["before_none_sources"])
-                after = normalise_binlog(row["after_values"], columns, row["after_none_sources"])
-            self._pending.append(ChangeEvent(event.schema, event.table, op, before, after,  # type: ignore[arg-type]
-                                             float(event.timestamp), pos))
+        op = _OPERATIONS[type(event)]
+        timestamp = float(event.timestamp)
+        for before, after in self._decoders.rows(event):
+            self._pending.append(ChangeEvent(event.schema, event.table, op, before, after, timestamp, pos))
             if self._dropped_origin is not None:
                 self._record_keys(event.schema, event.table, before, after)
 
