@@ -34,6 +34,12 @@ def trigger_prefix(task_id: str) -> str:
     return f"_dtsctl_{short_id(task_id)}_"
 
 
+def freeze_prefix(task_id: str) -> str:
+    """Names of a cutover's refusing triggers (dtsctl.connectors.sqlite.freeze); the hyphen keeps
+    them apart from the capture triggers of any task."""
+    return f"_dtsctl-freeze_{short_id(task_id)}_"
+
+
 def install(conn: sqlite3.Connection, task_id: str, tables: Sequence[TableSchema]) -> None:
     """Make exactly `tables` captured, in one transaction (no window without a trigger)."""
     capture = quote(capture_table(task_id))
@@ -71,11 +77,20 @@ def remove(conn: sqlite3.Connection, task_id: str) -> None:
     with transaction(conn):
         for name in installed_triggers(conn, task_id):
             conn.execute(f"DROP TRIGGER IF EXISTS {quote(name)}")
+        drop_freeze_triggers(conn, task_id)  # left by a cutover that died frozen
         conn.execute(f"DROP TABLE IF EXISTS {quote(capture_table(task_id))}")
 
 
+def drop_freeze_triggers(conn: sqlite3.Connection, task_id: str) -> None:
+    for name in _triggers_named(conn, freeze_prefix(task_id)):
+        conn.execute(f"DROP TRIGGER IF EXISTS {quote(name)}")
+
+
 def installed_triggers(conn: sqlite3.Connection, task_id: str) -> list[str]:
-    prefix = trigger_prefix(task_id)
+    return _triggers_named(conn, trigger_prefix(task_id))
+
+
+def _triggers_named(conn: sqlite3.Connection, prefix: str) -> list[str]:
     rows = conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?", (len(prefix), prefix)
     ).fetchall()

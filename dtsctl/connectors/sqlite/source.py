@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from dtsctl.connectors.sqlite import capture, lookups
+from dtsctl.connectors.sqlite import capture, freeze, lookups
 from dtsctl.connectors.sqlite.connection import (open_existing, quote, transaction, translate_errors,
                                                  try_enable_wal)
 from dtsctl.connectors.sqlite.schema import columns_sql, list_user_tables, read_schema
@@ -106,6 +106,14 @@ class SqliteSource(Source):
         """In one read transaction: the capture id then reached, and the rows."""
         with self._errors(), transaction(self.conn, immediate=False):
             return self.current_position(), self.read_keys(schema, keys, where)
+
+    def freeze_writes(self, drain_seconds: float) -> None:
+        with self._errors():
+            freeze.freeze(self.conn, self.task_id, self.path, drain_seconds)
+
+    def unfreeze_writes(self) -> None:
+        with self._errors():
+            freeze.unfreeze(self.conn, self.task_id)
 
     # -- change stream --------------------------------------------------------------
     def current_position(self) -> Position:

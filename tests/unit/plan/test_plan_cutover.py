@@ -77,8 +77,7 @@ def test_a_cutover_comes_alone(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("engine", "cutover", "problem"), [
-    ("sqlite", "{}", "dtsctl cannot freeze writes on a sqlite source; stop the application's writes yourself "
-                     "and set `freeze_source: false`"),
+    ("sqlite", "{}", "a sqlite source cannot stay frozen after the cutover; set `unfreeze_source: true`"),
     ("redis", "{}", "a redis source cannot stay frozen after the cutover; set `unfreeze_source: true`"),
 ])
 def test_a_freeze_the_engine_cannot_hold_is_refused(tmp_path: Path, engine: str, cutover: str, problem: str) -> None:
