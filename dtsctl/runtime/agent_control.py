@@ -194,7 +194,7 @@ class Agent:
         return TaskView(self.address, state, status.get("phase"), pid, status, last_error,
                         int(supervisor.get("restarts", 0)), summary,
                         limits_at(attributes["throttle"], time.time()) if attributes.get("throttle") else None,
-                        last_result(self.paths))
+                        verification=last_result(self.paths))
 
 
 def list_agents(runtime: RuntimePaths) -> list[Agent]:
