@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
-from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 
 from dtsctl.connectors.mongodb import filters
@@ -29,10 +29,12 @@ from dtsctl.engine.documents.naming import Selection
 from dtsctl.engine.events import Position
 from dtsctl.engine.task import TaskSpec
 from dtsctl.engine.verification import (ApplierWatch, Key, ObjectReport, Suspects, Value, VerifyOptions,
-                                        VerifyProgress, chosen, compare, opened, repair_log, settle)
+                                        VerifyProgress, append_repairs, check_repaired, chosen, compare, opened,
+                                        repair_log, settle)
 
 REPAIR_BATCH = 500  # documents per look-up and per repair record
 _COUNTER_TOKEN = re.compile(r"^(.*?)(\d+)$")
+Order = Callable[[Position], tuple[Any, ...]]
 
 
 def verify(spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> list[ObjectReport]:
@@ -50,13 +52,12 @@ def verify(spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> 
         for full_name in chosen(names, options.tables):
             db, name = names[full_name]
             target_db, target = selection.destination(db, name)
-            ends = _Ends(source, destination[target_db][target], db, name,
+            ends = _Ends(source, destination[target_db][target], spec.destination_endpoint or {}, db, name,
                          filters.parse(selection.filter(db, name)) or {})
             order = _stream_order(ends.stream)
             watch = ApplierWatch(sink.load_checkpoint, changelog, order, source.describe_position)
             report = ObjectReport(full_name, f"{target_db}.{target}", ("_id",))
-            with failures(spec.source_endpoint, "verify against"):
-                mine, read_at = ends.read_source(None)
+            mine, read_at = ends.read_source(None)
             progress.object_started(full_name, len(mine))
             report.source_count = len(mine)
             with failures(spec.destination_endpoint or {}, "verify against"):
@@ -70,10 +71,10 @@ def verify(spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> 
             report.destination_count = len(theirs)
             suspects = Suspects()
             suspects.add(compare(mine, theirs), mine, read_at, order)
-            with failures(spec.source_endpoint, "verify against"):
-                differences, report.changing = settle(suspects, ends.read_source, ends.read_destination, watch)
-                report.record(differences)
-                if options.repair and changelog is not None:
+            differences, report.changing = settle(suspects, ends.read_source, ends.read_destination, watch)
+            report.record(differences)
+            if options.repair and changelog is not None:
+                with failures(spec.source_endpoint, "repair from"):
                     _repair(ends, report, changelog, watch, order)
     finally:
         source.close()
@@ -82,37 +83,25 @@ def verify(spec: TaskSpec, options: VerifyOptions, progress: VerifyProgress) -> 
     return results
 
 
-def _repair(ends: "_Ends", report: ObjectReport, changelog: Any, watch: ApplierWatch,
-            order: Any) -> None:
-    """Rewrite the report's differing documents from the source through the change log, wait until the
-    applier wrote them, and compare those _ids again (the report then says what is left)."""
+def _repair(ends: "_Ends", report: ObjectReport, changelog: Path, watch: ApplierWatch, order: Order) -> None:
+    """Rewrite the report's differing documents from the source through the change log, then compare
+    those _ids again once the applier wrote them."""
     keys: list[Key] = [*report.missing, *report.extra, *report.different]
-    written = deleted = last_seq = 0
     with opened(changelog) as log:
-        for start in range(0, len(keys), REPAIR_BATCH):
-            batch = keys[start:start + REPAIR_BATCH]
-            last_seq, record = log.insert_after_reader(lambda reader_at, batch=batch: ends.repair_record(batch, reader_at))
-            written += sum(1 for change in record.changes if change.op == "replace")
-            deleted += sum(1 for change in record.changes if change.op == "delete")
-    report.repaired = {"written": written, "deleted": deleted}
-    if not keys:
-        return
-    watch.wait_for_seq(last_seq)
-    again = Suspects()
-    source, read_at = ends.read_source(keys)
-    again.add(keys, source, read_at, order)
-    report.clear_differences()
-    differences, changing = settle(again, ends.read_source, ends.read_destination, watch)
-    report.record(differences)
-    report.changing = sorted({*report.changing, *changing}, key=repr)
+        last_seq, records = append_repairs(log, keys, REPAIR_BATCH, ends.repair_record)
+    changes = [change for record in records for change in record.changes]
+    report.repaired = {"written": sum(1 for change in changes if change.op == "replace"),
+                       "deleted": sum(1 for change in changes if change.op == "delete")}
+    check_repaired(report, keys, last_seq, ends.read_source, ends.read_destination, watch, order)
 
 
 class _Ends:
     """One selected collection at both ends: its documents by _id, whole or for some _ids."""
 
-    def __init__(self, source: MongoSource, destination: Collection, database: str, collection: str,
-                 query: dict[str, Any]) -> None:
+    def __init__(self, source: MongoSource, destination: Collection, destination_endpoint: dict[str, Any],
+                 database: str, collection: str, query: dict[str, Any]) -> None:
         self._source = source
+        self._destination_endpoint = destination_endpoint
         self._origin = source.client[database][collection].with_options(codec_options=RAW_CODEC)
         self._destination = destination
         self._database, self._collection = database, collection
@@ -122,11 +111,13 @@ class _Ends:
     def read_source(self, keys: Sequence[Key] | None) -> tuple[dict[Key, Value], Position]:
         """The documents, and the position of the collection's change stream right after reading them
         (every change they show is at or before it)."""
-        values = _documents(self._origin, self._query, keys)
-        return values, {"streams": {self.stream: self._source.current_token(self.stream)}}
+        with failures(self._source.endpoint, "verify against"):
+            values = _documents(self._origin, self._query, keys)
+            return values, {"streams": {self.stream: self._source.current_token(self.stream)}}
 
     def read_destination(self, keys: Sequence[Key] | None) -> dict[Key, Value]:
-        return _documents(self._destination, self._query, keys)
+        with failures(self._destination_endpoint, "verify against"):
+            return _documents(self._destination, self._query, keys)
 
     def repair_record(self, keys: Sequence[Key], reader_at: Position) -> Record:
         """The documents of `keys` as the source holds them now (the reader holds still, so after
@@ -159,7 +150,7 @@ def _id_of(key: Key) -> Any:
     return from_ejson(_ejson_id(key))
 
 
-def _stream_order(stream: str) -> Any:
+def _stream_order(stream: str) -> Order:
     """How positions order for one collection: past the copy, by the token of its change stream."""
     def order(position: Position) -> tuple[Any, ...]:
         if not position or position.get("copy") is not None:
