@@ -35,6 +35,7 @@ def test_verify_finds_corrupted_documents_and_repair_makes_them_equal(workspace:
     assert [table[kind]["count"] for kind in ("missing", "extra", "different")] == [1, 1, 1], table
     assert (table["missing"]["examples"], table["extra"]["examples"], table["different"]["examples"]) == (
         [{"_id": '"o000001"'}], [{"_id": '"zz-extra"'}], [{"_id": '"o000002"'}]), table
+    assert destination.shop.orders.find_one({"_id": "zz-extra"}) is not None, "verify alone writes nothing"
     repaired = json.loads(workspace.run("verify", "task.copy", "--json", "--repair").stdout)
     assert repaired["equal"] is True and repaired["tables"][0]["repaired"] == {"written": 2, "deleted": 1}, repaired
     assert destination.shop.orders.find_one({"_id": "o000002"}) == source.shop.orders.find_one({"_id": "o000002"})
