@@ -15,9 +15,9 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol, Sequence, TypeVar
 
-from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.changelog import ChangeLog, LogRecord
 from dtsctl.engine.events import Position, encode_value
 from dtsctl.errors import DtsError
 
@@ -25,6 +25,7 @@ EXAMPLES = 10  # example keys per kind of difference in a report
 SETTLE_ROUNDS = 6  # re-checks of a key whose source value keeps changing before giving up on it
 APPLIER_WAIT_SECONDS = 120.0
 
+R = TypeVar("R", bound=LogRecord)
 Key = Hashable  # a table row's key values as a tuple, or a key-value engine's key (bytes)
 Value = Any  # a comparable value; None: the object is absent on that end
 
@@ -254,3 +255,33 @@ def settle(suspects: Suspects, read_source: Callable[[Sequence[Key]], tuple[dict
                 unsettled[key] = now  # changed at the source meanwhile: look again at its new value
         values = unsettled
     return differences, list(values)
+
+
+def append_repairs(log: ChangeLog, keys: Sequence[Key], batch_size: int,
+                   build: Callable[[Sequence[Key], Position], R]) -> tuple[int, list[R]]:
+    """Append a repair record per batch of `keys`, each `build(batch, reader position)` made while the
+    reader cannot append (`ChangeLog.insert_after_reader`); returns (the last one's seq, the records)."""
+    last_seq, records = 0, []
+    for start in range(0, len(keys), batch_size):
+        batch = keys[start:start + batch_size]
+        last_seq, record = log.insert_after_reader(lambda reader_at, batch=batch: build(batch, reader_at))
+        records.append(record)
+    return last_seq, records
+
+
+def check_repaired(report: ObjectReport, keys: Sequence[Key], last_seq: int,
+                   read_source: Callable[[Sequence[Key]], tuple[dict[Key, Value], Position]],
+                   read_destination: Callable[[Sequence[Key]], dict[Key, Value]], watch: ApplierWatch,
+                   order: Callable[[Position], tuple[Any, ...]]) -> None:
+    """Once the applier has applied the repair up to `last_seq`, compare the repaired keys again: the
+    report then says what is left."""
+    if not keys:
+        return
+    watch.wait_for_seq(last_seq)
+    again = Suspects()
+    source, read_at = read_source(keys)
+    again.add(keys, source, read_at, order)
+    report.clear_differences()
+    differences, changing = settle(again, read_source, read_destination, watch)
+    report.record(differences)
+    report.changing = sorted({*report.changing, *changing}, key=repr)

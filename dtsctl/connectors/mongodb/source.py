@@ -79,7 +79,7 @@ class MongoSource(DocumentSource):
             if position is not None:
                 self._position = position
                 return
-            tokens = {key: self._resume_point(key) for key in self.stream_keys()}
+            tokens = {key: self.current_token(key) for key in self.stream_keys()}
             collections = {f"{db}.{name}": {"estimate": self.client[db][name].estimated_document_count(),
                                             "schema": schema.read(self.client[db], name)}
                            for db in self.selection.databases for name in self.collections(db)}
@@ -89,7 +89,7 @@ class MongoSource(DocumentSource):
             self._queued.append(Record.make_control(COPY_BEGIN, self._snapshot(), time.time(),
                                                     collections=collections, data=copy))
 
-    def _resume_point(self, key: str) -> Any:
+    def current_token(self, key: str) -> Any:
         """Where stream `key` stands now (its first batch's postBatchResumeToken)."""
         with contextlib.closing(self.watch(key, None)) as stream:
             return to_ejson(stream.resume_token)

@@ -22,7 +22,7 @@ from dtsctl.engine.tables.checksum import canonical
 from dtsctl.engine.tables.interfaces import Sink, Source, TableSchema
 from dtsctl.engine.tables.selection import TablePlan
 from dtsctl.engine.verification import (ApplierWatch, Key, ObjectReport, Suspects, Value, VerifyProgress,
-                                        compare, settle)
+                                        append_repairs, check_repaired, compare, settle)
 from dtsctl.errors import DtsError
 
 CHUNK_ROWS = 2000
@@ -105,26 +105,14 @@ class TableVerifier:
         """Rewrite the report's differing rows from the source through the change log, wait until the
         applier wrote them, and compare those keys again (the report then says what is left)."""
         keys: list[Key] = [*report.missing, *report.extra, *report.different]
-        written = deleted = 0
-        last_seq = 0
-        for start in range(0, len(keys), REPAIR_BATCH):
-            batch = keys[start:start + REPAIR_BATCH]
-            last_seq, repair = changelog.insert_after_reader(
-                lambda reader_at, batch=batch: self._repair_transaction(plan, schema, batch, reader_at))
-            written += sum(1 for event in repair.events if event.op == "insert")
-            deleted += sum(1 for event in repair.events if event.op == "delete")
-        report.repaired = {"written": written, "deleted": deleted}
-        if not keys:
-            return
-        self._watch.wait_for_seq(last_seq)
-        again = Suspects()
-        source, read_at = self._read_source(plan, schema, keys)
-        again.add(keys, source, read_at, self._source.position_order)
-        report.clear_differences()
-        differences, changing = settle(again, lambda keys: self._read_source(plan, schema, keys),
-                                       lambda keys: self._read_destination(plan, schema, keys), self._watch)
-        report.record(differences)
-        report.changing = sorted({*report.changing, *changing}, key=repr)
+        last_seq, repairs = append_repairs(changelog, keys, REPAIR_BATCH,
+                                           lambda batch, reader_at: self._repair_transaction(plan, schema, batch, reader_at))
+        events = [event for repair in repairs for event in repair.events]
+        report.repaired = {"written": sum(1 for event in events if event.op == "insert"),
+                           "deleted": sum(1 for event in events if event.op == "delete")}
+        check_repaired(report, keys, last_seq, lambda keys: self._read_source(plan, schema, keys),
+                       lambda keys: self._read_destination(plan, schema, keys), self._watch,
+                       self._source.position_order)
 
     def _repair_transaction(self, plan: TablePlan, schema: TableSchema, keys: Sequence[Key],
                             reader_at: Position) -> Transaction:
