@@ -135,7 +135,7 @@ class ChangeLogReader(Generic[SourceT]):
         _die_with(os.getppid())
         self._halt = threading.Event()  # the parent's may be locked by a thread that is not here
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self._halt.set())
+            signal.signal(signum, lambda *_: self._halt_soon())
         out = _Channel(writable)
         self._progress = _ProgressRelay(out)  # type: ignore[assignment]
         self._appended = _AppendedRelay(out)  # type: ignore[assignment]
@@ -145,6 +145,13 @@ class ChangeLogReader(Generic[SourceT]):
             out.send("error", _picklable(exc))
             return 1
         return 0
+
+    def _halt_soon(self) -> None:
+        """Set `_halt` from a signal handler. Not directly: the handler may have interrupted this
+        thread inside `_halt.set()` (a second signal, e.g. the agent's SIGTERM and then the kernel's
+        on its death), and re-entering would wait forever on the lock that thread holds, leaving
+        an orphan that keeps the dead agent's destination connection and its locks open."""
+        threading.Thread(target=self._halt.set, daemon=True).start()
 
     def _read(self) -> None:
         with contextlib.ExitStack() as held:
