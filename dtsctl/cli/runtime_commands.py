@@ -11,12 +11,13 @@ import click
 
 from dtsctl.cli.context import CliContext, matches_address, pass_context, state_option
 from dtsctl.cli.progress import LiveLines, table_lines
-from dtsctl.engine.subscription.spec import store_path
 from dtsctl.errors import DtsError
 from dtsctl.orchestrate.backend import recorded_runtime, tasks_for
 from dtsctl.runtime.agent_control import PHASE_ORDER, Agent, TaskView
 from dtsctl.runtime.follow import follow_lines, last_lines
 from dtsctl.engine.subscription.status import describe
+from dtsctl.engine.subscription.store import StoreMissing
+from dtsctl.subscribe.locate import locate_store
 
 
 def _managed_views(cli: CliContext, selector: str | None) -> list[TaskView]:
@@ -88,8 +89,10 @@ def _verify_summary(last: dict[str, Any]) -> str:
 
 def _subscription(cli: CliContext, address: str) -> dict[str, Any] | None:
     """The change stream of a subscription task (retained range, groups, delivery), else None."""
-    path = store_path(cli.runtime().task(address).root)
-    return describe(path) if path.is_file() else None
+    try:
+        return describe(locate_store(cli.root, address))
+    except StoreMissing:
+        return None
 
 
 def _render_subscription(stream: dict[str, Any] | None) -> None:
