@@ -26,6 +26,7 @@ import contextlib
 import json
 import math
 import time
+import uuid
 from dataclasses import asdict
 from typing import Any, Callable, Iterator, Sequence
 
@@ -58,6 +59,7 @@ class JetStreamStore:
         except BaseException:
             self.link.close()
             raise
+        self._writer = uuid.uuid4().hex  # a retried publish of this writer is deduplicated, another's is refused
         self._meta: dict[str, Any] = self._read_meta()
         self._dirty = False
         last = self._last_message()
@@ -152,7 +154,7 @@ class JetStreamStore:
                 continue
             body = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
             # inside a transaction, (resume seq, resume) are still those of the one before it
-            headers = {"Nats-Expected-Last-Sequence": str(record["seq"] - 1), "Nats-Msg-Id": f"{record['seq']}",
+            headers = {"Nats-Expected-Last-Sequence": str(record["seq"] - 1), "Nats-Msg-Id": f"{self._writer}:{record['seq']}",
                        RESUME_SEQ: str(self._resume_seq), RESUME: json.dumps(self._resume)}
             messages.append((record["seq"], body, headers))
         self._publish(messages)
