@@ -36,13 +36,14 @@ from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import Position
 from dtsctl.engine.subscription.envelope import Envelope, gap_record, iso_time
-from dtsctl.engine.subscription.nats_link import NatsLink, NatsSettings
+from dtsctl.engine.subscription.nats_link import RETRY_SECONDS, NatsLink, NatsSettings
 from dtsctl.engine.subscription.store import Group, PositionTrimmed, Retained, StoreMissing
 
 RESUME_SEQ = "Dtsctl-Resume-Seq"
 RESUME = "Dtsctl-Resume"
 BOUNDARIES = ("commit", "heartbeat")  # records after which the source stream can resume
 READ_CONCURRENCY = 200
+SCAN_LIMIT = 50
 META = "meta"
 
 
@@ -123,7 +124,7 @@ class JetStreamStore:
         return self._info().state.last_seq
 
     def trimmed_upto(self) -> int:
-        return self._info().state.first_seq - 1
+        return _trimmed(self._info().state)
 
     def next_seq(self) -> int:
         """The seq of the next transaction's `begin`: after the last complete transaction."""
@@ -162,26 +163,34 @@ class JetStreamStore:
             self.set("bytes", int(self.get("bytes", 0)) + sum(len(body) for _, body, _ in messages))
 
     def _publish(self, messages: list[tuple[int, bytes, dict[str, str]]]) -> None:
-        """Publish in order, pipelined; a refused publish means another recorder wrote the stream."""
+        """Publish in order, pipelined. What failed while the cluster fails over is published again (a
+        message that did land is deduplicated by its id); a refused publish means another recorder
+        wrote the stream."""
         js = self.link.js
+        deadline = time.monotonic() + RETRY_SECONDS
+        while messages:
+            async def all_of(pending: list[tuple[int, bytes, dict[str, str]]] = messages) -> list[Any]:
+                return await asyncio.gather(*[js.publish(self.subject, body, headers=headers)
+                                              for _, body, headers in pending], return_exceptions=True)
 
-        async def all_of() -> list[Any]:
-            return await asyncio.gather(*[js.publish(self.subject, body, headers=headers)
-                                          for _, body, headers in messages], return_exceptions=True)
-
-        for (seq, _, _), outcome in zip(messages, self.link.call(all_of) if messages else []):
-            if isinstance(outcome, nats.js.errors.BadRequestError) and outcome.err_code == 10071:
-                raise FatalError("another host took this task over: its record stream moved past seq "
-                                 f"{seq - 1} (this recorder stops)")
-            if isinstance(outcome, BaseException):
-                raise outcome
-            self._stream_last = seq
+            outcomes = self.link.call(all_of)
+            for (seq, _, _), outcome in zip(messages, outcomes):
+                if isinstance(outcome, nats.js.errors.BadRequestError) and outcome.err_code == 10071:
+                    raise FatalError("another host took this task over: its record stream moved past seq "
+                                     f"{seq - 1} (this recorder stops)")
+                if isinstance(outcome, BaseException):
+                    if not self.link.transient(outcome) or time.monotonic() > deadline:
+                        raise outcome
+                    time.sleep(0.2)
+                    break
+                self._stream_last = seq
+            messages = [message for message in messages if message[0] > self._stream_last]
 
     def read(self, after: int, limit: int) -> list[tuple[int, str]]:
         """Up to `limit` (seq, JSON body) after `after`, led by a `gap` record when retention trimmed
         records after `after` (its seq is the last one lost)."""
         state = self._info().state
-        trimmed = state.first_seq - 1
+        trimmed = _trimmed(state)
         if after < trimmed:
             return [(trimmed, json.dumps(gap_record(after + 1, trimmed, time.time()), separators=(",", ":")))]
         messages = self._messages(range(after + 1, min(state.last_seq, after + limit) + 1))
@@ -224,7 +233,7 @@ class JetStreamStore:
         state = self._info().state
         first = state.first_seq if state.messages else None
         return Retained(first, state.last_seq, state.messages, int(self.get("bytes", 0)), self._commit_ts(first),
-                        self._commit_ts(state.last_seq if state.messages else None), state.first_seq - 1)
+                        self._commit_ts(state.last_seq if state.messages else None), _trimmed(state))
 
     def commit_time_of(self, seq: int) -> float | None:
         return self._commit_ts(seq)
@@ -232,7 +241,7 @@ class JetStreamStore:
     def position_at(self, ts: float) -> int:
         """As SubscriptionStore.position_at: the first record committed at or after `ts` (its second)."""
         state = self._info().state
-        retained_from = state.first_seq - 1
+        retained_from = _trimmed(state)
         oldest = self._commit_ts(state.first_seq if state.messages else None)
         if retained_from and (oldest is None or ts < oldest):
             since = f"is from {iso_time(oldest)}" if oldest else "does not exist (all records were trimmed)"
@@ -240,7 +249,7 @@ class JetStreamStore:
                 f"records from {iso_time(ts)} are no longer retained: the oldest retained record {since}; "
                 "ask for a later time, start from the earliest record, or raise `retention`")
         second = float(math.floor(ts))
-        for start in range(state.first_seq, state.last_seq + 1, READ_CONCURRENCY):
+        for start in range(retained_from + 1, state.last_seq + 1, READ_CONCURRENCY):
             for _, message in self._messages(range(start, min(start + READ_CONCURRENCY, state.last_seq + 1))):
                 record = json.loads(message.data)
                 if record["commit_ts"] >= ts or record["commit_ts"] == second:
@@ -250,7 +259,9 @@ class JetStreamStore:
 
     # -- retention ------------------------------------------------------------------
     def scan(self, after: int, limit: int) -> list[tuple[int, float, int]]:
-        """(seq, stored at, size) of up to `limit` records after `after`."""
+        """(seq, stored at, size) of up to `limit` records after `after` (at most SCAN_LIMIT: retention
+        scans every second, one request per record)."""
+        limit = min(limit, SCAN_LIMIT)
         last = self._info().state.last_seq
         return [(seq, message.time.timestamp() if message.time else time.time(), len(message.data))
                 for seq, message in self._messages(range(after + 1, min(last, after + limit) + 1))]
@@ -271,11 +282,11 @@ class JetStreamStore:
         return "g." + name.encode().hex()
 
     def groups(self) -> list[Group]:
-        try:
-            keys = self.link.call(lambda: self.kv.keys())
-        except nats.js.errors.NoKeysError:
-            return []
-        found = [self._group(bytes.fromhex(key[2:]).decode()) for key in keys if key.startswith("g.")]
+        """The declared groups (the bucket's `g.` keys, listed from its stream's subjects)."""
+        prefix = f"$KV.{self.stream}.g."
+        info = self.link.call(lambda: self.link.js.stream_info(f"KV_{self.stream}", subjects_filter=prefix + ">"))
+        keys = [subject[len(prefix):] for subject in (info.state.subjects or {})]
+        found = [self._group(bytes.fromhex(key).decode()) for key in keys]
         return sorted((group for group, _ in found if group is not None), key=lambda group: group.name)
 
     def group(self, name: str) -> Group | None:
@@ -318,3 +329,8 @@ class JetStreamStore:
                 return changed
             except nats.js.errors.KeyWrongLastSequenceError:
                 continue
+
+
+def _trimmed(state: Any) -> int:
+    """Every seq up to this was purged (a stream that never had a message reports first_seq 0)."""
+    return max(state.first_seq, 1) - 1

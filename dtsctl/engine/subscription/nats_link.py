@@ -29,7 +29,8 @@ REQUEST_SECONDS = 3.0
 RETRY_SECONDS = 30.0
 # what a request meets while a server dies or a stream's leader moves: worth trying again
 _TRANSIENT = (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError,
-              nats.errors.ConnectionReconnectingError, nats.js.errors.ServiceUnavailableError, asyncio.TimeoutError)
+              nats.errors.ConnectionReconnectingError, nats.js.errors.ServiceUnavailableError,
+              nats.js.errors.NoStreamResponseError, asyncio.TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ class NatsLink:
                     raise DtsError(f"the NATS cluster did not answer for {RETRY_SECONDS:g}s ({exc!r}); "
                                    "is a majority of its servers up?") from exc
                 time.sleep(0.2)
+
+    def transient(self, error: BaseException) -> bool:
+        """Whether `error` is one a request meets while the cluster fails over (try it again)."""
+        return isinstance(error, _TRANSIENT)
 
     def close(self) -> None:
         try:

@@ -70,6 +70,8 @@ def one_row(n: int, commit_time: float = 1_700_000_000.0):
 
 def test_records_are_the_streams_messages_numbered_densely(settings, tmp_path) -> None:
     recording = Recording(settings, tmp_path)
+    assert recording.store.read(0, 10) == [] and recording.store.resume_position() == (False, None)
+    assert retention.enforce(recording.store, Retention(hours=1, megabytes=1), time.time(), []) == 0  # empty
     recording.add(one_row(1), tx(2, ("update", {"id": 1}, {"id": 1, "x": 1}), ("delete", {"id": 2}, None)))
     read = bodies(recording.store)
     assert [(r["seq"], r["op"]) for r in read] == [
