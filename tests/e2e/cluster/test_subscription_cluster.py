@@ -92,7 +92,8 @@ def test_records_in_jetstream_survive_the_owning_host_and_are_read_exactly_once(
                                  env={"DTSCTL_SECRET_SRC_PASSWORD": "", **NATS_ENV}).start())
     workspace.write("main.dts.yaml", declaration(etcd, nats_cluster, src, database))
     workspace.run("apply", "--auto-approve")
-    owner = wait_for(lambda: workspace.status("task.feed").get("state") == "running"
+    # phase incremental: the stream's start on the source is fixed, what is written from now on is recorded
+    owner = wait_for(lambda: workspace.status("task.feed").get("phase") == "incremental"
                      and workspace.status("task.feed").get("node"), timeout=60, what="the task running on a node")
     wait_for(lambda: "subscription" in json.loads(workspace.run("status", "--json", env=NATS_ENV).stdout)["tasks"][0],
              what="the stream in status")
