@@ -1,8 +1,8 @@
 """A subscription task in the cluster failure harness: 3 etcd members and 3 NATS JetStream servers
 on the bridge, 3 `dtsctl node run` hosts each in its own network namespace, a MariaDB source under
 a write load. `dtsctl consume` reads the task's records from another namespace while the owning
-host is killed with -9; another host takes the task over, and the consumer receives every source
-row exactly once, in order. The takeover time (kill to the new owner recording) is printed."""
+host is killed with -9, then one NATS server; another host takes the task over, and the consumer
+receives every source row exactly once, in order. The takeover time (kill to the new owner recording) is printed."""
 
 from __future__ import annotations
 
@@ -142,6 +142,11 @@ def test_a_consumer_in_another_namespace_reads_every_row_once_across_a_killed_ho
                  what=f"records of the new owner\n{(tmp_path / 'consumer.log').read_text()}")
         print(f"subscription takeover after kill -9: new owner {owned_after:.1f}s, records flowing again "
               f"{time.monotonic() - failed_at:.1f}s (TTL {TTL}s)")
+        # then one NATS server dies: the stream and the groups have two more replicas
+        nats_cluster.servers[0].kill()
+        seen = len(read_lines(out))
+        wait_for(lambda: len(read_lines(out)) > seen + 30, timeout=40, interval=0.05,
+                 what=f"records after a NATS server died\n{(tmp_path / 'consumer.log').read_text()}")
         load.stop.set()
         load.join()
         rows = [row[0] for row in src.query(f"SELECT id FROM `{database}`.items ORDER BY id")]
