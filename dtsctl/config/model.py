@@ -467,7 +467,7 @@ class RuntimeSubscriptions(Strict):
     @field_validator("nats")
     @classmethod
     def _urls(cls, servers: list[str]) -> list[str]:
-        bad = [url for url in servers if not re.fullmatch(r"(nats|tls)://[^/:\s]+(:\d{1,5})?/?", url)]
+        bad = [url for url in servers if not re.fullmatch(r"nats://[^/:\s]+(:\d{1,5})?/?", url)]
         if bad:
             raise ValueError(f"{', '.join(f'`{url}`' for url in bad)} not a NATS server URL; write each as "
                              'nats://host:port, e.g. `nats: ["nats://10.0.0.1:4222"]`')
