@@ -455,6 +455,15 @@ class RuntimeTls(Strict):
         return self
 
 
+def _server_urls(urls: list[str], schemes: str, what: str, example: str, shown: str | None = None) -> list[str]:
+    """`urls` without a trailing slash; a ValueError naming each that is not scheme://host[:port]."""
+    bad = [url for url in urls if not re.fullmatch(rf"{schemes}://[^/:\s]+(:\d{{1,5}})?/?", url)]
+    if bad:
+        raise ValueError(f"{', '.join(f'`{url}`' for url in bad)} not {what}; write each as "
+                         f"{shown or schemes}://host:port, e.g. `{example}`")
+    return [url.rstrip("/") for url in urls]
+
+
 class RuntimeSubscriptions(Strict):
     """Where subscription tasks keep their records on the etcd runtime: a NATS JetStream cluster, a
     stream per task with `replicas` copies (docs/cluster.md). The password is never declared: every
@@ -467,11 +476,7 @@ class RuntimeSubscriptions(Strict):
     @field_validator("nats")
     @classmethod
     def _urls(cls, servers: list[str]) -> list[str]:
-        bad = [url for url in servers if not re.fullmatch(r"nats://[^/:\s]+(:\d{1,5})?/?", url)]
-        if bad:
-            raise ValueError(f"{', '.join(f'`{url}`' for url in bad)} not a NATS server URL; write each as "
-                             'nats://host:port, e.g. `nats: ["nats://10.0.0.1:4222"]`')
-        return [url.rstrip("/") for url in servers]
+        return _server_urls(servers, "nats", "a NATS server URL", 'nats: ["nats://10.0.0.1:4222"]')
 
 
 class Runtime(Strict):
@@ -491,11 +496,8 @@ class Runtime(Strict):
     @field_validator("endpoints")
     @classmethod
     def _urls(cls, endpoints: list[str]) -> list[str]:
-        bad = [url for url in endpoints if not re.fullmatch(r"https?://[^/:\s]+(:\d{1,5})?/?", url)]
-        if bad:
-            raise ValueError(f"{', '.join(f'`{url}`' for url in bad)} not an etcd client URL; write each as "
-                             'http(s)://host:port, e.g. `endpoints: ["http://10.0.0.1:2379"]`')
-        return [url.rstrip("/") for url in endpoints]
+        return _server_urls(endpoints, "https?", "an etcd client URL", 'endpoints: ["http://10.0.0.1:2379"]',
+                            "http(s)")
 
     @field_validator("prefix")
     @classmethod

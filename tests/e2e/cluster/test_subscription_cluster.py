@@ -6,7 +6,6 @@ reads every source row exactly once, in order; destroy deletes the stream."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
@@ -17,21 +16,13 @@ from dtsctl.engine.subscription.store import StoreMissing
 from dtsctl.engine.subscription.stores import record_store_attribute
 from tests.e2e.cli import Workspace, wait_for
 from tests.e2e.cluster.nodes import NodeProcess
-from tests.servers.etcd import EtcdCluster
-from tests.servers.mariadb import MariaDBServer
+from tests.e2e.cluster.subscription import TTL, Inserts, assert_each_row_once, declaration
+from tests.e2e.cluster.test_cluster_cli import etcd  # noqa: F401 (a fixture: one etcd member)
 from tests.servers.nats import PASSWORD, USER, NatsCluster
 
 pytestmark = pytest.mark.e2e
-TTL = 10
 PREFIX = "/dtsctl/subs"
 NATS_ENV = {PASSWORD_ENV: PASSWORD}
-
-
-@pytest.fixture
-def etcd():
-    cluster = EtcdCluster(1).start()
-    yield cluster
-    cluster.close()
 
 
 @pytest.fixture
@@ -39,41 +30,6 @@ def nats_cluster():
     cluster = NatsCluster(3).start()
     yield cluster
     cluster.close()
-
-
-def declaration(etcd: EtcdCluster, nats: NatsCluster, src: MariaDBServer, database: str) -> str:
-    return f"""
-        workspace:
-          runtime:
-            backend: etcd
-            endpoints: {json.dumps(etcd.endpoints)}
-            prefix: {PREFIX}
-            lease_seconds: {TTL}
-            subscriptions: {{nats: {json.dumps(nats.urls)}, replicas: 3, username: {USER}}}
-        endpoints:
-          src: {{engine: mysql, host: 127.0.0.1, port: {src.port}, user: root, password: ''}}
-        tasks:
-          feed:
-            type: subscription
-            source: src
-            objects: [{{database: {database}, tables: [items]}}]
-            consumer_groups: [cache]
-            retry: {{connection_minutes: 2, other_minutes: 2}}
-        """
-
-
-class Inserts(threading.Thread):
-    """One-row transactions on the source, ids 1, 2, 3 ... until stopped."""
-
-    def __init__(self, server: MariaDBServer, database: str) -> None:
-        super().__init__(daemon=True)
-        self.server, self.database, self.stop, self.count = server, database, threading.Event(), 0
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.server.execute(f"INSERT INTO `{self.database}`.items (id, v) VALUES ({self.count + 1}, 'v')")
-            self.count += 1
-            time.sleep(0.02)
 
 
 def consume(workspace: Workspace, *args: str) -> list[dict]:
@@ -90,7 +46,8 @@ def test_records_in_jetstream_survive_the_owning_host_and_are_read_exactly_once(
     for name in ("n1", "n2"):
         nodes.append(NodeProcess(tmp_path / "hosts", name, etcd.endpoints, PREFIX,
                                  env={"DTSCTL_SECRET_SRC_PASSWORD": "", **NATS_ENV}).start())
-    workspace.write("main.dts.yaml", declaration(etcd, nats_cluster, src, database))
+    source = f"{{engine: mysql, host: 127.0.0.1, port: {src.port}, user: root, password: ''}}"
+    workspace.write("main.dts.yaml", declaration(etcd.endpoints, nats_cluster.urls, PREFIX, source, database, "cache"))
     workspace.run("apply", "--auto-approve")
     # phase incremental: the stream's start on the source is fixed, what is written from now on is recorded
     owner = wait_for(lambda: workspace.status("task.feed").get("phase") == "incremental"
@@ -121,10 +78,7 @@ def test_records_in_jetstream_survive_the_owning_host_and_are_read_exactly_once(
     wait_for(lambda: json.loads(workspace.run("status", "--json", env=NATS_ENV).stdout)["tasks"][0]
              ["subscription"]["groups"][0]["lag_records"] >= 3 * len(rows) - 30, timeout=60, what="every row recorded")
     rest = consume(workspace)
-    records = first + rest
-    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))  # dense, each once, in order
-    assert [r["after"]["id"] for r in records if r["op"] == "insert"] == rows
-    assert [r["op"] for r in records if r["op"] != "heartbeat"] == ["begin", "insert", "commit"] * len(rows)
+    assert_each_row_once(first + rest, rows)
     assert [r for r in consume(workspace) if r["op"] != "heartbeat"] == []  # all committed
 
     record_store = record_store_attribute({"backend": "etcd", "prefix": PREFIX,

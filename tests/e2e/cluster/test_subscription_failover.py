@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -21,32 +20,15 @@ from dtsctl.cluster.store import EtcdStore
 from dtsctl.config.model import Runtime
 from dtsctl.engine.subscription.nats_link import PASSWORD_ENV
 from tests.e2e.cli import wait_for
-from tests.e2e.cluster.netns import Network
 from tests.e2e.cluster.nodes import NodeProcess
-from tests.e2e.cluster.test_failures import PASSWORD, reachable_server
-from tests.servers.etcd import EtcdCluster
-from tests.servers.mariadb import MariaDBServer
+from tests.e2e.cluster.subscription import TTL, Inserts, assert_each_row_once, declaration
+from tests.e2e.cluster.test_failures import PASSWORD, etcd, network, reachable_server  # noqa: F401 (fixtures)
 from tests.servers.nats import PASSWORD as NATS_PASSWORD
-from tests.servers.nats import USER, NatsCluster
+from tests.servers.nats import NatsCluster
 
 pytestmark = pytest.mark.e2e
-TTL = 10
 PREFIX = "/dtsctl/subharness"
 ADDRESS = "task.feed"
-
-
-@pytest.fixture
-def network():
-    made = Network(3).create()
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def etcd(network):
-    cluster = EtcdCluster(3, host=network.gateway).start()
-    yield cluster
-    cluster.close()
 
 
 @pytest.fixture
@@ -55,41 +37,6 @@ def nats_cluster(network):
     cluster = NatsCluster(3, host=network.gateway).start()
     yield cluster
     cluster.close()
-
-
-def declaration(etcd: EtcdCluster, nats: NatsCluster, network: Network, src: MariaDBServer, database: str) -> str:
-    return f"""
-        workspace:
-          runtime:
-            backend: etcd
-            endpoints: {json.dumps(etcd.endpoints)}
-            prefix: {PREFIX}
-            lease_seconds: {TTL}
-            subscriptions: {{nats: {json.dumps(nats.urls)}, username: {USER}}}
-        endpoints:
-          src: {{engine: mysql, host: {network.gateway}, port: {src.port}, user: dts, password: {PASSWORD}}}
-        tasks:
-          feed:
-            type: subscription
-            source: src
-            objects: [{{database: {database}, tables: [items]}}]
-            consumer_groups: [audit]
-            retry: {{connection_minutes: 5, other_minutes: 5}}
-        """
-
-
-class Inserts(threading.Thread):
-    """One-row transactions on the source, ids 1, 2, 3 ... until stopped."""
-
-    def __init__(self, server: MariaDBServer, database: str) -> None:
-        super().__init__(daemon=True)
-        self.server, self.database, self.stop, self.count = server, database, threading.Event(), 0
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.server.execute(f"INSERT INTO `{self.database}`.items (id, v) VALUES ({self.count + 1}, 'v')")
-            self.count += 1
-            time.sleep(0.02)
 
 
 def read_lines(path) -> list[dict]:
@@ -105,7 +52,8 @@ def test_a_consumer_in_another_namespace_reads_every_row_once_across_a_killed_ho
     env = {"DTSCTL_SECRET_SRC_PASSWORD": PASSWORD, PASSWORD_ENV: NATS_PASSWORD}
     nodes += [NodeProcess(tmp_path / "hosts", f"n{i}", etcd.endpoints, PREFIX, slots=1, env=env,
                           wrap=network.wrap(i)).start() for i in range(3)]
-    workspace.write("main.dts.yaml", declaration(etcd, nats_cluster, network, src, database))
+    source = f"{{engine: mysql, host: {network.gateway}, port: {src.port}, user: dts, password: {PASSWORD}}}"
+    workspace.write("main.dts.yaml", declaration(etcd.endpoints, nats_cluster.urls, PREFIX, source, database, "audit"))
     workspace.run("apply", "--auto-approve")
     store = EtcdStore(Runtime(backend="etcd", endpoints=etcd.endpoints, prefix=PREFIX))
 
@@ -156,7 +104,4 @@ def test_a_consumer_in_another_namespace_reads_every_row_once_across_a_killed_ho
         load.stop.set()
         consumer.send_signal(signal.SIGTERM)
         consumer.wait(timeout=30)
-    records = read_lines(out)
-    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))  # dense, each once, in order
-    assert [r["after"]["id"] for r in records if r["op"] == "insert"] == rows
-    assert [r["op"] for r in records if r["op"] != "heartbeat"] == ["begin", "insert", "commit"] * len(rows)
+    assert_each_row_once(read_lines(out), rows)
