@@ -260,18 +260,15 @@ class JetStreamStore:
     # -- retention ------------------------------------------------------------------
     def scan(self, after: int, limit: int) -> list[tuple[int, float, int]]:
         """(seq, stored at, size) of up to `limit` records after `after` (at most SCAN_LIMIT: retention
-        scans every second, one request per record)."""
+        scans every second, one request per record), the newest excepted: retention keeps it, as it
+        carries where the stream resumes."""
         limit = min(limit, SCAN_LIMIT)
-        last = self._info().state.last_seq
+        last = self._info().state.last_seq - 1
         return [(seq, message.time.timestamp() if message.time else time.time(), len(message.data))
                 for seq, message in self._messages(range(after + 1, min(last, after + limit) + 1))]
 
     def trim(self, upto: int, freed: int) -> int:
-        """Delete the records up to `upto`, the newest excepted (it carries where the stream resumes);
-        returns the last seq trimmed."""
-        upto = min(upto, self._stream_last - 1)
-        if upto <= self.trimmed_upto():
-            return self.trimmed_upto()
+        """Delete the records up to `upto` (one that `scan` returned); returns the last seq trimmed."""
         self.link.call(lambda: self.link.js.purge_stream(self.stream, seq=upto + 1))
         self.set("bytes", max(0, int(self.get("bytes", 0)) - freed))
         return upto
