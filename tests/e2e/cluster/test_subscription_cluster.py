@@ -54,6 +54,11 @@ def test_records_in_jetstream_survive_the_owning_host_and_are_read_exactly_once(
                      and workspace.status("task.feed").get("node"), timeout=60, what="the task running on a node")
     wait_for(lambda: "subscription" in json.loads(workspace.run("status", "--json", env=NATS_ENV).stdout)["tasks"][0],
              what="the stream in status")
+    # without the NATS password: status still answers, and consume says what is missing
+    assert PASSWORD_ENV in workspace.status("task.feed")["subscription"]["unavailable"]
+    refused = workspace.run("consume", "task.feed", "--group", "cache", "--timeout", "1", check=False)
+    assert refused.returncode == 1 and f"needs its password in {PASSWORD_ENV}" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
     load = Inserts(src, database)
     load.start()
