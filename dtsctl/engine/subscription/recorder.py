@@ -52,8 +52,14 @@ class Recorder:
         return self.changelog.read(after_seq, limit)
 
     def heartbeat(self) -> None:
-        """A `heartbeat` record: the source was read up to the reader's position, with nothing new."""
+        """A `heartbeat` record: the source was read up to the reader's position, with nothing new.
+
+        None when the reader appended a transaction that is not recorded yet: the position would be
+        past it, and a replicated store resumes a new owner from a heartbeat's position. (The position
+        is read first: the reader appends and moves it in one transaction.)"""
         _, position = self.changelog.reader_position()
+        if self.changelog.last_seq() > self.source_seq:
+            return
         now = time.time()
         with self.store.transaction():
             self.store.insert([heartbeat_record(self.store.next_seq(), now, position)], now)
