@@ -128,6 +128,15 @@ def test_age_never_passes_a_groups_offset_and_the_size_bound_leaves_a_gap(settin
     recording.close()
 
 
+def test_a_start_time_finds_the_first_transaction_committed_in_its_second(settings, tmp_path) -> None:
+    recording = Recording(settings, tmp_path)
+    recording.add(one_row(1, 1_700_000_000.0), one_row(2, 1_700_000_010.0), one_row(3, 1_700_000_020.0))
+    assert recording.store.position_at(1_700_000_010.5) == 3  # from the `begin` (seq 4) of the second
+    assert recording.store.position_at(1_700_000_030.0) == 9  # nothing that late: after the newest
+    assert recording.store.commit_time_of(5) == 1_700_000_010.0
+    recording.close()
+
+
 def test_a_recorder_restarted_mid_transaction_neither_loses_nor_repeats_a_record(settings, tmp_path) -> None:
     recording = Recording(settings, tmp_path)
     recording.add(one_row(1), one_row(2))
