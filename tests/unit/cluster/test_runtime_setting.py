@@ -16,7 +16,8 @@ def test_the_runtime_defaults_to_local_and_etcd_needs_endpoints(write, load, pro
 
 def test_every_runtime_problem_is_reported_at_once(write, problems) -> None:
     root = write({"main.dts.yaml": SQLITE_PAIR + "workspace:\n  runtime: {backend: etcd, endpoints: ['ftp://x'], "
-                                                 "prefix: 'bad/', tls: {cert: c.pem}, lease_seconds: 3}\n"})
+                                                 "prefix: 'bad/', tls: {cert: c.pem}, lease_seconds: 3, "
+                                                 "subscriptions: {nats: ['tls://x', 'nats://y:4222'], replicas: 7}}\n"})
     assert problems(root) == [
         "main.dts.yaml:5: workspace.runtime.endpoints: `ftp://x` not an etcd client URL; write each as "
         'http(s)://host:port, e.g. `endpoints: ["http://10.0.0.1:2379"]`',
@@ -25,6 +26,10 @@ def test_every_runtime_problem_is_reported_at_once(write, problems) -> None:
         "main.dts.yaml:5: workspace.runtime.tls: a client certificate needs both `cert` and `key`",
         "main.dts.yaml:5: workspace.runtime.lease_seconds: got 3; expected a whole number from 6 to 300, e.g. "
         "`lease_seconds: 10`",
+        "main.dts.yaml:5: workspace.runtime.subscriptions.nats: `tls://x` not a NATS server URL; write each as "
+        'nats://host:port, e.g. `nats: ["nats://10.0.0.1:4222"]`',
+        "main.dts.yaml:5: workspace.runtime.subscriptions.replicas: got 7; expected a whole number from 1 to 5, e.g. "
+        "`replicas: 3`",
     ]
     root = write({"main.dts.yaml": SQLITE_PAIR + "workspace:\n  runtime: {backend: etcd}\n"})
     assert problems(root) == ["main.dts.yaml:5: workspace.runtime: backend etcd needs `endpoints`: the client URLs "
@@ -55,15 +60,7 @@ def test_a_subscription_on_the_etcd_runtime_without_nats_is_a_validate_error(wri
     assert load(write({"main.dts.yaml": SQLITE_PAIR + ETCD % ""})).settings.runtime.subscriptions is None  # none needed
 
 
-def test_bad_subscription_settings_are_reported_in_the_users_words(write, problems) -> None:
-    root = write({"main.dts.yaml": SQLITE_PAIR + ETCD % ", subscriptions: {nats: ['tls://x', 'nats://y:4222'], "
-                                                       "replicas: 7}"})
-    assert problems(root) == [
-        "main.dts.yaml:5: workspace.runtime.subscriptions.nats: `tls://x` not a NATS server URL; write each as "
-        'nats://host:port, e.g. `nats: ["nats://10.0.0.1:4222"]`',
-        "main.dts.yaml:5: workspace.runtime.subscriptions.replicas: got 7; expected a whole number from 1 to 5, e.g. "
-        "`replicas: 3`",
-    ]
+def test_subscriptions_on_the_local_runtime_are_refused(write, problems) -> None:
     root = write({"main.dts.yaml": SQLITE_PAIR + "workspace:\n  runtime: {subscriptions: {nats: ['nats://y:4222']}}\n"})
     assert problems(root) == ["main.dts.yaml:5: workspace.runtime: `subscriptions` applies to backend etcd only: on "
                               "the local runtime a subscription keeps its records in a file of its task"]
