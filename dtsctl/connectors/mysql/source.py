@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 # After the first transaction arrives, keep gathering this long: one change-log commit (an fsync)
 # then carries many small transactions instead of one each.
 GROUP_COMMIT_SECONDS = 0.02
-EXACT_COUNT_BELOW = 1_000_000  # estimates under this are replaced by count(*)
+EXACT_COUNT_BELOW = 100_000  # estimates under this are replaced by count(*); above, the count would delay the copy (0.35 s per 1M rows)
 ER_GTID_NOT_IN_BINLOG = 1236  # the source purged the binlog the stream must resume from
 
 
