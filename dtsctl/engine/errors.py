@@ -26,6 +26,14 @@ class FatalError(DtsError):
     """An error that retrying will not fix."""
 
 
+class PositionLost(FatalError):
+    """The source no longer has the position the stream resumes from (binlog purged, replication
+    backlog overwritten). Fatal unless the task declares `on_position_lost: reseed`."""
+
+
+RESEED_HINT = "or set `on_position_lost: reseed` on the task to have it copy everything again by itself"
+
+
 class ConflictError(FatalError):
     """A change met an unexpected destination row under conflict policy `fail`."""
 
