@@ -336,6 +336,8 @@ class Task(Strict):
             raise ValueError("a subscription task has no `destination`")
         if self.type == "subscription" and self.on_position_lost != "fail":
             raise ValueError("`on_position_lost` is for tasks with a destination (a subscription always resyncs)")
+        if self.on_position_lost == "reseed" and "full" not in self.phases:
+            raise ValueError("`on_position_lost: reseed` copies everything again: it needs `full` in `phases`")
         if self.type != "subscription":
             for name in ("retention", "consumer_groups", "deliver_to"):
                 if getattr(self, name) is not None:

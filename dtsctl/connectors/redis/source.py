@@ -23,7 +23,7 @@ from dtsctl.connectors.redis.replica import ReplicaConnection
 from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
 from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
 from dtsctl.connectors.redis.snapshot import RECORD_BYTES, RECORD_COMMANDS, RestorePayloads, SnapshotWalk, Walker
-from dtsctl.engine.errors import RESEED_HINT, PositionLost
+from dtsctl.engine.errors import PositionLost
 from dtsctl.engine.events import Position
 from dtsctl.engine.keyspace.interfaces import CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, KeyspaceSource, Record
 from dtsctl.engine.task import TaskSpec
@@ -168,8 +168,8 @@ class RedisSource(KeyspaceSource):
             # a subscription always resyncs, and a record says so)
             raise PositionLost(
                 f"the source can no longer continue its replication stream from {self.describe_position(position)} "
-                "(backlog overwritten, source restarted or failed over): raise repl-backlog-size on the source, "
-                f"then replace the task (destroy, apply) to copy again, {RESEED_HINT}")
+                "(backlog overwritten, source restarted or failed over)",
+                "raise repl-backlog-size on the source, then replace the task (destroy, apply) to copy again")
         if resumable:
             self.resync_reason = (f"the source could not continue from {self.describe_position(position)} "
                                   "(backlog overwritten, source restarted or failed over): full resync")

@@ -260,6 +260,10 @@ class Sink(ABC):
         """Store this task's checkpoint on its own (progress that carries no data)."""
 
     @abstractmethod
+    def empty_table(self, database: str, table: str) -> None:
+        """Delete every row of a copied table (a re-seed copies it again); a missing table is left so."""
+
+    @abstractmethod
     def row_count(self, database: str, table: str) -> int | None:
         """Rows in the destination table, or None when it does not exist."""
 
