@@ -50,7 +50,9 @@ def declaration(etcd: EtcdCluster, gateway: str, src_port: int, dst_port: int) -
 def test_a_redis_task_survives_a_killed_and_a_frozen_owner_without_loss(network, etcd, nodes,  # noqa: F811
                                                                         redis_factory, workspace, tmp_path):
     reachable = [f"bind 127.0.0.1 {network.gateway}"]
-    src, dst = redis_factory(config=reachable, password=PASSWORD), redis_factory(config=reachable, password=PASSWORD)
+    # the backlog holds what the load writes from the failure to the new owner's PSYNC (TTL and a start)
+    src = redis_factory(config=[*reachable, "repl-backlog-size 64mb"], password=PASSWORD)
+    dst = redis_factory(config=reachable, password=PASSWORD)
     source, destination = src.client(), dst.client()
     seed(source)
     env = {"DTSCTL_SECRET_SRC_PASSWORD": PASSWORD, "DTSCTL_SECRET_DST_PASSWORD": PASSWORD}
