@@ -112,6 +112,9 @@ def bulk(client: Any, count: int, prefix: str, size: int = 0) -> None:
 def test_every_type_under_load_survives_kill_9_and_destroy_keeps_the_data(workspace: Workspace, redis_source,
                                                                          redis_destination, flush_redis) -> None:
     source, destination = flush_redis(redis_source), flush_redis(redis_destination)
+    # the backlog must hold the load's writes while a killed agent waits out its restart backoff:
+    # the restarted agent continues the stream (a lost position would fail the task)
+    source.config_set("repl-backlog-size", "64mb")
     seed(source)
     bulk(source, 2000, "bulk:", size=1500)  # 3 MB of incompressible values
     # 1 MB/s: the snapshot lasts long enough to be killed in, the stream of small commands stays far below it

@@ -34,6 +34,7 @@ class Fence:
     def __init__(self, task_id: str, token: int) -> None:
         self.key = fence_key(task_id)
         self.token = token
+        self._newer: int | None = None  # a successor's token, once seen: nothing may be sent any more
         self._client_name = CLIENT_NAME_PREFIX + task_id
         # sent after each EXEC: keep watching the key, and read it (in db 0 even when EXEC was aborted)
         self.rewatch = encode((b"SELECT", 0)) + encode((b"WATCH", self.key)) + encode((b"GET", self.key))
@@ -53,6 +54,11 @@ class Fence:
         conn.send(self.rewatch)
         self.check_rewatch(conn, committed=True)
 
+    def check_still_owner(self) -> None:
+        """FatalError once a newer token was seen: the watch, set again after seeing it, would no
+        longer notice the successor."""
+        check_fencing(self._newer, self.token)
+
     def check_rewatch(self, conn: RespConnection, committed: bool) -> None:
         """Read the replies of `rewatch`. FatalError when a newer owner stamped the key; when the
         transaction before was aborted by the watch for another reason (the key deleted or
@@ -63,7 +69,9 @@ class Fence:
                 raise ConnectionFailure(f"the destination Redis at {conn.address} did not watch the fence key "
                                         f"{self.key}: {reply!r:.200}")
         stored = _token(replies[2])
-        check_fencing(stored, self.token)
+        if stored is not None and stored > self.token:
+            self._newer = stored
+        self.check_still_owner()
         if not committed:
             raise ConnectionFailure(f"the fence key {self.key} changed (now {stored}) while this owner "
                                     f"(token {self.token}) was writing: starting over from the checkpoint")

@@ -131,6 +131,8 @@ class RedisSink(KeyspaceSink):
         fence (cluster runtime), Redis aborts it when a newer owner stamped the fence key, and
         this owner stops."""
         conn, fence = self.conn, self._fence
+        if fence is not None:
+            fence.check_still_owner()
         conn.send(b"".join([_MULTI, *parts, _EXEC, fence.rewatch if fence else b""]))
         conn.skip_replies(_MULTI_OK + _QUEUED * queued)
         errors: list[str] = []

@@ -65,15 +65,21 @@ def setup(redis_source, redis_destination, flush_redis, tmp_path):
                 task.process.wait()
 
 
-def test_new_owner_resumes_from_the_destination_checkpoint_without_loss_or_duplicates(setup, tmp_path):
-    source, destination, attributes, first, load, tasks = setup
-    assert first.kill() != 0  # the host dies: its change log is gone with it
+def successor(tmp_path: Path, attributes: dict, first: Task, tasks: list[Task]) -> Task:
+    """The owner with token 2 started on its own host, once it applies the stream."""
     second = owner(tmp_path, attributes, 2, first)
     tasks.append(second)
     second.start()
     second.wait_incremental()
     applied = second.status()["events_applied"]
     second.wait_status(lambda s: s["events_applied"] > applied + 300, what="events applied by the new owner")
+    return second
+
+
+def test_new_owner_resumes_from_the_destination_checkpoint_without_loss_or_duplicates(setup, tmp_path):
+    source, destination, attributes, first, load, tasks = setup
+    assert first.kill() != 0  # the host dies: its change log is gone with it
+    second = successor(tmp_path, attributes, first, tasks)
     load.stop()
     wait_equal(source, destination)
     assert int(destination.get("counter")) == int(source.get("counter"))  # INCRs applied exactly once
@@ -87,12 +93,7 @@ def test_a_frozen_former_owner_never_commits_after_its_successor_started(setup, 
     source, destination, attributes, first, load, tasks = setup
     assert first.process is not None
     first.process.send_signal(signal.SIGSTOP)  # frozen, not gone: its connections stay open
-    second = owner(tmp_path, attributes, 2, first)
-    tasks.append(second)
-    second.start()
-    second.wait_incremental()
-    applied = second.status()["events_applied"]
-    second.wait_status(lambda s: s["events_applied"] > applied + 200, what="the new owner applying")
+    second = successor(tmp_path, attributes, first, tasks)
     first.process.send_signal(signal.SIGCONT)  # it wakes up with a batch in hand
     assert first.process.wait(timeout=30) == EXIT_FATAL
     load.stop()
@@ -123,6 +124,9 @@ def test_a_batch_under_an_older_token_is_refused_whole_and_changes_nothing(redis
         with pytest.raises(FatalError, match="another host took this task over"):
             former.apply(_batch((b"SET", b"after", b"1"), (b"INCR", b"before")), {"applied_seq": 2, "fencing_token": 1})
         assert destination.get("after") is None and destination.get("before") == b"1"
+        with pytest.raises(FatalError, match="another host took this task over"):
+            former.clear(0, None)  # a full resync's clear is fenced too
+        assert destination.get("before") == b"1"
         assert former.load_checkpoint() == {"applied_seq": 1, "fencing_token": 1}
     finally:
         former.close()
@@ -133,6 +137,9 @@ def test_a_batch_under_an_older_token_is_refused_whole_and_changes_nothing(redis
         again.fence(3)
         again.save_checkpoint({"applied_seq": 5, "fencing_token": 3})
         assert destination.get("dtsctl:fence:fencing-unit") == b"3"
+        assert again.clear(0, None) == 1  # `before`; never dtsctl's own keys
+        again.apply(_batch((b"SET", b"later", b"1")), {"applied_seq": 6, "fencing_token": 3})  # back in db 0
+        assert destination.get("later") == b"1" and again.load_checkpoint()["applied_seq"] == 6
         again.delete_checkpoint()
         assert destination.keys("dtsctl:*") == []
     finally:
