@@ -16,7 +16,7 @@ import logging
 
 from dtsctl.connectors.redis.resp import RedisReplyError, RespConnection, encode
 from dtsctl.engine.checkpoint import check_fencing
-from dtsctl.engine.errors import ConnectionFailure
+from dtsctl.engine.errors import ConnectionFailure, FatalError
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +43,21 @@ class Fence:
         """Stop former owners' connections, stamp this owner's token, and start watching the key.
         FatalError when a newer owner already stamped it."""
         self._stop_former_owners(conn)
-        conn.call("SELECT", 0)
-        while True:
-            conn.call("WATCH", self.key)
-            check_fencing(_token(conn.call("GET", self.key)), self.token)
-            conn.send(encode((b"MULTI",)) + encode((b"SET", self.key, self.token)) + encode((b"EXEC",)))
-            replies = [conn.read_reply() for _ in range(3)]
-            if isinstance(replies[2], list):
-                break  # else another owner stamped it meanwhile: look again
+        try:
+            conn.call("SELECT", 0)
+            while True:
+                conn.call("WATCH", self.key)
+                check_fencing(_token(conn.call("GET", self.key)), self.token)
+                conn.send(encode((b"MULTI",)) + encode((b"SET", self.key, self.token)) + encode((b"EXEC",)))
+                replies = [conn.read_reply() for _ in range(3)]
+                if isinstance(replies[2], list):
+                    break  # else another owner stamped it meanwhile: look again
+                if not all(isinstance(reply, (bytes, list, type(None))) for reply in replies):
+                    raise RedisReplyError("; ".join(str(reply) for reply in replies))
+        except RedisReplyError as exc:
+            raise FatalError(f"the destination Redis at {conn.address} refused to fence this task's former "
+                             f"owners ({exc}); the endpoint's user needs +watch +multi +exec +get +set on "
+                             f"{FENCE_PREFIX}* keys (and +client to stop their connections)") from None
         conn.send(self.rewatch)
         self.check_rewatch(conn, committed=True)
 

@@ -144,3 +144,21 @@ def test_a_batch_under_an_older_token_is_refused_whole_and_changes_nothing(redis
         assert destination.keys("dtsctl:*") == []
     finally:
         again.close()
+
+
+def test_a_destination_user_that_may_not_watch_is_told_what_fencing_needs(redis_destination, flush_redis):
+    destination = flush_redis(redis_destination)
+    destination.acl_setuser("nofence", enabled=True, passwords=["+nofence-pw"], keys=["*"],
+                            commands=["+@all", "-watch"])
+    try:
+        attributes = attributes_for(endpoint(redis_destination),
+                                    endpoint(redis_destination, user="nofence", password="nofence-pw"))
+        sink = RedisSink(lifecycle.pipeline_for(attributes, "fencing-acl").spec)
+        try:
+            with pytest.raises(FatalError, match=r"refused to fence this task's former owners .*\+watch"):
+                sink.fence(1)
+        finally:
+            sink.close()
+        assert destination.get("dtsctl:fence:fencing-acl") is None
+    finally:
+        destination.acl_deluser("nofence")
