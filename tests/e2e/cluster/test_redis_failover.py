@@ -12,6 +12,7 @@ import json
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -65,19 +66,20 @@ def test_a_redis_task_survives_a_killed_and_a_frozen_owner_without_loss(network,
     stop = threading.Event()
     load = threading.Thread(target=write_load, args=(src.client(), "", stop), daemon=True)
     load.start()
+    failures: list[tuple[str, Callable[[NodeProcess], object], Callable[[NodeProcess], object]]] = [
+        # the host dies (the node and its agents), then comes back as a spare
+        ("kill -9 of the owning host", NodeProcess.kill, NodeProcess.start),
+        # the host freezes, another takes over, then it thaws: fencing keeps it out
+        ("SIGSTOP of the owning host", lambda node: node.signal_all(signal.SIGSTOP),
+         lambda node: node.signal_all(signal.SIGCONT)),
+    ]
     try:
-        # kill -9 of the owning host (the node and its agents)
-        owner = harness.owner()
-        harness.wait_applying("task.a")
-        owner.kill()
-        harness.wait_takeover("kill -9 of the owning host", owner, time.monotonic())
-        owner.start()  # the host comes back as a spare
-
-        # the owning host frozen (SIGSTOP), another takes over, then thawed: fencing
-        owner = harness.owner()
-        owner.signal_all(signal.SIGSTOP)
-        harness.wait_takeover("SIGSTOP of the owning host", owner, time.monotonic())
-        owner.signal_all(signal.SIGCONT)
+        for failure, fail, recover in failures:
+            owner = harness.owner()
+            harness.wait_applying("task.a")
+            fail(owner)
+            harness.wait_takeover(failure, owner, time.monotonic())
+            recover(owner)
         harness.wait_applying("task.a")
     finally:
         stop.set()
