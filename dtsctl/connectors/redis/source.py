@@ -4,8 +4,9 @@ Position: {"replid", "offset", "db"} where offset is the last replication byte
 consumed at a transaction boundary and db the source database selected there
 (the continued stream does not repeat SELECT). Each record carries the position
 right after it (records of one read share it only inside a MULTI block), so the
-destination checkpoint can carry it for a new owner (cluster runtime). While an RDB is still arriving
-the position carries "snapshot": true, and a restart asks for a new full resync.
+destination checkpoint can carry it for a new owner (cluster runtime). While an
+RDB is still arriving the position carries "snapshot": true, and a restart asks
+for a new full resync.
 
 The reverse of a two-way pair drops every MULTI/EXEC block that sets its peer's
 origin marker (dtsctl.engine.origin): the peer's applier wrote it.
