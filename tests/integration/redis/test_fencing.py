@@ -13,8 +13,9 @@ import pytest
 
 from dtsctl.connectors.redis.resp import decode, encode
 from dtsctl.connectors.redis.sink import RedisSink
+from dtsctl.connectors.redis.source import RedisSource
 from dtsctl.engine.errors import FatalError
-from dtsctl.engine.keyspace.interfaces import Batch
+from dtsctl.engine.keyspace.interfaces import SNAPSHOT_END, Batch, control_of
 from dtsctl.runtime import lifecycle
 from dtsctl.runtime.layout import EXIT_FATAL
 from tests.integration.redis.conftest import Task, attributes_for, endpoint, wait_equal, wait_for
@@ -162,3 +163,27 @@ def test_a_destination_user_that_may_not_watch_is_told_what_fencing_needs(redis_
         assert destination.get("dtsctl:fence:fencing-acl") is None
     finally:
         destination.acl_deluser("nofence")
+
+
+def test_records_around_a_flush_each_end_at_their_own_position(redis_source, redis_destination, flush_redis):
+    """A new owner resumes after the last applied record: the writes before a FLUSHDB, the clear
+    and the writes after it (read together) must not share one position, or resuming after the
+    first would skip the clear."""
+    source = flush_redis(redis_source)
+    spec = lifecycle.pipeline_for(attributes_for(endpoint(redis_source), endpoint(redis_destination)),
+                                  "positions").spec
+    reader = RedisSource(spec)
+    try:
+        reader.open(None, snapshot=True)
+        wait_for(lambda: any(control_of(r.data) == {"op": SNAPSHOT_END} for r in reader.read(0.1)[0]),
+                 what="the snapshot read")
+        pipe = source.pipeline(transaction=False)
+        pipe.set("before", 1).flushdb().set("after", 2)
+        pipe.execute()
+        records: list = []
+        wait_for(lambda: records.extend(reader.read(0.1)[0]) or len(records) >= 3, what="the three records")
+    finally:
+        reader.close()
+    offsets = [record.position["offset"] for record in records]
+    assert [control_of(record.data) is not None for record in records] == [False, True, False]
+    assert offsets == sorted(set(offsets)), offsets  # strictly increasing: each its own position
