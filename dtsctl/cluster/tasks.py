@@ -25,11 +25,12 @@ ACTIVE = ("running", "paused", "stopped")
 
 
 def unsupported_reason(attributes: dict[str, Any]) -> str | None:
-    """Why a task cannot run on the cluster runtime yet (it needs files shared with another task)."""
+    """Why a task cannot run on the cluster runtime yet (it needs files shared with another task, or
+    its engine cannot fence a former owner)."""
     if attributes.get("type") == "subscription":
         return "subscription tasks keep their records on one host; run them on the local runtime"
     source = registry.engine(attributes["source_endpoint"]["engine"])
-    if source.pipeline is not PipelineKind.TABLES:
+    if source.pipeline is PipelineKind.DOCUMENT:
         return (f"{source.name} tasks cannot fence a former owner off their destination yet; run them on the "
                 "local runtime")
     topology = attributes.get("topology") or {}

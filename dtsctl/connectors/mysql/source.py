@@ -15,7 +15,7 @@ from dtsctl.connectors.mysql import freeze, literals, precheck, schema as schema
 from dtsctl.connectors.mysql.binlog import BinlogStream, Reconnected, StreamEnded
 from dtsctl.connectors.mysql.connection import connect, error_code, qualified, scalar, translate_errors
 from dtsctl.engine.tables.checksum import table_checksum
-from dtsctl.engine.errors import FatalError
+from dtsctl.engine.errors import PositionLost
 from dtsctl.engine.events import Position, Row, Transaction
 from dtsctl.engine.tables.interfaces import EncodedRows, Source, TableSchema
 
@@ -214,8 +214,8 @@ class MysqlSource(Source):
 
     def _raise(self, cause: BaseException) -> None:
         if error_code(cause) == ER_GTID_NOT_IN_BINLOG:
-            raise FatalError(
-                f"the source no longer has the binlog to resume from ({cause.args[1] if len(cause.args) > 1 else cause}); "
+            raise PositionLost(
+                f"the source no longer has the binlog to resume from ({cause.args[1] if len(cause.args) > 1 else cause})",
                 "raise binlog_expire_logs_seconds on the source, then replace the task (destroy, apply) to copy again"
             ) from cause
         with self._errors():
