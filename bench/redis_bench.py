@@ -77,7 +77,7 @@ def load(client: redis.Redis, keys: int) -> None:
     pipe.execute()
 
 
-def attributes(source_port: int, destination_port: int) -> dict[str, Any]:
+def attributes(source_port: int, destination_port: int, fencing_token: int | None) -> dict[str, Any]:
     def endpoint(port: int) -> dict[str, Any]:
         return {"engine": "redis", "host": "127.0.0.1", "port": port, "user": None, "password": None,
                 "path": None, "database": None, "cluster": False}
@@ -88,6 +88,7 @@ def attributes(source_port: int, destination_port: int) -> dict[str, Any]:
         "conflict_policy": "overwrite", "throttle": {"rps": 0, "mbps": 0},
         "retry": {"connection_minutes": 1, "other_minutes": 1}, "status": "running", "lifecycle": {},
         "workspace": "/tmp",
+        **({"fencing_token": fencing_token} if fencing_token is not None else {}),
     }
 
 
@@ -172,6 +173,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200,000 keys and 200,000 writes (under 5 minutes)")
     parser.add_argument("--snapshot-only", action="store_true", help="stop after the snapshot")
     parser.add_argument("--burst", action="store_true", help="offer the writes unthrottled")
+    parser.add_argument("--fencing-token", type=int, default=None,
+                        help="run as the cluster runtime's owner with this token (a fenced destination)")
     args = parser.parse_args()
     if args.burst:
         args.rate = 0
@@ -199,7 +202,8 @@ def main() -> None:
             native = time.perf_counter() - started
 
             stop = threading.Event()
-            pipeline = lifecycle.pipeline_for(attributes(source_port, dtsctl_port), str(uuid.uuid4()))
+            pipeline = lifecycle.pipeline_for(attributes(source_port, dtsctl_port, args.fencing_token),
+                                              str(uuid.uuid4()))
             progress = pipeline.progress()
             runner = pipeline.runner(work / "changelog.db", progress, stop, lambda: None)
             started, cpu_started = time.perf_counter(), agent_cpu()

@@ -81,7 +81,7 @@ def run(cli: CliContext, slots: int, name: str | None, secrets_file: Path | None
                     secrets, settings.lease_seconds)
 
     def stop(_signum: int, _frame: object) -> None:
-        the_node.stopping.set()
+        the_node.request_stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

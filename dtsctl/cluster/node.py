@@ -1,6 +1,8 @@
 """`dtsctl node run`: the supervisor of one host in the cluster runtime.
 
-Each pass (every second) it reads the workspace's tasks and nodes from etcd and:
+Each pass (every second, and at once when an etcd watch sees a task's spec, desired state or
+owner, or a node, change: dtsctl.cluster.watch) it reads the workspace's tasks and nodes from
+etcd and:
 - claims an unowned task when placement picks this node (most free slots, then name; any
   node with a free slot after one TTL), with a transaction that creates the task's owner key
   only if it is absent, bound to this node's lease; the key's revision is the fencing token;
@@ -28,6 +30,7 @@ from dtsctl.cluster.keys import TaskEntries, node_key, read_nodes, read_tasks, t
 from dtsctl.cluster.lease import LeaseKeeper
 from dtsctl.cluster.secrets import SecretSource
 from dtsctl.cluster.store import Entry, EtcdStore
+from dtsctl.cluster.watch import ChangeWatch
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import write_json_atomic
 from dtsctl.runtime.agent_control import Agent, list_agents
@@ -56,23 +59,35 @@ class Node:
         self.unowned_since: dict[str, float] = {}
         self.published: dict[str, Any] = {}
         self.stopping = threading.Event()
+        self.watch = ChangeWatch(store)
 
     # -- life -------------------------------------------------------------------------
     def run(self) -> None:
         self._kill_all()  # a former run's agents own nothing any more: its lease is gone
         self._join()
         self.keeper.start()
+        self.watch.start()
         try:
             while not self.stopping.is_set():
+                self.watch.changed.clear()
                 try:
                     self.step()
                 except DtsError as exc:
                     log.warning("%s", exc)
                 except Exception:  # one bad pass must not end the node
                     log.exception("pass failed")
-                self.stopping.wait(PASS_SECONDS)
+                self.watch.changed.wait(PASS_SECONDS)  # a change of the tasks or nodes cuts the wait short
         finally:
+            self.watch.stop()
             self._leave()
+
+    def request_stop(self) -> None:
+        """Called from a signal handler: the events are set from a thread, so a second signal arriving
+        inside the first one's Event.set cannot deadlock the main thread on the event's lock."""
+        def stop() -> None:
+            self.stopping.set()
+            self.watch.changed.set()
+        threading.Thread(target=stop, name="node-stop", daemon=True).start()
 
     def _join(self) -> None:
         """Take a lease and register this node's name, waiting out a former run's key."""

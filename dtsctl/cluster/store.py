@@ -45,6 +45,11 @@ def _prefix_end(prefix: str) -> str:
     return base64.b64encode(raw[:-1] + bytes([raw[-1] + 1])).decode()
 
 
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """The gateway's (key, range_end) for every key under `prefix`."""
+    return _b64(prefix), _prefix_end(prefix)
+
+
 class EtcdStore:
     def __init__(self, settings: Runtime) -> None:
         self.settings = settings
@@ -95,7 +100,17 @@ class EtcdStore:
                              data=json.dumps({"name": self.settings.username, "password": password}))
         client.session.headers["Authorization"] = answer["token"]
 
+    def watch_endpoint(self, attempt: int) -> tuple[requests.Session, str]:
+        """The session (credentials, TLS) and watch URL of the endpoint to try on `attempt` (0, 1, ...)."""
+        client = self._clients[attempt % len(self._clients)]
+        self._authenticate(client)
+        return client.session, client.get_url("/watch")
+
     # -- keys -------------------------------------------------------------------------
+    @staticmethod
+    def decode_key(encoded: str) -> str:
+        return base64.b64decode(encoded).decode()
+
     def key(self, *parts: str) -> str:
         return "/".join((self.settings.prefix, *parts))
 
@@ -161,7 +176,7 @@ def _put(key: str, value: Any, lease: int | None) -> dict[str, Any]:
 
 
 def _entry(kv: dict[str, Any]) -> Entry:
-    return Entry(base64.b64decode(kv["key"]).decode(), json.loads(base64.b64decode(kv.get("value", "")) or b"null"),
+    return Entry(EtcdStore.decode_key(kv["key"]), json.loads(base64.b64decode(kv.get("value", "")) or b"null"),
                  int(kv.get("create_revision", 0)), int(kv.get("mod_revision", 0)), int(kv.get("lease", 0)))
 
 

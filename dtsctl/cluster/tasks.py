@@ -26,7 +26,8 @@ ACTIVE = ("running", "paused", "stopped")
 
 
 def unsupported_reason(attributes: dict[str, Any]) -> str | None:
-    """Why a task cannot run on the cluster runtime yet (it needs files shared with another task)."""
+    """Why a task cannot run on the cluster runtime yet (it needs files shared with another task, or
+    its engine cannot fence a former owner)."""
     source = registry.engine(attributes["source_endpoint"]["engine"])
     if attributes.get("type") == "subscription":
         if attributes.get("deliver_to"):
@@ -35,7 +36,7 @@ def unsupported_reason(attributes: dict[str, Any]) -> str | None:
             return (f"subscriptions on {source.name} sources cannot resume on another host yet; run them on the "
                     "local runtime")
         return None
-    if source.pipeline is not PipelineKind.TABLES:
+    if source.pipeline is PipelineKind.DOCUMENT:
         return (f"{source.name} tasks cannot fence a former owner off their destination yet; run them on the "
                 "local runtime")
     topology = attributes.get("topology") or {}

@@ -68,6 +68,8 @@ def task_resource(
         attributes["cutover"] = task.cutover.model_dump()
     if task.verify is not None:
         attributes["verify"] = task.verify.model_dump()
+    if task.on_position_lost != "fail":
+        attributes["on_position_lost"] = task.on_position_lost
     secret = {p for p in tainted if p and p[0] in attributes}
     secret |= {("source_endpoint", *p) for p in source.sensitive}
     if destination:

@@ -25,6 +25,8 @@ Phase = Literal[ALL_PHASES]  # type: ignore[valid-type]
 DmlOp = Literal[ALL_DML]  # type: ignore[valid-type]
 ConflictPolicyName = Literal[tuple(policy.value for policy in ConflictPolicy)]  # type: ignore[valid-type]
 DesiredStatus = Literal["running", "paused"]
+# What a task does when its source no longer has the position its stream resumes from
+PositionLost = Literal["fail", "reseed"]
 TopologyType = Literal["one-way", "one-to-many", "cascade", "two-way"]
 
 
@@ -309,6 +311,7 @@ class Task(Strict):
     phases: list[Phase] = Field(default_factory=lambda: list(ALL_PHASES), examples=["[schema, full]"])
     objects: list[ObjectSelection] = Field(min_length=1, examples=["[{database: shop, tables: [orders]}]"])
     conflict_policy: ConflictPolicyName = Field(default=ConflictPolicy.FAIL.value, examples=["overwrite"])
+    on_position_lost: PositionLost = Field(default="fail", examples=["reseed"])
     throttle: Throttle = Field(default_factory=Throttle, examples=["{rps: 1000, mbps: 50}"])
     retry: Retry = Field(default_factory=Retry, examples=["{connection_minutes: 60}"])
     status: DesiredStatus = Field(default="running", examples=["paused"])
@@ -331,6 +334,10 @@ class Task(Strict):
             raise ValueError(f"a {self.type} task needs `destination`")
         if self.type == "subscription" and self.destination:
             raise ValueError("a subscription task has no `destination`")
+        if self.type == "subscription" and self.on_position_lost != "fail":
+            raise ValueError("`on_position_lost` is for tasks with a destination (a subscription always resyncs)")
+        if self.on_position_lost == "reseed" and "full" not in self.phases:
+            raise ValueError("`on_position_lost: reseed` copies everything again: it needs `full` in `phases`")
         if self.type != "subscription":
             for name in ("retention", "consumer_groups", "deliver_to"):
                 if getattr(self, name) is not None:

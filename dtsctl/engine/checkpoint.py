@@ -24,6 +24,8 @@ VERSION = 1
 RESEED = ("re-seed it: destroy the task (for a two-way pair, the topology) and apply it again, copying from the "
           "endpoint that holds the data (for a pair, set initial_sync_from to it; see docs/topologies.md, "
           "Re-seeding a pair)")
+CANNOT_FENCE = ("this destination cannot fence a former owner of the task, so the task cannot run on the cluster "
+                "runtime (MySQL, MariaDB and standalone Redis destinations can); run it on the local runtime")
 FENCED = ("another host took this task over (its ownership revision {newer} is newer than this agent's {own}): "
           "this agent stops without applying anything")
 LOST_CHECKPOINT = (
@@ -179,6 +181,10 @@ class CheckpointedSink(ABC):
     @abstractmethod
     def delete_checkpoint(self) -> None:
         """Forget this task's bookkeeping; never touch user data."""
+
+    def fence(self, token: int) -> None:
+        """Cluster runtime: as `dtsctl.engine.tables.interfaces.Sink.fence`."""
+        raise FatalError(CANNOT_FENCE)
 
     def close(self) -> None:
         """Release connections."""

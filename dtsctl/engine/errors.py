@@ -26,6 +26,19 @@ class FatalError(DtsError):
     """An error that retrying will not fix."""
 
 
+class PositionLost(FatalError):
+    """The source no longer has the position the stream resumes from (binlog purged, replication
+    backlog overwritten). Fatal unless the task declares `on_position_lost: reseed`."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(f"{what}; {fix}, or set `on_position_lost: reseed` on the task to have it copy "
+                         "everything again by itself")
+        self.what, self.fix = what, fix
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # the reader process hands it over pickled
+        return (PositionLost, (self.what, self.fix))
+
+
 class ConflictError(FatalError):
     """A change met an unexpected destination row under conflict policy `fail`."""
 

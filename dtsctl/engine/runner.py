@@ -39,6 +39,8 @@ class AppliesNext(Protocol):
 class Endpoint(CheckpointStore, Protocol):
     def check_connection(self) -> None: ...
 
+    def fence(self, token: int) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -80,13 +82,19 @@ class PipelineRunner:
     def _reach_and_load(self, source: Endpoint, sink: Endpoint,
                         precheck: Callable[[], Sequence[CheckOutcome]]) -> Checkpoint:
         """Both ends answer (else ConnectionFailure, retried), then the destination's checkpoint after the
-        precheck a fresh task must pass (shown in status). `source` is closed afterwards."""
+        precheck a fresh task must pass (shown in status). `source` is closed afterwards. In the
+        cluster runtime the former owner is fenced off first, so the checkpoint read is the last it
+        could commit."""
         with contextlib.closing(source):
             source.check_connection()
         sink.check_connection()
         self.progress.set_error(None)  # both ends answer again
+        token = self.spec.fencing_token
+        if token is not None:
+            sink.fence(token)
         cp = load_after_precheck(sink, precheck, lambda: self.progress.set_phase("precheck"),
                                  lambda: streamed_without_copy(self.spec, self.changelog_path))
+        cp.fencing_token = token  # carried by every checkpoint written from now on
         self.progress.committed(cp)
         return cp
 

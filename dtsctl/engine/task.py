@@ -43,6 +43,9 @@ class TaskSpec:
     # Set by the cluster runtime (dtsctl.cluster): the owner's fencing token, written with every
     # checkpoint; a lost change log is then read again from the checkpoint's source position.
     fencing_token: int | None = None
+    # The source no longer has the position the stream resumes from (binlog purged, backlog
+    # overwritten): copy everything again rather than fail (`on_position_lost: reseed`)
+    reseed_on_lost_position: bool = False
     # Where a fresh stream starts instead of the source's position at start (a cutover's reverse
     # task: its source's position at the switch)
     start_position: Any = None

@@ -85,6 +85,7 @@ def task_spec(task: Task, attributes: dict[str, Any], task_id: str) -> TaskSpec:
         shares_log=shares_change_log(attributes),
         run=attributes.get("run"),
         fencing_token=attributes.get("fencing_token"),
+        reseed_on_lost_position=task.on_position_lost == "reseed",
         start_position=attributes.get(START_POSITION),
     )
 

@@ -43,7 +43,7 @@ def endpoint(server: RedisServer | RedisCluster, password: str | None = None) ->
 
 
 def declaration(src: Any, dst: Any, objects: str = "[{database: 0}]", *, src_password: str | None = None,
-                extra: str = "", status: str = "running") -> str:
+                extra: str = "", status: str = "running", on_position_lost: str = "fail") -> str:
     return f"""
         endpoints:
           src: {endpoint(src, src_password)}
@@ -55,6 +55,7 @@ def declaration(src: Any, dst: Any, objects: str = "[{database: 0}]", *, src_pas
             destination: dst
             objects: {objects}
             status: {status}
+            on_position_lost: {on_position_lost}
             retry: {RETRY}
         {extra}
         """
@@ -111,6 +112,9 @@ def bulk(client: Any, count: int, prefix: str, size: int = 0) -> None:
 def test_every_type_under_load_survives_kill_9_and_destroy_keeps_the_data(workspace: Workspace, redis_source,
                                                                          redis_destination, flush_redis) -> None:
     source, destination = flush_redis(redis_source), flush_redis(redis_destination)
+    # the backlog must hold the load's writes while a killed agent waits out its restart backoff:
+    # the restarted agent continues the stream (a lost position would fail the task)
+    source.config_set("repl-backlog-size", "64mb")
     seed(source)
     bulk(source, 2000, "bulk:", size=1500)  # 3 MB of incompressible values
     # 1 MB/s: the snapshot lasts long enough to be killed in, the stream of small commands stays far below it
@@ -183,7 +187,7 @@ def test_source_restarted_without_persistence_resyncs_fully(workspace: Workspace
     server = redis_factory()
     source, destination = server.client(), flush_redis(redis_destination)
     seed(source, count=10)
-    workspace.write("main.dts.yaml", declaration(server, redis_destination))
+    workspace.write("main.dts.yaml", declaration(server, redis_destination, on_position_lost="reseed"))
     workspace.run("apply", "--auto-approve")
     workspace.run("wait", "task.copy", "--timeout", "60")
     wait_equal(source, destination)
@@ -207,15 +211,15 @@ def test_backlog_overflow_while_paused_resyncs_fully(workspace: Workspace, redis
     server = redis_factory(config=["repl-backlog-size 16kb"])
     source, destination = server.client(), flush_redis(redis_destination)
     seed(source, count=10)
-    workspace.write("main.dts.yaml", declaration(server, redis_destination))
+    workspace.write("main.dts.yaml", declaration(server, redis_destination, on_position_lost="reseed"))
     workspace.run("apply", "--auto-approve")
     workspace.run("wait", "task.copy", "--timeout", "60")
-    workspace.write("main.dts.yaml", declaration(server, redis_destination, status="paused"))
+    workspace.write("main.dts.yaml", declaration(server, redis_destination, status="paused", on_position_lost="reseed"))
     workspace.run("apply", "--auto-approve")
     assert workspace.status("task.copy")["pid"] is None
     bulk(source, 5000, "while-paused:")  # far more than 16 kB of writes
     source.delete("str:1")
-    workspace.write("main.dts.yaml", declaration(server, redis_destination))
+    workspace.write("main.dts.yaml", declaration(server, redis_destination, on_position_lost="reseed"))
     workspace.run("apply", "--auto-approve")
     status = wait_for(lambda: (s := workspace.status("task.copy"))["full_resyncs"] >= 1
                       and s["phase"] == "incremental" and s, timeout=60, what="a full resync in status")

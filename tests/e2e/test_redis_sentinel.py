@@ -26,7 +26,7 @@ def sentinel_endpoint(group: SentinelGroup, master: str) -> str:
     return f"{{engine: redis, sentinel: {{hosts: {json.dumps(group.hosts)}, master: {master}{password}}}}}"
 
 
-def declaration(group: SentinelGroup) -> str:
+def declaration(group: SentinelGroup, on_position_lost: str = "fail") -> str:
     return f"""
         endpoints:
           src: {sentinel_endpoint(group, "src")}
@@ -37,14 +37,15 @@ def declaration(group: SentinelGroup) -> str:
             source: src
             destination: dst
             objects: [{{database: 0}}]
+            on_position_lost: {on_position_lost}
             retry: {RETRY}
         """
 
 
-def started(workspace: Workspace, group: SentinelGroup) -> None:
+def started(workspace: Workspace, group: SentinelGroup, on_position_lost: str = "fail") -> None:
     """Keys of every type on the source, the task applied and streaming, more writes applied."""
     seed(group.master("src").client(), "seed:", count=10)
-    workspace.write("main.dts.yaml", declaration(group))
+    workspace.write("main.dts.yaml", declaration(group, on_position_lost))
     workspace.run("apply", "--auto-approve")
     workspace.run("wait", "task.copy", "--timeout", "120")
     bulk(group.master("src").client(), 500, "before:")
@@ -83,7 +84,7 @@ def test_a_promoted_source_replica_continues_the_stream_and_a_new_destination_ma
 def test_a_source_failover_the_stream_cannot_continue_from_is_a_full_resync_shown_in_status(
         workspace: Workspace, redis_sentinel_factory) -> None:
     group = redis_sentinel_factory(names=("src", "dst"))
-    started(workspace, group)
+    started(workspace, group, on_position_lost="reseed")
 
     # SENTINEL FAILOVER leaves the old master taking writes (heartbeats, the Sentinels' hellos)
     # for seconds after the promotion: the stream read from it goes past what the new master has.

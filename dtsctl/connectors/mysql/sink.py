@@ -196,13 +196,20 @@ class MysqlSink(Sink):
         )
 
     # -- tables ---------------------------------------------------------------------
+    def _table_exists(self, database: str, table: str) -> bool:
+        return bool(scalar(self.conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                                      "AND TABLE_NAME = %s", (database, table)))
+
     def row_count(self, database: str, table: str) -> int | None:
         with self._errors():
-            exists = scalar(self.conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                                       "AND TABLE_NAME = %s", (database, table))
-            if not exists:
+            if not self._table_exists(database, table):
                 return None
             return int(scalar(self.conn, f"SELECT count(*) FROM {qualified(database, table)}"))
+
+    def empty_table(self, database: str, table: str) -> None:
+        with self._errors():
+            if self._table_exists(database, table):
+                query(self.conn, f"TRUNCATE TABLE {qualified(database, table)}")
 
     def create_table(self, schema: TableSchema, database: str, table: str, deferred: Sequence[str] = ()) -> None:
         if schema.dialect == DIALECT and schema.definition:

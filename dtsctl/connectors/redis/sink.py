@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import hiredis
 
+from dtsctl.connectors.redis.fencing import Fence, fence_key
 from dtsctl.connectors.redis.resp import RespConnection, encode, open_connection
 from dtsctl.connectors.redis.selection import CHECKPOINT_PREFIX, OWN_PREFIX, origin_key
 from dtsctl.engine.errors import ConnectionFailure, FatalError
@@ -73,6 +74,7 @@ class RedisSink(KeyspaceSink):
         self.origin_key = origin_key(spec.origin) if spec.origin else None
         self._marker = encode((b"SET", self.origin_key, b"1")) if self.origin_key else b""
         self._conn: RespConnection | None = None
+        self._fence: Fence | None = None
 
     @property
     def conn(self) -> RespConnection:
@@ -96,32 +98,59 @@ class RedisSink(KeyspaceSink):
         return None if raw is None else json.loads(raw)
 
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._fence is not None:
+            self._transaction([encode((b"SELECT", 0)), encode((b"SET", self.checkpoint_key, json.dumps(checkpoint)))], 2)
+            return
         self.conn.call("SELECT", 0)
         self.conn.call("SET", self.checkpoint_key, json.dumps(checkpoint))
 
     def delete_checkpoint(self) -> None:
         self.conn.call("SELECT", 0)
-        self.conn.call("DEL", self.checkpoint_key, *([self.origin_key] if self.origin_key else []))
+        self.conn.call("DEL", self.checkpoint_key, fence_key(self.spec.task_id),
+                       *([self.origin_key] if self.origin_key else []))
+
+    def fence(self, token: int) -> None:
+        """Cluster runtime: stop a former owner's connections and make every later transaction of
+        this sink commit only while no newer owner stamped the task's fence key
+        (dtsctl.connectors.redis.fencing)."""
+        fence = Fence(self.spec.task_id, token)
+        fence.take_over(self.conn)
+        self._fence = fence
 
     def apply(self, batch: Batch, checkpoint: dict[str, Any]) -> Applied:
-        conn = self.conn
         # The origin marker carries the change-log seq applied, which the peer's reader reads back
         # as how far this side had received its changes (dtsctl.engine.keyspace.conflicts).
         marker = encode((b"SET", self.origin_key, checkpoint["applied_seq"])) if self.origin_key else b""
-        tail = encode((b"SELECT", 0)) + encode((b"SET", self.checkpoint_key, json.dumps(checkpoint))) + marker + _EXEC
-        conn.send(b"".join([_MULTI, *(payload for _, payload in batch.payloads), tail]))
-        conn.skip_replies(_MULTI_OK + _QUEUED * (batch.size + 2 + bool(marker)))  # + SELECT, SET
-        queued: list[str] = []
+        tail = encode((b"SELECT", 0)) + encode((b"SET", self.checkpoint_key, json.dumps(checkpoint))) + marker
+        results = self._transaction([*(payload for _, payload in batch.payloads), tail],
+                                    batch.size + 2 + bool(marker))  # + SELECT, SET
+        return command_results(lambda: batch.commands, results)
+
+    def _transaction(self, parts: list[bytes], queued: int) -> list[Any]:
+        """Run the `queued` commands of `parts` in one MULTI/EXEC and return EXEC's replies. With a
+        fence (cluster runtime), Redis aborts it when a newer owner stamped the fence key, and
+        this owner stops."""
+        conn, fence = self.conn, self._fence
+        if fence is not None:
+            fence.check_still_owner()
+        conn.send(b"".join([_MULTI, *parts, _EXEC, fence.rewatch if fence else b""]))
+        conn.skip_replies(_MULTI_OK + _QUEUED * queued)
+        errors: list[str] = []
         while True:
             reply = conn.read_reply()
             if isinstance(reply, list):
-                return command_results(lambda: batch.commands, reply)
+                break
             if isinstance(reply, hiredis.ReplyError):
                 if str(reply).startswith("EXECABORT"):
-                    raise_for_aborted(reply, queued, conn.address)
-                queued.append(str(reply))
+                    raise_for_aborted(reply, errors, conn.address)
+                errors.append(str(reply))
             elif reply is None:
-                raise_for_aborted("EXEC returned nothing", queued, conn.address)
+                if fence is None:
+                    raise_for_aborted("EXEC returned nothing", errors, conn.address)
+                break
+        if fence is not None:
+            fence.check_rewatch(conn, committed=reply is not None)
+        return reply
 
     def clear(self, db: int, prefixes: Sequence[str] | None) -> int:
         conn = self.conn
@@ -139,12 +168,12 @@ class RedisSink(KeyspaceSink):
         return deleted
 
     def _unlink(self, db: int, keys: list[bytes]) -> int:
-        """Delete `keys` in `db`; tagged with the origin marker when this task has one."""
-        if self.origin_key is None:
+        """Delete `keys` in `db`; tagged with the origin marker when this task has one, and refused
+        to a fenced former owner. Leaves the connection in `db` (SCAN goes on there)."""
+        if self.origin_key is None and self._fence is None:
             return int(self.conn.call("UNLINK", *keys))
-        self.conn.send(_MULTI + encode((b"UNLINK", *keys)) + encode((b"SELECT", 0)) + self._marker
-                       + encode((b"SELECT", db)) + _EXEC)
-        while not isinstance(reply := self.conn.read_reply(), list):
-            if isinstance(reply, hiredis.ReplyError) or reply is None:
-                raise_for_aborted(reply, [], self.conn.address)
-        return int(reply[0])
+        marker = encode((b"SELECT", 0)) + self._marker + encode((b"SELECT", db)) if self._marker else b""
+        results = self._transaction([encode((b"UNLINK", *keys)), marker], 1 + 3 * bool(marker))
+        if self._fence is not None:
+            self.conn.call("SELECT", db)  # the fence's watch left the connection in db 0
+        return int(results[0])

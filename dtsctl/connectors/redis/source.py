@@ -2,8 +2,11 @@
 
 Position: {"replid", "offset", "db"} where offset is the last replication byte
 consumed at a transaction boundary and db the source database selected there
-(the continued stream does not repeat SELECT). While an RDB is still arriving
-the position carries "snapshot": true, and a restart asks for a new full resync.
+(the continued stream does not repeat SELECT). Each record carries the position
+right after it (records of one read share it only inside a MULTI block), so the
+destination checkpoint can carry it for a new owner (cluster runtime). While an
+RDB is still arriving the position carries "snapshot": true, and a restart asks
+for a new full resync.
 
 The reverse of a two-way pair drops every MULTI/EXEC block that sets its peer's
 origin marker (dtsctl.engine.origin): the peer's applier wrote it.
@@ -21,6 +24,7 @@ from dtsctl.connectors.redis.replica import ReplicaConnection
 from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
 from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
 from dtsctl.connectors.redis.snapshot import RECORD_BYTES, RECORD_COMMANDS, RestorePayloads, SnapshotWalk, Walker
+from dtsctl.engine.errors import PositionLost
 from dtsctl.engine.events import Position
 from dtsctl.engine.keyspace.interfaces import CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, KeyspaceSource, Record
 from dtsctl.engine.task import TaskSpec
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1
 SNAPSHOT_READ_BYTES = 4 << 20
 GATHER_SECONDS = 0.05  # how long one read keeps taking what has already arrived
+_FLUSHES = frozenset({b"flushdb", b"flushall"})  # what the translator turns into a clear
 
 
 class _Pending:
@@ -158,6 +163,14 @@ class RedisSource(KeyspaceSource):
             log.info("continuing replication at %s:%d", self._replid, self._offset)
             self._replica.start_stream(POLL_SECONDS)
             return
+        if resumable and not self.spec.reseed_on_lost_position and self.spec.tags is None \
+                and self.spec.type != "subscription":
+            # (a direction of a two-way pair is refused by its applier, which says to re-seed the pair;
+            # a subscription always resyncs, and a record says so)
+            raise PositionLost(
+                f"the source can no longer continue its replication stream from {self.describe_position(position)} "
+                "(backlog overwritten, source restarted or failed over)",
+                "raise repl-backlog-size on the source, then replace the task (destroy, apply) to copy again")
         if resumable:
             self.resync_reason = (f"the source could not continue from {self.describe_position(position)} "
                                   "(backlog overwritten, source restarted or failed over): full resync")
@@ -261,8 +274,17 @@ class RedisSource(KeyspaceSource):
         gather_until = time.monotonic() + GATHER_SECONDS
         while commands:
             for args in commands:
-                self._offset += encoded_length(args)
                 name = args[0].lower()
+                if name in _FLUSHES and not in_multi:
+                    # Exact positions around a clear, which the applier commits alone: the records
+                    # before it end before it, so a new owner resuming from either misses nothing.
+                    records += self._pending.take(self._position())
+                    self._offset += encoded_length(args)
+                    self._translator.handle(args)
+                    records += self._pending.take(self._position())
+                    self._stream_event("command")
+                    continue
+                self._offset += encoded_length(args)
                 if name == b"multi":
                     in_multi, tagged = True, False
                     block_start = self._pending.mark() if self._dropped_marker else None

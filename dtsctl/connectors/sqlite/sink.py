@@ -112,6 +112,13 @@ class SqliteSink(Sink):
                 return None
             return self.conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
 
+    def empty_table(self, database: str, table: str) -> None:
+        if not self._file_exists():
+            return
+        with self._errors(), transaction(self.conn):
+            if self._exists(table):
+                self.conn.execute(f"DELETE FROM {quote(table)}")
+
     def create_table(self, schema: TableSchema, database: str, table: str, deferred: Sequence[str] = ()) -> None:
         with self._errors(), transaction(self.conn):
             for statement in create_table_sql(translate(schema, table), table):

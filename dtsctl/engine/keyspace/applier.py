@@ -1,8 +1,10 @@
 """The keyspace applier: change log -> sink, a batch of whole rows and the checkpoint at a time.
 
-The checkpoint is the engine's `Checkpoint`: `applied_seq`, counters, and one
+The checkpoint is the engine's `Checkpoint`: `applied_seq`, counters, one
 `tables` entry per selected source database ("db0" -> destination "db1") whose
-`copy_done` is false while a snapshot is being applied.
+`copy_done` is false while a snapshot is being applied, and `source_position`: the
+source's position after the last applied row (a new owner in the cluster runtime
+reads the source again from there).
 """
 
 from __future__ import annotations
@@ -72,23 +74,23 @@ class KeyspaceApplier:
         rows = self._changelog.read_raw(cp.applied_seq, MAX_ROWS_PER_BATCH)
         if not rows:
             return 0
-        seq, _, commit_time, payload = rows[0]
+        seq, position, commit_time, payload = rows[0]
         control = control_of(bytes(payload))
         if not cp.tables and (control is None or control["op"] != SNAPSHOT_BEGIN):
             # Before its first snapshot a destination has nothing to apply commands to: a
             # destination joining a shared log skips to the snapshot it asked for.
             return self._skip(rows, cp)
         if control is not None:
-            self._control(control, seq, commit_time, cp)
+            self._control(control, seq, position, commit_time, cp)
             return 1
-        batch, newest = Batch(self._decode), cp.applied_commit_time or 0.0
+        batch, newest, last_position = Batch(self._decode), cp.applied_commit_time or 0.0, position
         peer_seen: dict[int, int] = {}
         for seq, position, commit_time, payload in rows:
             payload = bytes(payload)
             if control_of(payload) is not None or batch.size >= MAX_COMMANDS_PER_BATCH:
                 break
             batch.add(seq, payload)
-            newest = max(newest, commit_time)
+            newest, last_position = max(newest, commit_time), position
             if position and "peer_seen" in position:
                 peer_seen[seq] = position["peer_seen"]
         if self._throttle.limited:
@@ -96,6 +98,7 @@ class KeyspaceApplier:
         after = cp.copy()
         after.applied_seq = batch.payloads[-1][0]
         after.applied_commit_time = newest
+        after.source_position = last_position
         if self._concurrent is not None and not in_snapshot(cp):
             self._concurrent.resolve(batch, peer_seen, after.conflicts)
         self._count(batch, after)
@@ -120,13 +123,13 @@ class KeyspaceApplier:
                 break
             skipped.append(row)
         after = cp.copy()
-        after.applied_seq = skipped[-1][0]
+        after.applied_seq, after.source_position = skipped[-1][0], skipped[-1][1]
         self._sink.save_checkpoint(after.to_json())
         cp.__dict__.update(after.__dict__)
         return len(skipped)
 
     # -- control rows -----------------------------------------------------------------
-    def _control(self, control: dict[str, Any], seq: int, commit_time: float, cp: Checkpoint) -> None:
+    def _control(self, control: dict[str, Any], seq: int, position: Any, commit_time: float, cp: Checkpoint) -> None:
         after = cp.copy()
         op = control["op"]
         if op == SNAPSHOT_BEGIN:
@@ -154,7 +157,7 @@ class KeyspaceApplier:
         elif op == CLEAR:
             deleted = self._sink.clear(control["db"], control.get("prefixes"))
             log.warning("cleared %d keys in destination db %s after a flush at the source", deleted, control["db"])
-        after.applied_seq = seq
+        after.applied_seq, after.source_position = seq, position
         after.applied_commit_time = max(cp.applied_commit_time or 0.0, commit_time)
         self._sink.save_checkpoint(after.to_json())
         cp.__dict__.update(after.__dict__)

@@ -4,7 +4,9 @@ Like the table runner, a run starts from the committed checkpoints, so the
 agent simply runs again after any failure. The change log is only trusted
 when the destination's checkpoint says a snapshot was started through it;
 otherwise (fresh task, lost change log, lost destination, changed objects) the
-log is emptied and the reader starts over with a full resync.
+log is emptied and the reader starts over with a full resync. A new owner in the
+cluster runtime, whose change log stayed on the former owner's host, reads the
+source again from the checkpoint's `source_position` instead.
 """
 
 from __future__ import annotations
@@ -81,6 +83,15 @@ class KeyspaceRunner(PipelineRunner):
             reason = "the selected databases changed"
         if reason is None:
             return
+        if self._takes_over(emptied, cp) and current == wanted:
+            # A new owner in the cluster runtime: the former owner's change log stayed on its host.
+            log.info("reading the source again from the destination checkpoint's position %s",
+                     self.connector.source(self.spec).describe_position(cp.source_position))
+            changelog.reset()
+            changelog.set_reader_position(cp.source_position)
+            cp.applied_seq = changelog.last_seq()
+            sink.save_checkpoint(cp.to_json())
+            return
         if cp.tables:
             log.warning("%s: copying everything again (full resync)", reason)
         if shared:
@@ -97,6 +108,12 @@ class KeyspaceRunner(PipelineRunner):
             changelog.reset()
             cp.applied_seq = changelog.last_seq()
         sink.save_checkpoint(cp.to_json())
+
+    def _takes_over(self, emptied: bool, cp: Checkpoint) -> bool:
+        """True for a new owner (cluster runtime: a fencing token, and no change log of its own) of a
+        task whose destination checkpoint says where the source stream resumes."""
+        return (self.spec.fencing_token is not None and emptied and not self.spec.shares_log
+                and bool(cp.tables) and cp.source_position is not None)
 
     def _concurrent_writes(self) -> ConcurrentWrites | None:
         peer = peer_changelog(self.changelog_path, self.spec.peer)

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from dtsctl.engine.checkpoint import CANNOT_FENCE
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.errors import FatalError
 from dtsctl.errors import DtsError
@@ -248,8 +249,7 @@ class Sink(ABC):
         checkpoint from now on, stopping a former owner's open transaction; FatalError when a newer
         owner already did. Every later checkpoint write carries the token and is refused once a newer
         one was written. Destinations that cannot do this do not run on the cluster runtime."""
-        raise FatalError("this destination cannot fence a former owner of the task, so the task cannot run on the "
-                         "cluster runtime (MySQL and MariaDB destinations can); run it on the local runtime")
+        raise FatalError(CANNOT_FENCE)
 
     @abstractmethod
     def load_checkpoint(self) -> dict[str, Any] | None:
@@ -258,6 +258,10 @@ class Sink(ABC):
     @abstractmethod
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store this task's checkpoint on its own (progress that carries no data)."""
+
+    @abstractmethod
+    def empty_table(self, database: str, table: str) -> None:
+        """Delete every row of a copied table (a re-seed copies it again); a missing table is left so."""
 
     @abstractmethod
     def row_count(self, database: str, table: str) -> int | None:

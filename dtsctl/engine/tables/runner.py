@@ -12,7 +12,7 @@ from dtsctl.engine.applier_status import ApplierStatus
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress, load_after_precheck
 from dtsctl.engine.conflicts import Conflicts
-from dtsctl.engine.errors import FatalError
+from dtsctl.engine.errors import FatalError, PositionLost
 from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
@@ -36,6 +36,7 @@ class TaskRunner(PipelineRunner):
                  stop: threading.Event, on_commit: Callable[[], None]) -> None:
         super().__init__(pipeline.spec, changelog_path, progress, stop, on_commit)
         self.pipeline = pipeline
+        self._reseeding = False  # the source lost the stream's position: copy everything again
 
     def _source(self) -> Source:
         return self.pipeline.source()
@@ -62,6 +63,18 @@ class TaskRunner(PipelineRunner):
         return self.pipeline.sink(self.spec.origin)
 
     def run(self) -> Outcome:
+        """Run until stopped (or a migration completes). A source that no longer has the stream's
+        position fails the task, unless it declares `on_position_lost: reseed` (and copies)."""
+        while True:
+            try:
+                return self._run()
+            except PositionLost as lost:
+                if not self.spec.reseed_on_lost_position or "full" not in self.spec.phases:
+                    raise
+                log.warning("%s: copying everything again (on_position_lost: reseed)", lost.what)
+                self._reseeding = True
+
+    def _run(self) -> Outcome:
         source, sink = self._source(), self._sink()
         changelog: ChangeLog | None = None
         reader: Reader | None = None
@@ -77,6 +90,8 @@ class TaskRunner(PipelineRunner):
                 self._start_stream(changelog, source, sink, cp)
             plans, schemas = self._selection(source)
             self._reconcile(cp, plans, sink)
+            if self._reseeding:
+                self._reseed(cp, plans, sink)
             throttle = self.spec.throttle(self.stop)
             appended = threading.Event()
             if self.spec.incremental:
@@ -157,6 +172,20 @@ class TaskRunner(PipelineRunner):
         if changed:
             sink.save_checkpoint(cp.to_json())
             self.progress.committed(cp)
+
+    def _reseed(self, cp: Checkpoint, plans: list[TablePlan], sink: Sink) -> None:
+        """Start the copy and the stream over: the copied tables are emptied (rows deleted at the
+        source meanwhile must go too), then copied again from a new stream start (`_start_stream`).
+        Crash-safe: until the checkpoint is saved the stream fails again and this runs again."""
+        for plan in plans:
+            sink.empty_table(plan.dest_database, plan.dest_table)
+            table = cp.tables[plan.name]
+            table.copy_done, table.last_key, table.rows_copied, table.copy_end = False, None, 0, None
+        cp.applied_seq, cp.stream_started, cp.source_position = 0, False, None
+        cp.ddl_pending_seq = cp.replay_until_seq = None
+        sink.save_checkpoint(cp.to_json())
+        self.progress.committed(cp)
+        self._reseeding = False
 
     def _start_stream(self, changelog: ChangeLog, source: Source, sink: Sink, cp: Checkpoint) -> None:
         """Fix the stream's start before the first snapshot read, so no change falls in a gap."""

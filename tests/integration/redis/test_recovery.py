@@ -7,7 +7,8 @@ import signal
 import threading
 
 from tests.integration.agent_process import process_ended
-from tests.integration.redis.conftest import endpoint, wait_equal, wait_for
+from dtsctl.runtime.layout import EXIT_FATAL
+from tests.integration.redis.conftest import endpoint, key_space, wait_equal, wait_for
 from tests.integration.redis.data import seed, write_load
 
 
@@ -60,7 +61,7 @@ def test_source_restarted_without_persistence_resyncs_and_converges(redis_factor
     server = redis_factory()
     source, destination = server.client(), flush_redis(redis_destination)
     seed(source)
-    task = make_task(endpoint(server), endpoint(redis_destination))
+    task = make_task(endpoint(server), endpoint(redis_destination), on_position_lost="reseed")
     task.apply()
     task.wait_incremental()
     wait_equal(source, destination)
@@ -75,17 +76,27 @@ def test_source_restarted_without_persistence_resyncs_and_converges(redis_factor
     assert "full resync" in task.log.read_text()
 
 
-def test_backlog_overflow_while_stopped_leads_to_full_resync(redis_factory, redis_destination, flush_redis,
-                                                             make_task):
+def test_backlog_overflow_while_stopped_fails_clearly_then_reseeds_once_declared(redis_factory, redis_destination,
+                                                                               flush_redis, make_task):
     server = redis_factory(config=["repl-backlog-size 16kb"])
     source, destination = server.client(), flush_redis(redis_destination)
     seed(source, count=10)
     task = make_task(endpoint(server), endpoint(redis_destination))
     task.apply()
     task.wait_incremental()
+    wait_equal(source, destination)
     assert task.stop() == 0
     _fill(source, 5000, "while-stopped:")  # far more than 16 kB of writes
     source.delete("str:1")
+    before = key_space(destination)
+    task.start()
+    assert task.process is not None and task.process.wait(timeout=60) == EXIT_FATAL
+    error = task.status()["last_error"]
+    assert "the source can no longer continue its replication stream from" in error, error
+    assert "repl-backlog-size" in error and "on_position_lost: reseed" in error, error
+    assert key_space(destination) == before, "nothing was cleared or copied"
+    task.attributes["on_position_lost"] = "reseed"  # what `apply` does with the declaration changed
+    task.write_config()
     task.start()
     status = task.wait_status(lambda s: s["full_resyncs"] == 1 and s["phase"] == "incremental", timeout=60,
                               what="a full resync")

@@ -231,3 +231,21 @@ def test_problems_of_a_valid_task_with_an_unknown_destination_are_all_listed(wri
         "main.dts.yaml:4: task.t: unknown endpoint `nope`; declared endpoints are ['a']",
         "main.dts.yaml:4: task.t: objects[0] (database main) needs `tables: [...]` or `all: true`",
     ]
+
+
+def test_on_position_lost_takes_fail_or_reseed_and_reseed_needs_a_copy(write, problems, load) -> None:
+    task = "tasks:\n  t: {type: synchronization, source: a, destination: b, objects: [{database: main, all: true}], "
+    root = write({"main.dts.yaml": SQLITE_PAIR + task + "on_position_lost: resync}\n"})
+    assert problems(root) == ['main.dts.yaml:5: task.t.on_position_lost: got "resync"; expected fail or reseed, '
+                              "e.g. `on_position_lost: reseed`"]
+    root = write({"main.dts.yaml": SQLITE_PAIR + task + "phases: [incremental], on_position_lost: reseed}\n"})
+    assert problems(root) == ["main.dts.yaml:5: task.t: `on_position_lost: reseed` copies everything again: it "
+                              "needs `full` in `phases`"]
+    root = write({"main.dts.yaml": SQLITE_PAIR + "tasks:\n  t: {type: subscription, source: a, "
+                                                 "objects: [{database: main, all: true}], on_position_lost: reseed}\n"})
+    assert problems(root) == ["main.dts.yaml:5: task.t: `on_position_lost` is for tasks with a destination "
+                              "(a subscription always resyncs)"]
+    root = write({"main.dts.yaml": SQLITE_PAIR + task + "on_position_lost: fail}\n"})
+    assert "on_position_lost" not in load(root).resources[0].attributes  # the default: recorded tasks plan no change
+    root = write({"main.dts.yaml": SQLITE_PAIR + task + "on_position_lost: reseed}\n"})
+    assert load(root).resources[0].attributes["on_position_lost"] == "reseed"
