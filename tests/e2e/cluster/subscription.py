@@ -14,9 +14,9 @@ from tests.servers.nats import USER
 TTL = 10
 
 
-def declaration(etcd: list[str], nats: list[str], prefix: str, source: str, database: str, group: str) -> str:
-    """A subscription `task.feed` on table `items` of `database`, one consumer group, on the etcd runtime
-    with its records in NATS (`source`: the endpoint's flow mapping)."""
+def declaration(etcd: list[str], nats: list[str], prefix: str, source: str, database: str, groups: str) -> str:
+    """A subscription `task.feed` on table `items` of `database` on the etcd runtime with its records in
+    NATS (`source`: the endpoint's flow mapping; `groups`: the `consumer_groups` value)."""
     return f"""
         workspace:
           runtime:
@@ -32,7 +32,7 @@ def declaration(etcd: list[str], nats: list[str], prefix: str, source: str, data
             type: subscription
             source: src
             objects: [{{database: {database}, tables: [items]}}]
-            consumer_groups: [{group}]
+            consumer_groups: {groups}
             retry: {{connection_minutes: 5, other_minutes: 5}}
         """
 

@@ -32,9 +32,9 @@ def nats_cluster():
     cluster.close()
 
 
-def consume(workspace: Workspace, *args: str) -> list[dict]:
+def consume(workspace: Workspace, *args: str, group: str = "cache") -> list[dict]:
     # an idle source still gets a heartbeat record every 5 s: stop after 3 s without records
-    result = workspace.run("consume", "task.feed", "--group", "cache", "--timeout", "3", *args, env=NATS_ENV)
+    result = workspace.run("consume", "task.feed", "--group", group, "--timeout", "3", *args, env=NATS_ENV)
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
@@ -47,7 +47,7 @@ def test_records_in_jetstream_survive_the_owning_host_and_are_read_exactly_once(
         nodes.append(NodeProcess(tmp_path / "hosts", name, etcd.endpoints, PREFIX,
                                  env={"DTSCTL_SECRET_SRC_PASSWORD": "", **NATS_ENV}).start())
     source = f"{{engine: mysql, host: 127.0.0.1, port: {src.port}, user: root, password: ''}}"
-    workspace.write("main.dts.yaml", declaration(etcd.endpoints, nats_cluster.urls, PREFIX, source, database, "cache"))
+    workspace.write("main.dts.yaml", declaration(etcd.endpoints, nats_cluster.urls, PREFIX, source, database, "[cache]"))
     workspace.run("apply", "--auto-approve")
     # phase incremental: the stream's start on the source is fixed, what is written from now on is recorded
     owner = wait_for(lambda: workspace.status("task.feed").get("phase") == "incremental"
@@ -85,6 +85,14 @@ def test_records_in_jetstream_survive_the_owning_host_and_are_read_exactly_once(
     rest = consume(workspace)
     assert_each_row_once(first + rest, rows)
     assert [r for r in consume(workspace) if r["op"] != "heartbeat"] == []  # all committed
+
+    # a group added in place: the owning node's agent restarts with it, and it reads from the earliest record
+    workspace.write("main.dts.yaml", declaration(etcd.endpoints, nats_cluster.urls, PREFIX, source, database,
+                                                 "{cache: {}, audit: {start: earliest}}"))
+    assert "~ task.feed" in workspace.run("apply", "--auto-approve").stdout
+    wait_for(lambda: [g["name"] for g in json.loads(workspace.run("status", "--json", env=NATS_ENV).stdout)["tasks"][0]
+                      ["subscription"]["groups"]] == ["audit", "cache"], timeout=60, what="the new group")
+    assert_each_row_once(consume(workspace, group="audit"), rows)
 
     record_store = record_store_attribute({"backend": "etcd", "prefix": PREFIX,
                                            "subscriptions": {"nats": nats_cluster.urls, "username": USER}},

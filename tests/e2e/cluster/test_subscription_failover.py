@@ -53,7 +53,7 @@ def test_a_consumer_in_another_namespace_reads_every_row_once_across_a_killed_ho
     nodes += [NodeProcess(tmp_path / "hosts", f"n{i}", etcd.endpoints, PREFIX, slots=1, env=env,
                           wrap=network.wrap(i)).start() for i in range(3)]
     source = f"{{engine: mysql, host: {network.gateway}, port: {src.port}, user: dts, password: {PASSWORD}}}"
-    workspace.write("main.dts.yaml", declaration(etcd.endpoints, nats_cluster.urls, PREFIX, source, database, "audit"))
+    workspace.write("main.dts.yaml", declaration(etcd.endpoints, nats_cluster.urls, PREFIX, source, database, "[audit]"))
     workspace.run("apply", "--auto-approve")
     store = EtcdStore(Runtime(backend="etcd", endpoints=etcd.endpoints, prefix=PREFIX))
 
