@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,14 +265,28 @@ def write_backlog(src: MariaDBServer, first_id: int, count: int, rows_per_transa
         thread.join()
 
 
-def catch_up_rate(dst: MariaDBServer, changes: int, stop: Callable[[], None], resume: Callable[[], None]) -> float:
-    """Rows/s applied from `resume()` until `changes` rows written during `stop()` have arrived."""
+def catch_up_rate(src: MariaDBServer, dst: MariaDBServer, changes: int, stop: Callable[[], None],
+                  resume: Callable[[], None], agent_cpu: Callable[[], float]) -> tuple[float, tuple[float, ...]]:
+    """Rows/s applied from `resume()` until `changes` rows written during `stop()` have arrived, and
+    the CPU seconds of (source server, destination server, `agent_cpu`) meanwhile."""
     target = rows_in(dst, "orders") + changes
     stop()
+    cpu, agent_start = CpuUse(src, dst), agent_cpu()
     start = time.monotonic()
     resume()
     done = wait_until(lambda: rows_in(dst, "orders") >= target, timeout=3600, poll=0.02)
-    return changes / (done - start)
+    source, destination, _ = cpu.seconds()
+    return changes / (done - start), (source, destination, agent_cpu() - agent_start)
+
+
+def agent_tree_cpu(workspace: Path) -> float:
+    """CPU seconds of the task's agent and its reader process, summed; 0 while no agent runs (a
+    paused task's agent exits, so a catch-up's figure includes its new agent's start)."""
+    try:
+        pid = int((workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid").read_text())
+        return sum(map(cpu_seconds, agent_processes(pid)))
+    except (OSError, ValueError):
+        return 0.0
 
 
 def paced_lag(src: MariaDBServer, dst: MariaDBServer, first_id: int, rate: int, seconds: float) -> tuple[float, float]:
@@ -360,8 +375,9 @@ def record_agent_tree(workspace: Path, output: Path) -> subprocess.Popen:
 
 
 def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Path | None = None
-                ) -> dict[str, tuple[float, float, float, float, float]]:
-    """Per side: (single-row rows/s, 10-row rows/s, lag p50, lag p99, agent peak MB)."""
+                ) -> dict[str, tuple[Any, ...]]:
+    """Per side: (single-row rows/s, 10-row rows/s, lag p50, lag p99, agent peak MB, and the CPU
+    seconds of each catch-up: source, destination, agent)."""
     results = {}
     for name in ("native replica", "dtsctl"):
         src, dst = server(10), server(11)
@@ -398,24 +414,30 @@ def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Pa
                     if profile is not None and not profiler:
                         profiler.append(record_agent_tree(workspace, profile))
 
-            single = catch_up_rate(dst, changes, pause(1, 1), resume)
+            agent_cpu = (lambda: 0.0) if native else (lambda: agent_tree_cpu(workspace))
+            single, single_cpu = catch_up_rate(src, dst, changes, pause(1, 1), resume, agent_cpu)
             for running in profiler:
                 running.send_signal(signal.SIGINT)
                 running.wait(timeout=60)
-            grouped = catch_up_rate(dst, changes, pause(changes + 1, 10), resume)
+            grouped, grouped_cpu = catch_up_rate(src, dst, changes, pause(changes + 1, 10), resume, agent_cpu)
             p50, p99 = paced_lag(src, dst, 2 * changes + 1, rate, seconds)
             peak = 0.0
             if memory is not None:
                 memory.halt.set()
                 memory.join()
                 peak = memory.peak_mb
-            results[name] = (single, grouped, p50, p99, peak)
+            results[name] = (single, grouped, p50, p99, peak, single_cpu, grouped_cpu)
             if name == "dtsctl":
                 dtsctl(workspace, "destroy", "--auto-approve")
         finally:
             src.close()
             dst.close()
     return results
+
+
+def catch_up_cpu(used: tuple[float, ...]) -> str:
+    source, destination, agent = used
+    return f"source {source:.1f} + destination {destination:.1f} + agent {agent:.1f} = {sum(used):.1f}"
 
 
 def cpu_line(used: tuple[float, ...]) -> str:
@@ -482,12 +504,15 @@ def main() -> int:
         print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {cpu_line(copy_cpu)}; "
               f"{copy_rate / dump_rate:.2f}× the baseline; agent peak RSS {copy_rss:.0f} MB")
     if stream:
-        (native_single, native_grouped, native_p50, native_p99, _) = stream["native replica"]
-        (single, grouped, p50, p99, peak) = stream["dtsctl"]
+        (native_single, native_grouped, native_p50, native_p99, _, native_single_cpu, native_grouped_cpu) = \
+            stream["native replica"]
+        (single, grouped, p50, p99, peak, single_cpu, grouped_cpu) = stream["dtsctl"]
         print(f"catch-up, single-row txns   native replica {native_single:10,.0f} rows/s   dtsctl {single:10,.0f} rows/s"
               f"   {single / native_single:.2f}×")
+        print(f"    CPU s: native {catch_up_cpu(native_single_cpu)}; dtsctl {catch_up_cpu(single_cpu)}")
         print(f"catch-up, 10-row txns       native replica {native_grouped:10,.0f} rows/s   dtsctl {grouped:10,.0f} rows/s"
               f"   {grouped / native_grouped:.2f}×")
+        print(f"    CPU s: native {catch_up_cpu(native_grouped_cpu)}; dtsctl {catch_up_cpu(grouped_cpu)}")
         print(f"lag at {args.paced_rate} rows/s         native replica p50 {native_p50 * 1000:.0f} ms, p99 "
               f"{native_p99 * 1000:.0f} ms   dtsctl p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
         print(f"agent resident memory       dtsctl peak {peak:.0f} MB (its processes summed)")
