@@ -266,27 +266,40 @@ def write_backlog(src: MariaDBServer, first_id: int, count: int, rows_per_transa
 
 
 def catch_up_rate(src: MariaDBServer, dst: MariaDBServer, changes: int, stop: Callable[[], None],
-                  resume: Callable[[], None], agent_cpu: Callable[[], float]) -> tuple[float, tuple[float, ...]]:
+                  resume: Callable[[], None], agent: AgentCpu | None) -> tuple[float, tuple[float, ...]]:
     """Rows/s applied from `resume()` until `changes` rows written during `stop()` have arrived, and
-    the CPU seconds of (source server, destination server, `agent_cpu`) meanwhile."""
+    the CPU seconds of (source server, destination server, `agent`) meanwhile."""
     target = rows_in(dst, "orders") + changes
     stop()
-    cpu, agent_start = CpuUse(src, dst), agent_cpu()
+    cpu = CpuUse(src, dst)
+    if agent is not None:
+        agent.start()
     start = time.monotonic()
     resume()
     done = wait_until(lambda: rows_in(dst, "orders") >= target, timeout=3600, poll=0.02)
     source, destination, _ = cpu.seconds()
-    return changes / (done - start), (source, destination, agent_cpu() - agent_start)
+    return changes / (done - start), (source, destination, 0.0 if agent is None else agent.seconds())
 
 
-def agent_tree_cpu(workspace: Path) -> float:
-    """CPU seconds of the task's agent and its reader process, summed; 0 while no agent runs (a
-    paused task's agent exits, so a catch-up's figure includes its new agent's start)."""
-    try:
-        pid = int((workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid").read_text())
-        return sum(map(cpu_seconds, agent_processes(pid)))
-    except (OSError, ValueError):
-        return 0.0
+class AgentCpu:
+    """CPU seconds the task's agent and its reader process used since `start`, summed. A paused
+    task's agent exits, so a catch-up's figure includes its new agent's start."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.pid_file = workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid"
+        self.before: dict[int, float] = {}
+
+    def _now(self) -> dict[int, float]:
+        try:
+            return {pid: cpu_seconds(pid) for pid in agent_processes(int(self.pid_file.read_text()))}
+        except (OSError, ValueError):
+            return {}
+
+    def start(self) -> None:
+        self.before = self._now()
+
+    def seconds(self) -> float:
+        return sum(used - self.before.get(pid, 0.0) for pid, used in self._now().items())
 
 
 def paced_lag(src: MariaDBServer, dst: MariaDBServer, first_id: int, rate: int, seconds: float) -> tuple[float, float]:
@@ -414,7 +427,7 @@ def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Pa
                     if profile is not None and not profiler:
                         profiler.append(record_agent_tree(workspace, profile))
 
-            agent_cpu = (lambda: 0.0) if native else (lambda: agent_tree_cpu(workspace))
+            agent_cpu = None if native else AgentCpu(workspace)
             single, single_cpu = catch_up_rate(src, dst, changes, pause(1, 1), resume, agent_cpu)
             for running in profiler:
                 running.send_signal(signal.SIGINT)
