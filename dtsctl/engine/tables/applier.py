@@ -247,6 +247,8 @@ def _extend_copy_ends(cp: Checkpoint, batch: list[tuple[int, Transaction]],
     like changes a full copy may hold (a repair is a small copy)."""
     for _, tx in batch:
         for event in tx.events:
+            if not event.repair:
+                continue
             progress = cp.tables.get(f"{event.database}.{event.table}")
-            if event.repair and progress is not None and progress.copy_end is not None:
+            if progress is not None and progress.copy_end is not None:
                 progress.copy_end = max(progress.copy_end, list(order(event.position)))
