@@ -44,7 +44,7 @@ _TABLE_MAP_POST_HEADER = 8
 _SKIP = object()  # a packet read and dropped, as the library drops it
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Gtid:
     domain_id: int
     server_id: int
@@ -52,13 +52,13 @@ class Gtid:
     flags: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Xid:
     log_pos: int
     timestamp: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Rows:
     """A rows event of a table with a row decoder; `images()` decodes its rows."""
 
