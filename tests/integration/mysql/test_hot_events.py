@@ -15,7 +15,7 @@ from dtsctl.connectors.mysql.connection import settings
 from dtsctl.connectors.mysql.hot_events import Gtid, HotStreamReader, Rows, Xid
 from dtsctl.connectors.mysql.row_decoder import Decoders, library_rows
 from tests.integration.mysql.conftest import endpoint
-from tests.integration.mysql.test_types_and_ddl import FULL, TYPES
+from tests.integration.mysql.test_row_decoder import write_types
 
 _EVENTS = [MariadbGtidEvent, QueryEvent, XidEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent]
 _OPS = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
@@ -62,11 +62,8 @@ def _read(reader: BinLogStreamReader) -> tuple[list[tuple[Any, ...]], Counter[ty
 def test_hot_reader_matches_the_library(mariadb_source, fresh_database):
     server = mariadb_source
     db = fresh_database(server)
-    start = server.gtid_binlog_pos()
-    server.execute(f"CREATE TABLE `{db}`.types {TYPES}")
+    start = write_types(server, db)
     server.execute(f"CREATE TABLE `{db}`.plain (id INT PRIMARY KEY, v VARCHAR(20))")
-    server.execute(f"INSERT INTO `{db}`.types VALUES {FULL}", 1)
-    server.execute(f"INSERT INTO `{db}`.types (id) VALUES (2)")
     for number in range(20):
         server.execute(f"INSERT INTO `{db}`.plain VALUES (%s, 'a')", number)
     server.execute(f"UPDATE `{db}`.plain SET v = 'b' WHERE id < 10")
