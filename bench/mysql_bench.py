@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,14 +265,41 @@ def write_backlog(src: MariaDBServer, first_id: int, count: int, rows_per_transa
         thread.join()
 
 
-def catch_up_rate(dst: MariaDBServer, changes: int, stop: Callable[[], None], resume: Callable[[], None]) -> float:
-    """Rows/s applied from `resume()` until `changes` rows written during `stop()` have arrived."""
+def catch_up_rate(src: MariaDBServer, dst: MariaDBServer, changes: int, stop: Callable[[], None],
+                  resume: Callable[[], None], agent: AgentCpu | None) -> tuple[float, tuple[float, ...]]:
+    """Rows/s applied from `resume()` until `changes` rows written during `stop()` have arrived, and
+    the CPU seconds of (source server, destination server, `agent`) meanwhile."""
     target = rows_in(dst, "orders") + changes
     stop()
+    cpu = CpuUse(src, dst)
+    if agent is not None:
+        agent.start()
     start = time.monotonic()
     resume()
     done = wait_until(lambda: rows_in(dst, "orders") >= target, timeout=3600, poll=0.02)
-    return changes / (done - start)
+    source, destination, _ = cpu.seconds()
+    return changes / (done - start), (source, destination, 0.0 if agent is None else agent.seconds())
+
+
+class AgentCpu:
+    """CPU seconds the task's agent and its reader process used since `start`, summed. A paused
+    task's agent exits, so a catch-up's figure includes its new agent's start."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.pid_file = workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid"
+        self.before: dict[int, float] = {}
+
+    def _now(self) -> dict[int, float]:
+        try:
+            return {pid: cpu_seconds(pid) for pid in agent_processes(int(self.pid_file.read_text()))}
+        except (OSError, ValueError):
+            return {}
+
+    def start(self) -> None:
+        self.before = self._now()
+
+    def seconds(self) -> float:
+        return sum(used - self.before.get(pid, 0.0) for pid, used in self._now().items())
 
 
 def paced_lag(src: MariaDBServer, dst: MariaDBServer, first_id: int, rate: int, seconds: float) -> tuple[float, float]:
@@ -360,8 +388,9 @@ def record_agent_tree(workspace: Path, output: Path) -> subprocess.Popen:
 
 
 def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Path | None = None
-                ) -> dict[str, tuple[float, float, float, float, float]]:
-    """Per side: (single-row rows/s, 10-row rows/s, lag p50, lag p99, agent peak MB)."""
+                ) -> dict[str, tuple[Any, ...]]:
+    """Per side: (single-row rows/s, 10-row rows/s, lag p50, lag p99, agent peak MB, and the CPU
+    seconds of each catch-up: source, destination, agent)."""
     results = {}
     for name in ("native replica", "dtsctl"):
         src, dst = server(10), server(11)
@@ -398,24 +427,30 @@ def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Pa
                     if profile is not None and not profiler:
                         profiler.append(record_agent_tree(workspace, profile))
 
-            single = catch_up_rate(dst, changes, pause(1, 1), resume)
+            agent_cpu = None if native else AgentCpu(workspace)
+            single, single_cpu = catch_up_rate(src, dst, changes, pause(1, 1), resume, agent_cpu)
             for running in profiler:
                 running.send_signal(signal.SIGINT)
                 running.wait(timeout=60)
-            grouped = catch_up_rate(dst, changes, pause(changes + 1, 10), resume)
+            grouped, grouped_cpu = catch_up_rate(src, dst, changes, pause(changes + 1, 10), resume, agent_cpu)
             p50, p99 = paced_lag(src, dst, 2 * changes + 1, rate, seconds)
             peak = 0.0
             if memory is not None:
                 memory.halt.set()
                 memory.join()
                 peak = memory.peak_mb
-            results[name] = (single, grouped, p50, p99, peak)
+            results[name] = (single, grouped, p50, p99, peak, single_cpu, grouped_cpu)
             if name == "dtsctl":
                 dtsctl(workspace, "destroy", "--auto-approve")
         finally:
             src.close()
             dst.close()
     return results
+
+
+def catch_up_cpu(used: tuple[float, ...]) -> str:
+    source, destination, agent = used
+    return f"source {source:.1f} + destination {destination:.1f} + agent {agent:.1f} = {sum(used):.1f}"
 
 
 def cpu_line(used: tuple[float, ...]) -> str:
@@ -482,12 +517,15 @@ def main() -> int:
         print(f"full copy      dtsctl migration         {copy_rate:12,.0f} rows/s  {cpu_line(copy_cpu)}; "
               f"{copy_rate / dump_rate:.2f}× the baseline; agent peak RSS {copy_rss:.0f} MB")
     if stream:
-        (native_single, native_grouped, native_p50, native_p99, _) = stream["native replica"]
-        (single, grouped, p50, p99, peak) = stream["dtsctl"]
+        (native_single, native_grouped, native_p50, native_p99, _, native_single_cpu, native_grouped_cpu) = \
+            stream["native replica"]
+        (single, grouped, p50, p99, peak, single_cpu, grouped_cpu) = stream["dtsctl"]
         print(f"catch-up, single-row txns   native replica {native_single:10,.0f} rows/s   dtsctl {single:10,.0f} rows/s"
               f"   {single / native_single:.2f}×")
+        print(f"    CPU s: native {catch_up_cpu(native_single_cpu)}; dtsctl {catch_up_cpu(single_cpu)}")
         print(f"catch-up, 10-row txns       native replica {native_grouped:10,.0f} rows/s   dtsctl {grouped:10,.0f} rows/s"
               f"   {grouped / native_grouped:.2f}×")
+        print(f"    CPU s: native {catch_up_cpu(native_grouped_cpu)}; dtsctl {catch_up_cpu(grouped_cpu)}")
         print(f"lag at {args.paced_rate} rows/s         native replica p50 {native_p50 * 1000:.0f} ms, p99 "
               f"{native_p99 * 1000:.0f} ms   dtsctl p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
         print(f"agent resident memory       dtsctl peak {peak:.0f} MB (its processes summed)")

@@ -85,9 +85,11 @@ def resolve_concurrent(peer: PeerWrites | None, changes: Sequence[Change],
     """`changes` in order, each one written concurrently on the destination replaced by what
     `on_clash` makes of it (None: dropped). `seen_and_key` gives a change's peer_seen (None:
     not checked) and the key it writes."""
+    if peer is None:
+        return list(changes)
     checked = [(index, seen, key) for index, change in enumerate(changes)
                for seen, key in (seen_and_key(change),) if seen is not None]
-    if peer is None or not checked:
+    if not checked:
         return list(changes)
     clashes = peer.concurrent([(seen, [key]) for _, seen, key in checked])
     clashing = {index for (index, _, _), clash in zip(checked, clashes) if clash}

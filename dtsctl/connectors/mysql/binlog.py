@@ -22,7 +22,6 @@ import time
 from typing import Any, Callable
 
 import pymysql
-from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import (HeartbeatLogEvent, MariadbGtidEvent, QueryEvent, RotateEvent,
                                       XidEvent)
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
@@ -30,8 +29,9 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 from dtsctl.connectors.mysql import ddl
 from dtsctl.connectors.mysql import position as positions
 from dtsctl.connectors.mysql.connection import settings
+from dtsctl.connectors.mysql.hot_events import Gtid, HotStreamReader, Rows, Xid
 from dtsctl.connectors.mysql.schema import CHECKPOINT_TABLE, META_DATABASE, ORIGIN_COLUMN
-from dtsctl.connectors.mysql.row_decoder import Decoders
+from dtsctl.connectors.mysql.row_decoder import Decoders, Images
 from dtsctl.engine.events import ChangeEvent, Op, SchemaChange, Transaction
 from dtsctl.engine.peer_writes import row_key
 
@@ -99,7 +99,8 @@ class BinlogStream(threading.Thread):
         self._halt.set()
 
     def run(self) -> None:
-        reader = BinLogStreamReader(
+        reader = HotStreamReader(
+            self._decoders,
             connection_settings=settings(self._endpoint),
             server_id=self._server_id,
             auto_position=self._start.get("gtid") or "",
@@ -131,8 +132,16 @@ class BinlogStream(threading.Thread):
         return sorted(self._databases | extra)
 
     # -- events ---------------------------------------------------------------------
-    def _handle(self, event: Any, reader: BinLogStreamReader) -> None:
-        if isinstance(event, RotateEvent):
+    def _handle(self, event: Any, reader: HotStreamReader) -> None:
+        if type(event) is Rows:  # the hot events first (dtsctl.connectors.mysql.hot_events)
+            if self._open and not self._skipping:
+                self._rows(event.schema, event.table, event.op, event.log_pos, event.timestamp, event.images)
+        elif type(event) is Xid:
+            if self._open and not self._skipping:
+                self._commit(event.log_pos, event.timestamp)
+        elif type(event) is Gtid:
+            self._begin(event)
+        elif isinstance(event, RotateEvent):
             if event.timestamp == 0:  # artificial: sent when a dump connection starts or changes file
                 if self._connected:
                     raise Reconnected()
@@ -145,13 +154,14 @@ class BinlogStream(threading.Thread):
         elif self._skipping or not self._open:
             return
         elif isinstance(event, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
-            self._rows(event)
+            self._rows(event.schema, event.table, _OPERATIONS[type(event)], event.packet.log_pos, event.timestamp,
+                       lambda: self._decoders.rows(event))
         elif isinstance(event, XidEvent):
             self._commit(event.packet.log_pos, event.timestamp)
         elif isinstance(event, QueryEvent):
             self._query(event)
 
-    def _begin(self, event: MariadbGtidEvent) -> None:
+    def _begin(self, event: MariadbGtidEvent | Gtid) -> None:
         self._pending = []
         self._tagged = False
         self._keys = []
@@ -162,24 +172,25 @@ class BinlogStream(threading.Thread):
         self._open = True
         self._gtid = (event.domain_id, event.server_id, event.gtid_seq_no)
 
-    def _rows(self, event: Any) -> None:
-        if event.schema == META_DATABASE:
-            if self._dropped_origin is not None and event.table == CHECKPOINT_TABLE:
-                for row in event.rows:
-                    values = row.get("after_values") or row.get("values") or {}
+    def _rows(self, schema: str, table: str, op: Op, log_pos: int, timestamp: int,
+              images: Callable[[], list[Images]]) -> None:
+        """A rows event, the library's or a hot one: `images` decodes its rows."""
+        if schema == META_DATABASE:
+            if self._dropped_origin is not None and table == CHECKPOINT_TABLE:
+                for before, after in images():
+                    values = after or before or {}
                     if values.get(ORIGIN_COLUMN) == self._dropped_origin:
                         self._tagged = True
                         self._peer_applied = max(self._peer_applied, _applied_seq(values.get("data")))
             return
-        if not self._wanted(event.schema, event.table):
+        if not self._wanted(schema, table):
             return
-        pos = {"file": self._file, "pos": event.packet.log_pos}
-        op = _OPERATIONS[type(event)]
-        timestamp = float(event.timestamp)
-        for before, after in self._decoders.rows(event):
-            self._pending.append(ChangeEvent(event.schema, event.table, op, before, after, timestamp, pos))
+        pos = {"file": self._file, "pos": log_pos}
+        when = float(timestamp)
+        for before, after in images():
+            self._pending.append(ChangeEvent(schema, table, op, before, after, when, pos))
             if self._dropped_origin is not None:
-                self._record_keys(event.schema, event.table, before, after)
+                self._record_keys(schema, table, before, after)
 
     def _record_keys(self, database: str, table: str, *images: dict[str, Any] | None) -> None:
         key = self._table_keys.get((database, table))

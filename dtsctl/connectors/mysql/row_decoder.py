@@ -59,21 +59,27 @@ class TableDecoder:
         packet = event.packet
         wrapper_left = event.event_size - packet.read_bytes
         start = packet.packet._position
-        data = packet.packet._data[start:start + wrapper_left]
+        op = "update" if update else "insert" if isinstance(event, WriteRowsEvent) else "delete"
+        return self.decode(packet.packet._data, start, start + wrapper_left, op)
+
+    def decode(self, data: bytes, pos: int, end: int, op: str) -> list[Images]:
+        """The row images in `data[pos:end]`, a rows event's body after its column bitmaps."""
         image = self._image
-        pos = 0
         out: list[Images] = []
-        end = len(data)
         while pos < end:
             first, pos = image(data, pos)
-            if update:
+            if op == "update":
                 second, pos = image(data, pos)
                 out.append((first, second))
-            elif isinstance(event, WriteRowsEvent):
+            elif op == "insert":
                 out.append((None, first))
             else:
                 out.append((first, None))
         return out
+
+    def full_image(self, bitmap: bytes) -> bool:
+        """True when a rows event's columns-present bitmap names every column (a FULL image)."""
+        return bitmap == self._all_present
 
     def _image(self, data: bytes, pos: int) -> tuple[Row, int]:
         nulls = int.from_bytes(data[pos:pos + self._bitmap_bytes], "little")
@@ -106,13 +112,16 @@ class Decoders:
     def __init__(self) -> None:
         self._by_table: dict[int, tuple[Any, TableDecoder | None]] = {}
 
+    def of(self, table_id: int, table: Any) -> TableDecoder | None:
+        """The decoder of `table` (the library's table map entry for `table_id`), None if it has none."""
+        known = self._by_table.get(table_id)
+        if known is None or known[0] is not table:
+            known = self._by_table[table_id] = (table, build(table.columns))
+        return known[1]
+
     def rows(self, event: Any) -> list[Images]:
         """The row images of a write, update or delete rows event."""
-        table = event.table_map[event.table_id]
-        known = self._by_table.get(event.table_id)
-        if known is None or known[0] is not table:
-            known = self._by_table[event.table_id] = (table, build(event.columns))
-        decoder = known[1]
+        decoder = self.of(event.table_id, event.table_map[event.table_id])
         if decoder is not None and event.event_type != BINLOG.PARTIAL_UPDATE_ROWS_EVENT and event.complete:
             decoded = decoder.rows(event)
             if decoded is not None:

@@ -26,8 +26,11 @@ from dtsctl.engine.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
-MAX_TRANSACTIONS_PER_BATCH = 200
+# A destination transaction holds up to this many source transactions (its BEGIN, checkpoint
+# and COMMIT are shared by them) and events.
+MAX_TRANSACTIONS_PER_BATCH = 2000
 MAX_EVENTS_PER_BATCH = 5000
+READ_PAGE = 250
 
 
 class Applier:
@@ -115,17 +118,25 @@ class Applier:
             self._peer.forget_own_writes(self._changelog)
 
     def _next_batch(self, after_seq: int) -> list[tuple[int, Transaction]]:
+        """Whole transactions for one destination transaction, read a page at a time so that
+        records past the batch's end are not decoded for nothing."""
         batch: list[tuple[int, Transaction]] = []
         events = 0
-        for seq, tx in self._changelog.read(after_seq, MAX_TRANSACTIONS_PER_BATCH):
-            if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or _has_ddl(tx)):
-                break  # never split a transaction; a single large one still goes alone
-            batch.append((seq, tx))
-            events += len(tx.events)
-            if _has_ddl(tx):
-                break  # DDL goes alone
-            if _has_repair(tx):
-                break  # later changes see the copy end it extends (_extend_copy_ends)
+        while len(batch) < MAX_TRANSACTIONS_PER_BATCH:
+            wanted = min(READ_PAGE, MAX_TRANSACTIONS_PER_BATCH - len(batch))
+            page = self._changelog.read(after_seq, wanted)
+            for seq, tx in page:
+                if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or _has_ddl(tx)):
+                    return batch  # never split a transaction; a single large one still goes alone
+                batch.append((seq, tx))
+                events += len(tx.events)
+                if _has_ddl(tx):
+                    return batch  # DDL goes alone
+                if _has_repair(tx):
+                    return batch  # later changes see the copy end it extends (_extend_copy_ends)
+            if len(page) < wanted:
+                break  # the end of the log
+            after_seq = page[-1][0]
         return batch
 
     # -- DDL ------------------------------------------------------------------------
@@ -236,6 +247,8 @@ def _extend_copy_ends(cp: Checkpoint, batch: list[tuple[int, Transaction]],
     like changes a full copy may hold (a repair is a small copy)."""
     for _, tx in batch:
         for event in tx.events:
+            if not event.repair:
+                continue
             progress = cp.tables.get(f"{event.database}.{event.table}")
-            if event.repair and progress is not None and progress.copy_end is not None:
+            if progress is not None and progress.copy_end is not None:
                 progress.copy_end = max(progress.copy_end, list(order(event.position)))

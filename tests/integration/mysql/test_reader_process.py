@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 from tests.integration.agent_process import process_ended, wait_for
-from tests.integration.mysql.conftest import copying_under_writes, streaming_under_writes, wait_equal
+from tests.integration.mysql.conftest import (copying_under_writes, create_orders, streaming_under_writes,
+                                              wait_equal)
 
 NO_CONFLICTS = {"insert": 0, "update": 0, "delete": 0}
 
@@ -64,3 +66,49 @@ def test_a_reader_killed_during_the_full_copy_is_started_again_and_the_copy_goes
         writer.stop()
     assert _converged(pair, task)["conflicts"] == NO_CONFLICTS
     assert task.process.poll() is None, "the copy went on in the same agent process"
+
+
+def _burst(server, database: str, transactions: int, first_id: int) -> threading.Thread:
+    """A backlog written as fast as one client can: transactions of 10 inserts, an update and a delete."""
+    def write() -> None:
+        conn = server.root_connect(database=database, autocommit=False)
+        try:
+            with conn.cursor() as cursor:
+                for number in range(transactions):
+                    start = first_id + number * 10
+                    cursor.executemany("INSERT INTO orders (id, amount, note) VALUES (%s, %s, 'burst')",
+                                       [(key, key / 4) for key in range(start, start + 10)])
+                    cursor.execute("UPDATE orders SET note = 'upd' WHERE id = %s", (number + 1,))
+                    cursor.execute("DELETE FROM orders WHERE id = %s", (start,))
+                    conn.commit()
+        finally:
+            conn.close()
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_kills_while_a_backlog_is_read_in_groups_and_applied_in_large_batches_lose_nothing(pair):
+    """The reader appends many source transactions per change-log commit and the applier applies
+    up to thousands per destination transaction: kill -9 of the reader mid-append, then of the
+    applier mid-batch, and the destination still equals the source row by row."""
+    create_orders(pair.source, pair.source_db, 1_000)
+    task = pair.task()
+    task.apply()
+    task.wait_incremental()
+    burst = _burst(pair.source, pair.source_db, 8_000, 1_000_000)
+    read = task.status()["events_read"]
+    for _ in range(2):
+        reader = task.reader_pid()
+        task.wait_status(lambda s: s["events_read"] > read + 1_000, what="a group of events read")
+        read = task.status()["events_read"]
+        os.kill(reader, signal.SIGKILL)
+        task.wait_status(lambda s: s["reader"]["pid"] not in (None, reader), what="a new reader process")
+    applied = task.status()["events_applied"]
+    task.wait_status(lambda s: s["events_applied"] > applied, what="events applied")
+    assert task.kill() == -signal.SIGKILL
+    task.start()
+    burst.join(timeout=120)
+    task.wait_incremental()
+    wait_equal(pair.source, pair.source_db, pair.destination, pair.dest_db, "orders", timeout=120)
+    assert task.wait_status(lambda s: s["lag_seconds"] == 0)["conflicts"] == NO_CONFLICTS

@@ -32,14 +32,20 @@ def _types(rows: list[Any]) -> list[Any]:
             for images in rows]
 
 
+def write_types(server: Any, db: str) -> str:
+    """Create `types` with a row of every type (id 1) and one of NULLs (id 2); the GTID state before."""
+    start = server.gtid_binlog_pos()
+    server.execute(f"CREATE TABLE `{db}`.types {TYPES}")
+    server.execute(f"INSERT INTO `{db}`.types VALUES {FULL}", 1)
+    server.execute(f"INSERT INTO `{db}`.types (id) VALUES (2)")  # NULL in every column
+    return start
+
+
 def test_fast_decoders_match_the_library_for_every_type(mariadb_source, fresh_database):
     server = mariadb_source
     db = fresh_database(server)
-    start = server.gtid_binlog_pos()
-    server.execute(f"CREATE TABLE `{db}`.types {TYPES}")
+    start = write_types(server, db)
     server.execute(f"CREATE TABLE `{db}`.wide {WIDE_TEXT}")
-    server.execute(f"INSERT INTO `{db}`.types VALUES {FULL}", 1)
-    server.execute(f"INSERT INTO `{db}`.types (id) VALUES (2)")  # NULL in every column
     server.execute(f"INSERT INTO `{db}`.types VALUES {EDGES}", 3)
     server.execute(f"INSERT INTO `{db}`.types VALUES {FULL}, {EDGES}", 4, 5)  # two rows in one event
     server.execute(f"UPDATE `{db}`.types SET v = 'x', bt = b'1', st = 'y', tn = '-12:30:01.5', "
