@@ -36,7 +36,8 @@ from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import Position
 from dtsctl.engine.subscription.envelope import Envelope, gap_record, iso_time
-from dtsctl.engine.subscription.nats_link import RETRY_SECONDS, NatsLink, NatsSettings
+from dtsctl.engine.subscription import nats_link
+from dtsctl.engine.subscription.nats_link import NatsLink, NatsSettings, unavailable
 from dtsctl.engine.subscription.store import Group, PositionTrimmed, Retained, StoreMissing
 
 RESUME_SEQ = "Dtsctl-Resume-Seq"
@@ -167,7 +168,7 @@ class JetStreamStore:
         message that did land is deduplicated by its id); a refused publish means another recorder
         wrote the stream."""
         js = self.link.js
-        deadline = time.monotonic() + RETRY_SECONDS
+        deadline = time.monotonic() + nats_link.RETRY_SECONDS
         while messages:
             async def all_of(pending: list[tuple[int, bytes, dict[str, str]]] = messages) -> list[Any]:
                 return await asyncio.gather(*[js.publish(self.subject, body, headers=headers)
@@ -179,8 +180,10 @@ class JetStreamStore:
                     raise FatalError("another host took this task over: its record stream moved past seq "
                                      f"{seq - 1} (this recorder stops)")
                 if isinstance(outcome, BaseException):
-                    if not self.link.transient(outcome) or time.monotonic() > deadline:
+                    if not self.link.transient(outcome):
                         raise outcome
+                    if time.monotonic() > deadline:
+                        raise unavailable(outcome) from outcome
                     time.sleep(0.2)
                     break
                 self._stream_last = seq

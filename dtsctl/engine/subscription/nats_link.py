@@ -47,6 +47,12 @@ class NatsSettings:
         return cls(tuple(value["nats"]), int(value["replicas"]), value["name"], value.get("username"))
 
 
+def unavailable(error: BaseException) -> DtsError:
+    """What a caller gets when the cluster kept failing a request for RETRY_SECONDS."""
+    return DtsError(f"the NATS cluster did not answer for {RETRY_SECONDS:g}s ({error!r}); "
+                    "is a majority of its servers up?")
+
+
 class NatsLink:
     def __init__(self, settings: NatsSettings) -> None:
         self.settings = settings
@@ -85,11 +91,11 @@ class NatsLink:
                 return self._run(make(), REQUEST_SECONDS * 2)
             except _TRANSIENT as exc:
                 if time.monotonic() > deadline:
-                    raise DtsError(f"the NATS cluster did not answer for {RETRY_SECONDS:g}s ({exc!r}); "
-                                   "is a majority of its servers up?") from exc
+                    raise unavailable(exc) from exc
                 time.sleep(0.2)
 
-    def transient(self, error: BaseException) -> bool:
+    @staticmethod
+    def transient(error: BaseException) -> bool:
         """Whether `error` is one a request meets while the cluster fails over (try it again)."""
         return isinstance(error, _TRANSIENT)
 

@@ -185,3 +185,34 @@ def test_records_groups_and_leases_survive_one_nats_server_killed(settings, tmp_
     finally:
         victim.restart()
     recording.close()
+
+
+def test_without_a_majority_of_servers_the_store_fails_clearly_and_resumes_once_they_are_back(
+        settings, tmp_path, nats_cluster, monkeypatch) -> None:
+    from dtsctl.engine.subscription import nats_link
+    from dtsctl.errors import DtsError
+
+    monkeypatch.setattr(nats_link, "RETRY_SECONDS", 3.0)
+    recording = Recording(settings, tmp_path)
+    recording.add(one_row(1))
+    lost = nats_cluster.servers[1:]
+    for server in lost:
+        server.kill()
+    try:
+        with pytest.raises(DtsError, match="is a majority of its servers up"):
+            recording.add(one_row(2))
+    finally:
+        for server in lost:
+            server.restart()
+    recording.close()
+    successor = Recording(settings, tmp_path)  # the agent runs again: from the stream's resume position
+    wait_until_writable = time.monotonic() + 30
+    while True:
+        try:
+            successor.add(one_row(2))
+            break
+        except DtsError:
+            if time.monotonic() > wait_until_writable:
+                raise
+    assert [(r["seq"], r["op"]) for r in bodies(successor.store)][3:] == [(4, "begin"), (5, "insert"), (6, "commit")]
+    successor.close()
