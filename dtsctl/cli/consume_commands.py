@@ -58,7 +58,9 @@ def consume(cli: CliContext, address: str, group: str, from_beginning: bool, fro
 
     Several `consume` processes of one group share the work by failover: one reads,
     the others wait and take over when it stops. Records after the last commit are
-    read again by the next consumer (at-least-once)."""
+    read again by the next consumer (at-least-once). On the etcd runtime the records
+    are in NATS JetStream, found from the workspace; the NATS password is read from
+    DTSCTL_NATS_PASSWORD (or a token from DTSCTL_NATS_TOKEN)."""
     if sum((from_beginning, from_latest, from_timestamp is not None)) > 1:
         raise DtsError("give at most one of --from-beginning, --from-latest and --from-timestamp")
     start: Start = "committed"

@@ -65,15 +65,20 @@ def node() -> None:
 def run(cli: CliContext, slots: int, name: str | None, secrets_file: Path | None, data_dir: Path | None,
         endpoints: tuple[str, ...], prefix: str | None, username: str | None) -> None:
     """Run this host's agents until SIGTERM: claim tasks, run them, hand them back on exit."""
+    import os
+
     from dtsctl.cluster.node import Node
     from dtsctl.cluster.secrets import SecretSource
     from dtsctl.cluster.store import EtcdStore
+    from dtsctl.engine.subscription.nats_link import PASSWORD_ENV, TOKEN_ENV
 
     settings = _settings(cli, endpoints, prefix, username)
     name = name or socket.gethostname()
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s node {name} %(levelname)s %(message)s")
+    secrets = SecretSource(secrets_file)
+    secrets.export({"nats.password": PASSWORD_ENV, "nats.token": TOKEN_ENV}, os.environ)  # for its agents
     the_node = Node(EtcdStore(settings), name, slots, (data_dir or cli.root / ".dtsctl-node" / name).resolve(),
-                    SecretSource(secrets_file), settings.lease_seconds)
+                    secrets, settings.lease_seconds)
 
     def stop(_signum: int, _frame: object) -> None:
         the_node.request_stop()

@@ -11,12 +11,13 @@ import click
 
 from dtsctl.cli.context import CliContext, matches_address, pass_context, state_option
 from dtsctl.cli.progress import LiveLines, table_lines
-from dtsctl.engine.subscription.spec import store_path
 from dtsctl.errors import DtsError
 from dtsctl.orchestrate.backend import recorded_runtime, tasks_for
 from dtsctl.runtime.agent_control import PHASE_ORDER, Agent, TaskView
 from dtsctl.runtime.follow import follow_lines, last_lines
 from dtsctl.engine.subscription.status import describe
+from dtsctl.engine.subscription.store import StoreMissing
+from dtsctl.subscribe.locate import locate_store
 
 
 def _managed_views(cli: CliContext, selector: str | None) -> list[TaskView]:
@@ -86,14 +87,21 @@ def _verify_summary(last: dict[str, Any]) -> str:
     return f"{outcome} ({last['trigger']}, {when})"
 
 
-def _subscription(cli: CliContext, address: str) -> dict[str, Any] | None:
-    """The change stream of a subscription task (retained range, groups, delivery), else None."""
-    path = store_path(cli.runtime().task(address).root)
-    return describe(path) if path.is_file() else None
+def _subscription(cli: CliContext, address: str, kind: str | None) -> dict[str, Any] | None:
+    """The change stream of a subscription task (retained range, groups, delivery), else None; when its
+    replicated store cannot be read from here, {"unavailable": why, "warnings": [why]}."""
+    if kind != "subscription":
+        return None
+    try:
+        return describe(locate_store(cli.root, address))
+    except StoreMissing:
+        return None
+    except DtsError as exc:
+        return {"unavailable": exc.message, "warnings": [f"its change stream cannot be read: {exc.message}"]}
 
 
 def _render_subscription(stream: dict[str, Any] | None) -> None:
-    if stream is None:
+    if stream is None or "unavailable" in stream:
         return
     kept = stream["retained"]
     if kept["records"]:
@@ -132,7 +140,8 @@ def status(cli: CliContext, address: str | None, as_json: bool, watch: bool) -> 
     """
     while True:
         views = _managed_views(cli, address)
-        streams = {view.address: _subscription(cli, view.address) for view in views}
+        kinds = {resource.address: resource.attributes.get("type") for resource in cli.state_file().read().resources}
+        streams = {view.address: _subscription(cli, view.address, kinds.get(view.address)) for view in views}
         if as_json:
             tasks = [{**view.as_contract(), **({"subscription": streams[view.address]} if streams[view.address] else {})}
                      for view in views]

@@ -7,6 +7,7 @@ from dtsctl.cluster.store import EtcdStore
 from dtsctl.cluster.tasks import ClusterTask, unsupported_reason
 from dtsctl.config.model import Runtime
 from dtsctl.config.resources import DesiredResource
+from dtsctl.engine.subscription.stores import record_store_attribute
 from dtsctl.errors import DtsError
 
 
@@ -14,10 +15,11 @@ class ClusterTasks:
     kind = "etcd"
 
     def __init__(self, settings: Runtime) -> None:
+        self.settings = settings
         self.store = EtcdStore(settings)
 
     def task(self, address: str) -> ClusterTask:
-        return ClusterTask(self.store, address)
+        return ClusterTask(self.store, address, record_store_attribute(self.settings.model_dump(), address))
 
     def check(self, resource: DesiredResource) -> None:
         """Refuse, before anything is prepared, a task the cluster runtime cannot run."""

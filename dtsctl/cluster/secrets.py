@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,15 @@ class SecretSource:
         if not isinstance(data, dict):
             raise DtsError(f"the secret file {self.file} must map secret names to values, e.g. `src.password: s3cret`")
         return data
+
+    def export(self, names: Mapping[str, str], environ: MutableMapping[str, str]) -> None:
+        """Put the secret file's value of each NAME into `environ` as its variable (names: NAME -> variable),
+        unless the variable is set already: what the node's agents read from their environment (the NATS
+        password) may then come from the file too."""
+        file = self._from_file()
+        for name, variable in names.items():
+            if variable not in environ and file.get(name) is not None:
+                environ[variable] = str(file[name])
 
     def resolve(self, task_id: str, attributes: Any) -> Any:
         """`attributes` with every reference replaced by this node's value; a DtsError naming each missing

@@ -16,6 +16,7 @@ from dtsctl.cluster.keys import TaskEntries, read_nodes, task_key, task_prefix
 from dtsctl.cluster.secrets import redact
 from dtsctl.cluster.store import EtcdStore
 from dtsctl.engine.plugin import PipelineKind
+from dtsctl.engine.subscription.stores import RECORD_STORE
 from dtsctl.errors import DtsError
 from dtsctl.runtime.agent_control import GRACEFUL_STOP_SECONDS, TaskView
 
@@ -27,9 +28,14 @@ ACTIVE = ("running", "paused", "stopped")
 def unsupported_reason(attributes: dict[str, Any]) -> str | None:
     """Why a task cannot run on the cluster runtime yet (it needs files shared with another task, or
     its engine cannot fence a former owner)."""
-    if attributes.get("type") == "subscription":
-        return "subscription tasks keep their records on one host; run them on the local runtime"
     source = registry.engine(attributes["source_endpoint"]["engine"])
+    if attributes.get("type") == "subscription":
+        if attributes.get("deliver_to"):
+            return "`deliver_to` keeps its cursor on one host; run the subscription on the local runtime"
+        if source.pipeline is not PipelineKind.TABLES:
+            return (f"subscriptions on {source.name} sources cannot resume on another host yet; run them on the "
+                    "local runtime")
+        return None
     if source.pipeline is PipelineKind.DOCUMENT:
         return (f"{source.name} tasks cannot fence a former owner off their destination yet; run them on the "
                 "local runtime")
@@ -41,9 +47,10 @@ def unsupported_reason(attributes: dict[str, Any]) -> str | None:
 
 
 class ClusterTask:
-    def __init__(self, store: EtcdStore, address: str) -> None:
+    def __init__(self, store: EtcdStore, address: str, record_store: dict[str, Any] | None = None) -> None:
         self.store = store
         self.address = address
+        self.record_store = record_store  # where a subscription's records go (dtsctl.engine.subscription.stores)
 
     def _entries(self) -> TaskEntries:
         entries = TaskEntries(self.address)
@@ -64,6 +71,8 @@ class ClusterTask:
         return {}  # clear credentials exist only on the nodes
 
     def write_config(self, task_id: str, attributes: dict[str, Any], sensitive_paths: Iterable[Sequence[Any]]) -> None:
+        if attributes.get("type") == "subscription":
+            attributes = {**attributes, RECORD_STORE: self.record_store}
         spec = {"task_id": task_id, "attributes": redact(self.address, task_id, attributes, sensitive_paths),
                 "sensitive_paths": sorted(list(path) for path in sensitive_paths)}
         self.store.put(task_key(self.store, self.address, "spec"), spec)

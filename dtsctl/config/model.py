@@ -462,6 +462,30 @@ class RuntimeTls(Strict):
         return self
 
 
+def _server_urls(urls: list[str], schemes: str, what: str, example: str, shown: str | None = None) -> list[str]:
+    """`urls` without a trailing slash; a ValueError naming each that is not scheme://host[:port]."""
+    bad = [url for url in urls if not re.fullmatch(rf"{schemes}://[^/:\s]+(:\d{{1,5}})?/?", url)]
+    if bad:
+        raise ValueError(f"{', '.join(f'`{url}`' for url in bad)} not {what}; write each as "
+                         f"{shown or schemes}://host:port, e.g. `{example}`")
+    return [url.rstrip("/") for url in urls]
+
+
+class RuntimeSubscriptions(Strict):
+    """Where subscription tasks keep their records on the etcd runtime: a NATS JetStream cluster, a
+    stream per task with `replicas` copies (docs/cluster.md). The password is never declared: every
+    machine reads it from DTSCTL_NATS_PASSWORD (or a token from DTSCTL_NATS_TOKEN)."""
+
+    nats: list[str] = Field(min_length=1, examples=['["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]'])
+    replicas: int = Field(default=3, ge=1, le=5, examples=["3"])
+    username: str | None = Field(default=None, examples=["dtsctl"])
+
+    @field_validator("nats")
+    @classmethod
+    def _urls(cls, servers: list[str]) -> list[str]:
+        return _server_urls(servers, "nats", "a NATS server URL", 'nats: ["nats://10.0.0.1:4222"]')
+
+
 class Runtime(Strict):
     """Where the workspace's agents run: this machine (`local`, the default) or the hosts that run
     `dtsctl node run` against an etcd cluster (`etcd`; docs/cluster.md). The etcd password is never
@@ -473,15 +497,14 @@ class Runtime(Strict):
     username: str | None = Field(default=None, examples=["dtsctl"])
     tls: RuntimeTls = Field(default_factory=RuntimeTls, examples=["{ca: /etc/dtsctl/etcd-ca.pem}"])
     lease_seconds: int = Field(default=10, ge=6, le=300, examples=["10"])  # a node's lease TTL
+    subscriptions: RuntimeSubscriptions | None = Field(
+        default=None, examples=['{nats: ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222", "nats://10.0.0.3:4222"]}'])
 
     @field_validator("endpoints")
     @classmethod
     def _urls(cls, endpoints: list[str]) -> list[str]:
-        bad = [url for url in endpoints if not re.fullmatch(r"https?://[^/:\s]+(:\d{1,5})?/?", url)]
-        if bad:
-            raise ValueError(f"{', '.join(f'`{url}`' for url in bad)} not an etcd client URL; write each as "
-                             'http(s)://host:port, e.g. `endpoints: ["http://10.0.0.1:2379"]`')
-        return [url.rstrip("/") for url in endpoints]
+        return _server_urls(endpoints, "https?", "an etcd client URL", 'endpoints: ["http://10.0.0.1:2379"]',
+                            "http(s)")
 
     @field_validator("prefix")
     @classmethod
@@ -496,6 +519,9 @@ class Runtime(Strict):
         if self.backend == "etcd" and not self.endpoints:
             raise ValueError('backend etcd needs `endpoints`: the client URLs of the etcd members, '
                              'e.g. `endpoints: ["http://10.0.0.1:2379"]`')
+        if self.backend == "local" and self.subscriptions is not None:
+            raise ValueError("`subscriptions` applies to backend etcd only: on the local runtime a subscription "
+                             "keeps its records in a file of its task")
         return self
 
 

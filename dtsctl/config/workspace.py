@@ -93,6 +93,7 @@ def _load_workspace(
     _check_across_tasks(resources, problems)
     settings = workspace_settings(raw.entries("workspace"), module.scope(), problems)
     module_settings_problems(module.children, problems)
+    _check_runtime(resources, settings, problems)
     problems.raise_if_any()
     return Workspace(
         root=root,
@@ -113,6 +114,20 @@ def _check_across_tasks(resources: list[DesiredResource], problems: Problems) ->
             problems.add(Location(Path(resource.file), resource.line), message)
     for resource, message in [*write_conflicts(resources), *cycle_problems(resources)]:
         problems.add(Location(Path(resource.file), resource.line), message)
+
+
+def _check_runtime(resources: list[DesiredResource], settings: WorkspaceSettings, problems: Problems) -> None:
+    """On the etcd runtime a subscription's records go to NATS JetStream, which the runtime must name."""
+    runtime = settings.runtime
+    if runtime is None or runtime.backend != "etcd" or runtime.subscriptions is not None:
+        return
+    for resource in resources:
+        if resource.attributes.get("type") == "subscription":
+            problems.add(Location(Path(resource.file), resource.line),
+                         f"{resource.address}: a subscription on the etcd runtime keeps its records in NATS "
+                         "JetStream; name its servers in `workspace.runtime.subscriptions`, e.g. "
+                         '`subscriptions: {nats: ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222", '
+                         '"nats://10.0.0.3:4222"]}`')
 
 
 def _dependency_order(resources: list[DesiredResource]) -> list[DesiredResource]:

@@ -26,8 +26,10 @@ def _run(agent: Agent, task_id: str, attributes: dict[str, Any], sensitive_paths
     if attributes["status"] == "running":  # a paused task is prepared when it resumes
         lifecycle.prepare(with_next_window(attributes, time.time()), task_id)
     agent.write_config(task_id, attributes, sensitive_paths)
-    if attributes["type"] == "subscription":
-        lifecycle.sync_groups(agent.paths.root, attributes)  # declared groups readable (removed ones gone) at once
+    # declared groups readable (removed ones gone) at once; on the etcd runtime the owning node's agent
+    # does it as it starts with this configuration
+    if attributes["type"] == "subscription" and isinstance(agent, Agent):
+        lifecycle.sync_groups(agent.paths.root, attributes)
     if attributes["status"] == "running" and attributes.get("schedule"):
         agent.set_desired("running")  # the supervisor starts each run at its time
     elif attributes["status"] == "running":

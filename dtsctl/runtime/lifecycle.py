@@ -25,8 +25,8 @@ from dtsctl.engine.subscription.delivery import StreamTarget
 from dtsctl.engine.subscription.pipeline import KeyspaceSubscriptionPipeline, SubscriptionPipeline
 from dtsctl.engine.origin import pair_tags
 from dtsctl.engine.subscription.retention import Retention
-from dtsctl.engine.subscription.spec import SubscriptionSpec, store_path
-from dtsctl.engine.subscription.store import SubscriptionStore
+from dtsctl.engine.subscription.spec import SubscriptionSpec
+from dtsctl.engine.subscription.stores import RECORD_STORE, location, open_store
 from dtsctl.engine.tables.pipeline import TablePipeline
 from dtsctl.engine.task import TaskSpec, shares_change_log
 from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
@@ -97,6 +97,7 @@ def subscription_spec(task: Task, attributes: dict[str, Any]) -> SubscriptionSpe
         groups=declared_groups(attributes),
         delivery_endpoint=attributes.get("delivery_endpoint"),
         delivery_stream=task.deliver_to.stream if task.deliver_to else None,
+        record_store=attributes.get(RECORD_STORE),
     )
 
 
@@ -104,7 +105,7 @@ def sync_groups(task_dir: Path, attributes: dict[str, Any]) -> None:
     """Create the task's store if needed and make its groups the declared ones (apply calls this,
     so a new group can be read at once and a removed one's offset is gone)."""
     task_dir.mkdir(parents=True, exist_ok=True)
-    store = SubscriptionStore(store_path(task_dir))
+    store = open_store(location(task_dir, attributes.get(RECORD_STORE)))
     try:
         store.sync_groups(declared_groups(attributes))
     finally:

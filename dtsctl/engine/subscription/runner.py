@@ -25,11 +25,12 @@ from dtsctl.engine.subscription import retention
 from dtsctl.engine.subscription.delivery import Delivery, delivery_cursor
 from dtsctl.engine.subscription.recorder import EVENTS, NEWEST_COMMIT_TIME, SOURCE_SEQ, Recorder
 from dtsctl.engine.subscription.spec import store_path
-from dtsctl.engine.subscription.store import SubscriptionStore
+from dtsctl.engine.subscription.stores import RecordStore, location, open_store
 from dtsctl.engine.tables.interfaces import Source
 from dtsctl.engine.tables.reader import Reader
 
 if TYPE_CHECKING:
+    from dtsctl.engine.subscription.jetstream import JetStreamStore
     from dtsctl.engine.subscription.pipeline import KeyspaceSubscriptionPipeline, SubscriptionPipeline
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class SubscriptionRunner(PipelineRunner):
         self.pipeline = pipeline
         self.subscription = pipeline.subscription
         self.store_path = store_path(changelog_path.parent)
+        self.store_location = location(changelog_path.parent, self.subscription.record_store)
 
     def _source(self) -> Any:
         return self.pipeline.source.source()  # type: ignore[attr-defined]
@@ -56,7 +58,7 @@ class SubscriptionRunner(PipelineRunner):
     def _reader(self, appended: threading.Event) -> Reader | KeyspaceReader:
         return Reader(self._source, self.changelog_path, self.progress, appended)
 
-    def _recorder(self, store: SubscriptionStore, changelog: ChangeLog) -> Recorder:
+    def _recorder(self, store: RecordStore, changelog: ChangeLog) -> Recorder:
         return Recorder(store, changelog)
 
     def _failed_prechecks(self) -> list[str]:
@@ -64,7 +66,7 @@ class SubscriptionRunner(PipelineRunner):
 
     def run(self) -> Outcome:
         source = self._source()
-        store = SubscriptionStore(self.store_path)
+        store = open_store(self.store_location)
         changelog: ChangeLog | None = None
         reader: Reader | KeyspaceReader | None = None
         delivery: Delivery | None = None
@@ -91,7 +93,7 @@ class SubscriptionRunner(PipelineRunner):
             store.close()
             source.close()
 
-    def _precheck(self, store: SubscriptionStore) -> None:
+    def _precheck(self, store: RecordStore) -> None:
         if store.get(PRECHECK_DONE):
             return
         self.progress.set_phase("precheck")
@@ -102,8 +104,10 @@ class SubscriptionRunner(PipelineRunner):
             store.set(PRECHECK_DONE, True)
         log.info("precheck passed")
 
-    def _start_stream(self, changelog: ChangeLog, source: Source, store: SubscriptionStore) -> None:
+    def _start_stream(self, changelog: ChangeLog, source: Source, store: RecordStore) -> None:
         """A fresh task starts the stream where the source is now; a running one resumes."""
+        if not store.keeps_change_log:
+            return self._resume_from_store(changelog, source, store)
         emptied = changelog.bind(self.spec.task_id)
         has_position, _ = changelog.reader_position()
         if not store.get(STARTED):
@@ -116,6 +120,22 @@ class SubscriptionRunner(PipelineRunner):
                 f"the change log {self.changelog_path} lost its position while the task was running; "
                 "replace the task (destroy, then apply) to start a new stream"
             )
+
+    def _resume_from_store(self, changelog: ChangeLog, source: Source, store: "JetStreamStore") -> None:
+        """A replicated store outlives the host: whichever host runs the task reads the source again from
+        where the store's last complete transaction left it (a fresh stream: from where the source is now)."""
+        changelog.bind(self.spec.task_id)
+        changelog.reset()
+        started, position = store.resume_position()
+        if not started:
+            position = source.current_position()
+            store.start(position)
+        else:
+            log.info("reading the source again from the record stream's position %s",
+                     source.describe_position(position))
+        changelog.set_reader_position(position)
+        with store.transaction():
+            store.set(SOURCE_SEQ, changelog.last_seq())
 
     def _loop(self, recorder: Recorder, reader: Reader | KeyspaceReader, appended: threading.Event) -> None:
         store = recorder.store
@@ -163,13 +183,13 @@ class KeyspaceSubscriptionRunner(SubscriptionRunner):
     def _reader(self, appended: threading.Event) -> KeyspaceReader:
         return self.pipeline.support.reader(self.spec, self.changelog_path, self.progress, appended)
 
-    def _recorder(self, store: SubscriptionStore, changelog: ChangeLog) -> Recorder:
+    def _recorder(self, store: RecordStore, changelog: ChangeLog) -> Recorder:
         return self.pipeline.support.recorder(store, changelog, self.progress.set_phase)
 
     def _failed_prechecks(self) -> list[str]:
         return self.pipeline.support.precheck(self.spec)
 
-    def _start_stream(self, changelog: ChangeLog, source: Any, store: SubscriptionStore) -> None:
+    def _start_stream(self, changelog: ChangeLog, source: Any, store: RecordStore) -> None:
         """A fresh task starts with a full resync (its RDB kept only with `full` in `phases`); a running
         one continues from the change log's position (PSYNC)."""
         emptied = changelog.bind(self.spec.task_id)

@@ -16,6 +16,7 @@ class SubscriptionSpec:
     groups: dict[str, str]  # name -> where a new group starts: "latest" | "earliest"
     delivery_endpoint: dict[str, Any] | None
     delivery_stream: str | None
+    record_store: dict[str, Any] | None = None  # on the cluster runtime: the NATS stream (dtsctl.engine.subscription.stores)
 
 
 def store_path(task_dir: Path) -> Path:

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from dtsctl.engine.subscription.delivery import delivery_cursor
 from dtsctl.engine.subscription.envelope import iso_time
-from dtsctl.engine.subscription.store import Retained, SubscriptionStore
+from dtsctl.engine.subscription.store import Group, Retained
+from dtsctl.engine.subscription.stores import Location, RecordStore, open_store
 
 
-def describe(path: Path) -> dict[str, Any]:
+def describe(where: Location) -> dict[str, Any]:
     """{"retained": {...}, "groups": [...], "delivery": {...} | None, "warnings": [...]}."""
-    store = SubscriptionStore(path, create=False)
+    store = open_store(where, create=False)
     try:
         retained = store.retained()
         now = time.time()
-        groups = [_group(store, retained, group.name, group.committed_seq, group.committed_at, now)
-                  for group in store.groups()]
+        groups = [_group(store, retained, group, now) for group in store.groups()]
         warnings = [
             f"group {group.name} lost records {group.gap['from']}..{group.gap['to']} to the size bound of "
             f"retention at {iso_time(group.gap['at'])}; raise `retention.megabytes` or read faster"
@@ -47,16 +46,14 @@ def _range(retained: Retained) -> dict[str, Any]:
     }
 
 
-def _group(store: SubscriptionStore, retained: Retained, name: str, offset: int, committed_at: float | None,
-           now: float) -> dict[str, Any]:
-    lease = store.lease(name)  # (holder, token, expires_at)
+def _group(store: RecordStore, retained: Retained, group: Group, now: float) -> dict[str, Any]:
     return {
-        "name": name,
-        "offset": offset,
-        "lag_records": _lag_records(retained, offset),
-        "lag_seconds": _lag_seconds(store, retained, offset),
-        "holder": lease[0] if lease and lease[2] > now else None,
-        "committed_at": iso_time(committed_at) if committed_at else None,
+        "name": group.name,
+        "offset": group.committed_seq,
+        "lag_records": _lag_records(retained, group.committed_seq),
+        "lag_seconds": _lag_seconds(store, retained, group.committed_seq),
+        "holder": group.holder if group.expires_at > now else None,
+        "committed_at": iso_time(group.committed_at) if group.committed_at else None,
     }
 
 
@@ -65,7 +62,7 @@ def _lag_records(retained: Retained, offset: int) -> int:
     return max(0, retained.last_seq - offset)
 
 
-def _lag_seconds(store: SubscriptionStore, retained: Retained, offset: int) -> float:
+def _lag_seconds(store: RecordStore, retained: Retained, offset: int) -> float:
     """Commit time of the newest record minus that of the last one the group processed."""
     if offset >= retained.last_seq or retained.newest is None:
         return 0.0

@@ -21,7 +21,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from dtsctl.engine.subscription.envelope import Envelope, gap_record, iso_time
 from dtsctl.errors import DtsError
@@ -79,9 +79,15 @@ class Group:
     committed_seq: int
     committed_at: float | None
     gap: dict[str, Any] | None  # the last records the size bound took before this group read them
+    # the lease of the group's active consumer (dtsctl.subscribe.leases); token 0: never held
+    holder: str | None = None
+    token: int = 0
+    expires_at: float = 0.0
 
 
 class SubscriptionStore:
+    keeps_change_log = True  # the change log sits next to the store: a restart continues from it
+
     def __init__(self, path: Path, create: bool = True) -> None:
         if not create and not path.exists():
             raise StoreMissing(f"no change stream at {path}")
@@ -96,9 +102,16 @@ class SubscriptionStore:
     def close(self) -> None:
         self.conn.close()
 
+    def drop(self) -> None:
+        """Nothing to do: the store goes with the task's directory."""
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT: one writer at a time across processes; rolled back on error."""
+        """BEGIN IMMEDIATE ... COMMIT: one writer at a time across processes; rolled back on error.
+        Inside a transaction already, it is part of that one."""
+        if self.conn.in_transaction:
+            yield
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -124,6 +137,10 @@ class SubscriptionStore:
 
     def trimmed_upto(self) -> int:
         return int(self.get("trimmed_upto", 0))
+
+    def next_seq(self) -> int:
+        """The seq the next record gets."""
+        return self.last_seq() + 1
 
     def insert(self, records: Sequence[Envelope], now: float) -> None:
         """Insert records numbered from last_seq + 1 (call inside `transaction`)."""
@@ -202,10 +219,27 @@ class SubscriptionStore:
             seq, xid = row
             return max((xid if xid is not None else seq) - 1, retained_from)
 
+    # -- retention ------------------------------------------------------------------
+    def scan(self, after: int, limit: int) -> list[tuple[int, float, int]]:
+        """(seq, stored at, size) of up to `limit` records after `after`."""
+        return self.conn.execute(
+            "SELECT seq, recorded_at, size FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        ).fetchall()
+
+    def trim(self, upto: int, freed: int) -> int:
+        """Delete the records up to `upto` (call inside `transaction`); returns the last seq trimmed."""
+        self.conn.execute("DELETE FROM records WHERE seq <= ?", (upto,))
+        self.set("bytes", int(self.get("bytes", 0)) - freed)
+        self.set("trimmed_upto", upto)
+        return upto
+
     # -- groups ---------------------------------------------------------------------
     def groups(self) -> list[Group]:
-        rows = self.conn.execute("SELECT name, committed_seq, committed_at, gap FROM groups ORDER BY name")
-        return [Group(name, seq, at, json.loads(gap) if gap else None) for name, seq, at, gap in rows]
+        rows = self.conn.execute(
+            "SELECT name, committed_seq, committed_at, gap, holder, token, expires_at FROM groups "
+            "LEFT JOIN leases ON grp = name ORDER BY name")
+        return [Group(name, seq, at, json.loads(gap) if gap else None, holder or None, token or 0, expires_at or 0.0)
+                for name, seq, at, gap, holder, token, expires_at in rows]
 
     def group(self, name: str) -> Group | None:
         return next((group for group in self.groups() if group.name == name), None)
@@ -222,34 +256,24 @@ class SubscriptionStore:
                 start = self.last_seq() if declared[name] == "latest" else self.trimmed_upto()
                 self.conn.execute("INSERT INTO groups (name, committed_seq) VALUES (?, ?)", (name, start))
 
-    def set_offset(self, name: str, seq: int, at: float) -> bool:
-        """Store a group's committed offset; False when the group is not declared."""
-        return self.conn.execute(
-            "UPDATE groups SET committed_seq = ?, committed_at = ? WHERE name = ?", (seq, at, name)
-        ).rowcount == 1
-
-    # -- leases ---------------------------------------------------------------------
-    def lease(self, group: str) -> tuple[str, int, float] | None:
-        """The group's lease as (holder, token, expires_at), or None when nobody ever held it."""
-        row = self.conn.execute("SELECT holder, token, expires_at FROM leases WHERE grp = ?", (group,)).fetchone()
-        return None if row is None else (row[0], row[1], row[2])
-
-    def set_lease(self, group: str, holder: str, token: int, expires_at: float) -> None:
-        self.conn.execute(
-            "INSERT INTO leases (grp, holder, token, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(grp) DO UPDATE "
-            "SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at",
-            (group, holder, token, expires_at),
-        )
-
-    def extend_lease(self, group: str, holder: str, token: int, expires_at: float) -> bool:
-        """Move the lease's expiry; False when `holder` with `token` no longer holds it."""
-        return self.conn.execute(
-            "UPDATE leases SET expires_at = ? WHERE grp = ? AND holder = ? AND token = ?",
-            (expires_at, group, holder, token),
-        ).rowcount == 1
-
-    def drop_lease(self, group: str, holder: str, token: int) -> None:
-        self.conn.execute("DELETE FROM leases WHERE grp = ? AND holder = ? AND token = ?", (group, holder, token))
+    def update_group(self, name: str, change: Callable[[Group], Group]) -> Group | None:
+        """Apply `change` to the group atomically; returns what is stored now, or None when the group
+        is not declared."""
+        with self.transaction():
+            group = self.group(name)
+            if group is None:
+                return None
+            changed = change(group)
+            if changed == group:
+                return group
+            gap = json.dumps(changed.gap) if changed.gap else None
+            self.conn.execute("UPDATE groups SET committed_seq = ?, committed_at = ?, gap = ? WHERE name = ?",
+                              (changed.committed_seq, changed.committed_at, gap, name))
+            self.conn.execute(
+                "INSERT INTO leases (grp, holder, token, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(grp) DO UPDATE "
+                "SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at",
+                (name, changed.holder or "", changed.token, changed.expires_at))
+            return changed
 
 
 class PositionTrimmed(DtsError):

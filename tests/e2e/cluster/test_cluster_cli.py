@@ -121,8 +121,8 @@ def test_tasks_the_cluster_runtime_cannot_run_are_refused_in_the_users_words(etc
         """)
     result = workspace.run("apply", "--auto-approve", check=False)
     assert result.returncode == 1
-    assert ("task.feed: cannot run on the etcd runtime: subscription tasks keep their records on one host; run "
-            "them on the local runtime") in result.stderr
+    assert ("task.feed: a subscription on the etcd runtime keeps its records in NATS JetStream; name its servers "
+            "in `workspace.runtime.subscriptions`") in result.stderr
     assert "Traceback" not in result.stderr
     state = workspace.root / "state" / "dtsctl.state.json"
     assert not state.exists() or json.loads(state.read_text())["resources"] == []  # nothing recorded

@@ -12,7 +12,7 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="install
 EXAMPLES = Path(__file__).parents[3] / "examples" / "cluster"
 
 
-@pytest.mark.parametrize("manifest", ["etcd.yaml", "dtsctl-node.yaml"])
+@pytest.mark.parametrize("manifest", ["etcd.yaml", "nats.yaml", "dtsctl-node.yaml"])
 def test_the_manifest_is_a_valid_kubernetes_resource(manifest: str) -> None:
     documents = [document for document in yaml.safe_load_all((EXAMPLES / manifest).read_text()) if document]
     assert {document["kind"] for document in documents} == {"Service", "StatefulSet"}
@@ -33,4 +33,5 @@ def test_the_example_workspace_validates_offline() -> None:
 
     workspace = load_workspace(EXAMPLES, environ={})
     assert workspace.settings.runtime.backend == "etcd"
-    assert [resource.address for resource in workspace.resources] == ["task.orders_to_reporting"]
+    assert [resource.address for resource in workspace.resources] == ["task.orders_to_reporting", "task.orders_cdc"]
+    assert workspace.settings.runtime.subscriptions.nats[0] == "nats://nats-0.nats:4222"

@@ -44,3 +44,15 @@ def test_a_missing_or_different_secret_is_named_with_where_to_put_it() -> None:
     with pytest.raises(DtsError, match="this node has no secret task.copy.token: set DTSCTL_SECRET_TASK_COPY_TOKEN"):
         SecretSource(None, {"DTSCTL_SECRET_SRC_PASSWORD": "s3cret", "DTSCTL_SECRET_DST_SENTINEL_PASSWORD": "w4tch3r"}
                      ).resolve("id-1", redacted)
+
+
+def test_the_nats_password_of_the_secret_file_reaches_the_agents_environment_unless_set(tmp_path) -> None:
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text("nats.password: from-file\nnats.token: t0k\n")
+    names = {"nats.password": "DTSCTL_NATS_PASSWORD", "nats.token": "DTSCTL_NATS_TOKEN"}
+    environ = {"DTSCTL_NATS_TOKEN": "from-env"}
+    SecretSource(secrets, environ).export(names, environ)
+    assert environ == {"DTSCTL_NATS_PASSWORD": "from-file", "DTSCTL_NATS_TOKEN": "from-env"}
+    nothing: dict[str, str] = {}
+    SecretSource(None, nothing).export(names, nothing)
+    assert nothing == {}

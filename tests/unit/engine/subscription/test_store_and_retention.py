@@ -77,3 +77,14 @@ def test_a_timestamp_older_than_retention_is_refused(feed):
                       time.time(), [])
     with pytest.raises(PositionTrimmed, match="no longer retained"):
         feed.store.position_at(100.0)
+
+
+def test_no_heartbeat_carries_a_position_past_a_transaction_not_recorded_yet(feed):
+    feed.inserts(1)
+    feed.changelog.append([tx(2, ("insert", None, {"id": 2}))], 2)  # read, not recorded yet
+    feed.recorder.heartbeat()
+    assert [json.loads(body)["op"] for _, body in feed.store.read(0, 10)] == ["begin", "insert", "commit"]
+    feed.recorder.record_next()
+    feed.recorder.heartbeat()
+    ops = [json.loads(body) for _, body in feed.store.read(3, 10)]
+    assert [(r["op"], r["position"]) for r in ops] == [("begin", 200), ("insert", 200), ("commit", 2), ("heartbeat", 2)]
