@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from dtsctl.engine.errors import ConnectionFailure, EndpointMissing
 from dtsctl.errors import DtsError
@@ -71,6 +71,32 @@ def translate_errors(role: str, path: str) -> Iterator[None]:
         if any(text in str(exc).lower() for text in _TRANSIENT):
             raise ConnectionFailure(f"{role} file {path}: {exc}") from exc
         raise
+
+
+class SqliteFile:
+    """An endpoint's file, opened on first use in its role ("source" or "destination"), whose
+    availability errors name that role."""
+
+    role: str
+    path: str
+    _conn: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _errors(self) -> Any:
+        return translate_errors(self.role, self.path)
 
 
 @contextlib.contextmanager

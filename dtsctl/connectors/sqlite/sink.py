@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from dtsctl.connectors.sqlite import lookups
-from dtsctl.connectors.sqlite.connection import (open_or_create, quote, transaction, translate_errors,
-                                                 try_enable_wal)
+from dtsctl.connectors.sqlite.connection import SqliteFile, open_or_create, quote, transaction, try_enable_wal
 from dtsctl.connectors.sqlite.schema import create_table_sql
 from dtsctl.connectors.sqlite.types import translate, values
 from dtsctl.engine.tables.checksum import table_checksum
@@ -23,28 +22,18 @@ from dtsctl.engine.tables.interfaces import Sink, TableSchema
 CHECKPOINT_TABLE = "_dtsctl_checkpoint"
 
 
-class SqliteSink(Sink):
+class SqliteSink(SqliteFile, Sink):
+    role = "destination"
+
     def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
         super().__init__(endpoint, task_id, origin)
         self.path = str(endpoint["path"])
-        self._conn: sqlite3.Connection | None = None
         self._statements: dict[tuple[Any, ...], str] = {}
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = open_or_create(self.path, "destination")
-            try_enable_wal(conn)
-            self._conn = conn
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _errors(self) -> Any:
-        return translate_errors("destination", self.path)
+    def _open(self) -> sqlite3.Connection:
+        conn = open_or_create(self.path, self.role)
+        try_enable_wal(conn)
+        return conn
 
     def check_connection(self) -> None:
         """Check without creating anything: the file is created by the first write."""

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from dtsctl.connectors.sqlite import capture, freeze, lookups
-from dtsctl.connectors.sqlite.connection import (open_existing, quote, transaction, translate_errors,
-                                                 try_enable_wal)
+from dtsctl.connectors.sqlite.connection import SqliteFile, open_existing, quote, transaction, try_enable_wal
 from dtsctl.connectors.sqlite.schema import columns_sql, list_user_tables, read_schema
 from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.errors import FatalError
@@ -20,30 +19,19 @@ from dtsctl.engine.tables.interfaces import Source, TableSchema
 DATABASE = "main"
 
 
-class SqliteSource(Source):
+class SqliteSource(SqliteFile, Source):
+    role = "source"
     reads_ahead = False  # reads run in-process: a reader thread only contends for the GIL
 
     def __init__(self, endpoint: dict[str, Any], task_id: str) -> None:
         super().__init__(endpoint, task_id)
         self.path = str(endpoint["path"])
-        self._conn: sqlite3.Connection | None = None
         self._capture = capture.capture_table(task_id)
         self._wanted: Callable[[str, str], bool] | None = None  # set for the stream: adopt new tables
         self._schema_version: int | None = None
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_existing(self.path, "source")
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _errors(self) -> Any:
-        return translate_errors("source", self.path)
+    def _open(self) -> sqlite3.Connection:
+        return open_existing(self.path, self.role)
 
     # -- connectivity and schema ----------------------------------------------------
     def check_connection(self) -> None:
