@@ -11,6 +11,7 @@ the last batch applied.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Sequence
 
 import hiredis
@@ -36,13 +37,26 @@ def glob_escape(prefix: str) -> str:
 # Commands the source propagates only when they found the key: on the destination, a 0 reply
 # (or "no such key") means the key expired there before the source's write reached it.
 _NEEDS_KEY = frozenset({b"pexpireat", b"pexpire", b"expireat", b"expire", b"persist"})
+# The start of one of those commands in RESP (any case); found in a value too, which only costs a decode.
+_NEEDS_KEY_SENT = re.compile(b"\\*[0-9]+\r\n(?:" + b"|".join(re.escape(b"$%d\r\n%b\r\n" % (len(name), name))
+                                                     for name in sorted(_NEEDS_KEY)) + b")", re.IGNORECASE)
 
 
-def command_results(commands: Callable[[], Sequence[Command]], results: list[Any]) -> Applied:
+def may_need_key(payloads: Sequence[bytes]) -> bool:
+    """Whether stored payloads may hold a command whose 0 reply means its key was gone."""
+    return any(_NEEDS_KEY_SENT.search(payload) for payload in payloads)
+
+
+def command_results(commands: Callable[[], Sequence[Command]], results: list[Any],
+                    needs_key: Callable[[], bool] = lambda: True) -> Applied:
     """The commands of an EXEC reply that were refused, and those that found their key gone;
-    `commands` gives what was sent, asked for only when some reply is not OK."""
+    `commands` gives what was sent, asked for only when some reply is an error, or a 0 where
+    `needs_key` says a command that needs its key may have been sent (decoding a stream batch
+    costs more than applying it)."""
     applied = Applied()
     if results.count(b"OK") == len(results):  # the usual case, every snapshot batch: nothing to look at
+        return applied
+    if not any(type(result) is hiredis.ReplyError for result in results) and not (0 in results and needs_key()):
         return applied
     for command, result in zip(commands(), results):
         name = command.args[0].lower()
@@ -115,7 +129,8 @@ class RedisSink(KeyspaceSink):
         while True:
             reply = conn.read_reply()
             if isinstance(reply, list):
-                return command_results(lambda: batch.commands, reply)
+                return command_results(lambda: batch.commands, reply,
+                                       lambda: may_need_key([payload for _, payload in batch.payloads]))
             if isinstance(reply, hiredis.ReplyError):
                 if str(reply).startswith("EXECABORT"):
                     raise_for_aborted(reply, queued, conn.address)
