@@ -43,10 +43,10 @@ def decode(payload: bytes) -> Iterator[list[bytes]]:
 
 def encoded_length(args: Sequence[bytes]) -> int:
     """Bytes `args` take as a RESP array: how far one command advances the replication offset."""
-    total = len(str(len(args))) + 3
+    total = len(str(len(args))) + 3 + 5 * len(args)  # *<n>\r\n, and $<size>\r\n...\r\n for each
     for arg in args:
         size = len(arg)
-        total += size + len(str(size)) + 5
+        total += size + (1 if size < 10 else 2 if size < 100 else len(str(size)))
     return total
 
 
@@ -118,6 +118,10 @@ class RespConnection:
         data = bytes(self._buffer[:limit])
         del self._buffer[:limit]
         return data
+
+    def unread(self, data: bytes) -> None:
+        """Put bytes read too far back in front of the buffer (raw mode)."""
+        self._buffer[:0] = data
 
     def switch_to_replies(self) -> None:
         """From now on bytes go to the RESP parser (the replication stream after the RDB)."""

@@ -138,6 +138,8 @@ class Translator:
             self.emit.command(rule.destination, extend_ttl(args, rule.extend_ttl) if rule.extend_ttl else args, [key])
 
     def _selected(self, rule: DbRule, name: bytes, keys: Sequence[bytes]) -> bool:
+        if len(keys) == 1:  # most writes
+            return rule.wants(keys[0])
         wanted = [key for key in keys if rule.wants(key)]
         if len(wanted) == len(keys):
             return True
