@@ -30,6 +30,10 @@ class Walker(Protocol):
     def functions(self) -> bool:
         """The RDB holds function libraries (not replicated)."""
 
+    @property
+    def rest(self) -> bytes:
+        """The bytes fed after the RDB's end marker."""
+
     def close(self) -> None: ...
 
 
@@ -45,6 +49,10 @@ class SnapshotWalk:
     @property
     def done(self) -> bool:
         return self.rdb.done
+
+    @property
+    def rest(self) -> bytes:
+        return self.rdb.rest
 
     def close(self) -> None:
         """Nothing to release."""
@@ -81,6 +89,10 @@ class RestorePayloads:
     @property
     def functions(self) -> bool:
         return self._walk.functions
+
+    @property
+    def rest(self) -> bytes:
+        return self._walk.rest
 
     def close(self) -> None:
         """Nothing to release."""

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.client import connect
-from dtsctl.connectors.redis.replica import ReplicaConnection
+from dtsctl.connectors.redis.replica import ReplicaConnection, streams_snapshot
 from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
 from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
 from dtsctl.connectors.redis.snapshot import RECORD_BYTES, RECORD_COMMANDS, RestorePayloads, SnapshotWalk, Walker
@@ -114,7 +114,7 @@ class RedisSource(KeyspaceSource):
         self._replid = ""
         self._offset = 0
         self._snapshot: Walker | None = None  # while an RDB arrives
-        self._rdb_left = 0
+        self._rdb_left: int | None = 0  # bytes of it still to read; None: diskless, until its end marker
         self._announced = False  # SNAPSHOT_BEGIN emitted for the current RDB
         self._keep_snapshot = True
         self._durable_offset = 0
@@ -150,7 +150,7 @@ class RedisSource(KeyspaceSource):
         self._replica = ReplicaConnection(self.endpoint)
         resumable = bool(position) and not position.get("snapshot")
         reply = self._replica.psync(position["replid"] if resumable else None,
-                                    position["offset"] if resumable else None)
+                                    position["offset"] if resumable else None, streams_snapshot(self.endpoint))
         if not reply.full:
             self._replid, self._offset = reply.replid, reply.offset
             self._durable_offset = reply.offset
@@ -170,7 +170,8 @@ class RedisSource(KeyspaceSource):
         self._snapshot = self._start_snapshot()
         self._rdb_left = self._replica.rdb_length()
         self._announced = False
-        log.info("receiving the snapshot (%d bytes) at %s:%d", self._rdb_left, self._replid, self._offset)
+        log.info("receiving the snapshot (%s) at %s:%d",
+                 "diskless" if self._rdb_left is None else f"{self._rdb_left} bytes", self._replid, self._offset)
 
     # -- reading ------------------------------------------------------------------------
     def read(self, wait_seconds: float) -> tuple[list[Record], Position]:
@@ -197,7 +198,9 @@ class RedisSource(KeyspaceSource):
             records.append(Record.control(SNAPSHOT_BEGIN, self._position(True), time.time(),
                                           databases=self._estimates(), data=self._keep_snapshot))
         data = b""
-        if self._rdb_left:
+        if self._rdb_left is None:
+            data = self._replica.rdb_bytes(SNAPSHOT_READ_BYTES)
+        elif self._rdb_left:
             data = self._replica.rdb_bytes(min(self._rdb_left, SNAPSHOT_READ_BYTES))
             self._rdb_left -= len(data)
         records += self._snapshot_records(data)
@@ -206,10 +209,12 @@ class RedisSource(KeyspaceSource):
             log.warning("the source holds Redis functions; they are not replicated (load them on the "
                         "destination with FUNCTION LOAD)")
         if not self._snapshot.done:
-            if not self._rdb_left:
+            if self._rdb_left == 0:
                 raise rdb.RdbError("the snapshot ended before its end marker; the source sent a truncated RDB")
             return records + self._pending.take(self._position(True)), self._position(True)
-        if self._rdb_left:
+        if self._rdb_left is None:
+            self._replica.end_diskless(self._snapshot.rest, self._offset)
+        elif self._rdb_left or self._snapshot.rest:
             raise rdb.RdbError("the snapshot has data after its end marker")
         self._end_snapshot()
         self._translator.db = 0
