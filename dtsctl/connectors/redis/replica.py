@@ -28,7 +28,7 @@ import hiredis
 import redis
 
 from dtsctl.connectors.redis.client import connect
-from dtsctl.connectors.redis.resp import RedisReplyError, RespConnection, encode, open_connection
+from dtsctl.connectors.redis.resp import RedisReplyError, RespConnection, encode, encoded_length, open_connection
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.errors import DtsError
 
@@ -54,6 +54,7 @@ class ReplicaConnection:
         self._acked_at = 0.0
         self._heard_at = time.monotonic()
         self._eof_mark: bytes | None = None  # a diskless RDB ends with it
+        self._received = b""  # stream bytes not yet matched to a command
 
     def close(self) -> None:
         self.conn.close()
@@ -124,16 +125,17 @@ class ReplicaConnection:
         self.ack(offset, force=True)
 
     def start_stream(self, poll_seconds: float) -> None:
-        self.conn.switch_to_replies()
+        self._received = self.conn.switch_to_replies()
         self.conn.settimeout(poll_seconds)
         self._heard_at = time.monotonic()
 
-    def commands(self, wait: bool = True) -> list[list[bytes]]:
-        """Commands that arrived within the poll timeout (possibly none); without `wait`, only
-        what is already readable."""
+    def commands(self, wait: bool = True) -> list[tuple[list[bytes], bytes]]:
+        """Commands that arrived within the poll timeout (possibly none), each with its bytes as
+        received (its RESP array: their sizes advance the offset, and a command passed on
+        unchanged is not encoded again); without `wait`, only what is already readable."""
         if not wait and not select.select([self.conn.sock], [], [], 0)[0]:
             return []
-        replies = self.conn.poll_replies()
+        data, replies = self.conn.poll_replies()
         now = time.monotonic()
         if replies:
             self._heard_at = now
@@ -144,7 +146,21 @@ class ReplicaConnection:
             if isinstance(reply, hiredis.ReplyError) or not isinstance(reply, list):
                 raise ConnectionFailure(f"unexpected data in the replication stream from {self.conn.address}: "
                                         f"{reply!r:.200}")
-        return replies
+        return self._with_bytes(replies, data)
+
+    def _with_bytes(self, replies: list[list[bytes]], data: bytes) -> list[tuple[list[bytes], bytes]]:
+        """Each parsed command with its slice of the received bytes."""
+        received = self._received + data if data else self._received
+        commands, start = [], 0
+        for args in replies:
+            end = start + encoded_length(args)
+            if received[start:start + 1] != b"*" or end > len(received):
+                raise ConnectionFailure(f"the replication stream from {self.conn.address} is not made of "
+                                        f"RESP arrays as dtsctl reads them (at {received[start:start + 40]!r})")
+            commands.append((args, received[start:end]))
+            start = end
+        self._received = received[start:]
+        return commands
 
     def ack(self, offset: int, force: bool = False) -> None:
         """`REPLCONF ACK <offset>` about once a second (or now when forced, e.g. on GETACK)."""

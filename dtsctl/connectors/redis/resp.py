@@ -123,12 +123,15 @@ class RespConnection:
         """Put bytes read too far back in front of the buffer (raw mode)."""
         self._buffer[:0] = data
 
-    def switch_to_replies(self) -> None:
-        """From now on bytes go to the RESP parser (the replication stream after the RDB)."""
+    def switch_to_replies(self) -> bytes:
+        """From now on bytes go to the RESP parser (the replication stream after the RDB); returns
+        the buffered bytes handed to it."""
         self._raw = False
-        if self._buffer:
-            self._parser.feed(bytes(self._buffer))
+        data = bytes(self._buffer)
+        if data:
+            self._parser.feed(data)
             self._buffer.clear()
+        return data
 
     # -- reply mode -------------------------------------------------------------------
     def read_reply(self) -> Any:
@@ -157,16 +160,18 @@ class RespConnection:
         if received:
             self._parser.feed(bytes(received))
 
-    def poll_replies(self) -> list[Any]:
-        """Every reply already parsable, reading the socket once (it may time out: then [])."""
-        replies = []
+    def poll_replies(self) -> tuple[bytes, list[Any]]:
+        """The bytes read from the socket once (it may time out: then none), and every reply
+        already parsable."""
+        replies, data = [], b""
         try:
-            self._parser.feed(self._recv())
+            data = self._recv()
+            self._parser.feed(data)
         except socket.timeout:
             pass
         while (reply := self._parser.gets()) is not False:
             replies.append(reply)
-        return replies
+        return data, replies
 
     def call(self, *args: bytes | str | int) -> Any:
         """Send one command and return its reply, raising RedisReplyError on an error reply.

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.client import connect
 from dtsctl.connectors.redis.replica import ReplicaConnection, streams_snapshot
-from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
+from dtsctl.connectors.redis.resp import encode, open_connection
 from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
 from dtsctl.connectors.redis.snapshot import RECORD_BYTES, RECORD_COMMANDS, RestorePayloads, SnapshotWalk, Walker
 from dtsctl.engine.events import Position
@@ -47,9 +47,10 @@ class _Pending:
         self.size = 0
         self.heartbeat_value: bytes | None = None
 
-    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = ()) -> None:
-        """Add a command; `keys` are the keys a stream command writes."""
-        self.encoded(db, encode(args), keys)
+    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = (), received: bytes | None = None) -> None:
+        """Add a command; `keys` are the keys a stream command writes, `received` its RESP bytes
+        when it is the source's command unchanged."""
+        self.encoded(db, encode(args) if received is None else received, keys)
 
     def encoded(self, db: int, data: bytes, keys: Sequence[bytes] = ()) -> None:
         """Add a command already encoded (the snapshot's RESTOREs, which write no key to track)."""
@@ -265,8 +266,8 @@ class RedisSource(KeyspaceSource):
         commands = self._replica.commands()
         gather_until = time.monotonic() + GATHER_SECONDS
         while commands:
-            for args in commands:
-                self._offset += encoded_length(args)
+            for args, received in commands:
+                self._offset += len(received)
                 name = args[0].lower()
                 if name == b"multi":
                     in_multi, tagged = True, False
@@ -286,7 +287,7 @@ class RedisSource(KeyspaceSource):
                     if in_multi and self._dropped_marker and len(args) > 1 and args[1] == self._dropped_marker:
                         tagged = True
                         peer_applied = args[2] if len(args) > 2 else None
-                    self._translator.handle(args)
+                    self._translator.handle(args, received)
                     self._stream_event("command")
                 if not in_multi and (self._pending.commands >= RECORD_COMMANDS
                                      or self._pending.size >= RECORD_BYTES):
