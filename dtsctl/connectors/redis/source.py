@@ -292,8 +292,13 @@ class RedisSource(KeyspaceSource):
                 if not in_multi and (self._pending.commands >= RECORD_COMMANDS
                                      or self._pending.size >= RECORD_BYTES):
                     records += self._pending.take(self._position())
-            if in_multi:  # a MULTI block is propagated at once: finish it so positions stay on boundaries
+            if in_multi:
+                # A MULTI block is propagated at once: wait for the rest of it (a poll may bring only
+                # part of a large command, or nothing yet), so that positions stay on boundaries
+                # and a block's origin marker, written last, is seen inside it.
                 commands = self._replica.commands()
+                while not commands:
+                    commands = self._replica.commands()
             elif time.monotonic() < gather_until:  # fewer, larger appends: each one is an fsync
                 commands = self._replica.commands(wait=False)
             else:
