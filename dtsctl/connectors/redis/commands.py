@@ -27,6 +27,11 @@ _ALL_KEYS = "del unlink pfmerge pfcount sinterstore sunionstore sdiffstore".spli
 _TWO_KEYS = "rename renamenx smove rpoplpush lmove brpoplpush blmove copy geosearchstore zrangestore".split()
 
 
+def _first(args: Args) -> list[bytes]:
+    """The one key of most writes (the stream's hot path: no slice arithmetic)."""
+    return [args[1]] if len(args) > 1 else []
+
+
 def _span(first: int, last: int, step: int = 1) -> Callable[[Args], list[bytes]]:
     def keys(args: Args) -> list[bytes]:
         end = len(args) + last + 1 if last < 0 else min(last + 1, len(args))
@@ -64,7 +69,7 @@ def _xgroup(args: Args) -> list[bytes]:
 
 
 KEYS: dict[bytes, Callable[[Args], list[bytes]]] = {
-    **{name.encode(): _span(1, 1) for name in _ONE_KEY},
+    **{name.encode(): _first for name in _ONE_KEY},
     **{name.encode(): _span(1, -1) for name in _ALL_KEYS},
     **{name.encode(): _span(1, 2) for name in _TWO_KEYS},
     b"mset": _span(1, -1, 2),

@@ -89,6 +89,11 @@ class RdbReader:
         self._buf = self._buf[self._pos:] + data if self._pos < len(self._buf) else data
         self._pos = 0
 
+    @property
+    def rest(self) -> bytes:
+        """The bytes fed that are not part of an item read (after the end marker: what follows the RDB)."""
+        return self._buf[self._pos:]
+
     def items(self) -> Iterator[Item]:
         """Every item complete in the bytes fed so far."""
         if self.version is None:

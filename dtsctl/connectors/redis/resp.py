@@ -43,10 +43,10 @@ def decode(payload: bytes) -> Iterator[list[bytes]]:
 
 def encoded_length(args: Sequence[bytes]) -> int:
     """Bytes `args` take as a RESP array: how far one command advances the replication offset."""
-    total = len(str(len(args))) + 3
+    total = len(str(len(args))) + 3 + 5 * len(args)  # *<n>\r\n, and $<size>\r\n...\r\n for each
     for arg in args:
         size = len(arg)
-        total += size + len(str(size)) + 5
+        total += size + (1 if size < 10 else 2 if size < 100 else len(str(size)))
     return total
 
 
@@ -119,12 +119,19 @@ class RespConnection:
         del self._buffer[:limit]
         return data
 
-    def switch_to_replies(self) -> None:
-        """From now on bytes go to the RESP parser (the replication stream after the RDB)."""
+    def unread(self, data: bytes) -> None:
+        """Put bytes read too far back in front of the buffer (raw mode)."""
+        self._buffer[:0] = data
+
+    def switch_to_replies(self) -> bytes:
+        """From now on bytes go to the RESP parser (the replication stream after the RDB); returns
+        the buffered bytes handed to it."""
         self._raw = False
-        if self._buffer:
-            self._parser.feed(bytes(self._buffer))
+        data = bytes(self._buffer)
+        if data:
+            self._parser.feed(data)
             self._buffer.clear()
+        return data
 
     # -- reply mode -------------------------------------------------------------------
     def read_reply(self) -> Any:
@@ -153,16 +160,18 @@ class RespConnection:
         if received:
             self._parser.feed(bytes(received))
 
-    def poll_replies(self) -> list[Any]:
-        """Every reply already parsable, reading the socket once (it may time out: then [])."""
-        replies = []
+    def poll_replies(self) -> tuple[bytes, list[Any]]:
+        """The bytes read from the socket once (it may time out: then none), and every reply
+        already parsable."""
+        replies, data = [], b""
         try:
-            self._parser.feed(self._recv())
+            data = self._recv()
+            self._parser.feed(data)
         except socket.timeout:
             pass
         while (reply := self._parser.gets()) is not False:
             replies.append(reply)
-        return replies
+        return data, replies
 
     def call(self, *args: bytes | str | int) -> Any:
         """Send one command and return its reply, raising RedisReplyError on an error reply.

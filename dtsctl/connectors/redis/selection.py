@@ -86,7 +86,8 @@ class Selection:
 class Emitter(Protocol):
     """Where translated commands go (the source's record builder)."""
 
-    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = ()) -> None: ...
+    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = (), received: bytes | None = None) -> None:
+        """A destination command; `received`: its RESP bytes, when it is the source's command unchanged."""
 
     def clear(self, db: int, prefixes: list[str] | None) -> None: ...
 
@@ -103,7 +104,8 @@ class Translator:
         self.db = db
         self._warned: set[bytes] = set()
 
-    def handle(self, args: list[bytes]) -> None:
+    def handle(self, args: list[bytes], received: bytes | None = None) -> None:
+        """Translate one source command; `received`: its RESP bytes as the source sent them."""
         name = args[0].lower()
         if name in CONTROL:
             self._control(name, args)
@@ -127,7 +129,10 @@ class Translator:
         rule = self.selection.rule(self.db)
         if rule is None or not self._selected(rule, name, keys):
             return
-        self.emit.command(rule.destination, extend_ttl(args, rule.extend_ttl) if rule.extend_ttl else args, keys)
+        if rule.extend_ttl:
+            self.emit.command(rule.destination, extend_ttl(args, rule.extend_ttl), keys)
+        else:
+            self.emit.command(rule.destination, args, keys, received)
 
     def _repair(self, value: bytes) -> None:
         """A key sent again by the source (any task's request: the value is the source's at this
@@ -138,6 +143,8 @@ class Translator:
             self.emit.command(rule.destination, extend_ttl(args, rule.extend_ttl) if rule.extend_ttl else args, [key])
 
     def _selected(self, rule: DbRule, name: bytes, keys: Sequence[bytes]) -> bool:
+        if len(keys) == 1:  # most writes
+            return rule.wants(keys[0])
         wanted = [key for key in keys if rule.wants(key)]
         if len(wanted) == len(keys):
             return True

@@ -11,6 +11,7 @@ the last batch applied.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Sequence
 
 import hiredis
@@ -37,13 +38,26 @@ def glob_escape(prefix: str) -> str:
 # Commands the source propagates only when they found the key: on the destination, a 0 reply
 # (or "no such key") means the key expired there before the source's write reached it.
 _NEEDS_KEY = frozenset({b"pexpireat", b"pexpire", b"expireat", b"expire", b"persist"})
+# The start of one of those commands in RESP (any case); found in a value too, which only costs a decode.
+_NEEDS_KEY_SENT = re.compile(b"\\*[0-9]+\r\n(?:" + b"|".join(re.escape(b"$%d\r\n%b\r\n" % (len(name), name))
+                                                     for name in sorted(_NEEDS_KEY)) + b")", re.IGNORECASE)
 
 
-def command_results(commands: Callable[[], Sequence[Command]], results: list[Any]) -> Applied:
+def may_need_key(payloads: Sequence[bytes]) -> bool:
+    """Whether stored payloads may hold a command whose 0 reply means its key was gone."""
+    return any(_NEEDS_KEY_SENT.search(payload) for payload in payloads)
+
+
+def command_results(commands: Callable[[], Sequence[Command]], results: list[Any],
+                    needs_key: Callable[[], bool] = lambda: True) -> Applied:
     """The commands of an EXEC reply that were refused, and those that found their key gone;
-    `commands` gives what was sent, asked for only when some reply is not OK."""
+    `commands` gives what was sent, asked for only when some reply is an error, or a 0 where
+    `needs_key` says a command that needs its key may have been sent (decoding a stream batch
+    costs more than applying it)."""
     applied = Applied()
     if results.count(b"OK") == len(results):  # the usual case, every snapshot batch: nothing to look at
+        return applied
+    if not any(type(result) is hiredis.ReplyError for result in results) and not (0 in results and needs_key()):
         return applied
     for command, result in zip(commands(), results):
         name = command.args[0].lower()
@@ -124,7 +138,8 @@ class RedisSink(KeyspaceSink):
         tail = encode((b"SELECT", 0)) + encode((b"SET", self.checkpoint_key, json.dumps(checkpoint))) + marker
         results = self._transaction([*(payload for _, payload in batch.payloads), tail],
                                     batch.size + 2 + bool(marker))  # + SELECT, SET
-        return command_results(lambda: batch.commands, results)
+        return command_results(lambda: batch.commands, results,
+                               lambda: may_need_key([payload for _, payload in batch.payloads]))
 
     def _transaction(self, parts: list[bytes], queued: int) -> list[Any]:
         """Run the `queued` commands of `parts` in one MULTI/EXEC and return EXEC's replies. With a

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Protocol, Sequence
 
 from dtsctl.connectors.redis import rdb
-from dtsctl.connectors.redis.dump import restore_command
+from dtsctl.connectors.redis.dump import RestoreCommand, restore_command
 from dtsctl.connectors.redis.resp import encode
 from dtsctl.connectors.redis.selection import DbRule, Selection
 
@@ -30,6 +30,10 @@ class Walker(Protocol):
     def functions(self) -> bool:
         """The RDB holds function libraries (not replicated)."""
 
+    @property
+    def rest(self) -> bytes:
+        """The bytes fed after the RDB's end marker."""
+
     def close(self) -> None: ...
 
 
@@ -45,6 +49,10 @@ class SnapshotWalk:
     @property
     def done(self) -> bool:
         return self.rdb.done
+
+    @property
+    def rest(self) -> bytes:
+        return self.rdb.rest
 
     def close(self) -> None:
         """Nothing to release."""
@@ -73,6 +81,7 @@ class RestorePayloads:
         self._parts: list[bytes] = []
         self._db: int | None = None
         self._size = 0
+        self._restore: RestoreCommand | None = None
 
     @property
     def done(self) -> bool:
@@ -82,27 +91,33 @@ class RestorePayloads:
     def functions(self) -> bool:
         return self._walk.functions
 
+    @property
+    def rest(self) -> bytes:
+        return self._walk.rest
+
     def close(self) -> None:
         """Nothing to release."""
 
     def feed(self, data: bytes) -> list[bytes]:
         """The payloads completed by `data`; the last chunk of the RDB flushes the rest."""
         payloads: list[bytes] = []
-        parts, replace = self._parts, self._replace
-        version = b""
-        for rule, entry in self._walk.selected(data):
-            version = version or int(self._walk.rdb.version or 0).to_bytes(2, "little")
-            if rule.destination != self._db:
-                self._db = rule.destination
-                parts.append(encode((b"SELECT", self._db)))
-            ttl = entry.expire_ms or 0
-            if ttl and rule.extend_ttl:
-                ttl += rule.extend_ttl * 1000
-            command = restore_command(entry.key, ttl, entry.type, entry.encoding, version, replace)
+        parts, size, db = self._parts, self._size, self._db
+        restore = self._restore
+        for rule, (_, key, kind, encoding, expire_ms) in self._walk.selected(data):
+            if restore is None:  # the RDB's version is known once its header is read
+                restore = self._restore = restore_command(self._walk.rdb.version or 0, self._replace)
+            if rule.destination != db:
+                db = rule.destination
+                parts.append(encode((b"SELECT", db)))
+            if expire_ms and rule.extend_ttl:
+                expire_ms += rule.extend_ttl * 1000
+            command = restore(key, expire_ms or 0, kind, encoding)
             parts.append(command)
-            self._size += len(command)
-            if len(parts) > RECORD_COMMANDS or self._size >= RECORD_BYTES:  # parts: the RESTOREs and a SELECT
+            size += len(command)
+            if len(parts) > RECORD_COMMANDS or size >= RECORD_BYTES:  # parts: the RESTOREs and a SELECT
                 payloads.append(self._close())
+                size, db = 0, None
+        self._size, self._db = size, db
         if self._walk.done and parts:
             payloads.append(self._close())
         return payloads

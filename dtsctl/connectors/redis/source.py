@@ -20,8 +20,8 @@ from typing import Any, Sequence
 
 from dtsctl.connectors.redis import rdb
 from dtsctl.connectors.redis.client import connect
-from dtsctl.connectors.redis.replica import ReplicaConnection
-from dtsctl.connectors.redis.resp import encode, encoded_length, open_connection
+from dtsctl.connectors.redis.replica import ReplicaConnection, streams_snapshot
+from dtsctl.connectors.redis.resp import encode, open_connection
 from dtsctl.connectors.redis.selection import HEARTBEAT_PREFIX, Selection, Translator, origin_key
 from dtsctl.connectors.redis.snapshot import RECORD_BYTES, RECORD_COMMANDS, RestorePayloads, SnapshotWalk, Walker
 from dtsctl.engine.errors import PositionLost
@@ -52,9 +52,10 @@ class _Pending:
         self.size = 0
         self.heartbeat_value: bytes | None = None
 
-    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = ()) -> None:
-        """Add a command; `keys` are the keys a stream command writes."""
-        self.encoded(db, encode(args), keys)
+    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = (), received: bytes | None = None) -> None:
+        """Add a command; `keys` are the keys a stream command writes, `received` its RESP bytes
+        when it is the source's command unchanged."""
+        self.encoded(db, encode(args) if received is None else received, keys)
 
     def encoded(self, db: int, data: bytes, keys: Sequence[bytes] = ()) -> None:
         """Add a command already encoded (the snapshot's RESTOREs, which write no key to track)."""
@@ -119,7 +120,7 @@ class RedisSource(KeyspaceSource):
         self._replid = ""
         self._offset = 0
         self._snapshot: Walker | None = None  # while an RDB arrives
-        self._rdb_left = 0
+        self._rdb_left: int | None = 0  # bytes of it still to read; None: diskless, until its end marker
         self._announced = False  # SNAPSHOT_BEGIN emitted for the current RDB
         self._keep_snapshot = True
         self._durable_offset = 0
@@ -155,7 +156,7 @@ class RedisSource(KeyspaceSource):
         self._replica = ReplicaConnection(self.endpoint)
         resumable = bool(position) and not position.get("snapshot")
         reply = self._replica.psync(position["replid"] if resumable else None,
-                                    position["offset"] if resumable else None)
+                                    position["offset"] if resumable else None, streams_snapshot(self.endpoint))
         if not reply.full:
             self._replid, self._offset = reply.replid, reply.offset
             self._durable_offset = reply.offset
@@ -183,7 +184,8 @@ class RedisSource(KeyspaceSource):
         self._snapshot = self._start_snapshot()
         self._rdb_left = self._replica.rdb_length()
         self._announced = False
-        log.info("receiving the snapshot (%d bytes) at %s:%d", self._rdb_left, self._replid, self._offset)
+        log.info("receiving the snapshot (%s) at %s:%d",
+                 "diskless" if self._rdb_left is None else f"{self._rdb_left} bytes", self._replid, self._offset)
 
     # -- reading ------------------------------------------------------------------------
     def read(self, wait_seconds: float) -> tuple[list[Record], Position]:
@@ -210,7 +212,9 @@ class RedisSource(KeyspaceSource):
             records.append(Record.control(SNAPSHOT_BEGIN, self._position(True), time.time(),
                                           databases=self._estimates(), data=self._keep_snapshot))
         data = b""
-        if self._rdb_left:
+        if self._rdb_left is None:
+            data = self._replica.rdb_bytes(SNAPSHOT_READ_BYTES)
+        elif self._rdb_left:
             data = self._replica.rdb_bytes(min(self._rdb_left, SNAPSHOT_READ_BYTES))
             self._rdb_left -= len(data)
         records += self._snapshot_records(data)
@@ -219,10 +223,12 @@ class RedisSource(KeyspaceSource):
             log.warning("the source holds Redis functions; they are not replicated (load them on the "
                         "destination with FUNCTION LOAD)")
         if not self._snapshot.done:
-            if not self._rdb_left:
+            if self._rdb_left == 0:
                 raise rdb.RdbError("the snapshot ended before its end marker; the source sent a truncated RDB")
             return records + self._pending.take(self._position(True)), self._position(True)
-        if self._rdb_left:
+        if self._rdb_left is None:
+            self._replica.end_diskless(self._snapshot.rest, self._offset)
+        elif self._rdb_left or self._snapshot.rest:
             raise rdb.RdbError("the snapshot has data after its end marker")
         self._end_snapshot()
         self._translator.db = 0
@@ -273,18 +279,18 @@ class RedisSource(KeyspaceSource):
         commands = self._replica.commands()
         gather_until = time.monotonic() + GATHER_SECONDS
         while commands:
-            for args in commands:
+            for args, received in commands:
                 name = args[0].lower()
                 if name in _FLUSHES and not in_multi:
                     # Exact positions around a clear, which the applier commits alone: the records
                     # before it end before it, so a new owner resuming from either misses nothing.
                     records += self._pending.take(self._position())
-                    self._offset += encoded_length(args)
-                    self._translator.handle(args)
+                    self._offset += len(received)
+                    self._translator.handle(args, received)
                     records += self._pending.take(self._position())
                     self._stream_event("command")
                     continue
-                self._offset += encoded_length(args)
+                self._offset += len(received)
                 if name == b"multi":
                     in_multi, tagged = True, False
                     block_start = self._pending.mark() if self._dropped_marker else None
@@ -303,13 +309,18 @@ class RedisSource(KeyspaceSource):
                     if in_multi and self._dropped_marker and len(args) > 1 and args[1] == self._dropped_marker:
                         tagged = True
                         peer_applied = args[2] if len(args) > 2 else None
-                    self._translator.handle(args)
+                    self._translator.handle(args, received)
                     self._stream_event("command")
                 if not in_multi and (self._pending.commands >= RECORD_COMMANDS
                                      or self._pending.size >= RECORD_BYTES):
                     records += self._pending.take(self._position())
-            if in_multi:  # a MULTI block is propagated at once: finish it so positions stay on boundaries
+            if in_multi:
+                # A MULTI block is propagated at once: wait for the rest of it (a poll may bring only
+                # part of a large command, or nothing yet), so that positions stay on boundaries
+                # and a block's origin marker, written last, is seen inside it.
                 commands = self._replica.commands()
+                while not commands:
+                    commands = self._replica.commands()
             elif time.monotonic() < gather_until:  # fewer, larger appends: each one is an fsync
                 commands = self._replica.commands(wait=False)
             else:

@@ -103,7 +103,7 @@ class _Changes:
         self.heartbeat_value: bytes | None = None
 
     # Emitter (dtsctl.connectors.redis.selection)
-    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = ()) -> None:
+    def command(self, db: int, args: list[bytes], keys: Sequence[bytes] = (), received: bytes | None = None) -> None:
         self._ops.append({"db": db, "args": [_b64(arg) for arg in args], "offset": self._source.offset})
         self.size += sum(len(arg) for arg in args)
 

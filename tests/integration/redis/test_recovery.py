@@ -132,3 +132,27 @@ def test_kill_9_of_the_reader_process_alone_and_of_the_applier_alone_during_the_
     wait_equal(source, destination)
     assert int(destination.get("counter")) == int(source.get("counter"))  # INCRs applied exactly once
     assert task.status()["full_resyncs"] == 0, "both restarts continued the stream"
+
+
+def test_a_diskless_snapshot_killed_midway_is_taken_again_and_the_stream_follows_it(redis_factory, redis_destination,
+                                                                                    flush_redis, make_task):
+    """A source set for diskless sync without delay streams the RDB while its child writes it
+    (`capa eof`): no RDB file is written on the source, and kill -9 while it arrives takes it again."""
+    server = redis_factory(config=["repl-diskless-sync-delay 0", "rdb-key-save-delay 50"])  # µs per key saved
+    source, destination = server.client(), flush_redis(redis_destination)
+    seed(source)
+    _fill(source, 30_000)
+    task = make_task(endpoint(server), endpoint(redis_destination))
+
+    def crash_while_it_arrives() -> None:
+        task.apply()
+        wait_for(lambda: "receiving the snapshot (diskless)" in task.log.read_text(), what="a diskless snapshot")
+        assert task.kill() == -9
+        task.start()
+        task.wait_incremental(timeout=90)
+
+    _with_load(server.client(), crash_while_it_arrives)
+    wait_equal(source, destination)
+    assert int(destination.get("counter")) == int(source.get("counter"))  # INCRs applied exactly once
+    assert task.log.read_text().count("receiving the snapshot (diskless)") == 2
+    assert not (server.dir / "dump.rdb").exists()

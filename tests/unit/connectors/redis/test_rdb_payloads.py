@@ -87,5 +87,5 @@ def test_restore_command_is_the_resp_encoding_of_its_arguments(ttl, replace):
     args = [b"RESTORE", b"key\r\n", str(ttl).encode(), payload]
     args += [b"ABSTTL"] if ttl else []
     args += [b"REPLACE"] if replace else []
-    assert restore_command(b"key\r\n", ttl, 0, b"\x07payload", (11).to_bytes(2, "little"), replace) == encode(args)
+    assert restore_command(11, replace)(b"key\r\n", ttl, 0, b"\x07payload") == encode(args)
 
