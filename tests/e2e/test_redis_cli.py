@@ -250,7 +250,12 @@ def test_cluster_destination(workspace: Workspace, redis_source, redis_cluster, 
     assert workspace.run("verify", "task.copy").returncode == 0
 
     source.mset({"a": 1, "b": 2})  # different slots: the task stops with both keys named
-    waited = workspace.run("wait", "task.copy", "--timeout", "30", check=False)
+    deadline = time.monotonic() + 30
+    while True:  # `wait` answers 0 until the applier has reached the MSET
+        waited = workspace.run("wait", "task.copy", "--timeout", "30", check=False)
+        if waited.returncode != 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert waited.returncode == 1 and "CROSSSLOT" in waited.stderr, waited.stderr
     status = workspace.status("task.copy")
     assert status["state"] == "failed"
