@@ -46,6 +46,7 @@ _TASK_ID = "task_id"
 _RESYNC_REQUESTED = "resync_requested"
 _HEARTBEAT_SEEN = "heartbeat_seen"
 _HOLD = "hold_after"
+_TRIMMED_THROUGH = "trimmed_through"  # {"seq", "position"} of the newest change trimmed
 HOLD_SECONDS = 6 * 3600.0  # a hold its cutover did not let go of (it died) lapses
 
 
@@ -196,11 +197,18 @@ class ChangeLog:
     def applied_position(self, applied_seq: int) -> tuple[bool, Position]:
         """(True, the source position after change `applied_seq`): where a consumer that applied up
         to it stands; the reader's position once it applied every change. (False, None) when that
-        change was trimmed already."""
+        change was trimmed already, unless it was the newest change trimmed (a consumer that joined
+        at the end of a shared log stands there until its first change)."""
         if applied_seq >= self.last_seq():
             return self.reader_position()
         row = self.conn.execute("SELECT position FROM changes WHERE seq = ?", (applied_seq,)).fetchone()
-        return (False, None) if row is None else (True, json.loads(row[0]))
+        if row is not None:
+            return True, json.loads(row[0])
+        trimmed = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_TRIMMED_THROUGH,)).fetchone()
+        newest_trimmed = json.loads(trimmed[0]) if trimmed is not None else None
+        if newest_trimmed is not None and newest_trimmed["seq"] == applied_seq:
+            return True, newest_trimmed["position"]
+        return False, None
 
     def last_seq(self) -> int:
         """The highest sequence number ever assigned (0 for an empty log), trimmed or not."""
@@ -211,7 +219,13 @@ class ChangeLog:
         """Delete transactions with seq <= upto_seq (all consumers are past them) and not held
         (`hold_after`). Returns rows deleted."""
         with _transaction(self.conn):
-            return self.conn.execute("DELETE FROM changes WHERE seq <= ?", (min(upto_seq, self._held_from()),)).rowcount
+            upto = min(upto_seq, self._held_from())
+            newest = self.conn.execute("SELECT seq, position FROM changes WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
+                                       (upto,)).fetchone()
+            if newest is None:
+                return 0
+            self._set(_TRIMMED_THROUGH, {"seq": newest[0], "position": json.loads(newest[1])})
+            return self.conn.execute("DELETE FROM changes WHERE seq <= ?", (upto,)).rowcount
 
     def hold_after(self, seq: int) -> None:
         """Keep every transaction after `seq` in the log, applied or not, until `let_go` (a cutover reads

@@ -37,9 +37,20 @@ def test_a_trimmed_change_keeps_the_checkpoint_shown(tmp_path):
     log.append([_tx(1), _tx(2), _tx(3)], 3)
     progress = Progress()
     _report(log, progress, 1, 100.0)
-    log.trim(1)
+    log.trim(2)
     assert log.applied_position(1) == (False, None)
     assert _report(log, progress, 1, 100.0)["checkpoint"] == "pos 1"
+
+
+def test_a_destination_that_joined_at_a_change_trimmed_since_shows_its_position(tmp_path):
+    """A one-to-many destination started after the others joins the log at its newest change; when
+    they trim past it before its first change, it must still show a checkpoint (was None)."""
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([_tx(1), _tx(2), _tx(3)], 3)
+    log.append([_tx(4)], 4)
+    log.trim(3)
+    assert log.applied_position(3) == (True, 3)
+    assert _report(log, Progress(), 3, 100.0)["checkpoint"] == "pos 3"
 
 
 def test_a_redis_destination_measures_its_lag_with_the_heartbeat_the_reader_kept_in_the_log(tmp_path):
