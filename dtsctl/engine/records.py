@@ -61,7 +61,7 @@ def _row(image: tuple[tuple[str, ...], tuple[Any, ...]] | None) -> Row | None:
     if image is None:
         return None
     names, values = image
-    if any(type(value) is tuple for value in values):
+    if tuple in map(type, values):  # a tagged value (no generator frame per value: this runs for every row)
         values = tuple(_untagged(value) if type(value) is tuple else value for value in values)
     return dict(zip(names, values))
 

@@ -2,8 +2,9 @@
 the applier checkpoint in `dtsctl_meta.checkpoints` in the same transaction as the data.
 
 Runs of consecutive changes of one shape (same table, operation, policy and columns)
-go out as one multi-row statement; a run of inserts that meets an existing row is
-rolled back to a savepoint and replayed row by row to find, name and resolve it.
+go out as one multi-row statement, values as literal text (`escape.RowLiterals`); a run
+of inserts that meets an existing row is rolled back to a savepoint and replayed row by
+row to find, name and resolve it.
 """
 
 from __future__ import annotations

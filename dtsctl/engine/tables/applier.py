@@ -126,11 +126,12 @@ class Applier:
             wanted = min(READ_PAGE, MAX_TRANSACTIONS_PER_BATCH - len(batch))
             page = self._changelog.read(after_seq, wanted)
             for seq, tx in page:
-                if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or _has_ddl(tx)):
+                ddl = _has_ddl(tx)
+                if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or ddl):
                     return batch  # never split a transaction; a single large one still goes alone
                 batch.append((seq, tx))
                 events += len(tx.events)
-                if _has_ddl(tx):
+                if ddl:
                     return batch  # DDL goes alone
                 if _has_repair(tx):
                     return batch  # later changes see the copy end it extends (_extend_copy_ends)
