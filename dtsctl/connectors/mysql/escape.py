@@ -39,10 +39,14 @@ class RowLiterals:
         def exact(value: decimal.Decimal) -> str:
             return converters.Decimal2Literal(value, None)
 
+        def moment(value: datetime.datetime) -> str:
+            # isoformat (C) writes pymysql's text for a naive value; pymysql drops a zone, isoformat would not
+            return f"'{value.isoformat(' ')}'" if value.tzinfo is None else converters.escape_datetime(value)
+
         self._by_type: dict[type, Callable[[Any], str]] = {
             int: int.__repr__, str: escape, bytes: bytes_literal, type(None): lambda _: "NULL",
             decimal.Decimal: exact, float: converters.escape_float, bool: converters.escape_bool,
-            datetime.datetime: converters.escape_datetime, datetime.date: converters.escape_date,
+            datetime.datetime: moment, datetime.date: converters.escape_date,
             datetime.time: converters.escape_time, datetime.timedelta: duration, set: members, frozenset: members}
         self._escape = escape
 
