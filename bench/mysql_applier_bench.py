@@ -96,8 +96,8 @@ def main() -> None:
         applied = server.connect("root").cursor()
         applied.execute("SELECT count(*) FROM bench.orders")
         assert applied.fetchone() == (total,), "not every row arrived"
-        print(f"{total:,} rows in transactions of {args.rows}: applier CPU {cpu:.2f} s ({cpu / total * 1e6:.1f} µs/row), "
-              f"wall {wall:.2f} s")
+        print(f"{total:,} rows in transactions of {args.rows}: applier CPU {cpu:.2f} s "
+              f"({cpu / total * 1e6:.1f} µs/row), wall {wall:.2f} s")
         if profiler is not None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     finally:

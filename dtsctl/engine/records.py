@@ -45,7 +45,8 @@ def encode_events(events: Iterable[Any]) -> bytes:
 
     return marshal.dumps((RECORD_VERSION, [
         (one(event.database), one(event.table), event.op, image(event.before), image(event.after),
-         event.commit_time, event.position, None if event.ddl is None else event.ddl.to_json(), event.repair)
+         event.commit_time, event.position, None if event.ddl is None else event.ddl.to_json(),
+         event.repair)
         for event in events]), _MARSHAL_VERSION)
 
 

@@ -4,8 +4,8 @@ pymysql escapes a parameter through several generic layers (`Cursor.mogrify`, `C
 `converters.escape_item`, then the statement's `%` formatting); an applier sends every value of
 every change, so `RowLiterals` picks one function per value by its exact type with one dict
 lookup and joins a row's literals. The texts are pymysql's own (its per-type encoders), except
-durations and sets, which go as `values.to_param` renders them, and bytes, always as X'hex'; a type not listed is escaped by
-pymysql after `to_param`, as before.
+durations and sets, which go as `values.to_param` renders them, and bytes, always as X'hex'; a
+type not listed is escaped by pymysql after `to_param`, as before.
 """
 
 from __future__ import annotations

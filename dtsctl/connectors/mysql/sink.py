@@ -20,9 +20,9 @@ from typing import Any, Callable, Iterator, Sequence
 import pymysql
 
 from dtsctl.connectors.mysql import ddl, literals, precheck, snapshot
-from dtsctl.connectors.mysql.escape import RowLiterals
 from dtsctl.connectors.mysql.connection import (address, connect, error_code, qualified, query, quote, scalar,
                                                 translate_errors)
+from dtsctl.connectors.mysql.escape import RowLiterals
 from dtsctl.connectors.mysql.localinfile import MemoryInfileConnection
 from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, FENCING_COLUMN, META_DATABASE, ORIGIN_COLUMN,
                                             create_table_from_columns, create_table_statement, deferrable_keys,
@@ -64,8 +64,7 @@ class MysqlSink(Sink):
     @property
     def literals(self) -> RowLiterals:
         """Value literals escaped as the current connection escapes them (made with it)."""
-        if self._conn is None or self._literals is None:
-            self.conn  # noqa: B018  (connects)
+        self.conn  # noqa: B018  (connects, and makes them, when there is no connection)
         assert self._literals is not None
         return self._literals
 
@@ -430,7 +429,8 @@ class _Run:
         names = list(keys[0])
         literal, row = self.literals.literal, self.literals.row
         if len(names) == 1:
-            return f"DELETE FROM {self.target} WHERE {quote(names[0])} IN ({','.join(literal(key[names[0]]) for key in keys)})"
+            [name] = names
+            return f"DELETE FROM {self.target} WHERE {quote(name)} IN ({','.join(literal(key[name]) for key in keys)})"
         return (f"DELETE FROM {self.target} WHERE ({', '.join(map(quote, names))}) IN "
                 f"({','.join(row(key[name] for name in names) for key in keys)})")
 
