@@ -2,7 +2,7 @@
 
 A record is one `marshal` document (C speed; plain data only, so reading one never runs code):
 
-    (RECORD_VERSION, [(database, table, op, before, after, commit_time, position, ddl), ...])
+    (RECORD_VERSION, [(database, table, op, before, after, commit_time, position, ddl, repair), ...])
 
 with each row image as (column names, values). Identical names (a table's columns, its
 database and table) are one object per record, which marshal writes once and refers back to,
@@ -21,9 +21,10 @@ import marshal
 from typing import Any, Callable, Iterable
 
 Row = dict[str, Any]
-Fields = tuple[str, str, str, Row | None, Row | None, float, Any, dict[str, Any] | None]
+Fields = tuple[str, str, str, Row | None, Row | None, float, Any, dict[str, Any] | None, bool]
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+_WITHOUT_REPAIR = 1  # the same record without the repair flag (verify --repair's events lost it)
 _MARSHAL_VERSION = 4  # refers back to objects already written
 _ZERO = datetime.datetime(1, 1, 1)
 _MICROSECOND = datetime.timedelta(microseconds=1)
@@ -44,25 +45,30 @@ def encode_events(events: Iterable[Any]) -> bytes:
 
     return marshal.dumps((RECORD_VERSION, [
         (one(event.database), one(event.table), event.op, image(event.before), image(event.after),
-         event.commit_time, event.position, None if event.ddl is None else event.ddl.to_json())
+         event.commit_time, event.position, None if event.ddl is None else event.ddl.to_json(),
+         event.repair)
         for event in events]), _MARSHAL_VERSION)
 
 
 def decode_events(record: bytes) -> list[Fields]:
     """Each event's fields, in ChangeEvent's order (its DDL as SchemaChange.to_json)."""
     version, events = marshal.loads(record)
-    if version != RECORD_VERSION:
-        raise ValueError(f"change-log record version {version} is not one this dtsctl reads")
-    return [(database, table, op, _row(before), _row(after), commit_time, position, ddl)
-            for database, table, op, before, after, commit_time, position, ddl in events]
+    if version == RECORD_VERSION:
+        return [(database, table, op, _row(before), _row(after), commit_time, position, ddl, repair)
+                for database, table, op, before, after, commit_time, position, ddl, repair in events]
+    if version == _WITHOUT_REPAIR:
+        return [(database, table, op, _row(before), _row(after), commit_time, position, ddl, False)
+                for database, table, op, before, after, commit_time, position, ddl in events]
+    raise ValueError(f"change-log record version {version} is not one this dtsctl reads")
 
 
 def _row(image: tuple[tuple[str, ...], tuple[Any, ...]] | None) -> Row | None:
     if image is None:
         return None
     names, values = image
-    if any(type(value) is tuple for value in values):
-        values = tuple(_untagged(value) if type(value) is tuple else value for value in values)
+    if tuple in map(type, values):  # a tagged value (C loops, no generator: this runs for every row)
+        untag = _UNTAG
+        values = [untag[value[0]](value[1]) if type(value) is tuple else value for value in values]
     return dict(zip(names, values))
 
 
@@ -97,8 +103,3 @@ _UNTAG: dict[str, Callable[[Any], Any]] = {
     "time": datetime.time.fromisoformat,
     "b": bytes,
 }
-
-
-def _untagged(value: tuple[str, Any]) -> Any:
-    tag, payload = value
-    return _UNTAG[tag](payload)

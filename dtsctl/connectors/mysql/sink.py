@@ -2,8 +2,9 @@
 the applier checkpoint in `dtsctl_meta.checkpoints` in the same transaction as the data.
 
 Runs of consecutive changes of one shape (same table, operation, policy and columns)
-go out as one multi-row statement; a run of inserts that meets an existing row is
-rolled back to a savepoint and replayed row by row to find, name and resolve it.
+go out as one multi-row statement, values as literal text (`escape.RowLiterals`); a run
+of inserts that meets an existing row is rolled back to a savepoint and replayed row by
+row to find, name and resolve it.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import pymysql
 from dtsctl.connectors.mysql import ddl, literals, precheck, snapshot
 from dtsctl.connectors.mysql.connection import (address, connect, error_code, qualified, query, quote, scalar,
                                                 translate_errors)
+from dtsctl.connectors.mysql.escape import RowLiterals
 from dtsctl.connectors.mysql.localinfile import MemoryInfileConnection
 from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, FENCING_COLUMN, META_DATABASE, ORIGIN_COLUMN,
                                             create_table_from_columns, create_table_statement, deferrable_keys,
                                             key_name, without_keys)
-from dtsctl.connectors.mysql.values import to_param
 from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.checkpoint import check_fencing
 from dtsctl.engine.conflicts import Conflicts
@@ -45,6 +46,7 @@ class MysqlSink(Sink):
     def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
         super().__init__(endpoint, task_id, origin)
         self._conn: MemoryInfileConnection | None = None
+        self._literals: RowLiterals | None = None
         self._loads_local: bool | None = None  # whether the server takes LOAD DATA LOCAL (`local_infile`)
         self._meta_ready = False
 
@@ -56,7 +58,15 @@ class MysqlSink(Sink):
             with conn.cursor() as cursor:
                 cursor.execute("SET SESSION foreign_key_checks = 0")  # rows arrive in key order, not FK order
             self._conn = conn
+            self._literals = RowLiterals(conn)
         return self._conn
+
+    @property
+    def literals(self) -> RowLiterals:
+        """Value literals escaped as the current connection escapes them (made with it)."""
+        self.conn  # noqa: B018  (connects, and makes them, when there is no connection)
+        assert self._literals is not None
+        return self._literals
 
     def encoded_dialect(self, keep_existing: bool) -> str | None:
         """LOAD DATA lines when the server takes them; INSERT literals when it does not, or when
@@ -253,9 +263,10 @@ class MysqlSink(Sink):
         with self._transaction() as cursor:
             if rows:
                 columns = tuple(rows[0])
-                sql = (_keep_existing_sql(database, table, columns, schema.key) if keep_existing
-                       else _upsert_sql(database, table, columns, schema.key))
-                cursor.executemany(sql, [[to_param(value) for value in row.values()] for row in rows])
+                write_sql = _keep_existing_sql if keep_existing else _upsert_sql
+                literals = [self.literals.row(row.values()) for row in rows]
+                for batch in _statement_batches(literals, pymysql.cursors.Cursor.max_stmt_length):
+                    cursor.execute(write_sql(database, table, columns, schema.key, ",".join(batch)))
             self._store(cursor, checkpoint)
 
     def write_encoded_rows(self, schema: TableSchema, database: str, table: str, rows: EncodedRows,
@@ -275,7 +286,7 @@ class MysqlSink(Sink):
         counts = ConflictCounts()
         with self._transaction() as cursor:
             for shape, run in itertools.groupby(changes, key=_shape):
-                _Run(cursor, list(run), keys[(shape[0], shape[1])], conflicts, counts).apply()
+                _Run(cursor, self.literals, list(run), keys[(shape[0], shape[1])], conflicts, counts).apply()
             self._store(cursor, checkpoint(counts))
         return counts
 
@@ -305,9 +316,10 @@ def _shape(change: RowChange) -> tuple[Any, ...]:
 class _Run:
     """Consecutive changes of one shape, applied with as few statements as their conflicts allow."""
 
-    def __init__(self, cursor: Any, changes: list[RowChange], key: tuple[str, ...], conflicts: Conflicts,
-                 counts: ConflictCounts):
+    def __init__(self, cursor: Any, literals: RowLiterals, changes: list[RowChange], key: tuple[str, ...],
+                 conflicts: Conflicts, counts: ConflictCounts):
         self.cursor = cursor
+        self.literals = literals
         self.changes = changes
         self.key = key
         self.conflicts = conflicts
@@ -333,7 +345,7 @@ class _Run:
         if moved:  # a key change must remove the old row first, in order
             for change in self.changes:
                 if self._moves_key(change):
-                    self.cursor.execute(*self._delete_sql([change.key]))
+                    self.cursor.execute(self._delete_sql([change.key]))
                 self._upsert([change])
             return
         self._upsert(self.changes)
@@ -345,30 +357,32 @@ class _Run:
         for batch in _batches(self.changes, 500):
             keys = [change.key for change in batch]
             if self.replay:
-                self.cursor.execute(*self._delete_sql(keys))
+                self.cursor.execute(self._delete_sql(keys))
                 continue
             if len(batch) > 1:
                 self.cursor.execute("SAVEPOINT dtsctl_run")
-                if self.cursor.execute(*self._delete_sql(keys)) == len(batch):
+                if self.cursor.execute(self._delete_sql(keys)) == len(batch):
                     continue
                 self.cursor.execute("ROLLBACK TO SAVEPOINT dtsctl_run")
             for change in batch:
-                if self.cursor.execute(*self._delete_sql([change.key])) == 0:
+                if self.cursor.execute(self._delete_sql([change.key])) == 0:
                     self.conflicts.row(change, self.counts)  # nothing to resolve: the row is already gone
 
     # -- under a conflict policy -----------------------------------------------------
     def _inserts(self) -> None:
         self.cursor.execute("SAVEPOINT dtsctl_run")
+        rows = [self._row(change) for change in self.changes]
         try:
-            self.cursor.executemany(self._insert_sql(), [self._values(change) for change in self.changes])
+            for batch in _statement_batches(rows, pymysql.cursors.Cursor.max_stmt_length):
+                self.cursor.execute(self._insert_sql(",".join(batch)))
             return
         except pymysql.err.IntegrityError as exc:
             if error_code(exc) != ER_DUP_ENTRY:
                 raise
             self.cursor.execute("ROLLBACK TO SAVEPOINT dtsctl_run")
-        for change in self.changes:  # find the rows that exist, one by one
+        for change, row in zip(self.changes, rows):  # find the rows that exist, one by one
             try:
-                self.cursor.execute(self._insert_sql(), self._values(change))
+                self.cursor.execute(self._insert_sql(row))
             except pymysql.err.IntegrityError as exc:
                 if error_code(exc) != ER_DUP_ENTRY:
                     raise
@@ -377,16 +391,16 @@ class _Run:
 
     def _update(self, change: RowChange) -> None:
         if self._moves_key(change):
-            found = self.cursor.execute(*self._delete_sql([change.key]))
+            found = self.cursor.execute(self._delete_sql([change.key]))
             if found:
                 self._upsert([change])
                 return
         else:
             assert change.row is not None
-            assignments = ", ".join(f"{quote(name)} = %s" for name in change.row)
-            where = " AND ".join(f"{quote(name)} <=> %s" for name in change.key)
-            params = [*self._values(change), *(to_param(value) for value in change.key.values())]
-            if self.cursor.execute(f"UPDATE {self.target} SET {assignments} WHERE {where}", params):
+            literal = self.literals.literal
+            assignments = ", ".join(f"{quote(name)} = {literal(value)}" for name, value in change.row.items())
+            where = " AND ".join(f"{quote(name)} <=> {literal(value)}" for name, value in change.key.items())
+            if self.cursor.execute(f"UPDATE {self.target} SET {assignments} WHERE {where}"):
                 return
         if self.conflicts.row(change, self.counts):
             self._upsert([change])
@@ -396,55 +410,49 @@ class _Run:
         assert change.row is not None
         return any(change.row.get(name) != value for name, value in change.key.items())
 
-    def _values(self, change: RowChange) -> list[Any]:
+    def _row(self, change: RowChange) -> str:
+        """The new row's literal, `(v1,v2,...)`."""
         assert change.row is not None
-        return [to_param(value) for value in change.row.values()]
+        return self.literals.row(change.row.values())
 
     def _upsert(self, changes: Sequence[RowChange]) -> None:
         columns = tuple(changes[0].row or ())
-        self.cursor.executemany(_upsert_sql(self.database, self.table, columns, self.key),
-                                [self._values(change) for change in changes])
+        rows = [self._row(change) for change in changes]
+        for batch in _statement_batches(rows, pymysql.cursors.Cursor.max_stmt_length):
+            self.cursor.execute(_upsert_sql(self.database, self.table, columns, self.key, ",".join(batch)))
 
-    def _insert_sql(self) -> str:
+    def _insert_sql(self, values: str) -> str:
         columns = tuple(self.changes[0].row or ())
-        return (f"INSERT INTO {self.target} ({', '.join(map(quote, columns))}) "
-                f"VALUES {_placeholders(columns)}")
+        return f"INSERT INTO {self.target} ({', '.join(map(quote, columns))}) VALUES {values}"
 
-    def _delete_sql(self, keys: Sequence[Row]) -> tuple[str, list[Any]]:
+    def _delete_sql(self, keys: Sequence[Row]) -> str:
         names = list(keys[0])
+        literal, row = self.literals.literal, self.literals.row
         if len(names) == 1:
-            sql = f"DELETE FROM {self.target} WHERE {quote(names[0])} IN ({', '.join('%s' for _ in keys)})"
-        else:
-            tuple_sql = "(" + ", ".join("%s" for _ in names) + ")"
-            sql = (f"DELETE FROM {self.target} WHERE ({', '.join(map(quote, names))}) IN "
-                   f"({', '.join(tuple_sql for _ in keys)})")
-        return sql, [to_param(key[name]) for key in keys for name in names]
+            [name] = names
+            return f"DELETE FROM {self.target} WHERE {quote(name)} IN ({','.join(literal(key[name]) for key in keys)})"
+        return (f"DELETE FROM {self.target} WHERE ({', '.join(map(quote, names))}) IN "
+                f"({','.join(row(key[name] for name in names) for key in keys)})")
 
 
-def _keep_existing_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str],
-                       values: str | None = None) -> str:
-    """An insert that leaves an existing row alone (INSERT IGNORE would also hide value errors).
-    `values` are row literals; placeholders for one row when None."""
+def _keep_existing_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str], values: str) -> str:
+    """An insert of the row literals `values` that leaves an existing row alone (INSERT IGNORE
+    would also hide value errors)."""
     first = quote(key[0])
     return (f"INSERT INTO {qualified(database, table)} ({', '.join(map(quote, columns))}) "
-            f"VALUES {values or _placeholders(columns)} ON DUPLICATE KEY UPDATE {first} = {first}")
+            f"VALUES {values} ON DUPLICATE KEY UPDATE {first} = {first}")
 
 
-def _upsert_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str],
-                values: str | None = None) -> str:
+def _upsert_sql(database: str, table: str, columns: tuple[str, ...], key: Sequence[str], values: str) -> str:
     others = [name for name in columns if name not in key] or list(key[:1])
     updates = ", ".join(f"{quote(name)} = VALUES({quote(name)})" for name in others)
     return (f"INSERT INTO {qualified(database, table)} ({', '.join(map(quote, columns))}) "
-            f"VALUES {values or _placeholders(columns)} ON DUPLICATE KEY UPDATE {updates}")
-
-
-def _placeholders(columns: Sequence[str]) -> str:
-    return f"({', '.join('%s' for _ in columns)})"
+            f"VALUES {values} ON DUPLICATE KEY UPDATE {updates}")
 
 
 def _statement_batches(rows: Sequence[str], max_chars: int) -> Iterator[Sequence[str]]:
     """Consecutive runs of row literals of about `max_chars` in all (one row at least), so that
-    no statement outgrows what pymysql's executemany would send."""
+    no statement outgrows what pymysql's executemany would send (`max_stmt_length`)."""
     start, size = 0, 0
     for index, literal in enumerate(rows):
         if size and size + len(literal) > max_chars:

@@ -126,11 +126,12 @@ class Applier:
             wanted = min(READ_PAGE, MAX_TRANSACTIONS_PER_BATCH - len(batch))
             page = self._changelog.read(after_seq, wanted)
             for seq, tx in page:
-                if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or _has_ddl(tx)):
+                ddl = _has_ddl(tx)
+                if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or ddl):
                     return batch  # never split a transaction; a single large one still goes alone
                 batch.append((seq, tx))
                 events += len(tx.events)
-                if _has_ddl(tx):
+                if ddl:
                     return batch  # DDL goes alone
                 if _has_repair(tx):
                     return batch  # later changes see the copy end it extends (_extend_copy_ends)
@@ -213,14 +214,15 @@ class Applier:
     def changes_for(self, event: ChangeEvent, cp: Checkpoint) -> list[RowChange]:
         """What the destination must do for `event`: nothing for tables no longer selected or
         ops not in `dml`; filters may turn an update into an insert or a delete."""
-        plan = self._plans.get(f"{event.database}.{event.table}")
+        name = f"{event.database}.{event.table}"  # the plan's name
+        plan = self._plans.get(name)
         if plan is None or event.op not in plan.dml:  # DDL events never reach here (op "ddl")
             return []
         op = self._filters.route(plan.filter, event.op, event.before, event.after)
         if op is None:
             return []
-        key = self._schemas[plan.name].key
-        copy_end = cp.tables[plan.name].copy_end
+        key = self._schemas[name].key
+        copy_end = cp.tables[name].copy_end
         replay = event.repair or copy_end is None or self._order(event.position) <= tuple(copy_end)
         if op == "delete":
             image = event.before if event.before is not None else event.after

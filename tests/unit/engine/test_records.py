@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import marshal
 
 from dtsctl.engine.events import ChangeEvent, SchemaChange, Transaction
+
+ZERO, MICROSECOND = datetime.datetime(1, 1, 1), datetime.timedelta(microseconds=1)
 
 TYPED_ROW = {
     "id": 18446744073709551615, "small": -3, "ratio": 0.1 + 0.2, "name": "naïve ☃", "blob": b"\x00\xff",
@@ -50,3 +53,22 @@ def test_a_ten_row_transaction_takes_under_60_percent_of_the_bytes_of_json():
     binary = len(Transaction(events, 1, 1.0).payload())
     text = len(json.dumps([event.to_json() for event in events], separators=(",", ":")).encode())
     assert binary < 0.6 * text, (binary, text)
+
+
+def test_a_repair_event_stays_a_repair():
+    """verify --repair's events are upserts or deletes-if-present: the flag must survive the record."""
+    events = (ChangeEvent("shop", "t", "insert", None, {"id": 77, "label": "right"}, 3.0, 8, repair=True),
+              ChangeEvent("shop", "t", "delete", {"id": 90001}, None, 3.0, 8, repair=True),
+              ChangeEvent("shop", "t", "insert", None, {"id": 5001, "label": "later"}, 3.0, 9))
+    back = Transaction.from_payload(Transaction(events, 9, 3.0).payload(), 9, 3.0).events
+    assert back == events and [event.repair for event in back] == [True, True, False]
+
+
+def test_records_of_the_version_without_the_repair_flag_are_still_read():
+    event = ChangeEvent("shop", "t", "update", {"id": 1, "at": datetime.datetime(2026, 1, 2)},
+                        {"id": 1, "at": datetime.datetime(2026, 1, 3)}, 2.0, {"file": "b.1", "pos": 5})
+    written = marshal.dumps((1, [("shop", "t", "update", (("id", "at"), (1, ("dt", (event.before["at"] - ZERO)
+                                                                                  // MICROSECOND))),
+                                  (("id", "at"), (1, ("dt", (event.after["at"] - ZERO) // MICROSECOND))),
+                                  2.0, {"file": "b.1", "pos": 5}, None)]), 4)
+    assert Transaction.from_payload(written, 5, 2.0).events == (event,)
