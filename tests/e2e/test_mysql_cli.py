@@ -122,6 +122,8 @@ def test_migration_under_load_survives_kill_9_and_a_source_restart(workspace: Wo
         os.kill(workspace.agent_pid("task.copy"), signal.SIGKILL)  # kill -9 during full
         workspace.run("wait", "task.copy", "--phase", "incremental", "--timeout", "180")
         time.sleep(2)
+        # the copy may have ended before the first kill: then the restarted agent may still be in backoff
+        wait_for(lambda: workspace.agent_pid("task.copy"), timeout=30, what="the agent after the first kill")
         os.kill(workspace.agent_pid("task.copy"), signal.SIGKILL)  # kill -9 during incremental
         wait_for(lambda: workspace.agent_pid("task.copy"), timeout=30, what="the supervisor's restart")
         src.restart()  # the agent must reconnect and continue
