@@ -178,6 +178,16 @@ class ConflictCounts:
         return {"insert": self.insert, "update": self.update, "delete": self.delete}
 
 
+def format_duration(value: datetime.timedelta) -> str:
+    """[-]HH:MM:SS[.ffffff], as MySQL writes a TIME (hours may exceed 23)."""
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{'-' if micros < 0 else ''}{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return text + (f".{fraction:06d}" if fraction else "")
+
+
 def encode_value(value: Any) -> Any:
     """A JSON-safe form of a column value: bytes become {"$b": base64}, decimals {"$d": text},
     datetimes {"$dt": iso}, dates {"$date": iso}, durations {"$td": microseconds}, sets {"$set": [...]}."""

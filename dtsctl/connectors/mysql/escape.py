@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterable
 import pymysql
 from pymysql import converters
 
-from dtsctl.connectors.mysql.values import format_duration, to_param
+from dtsctl.connectors.mysql.values import to_param
+from dtsctl.engine.events import format_duration
 
 
 class RowLiterals:

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from pymysqlreplication.constants import FIELD_TYPE, NONE_SOURCE
 
-from dtsctl.engine.events import Row
+from dtsctl.engine.events import Row, format_duration
 
 
 def bit_columns(column_types: Sequence[str]) -> list[int]:
@@ -67,11 +67,3 @@ def to_param(value: Any) -> Any:
         return ",".join(sorted(value))
     return value
 
-
-def format_duration(value: datetime.timedelta) -> str:
-    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
-    sign = "-" if micros < 0 else ""
-    seconds, fraction = divmod(abs(micros), 1_000_000)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}" + (f".{fraction:06d}" if fraction else "")

@@ -14,6 +14,7 @@ import logging
 import re
 from typing import Any, Iterable
 
+from dtsctl.engine.events import format_duration
 from dtsctl.engine.tables.interfaces import Column, TableSchema
 
 log = logging.getLogger(__name__)
@@ -68,15 +69,8 @@ def _value(value: Any) -> Any:
     if isinstance(value, datetime.date):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
-        return _duration(value)
+        return format_duration(value)
     if isinstance(value, (set, frozenset)):
         return ",".join(sorted(value))
     return value
 
-
-def _duration(value: datetime.timedelta) -> str:
-    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
-    seconds, fraction = divmod(abs(micros), 1_000_000)
-    hours, rest = divmod(seconds, 3600)
-    text = f"{'-' if micros < 0 else ''}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
-    return text + (f".{fraction:06d}" if fraction else "")

@@ -21,7 +21,7 @@ import math
 import re
 from typing import Any, Callable
 
-from dtsctl.engine.events import ChangeEvent, Position, Row, SchemaChange, Transaction
+from dtsctl.engine.events import ChangeEvent, Position, Row, SchemaChange, Transaction, format_duration
 
 Envelope = dict[str, Any]
 
@@ -138,7 +138,7 @@ def encode_value(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, datetime.date):
         return value.isoformat(), "date"
     if isinstance(value, datetime.timedelta):
-        return _format_duration(value), "duration"
+        return format_duration(value), "duration"
     if isinstance(value, (set, frozenset)):
         return sorted(value), "set"
     if isinstance(value, float) and not math.isfinite(value):
@@ -155,16 +155,6 @@ def decode_value(value: Any, type_name: str | None) -> Any:
 
 def decode_row(row: Row | None, types: dict[str, str]) -> Row | None:
     return None if row is None else {name: decode_value(value, types.get(name)) for name, value in row.items()}
-
-
-def _format_duration(value: datetime.timedelta) -> str:
-    """[-]HH:MM:SS[.ffffff], as MySQL writes a TIME."""
-    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
-    seconds, fraction = divmod(abs(micros), 1_000_000)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    text = f"{'-' if micros < 0 else ''}{hours:02d}:{minutes:02d}:{seconds:02d}"
-    return text + (f".{fraction:06d}" if fraction else "")
 
 
 def _parse_duration(text: str) -> datetime.timedelta:
