@@ -8,45 +8,13 @@ are what a workspace's `runtime.endpoints` lists.
 from __future__ import annotations
 
 import json
-import ssl
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from tests.servers import binaries
 from tests.servers.ports import free_port
 from tests.servers.process import ServerProcess, make_dir, start_all
-
-
-@dataclass(frozen=True)
-class EtcdTls:
-    """A private CA's files for an etcd that serves HTTPS and requires client certificates."""
-
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-    @classmethod
-    def make(cls, folder: Path, host: str = "127.0.0.1") -> "EtcdTls":
-        import trustme
-
-        authority = trustme.CA()
-        server, client = authority.issue_cert(host), authority.issue_cert("dtsctl-node")
-        files = cls(*(folder / name for name in ("ca.pem", "server.pem", "server-key.pem", "client.pem",
-                                                 "client-key.pem")))
-        authority.cert_pem.write_to_path(str(files.ca))
-        server.cert_chain_pems[0].write_to_path(str(files.server_cert))
-        server.private_key_pem.write_to_path(str(files.server_key))
-        client.cert_chain_pems[0].write_to_path(str(files.client_cert))
-        client.private_key_pem.write_to_path(str(files.client_key))
-        return files
-
-    def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.ca))
-        context.load_cert_chain(str(self.client_cert), str(self.client_key))
-        return context
+from tests.servers.tls import TestCertificates
 
 
 class EtcdMember(ServerProcess):
@@ -55,7 +23,7 @@ class EtcdMember(ServerProcess):
     stop_timeout = 10.0
 
     def __init__(self, name: str, peer_port: int, cluster: str, token: str, host: str = "127.0.0.1",
-                 tls: EtcdTls | None = None, extra_args: tuple[str, ...] = ()) -> None:
+                 tls: TestCertificates | None = None, extra_args: tuple[str, ...] = ()) -> None:
         super().__init__(base_dir=make_dir(f"etcd-{name}"))
         self.name, self.peer_port, self.cluster, self.token, self.host = name, peer_port, cluster, token, host
         self.tls, self.extra_args = tls, extra_args
@@ -97,7 +65,7 @@ class EtcdMember(ServerProcess):
 class EtcdCluster:
     """`size` members that form one cluster, started in parallel."""
 
-    def __init__(self, size: int = 1, host: str = "127.0.0.1", tls: EtcdTls | None = None,
+    def __init__(self, size: int = 1, host: str = "127.0.0.1", tls: TestCertificates | None = None,
                  extra_args: tuple[str, ...] = ()) -> None:
         """`tls`: clients connect over HTTPS with a certificate of its CA (peers stay plain HTTP)."""
         peers = {f"m{index}": free_port(host) for index in range(size)}

@@ -15,7 +15,8 @@ from dtsctl.cluster.store import PASSWORD_ENV, EtcdStore, StoreUnavailable
 from dtsctl.cluster.watch import ChangeWatch
 from dtsctl.config.model import Runtime, RuntimeTls
 from dtsctl.errors import DtsError
-from tests.servers.etcd import EtcdCluster, EtcdTls
+from tests.servers.etcd import EtcdCluster
+from tests.servers.tls import TestCertificates
 
 PREFIX = "/secure"
 PASSWORD = "s3cret-pw"
@@ -30,7 +31,7 @@ def _b64(text: str) -> str:
 def secured(tmp_path_factory):
     """One etcd member over HTTPS with client certificates, auth enabled, and a `dtsctl` user that
     may read and write the workspace's prefix only."""
-    tls = EtcdTls.make(tmp_path_factory.mktemp("etcd-tls"))
+    tls = TestCertificates.make(tmp_path_factory.mktemp("etcd-tls"))
     cluster = EtcdCluster(1, tls=tls, extra_args=("--auth-token-ttl", str(TOKEN_TTL_SECONDS))).start()
     member = cluster.members[0]
 
@@ -50,7 +51,7 @@ def secured(tmp_path_factory):
     cluster.close()
 
 
-def _store(cluster: EtcdCluster, tls: EtcdTls, client_certificate: bool = True) -> EtcdStore:
+def _store(cluster: EtcdCluster, tls: TestCertificates, client_certificate: bool = True) -> EtcdStore:
     files = RuntimeTls(ca=str(tls.ca), cert=str(tls.client_cert), key=str(tls.client_key)) if client_certificate \
         else RuntimeTls(ca=str(tls.ca))
     return EtcdStore(Runtime(backend="etcd", endpoints=cluster.endpoints, prefix=PREFIX, username="dtsctl", tls=files))
