@@ -50,6 +50,18 @@ def prefix_range(prefix: str) -> tuple[str, str]:
     return _b64(prefix), _prefix_end(prefix)
 
 
+class _Session(requests.Session):
+    """A session whose own `verify` (the runtime's CA file) is used even when REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE is set: requests otherwise lets those win over a session's setting
+    (psf/requests#3829), and etcd's certificate would be checked against the wrong CAs."""
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None:
+            settings["verify"] = self.verify
+        return settings
+
+
 class EtcdStore:
     def __init__(self, settings: Runtime) -> None:
         self.settings = settings
@@ -58,7 +70,7 @@ class EtcdStore:
 
     def _client(self, url: str) -> Etcd3Client:
         parts = urlsplit(url)
-        session = requests.Session()
+        session = _Session()
         tls = self.settings.tls
         if tls.ca:
             session.verify = tls.ca
@@ -76,11 +88,10 @@ class EtcdStore:
             index = (self._current + attempt) % len(self._clients)
             client = self._clients[index]
             try:
-                self._authenticate(client)
-                answer = client.post(client.get_url(path), data=json.dumps(body))
+                answer = self._signed_in_post(client, path, body)
             except (ConnectionFailedError, ConnectionTimeoutError, InternalServerError) as exc:
                 # unreachable, or a member cut off from the quorum: another member may answer
-                failures.append(f"{self.settings.endpoints[index]}: {_detail(exc)}")
+                failures.append(f"{self.settings.endpoints[index]}: {_unreachable(exc)}")
                 continue
             except Etcd3Exception as exc:
                 raise DtsError(f"etcd refused a request ({_detail(exc)}); check the runtime's username and "
@@ -90,21 +101,38 @@ class EtcdStore:
         raise StoreUnavailable(f"no etcd endpoint answered ({'; '.join(failures)}); check `runtime.endpoints` "
                                "and that a majority of the etcd members are up")
 
+    def _signed_in_post(self, client: Etcd3Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST with the user's token; etcd drops a token unused for its TTL (`--auth-token-ttl`, 5 min
+        by default), so one it no longer knows is replaced by signing in again, once."""
+        self._authenticate(client)
+        try:
+            return client.post(client.get_url(path), data=json.dumps(body))
+        except Etcd3Exception as exc:
+            if _detail(exc) != "invalid auth token" or "Authorization" not in client.session.headers:
+                raise
+        del client.session.headers["Authorization"]
+        self._authenticate(client)
+        return client.post(client.get_url(path), data=json.dumps(body))
+
     def _authenticate(self, client: Etcd3Client) -> None:
-        if not self.settings.username or "Authorization" in client.session.headers:
-            return
+        if self.settings.username and "Authorization" not in client.session.headers:
+            client.session.headers["Authorization"] = self._sign_in(client)
+
+    def _sign_in(self, client: Etcd3Client) -> str:
+        """A new auth token for the runtime's user."""
         password = os.environ.get(PASSWORD_ENV)
         if password is None:
             raise DtsError(f"the runtime names etcd user {self.settings.username}: set {PASSWORD_ENV} to its password")
         answer = client.post(client.get_url("/auth/authenticate"),
                              data=json.dumps({"name": self.settings.username, "password": password}))
-        client.session.headers["Authorization"] = answer["token"]
+        return str(answer["token"])
 
-    def watch_endpoint(self, attempt: int) -> tuple[requests.Session, str]:
-        """The session (credentials, TLS) and watch URL of the endpoint to try on `attempt` (0, 1, ...)."""
+    def watch_endpoint(self, attempt: int) -> tuple[requests.Session, str, dict[str, str]]:
+        """The session (TLS), watch URL and headers of the endpoint to try on `attempt` (0, 1, ...). Each
+        watch signs in afresh: a token dropped while the watch was open would fail every reopening."""
         client = self._clients[attempt % len(self._clients)]
-        self._authenticate(client)
-        return client.session, client.get_url("/watch")
+        headers = {"Authorization": self._sign_in(client)} if self.settings.username else {}
+        return client.session, client.get_url("/watch"), headers
 
     # -- keys -------------------------------------------------------------------------
     @staticmethod
@@ -181,7 +209,21 @@ def _entry(kv: dict[str, Any]) -> Entry:
 
 
 def _detail(exc: Etcd3Exception) -> str:
+    """etcd's own reason, without its "etcdserver: " prefix."""
     try:
-        return json.loads(exc.detail_text).get("error") or type(exc).__name__  # type: ignore[attr-defined]
+        error = json.loads(exc.detail_text).get("error")  # type: ignore[attr-defined]
     except (AttributeError, TypeError, ValueError):
-        return str(exc) or type(exc).__name__
+        error = None
+    return error.removeprefix("etcdserver: ") if error else (str(exc) or "no reason given")
+
+
+def _unreachable(exc: Etcd3Exception) -> str:
+    """Why an endpoint did not answer, in a user's words."""
+    if isinstance(exc, ConnectionTimeoutError):
+        return f"no answer within {REQUEST_SECONDS:g} s"
+    if isinstance(exc, ConnectionFailedError):
+        text = str(getattr(exc, "detail_text", "") or "")
+        if "SSL" in text or "certificate" in text.lower():
+            return "the TLS handshake failed: check `runtime.tls` (ca, cert, key)"
+        return "cannot connect"
+    return _detail(exc)

@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 import requests
+from etcd3gw.exceptions import Etcd3Exception
 
 from dtsctl.cluster.store import REQUEST_SECONDS, EtcdStore, prefix_range
 from dtsctl.errors import DtsError
@@ -48,7 +49,7 @@ class ChangeWatch:
         while not self._stop.is_set():
             try:
                 self._follow()
-            except (requests.RequestException, ValueError, KeyError, DtsError) as exc:
+            except (requests.RequestException, Etcd3Exception, ValueError, KeyError, DtsError) as exc:
                 self._attempt += 1
                 if not self._stop.is_set():
                     log.debug("etcd watch interrupted (%s); the node's pass continues every second", exc)
@@ -56,12 +57,12 @@ class ChangeWatch:
 
     def _follow(self) -> None:
         """Stream one watch of the whole prefix until it ends, waking on the keys that matter."""
-        session, url = self.store.watch_endpoint(self._attempt)
+        session, url, headers = self.store.watch_endpoint(self._attempt)
         key, range_end = prefix_range(self.store.key(""))
         create: dict[str, Any] = {"key": key, "range_end": range_end}
         if self._revision:
             create["start_revision"] = str(self._revision + 1)
-        with session.post(url, json={"create_request": create}, stream=True,
+        with session.post(url, json={"create_request": create}, stream=True, headers=headers,
                           timeout=(REQUEST_SECONDS, IDLE_SECONDS)) as response:
             response.raise_for_status()
             for line in response.iter_lines():

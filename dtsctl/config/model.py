@@ -479,11 +479,14 @@ class RuntimeSubscriptions(Strict):
     nats: list[str] = Field(min_length=1, examples=['["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]'])
     replicas: int = Field(default=3, ge=1, le=5, examples=["3"])
     username: str | None = Field(default=None, examples=["dtsctl"])
+    # the CA of the servers' certificates, and a client certificate for servers that verify clients
+    tls: RuntimeTls = Field(default_factory=RuntimeTls, examples=["{ca: /etc/dtsctl/nats-ca.pem}"])
 
     @field_validator("nats")
     @classmethod
     def _urls(cls, servers: list[str]) -> list[str]:
-        return _server_urls(servers, "nats", "a NATS server URL", 'nats: ["nats://10.0.0.1:4222"]')
+        return _server_urls(servers, "(?:nats|tls)", "a NATS server URL", 'nats: ["nats://10.0.0.1:4222"]',
+                            shown="nats")
 
 
 class Runtime(Strict):

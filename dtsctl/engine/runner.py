@@ -50,6 +50,11 @@ class SourceConnector(Protocol):
     def precheck(self, spec: TaskSpec) -> Sequence[CheckOutcome]: ...
 
 
+class ChangeLogPipeline(Protocol):
+    spec: TaskSpec
+    connector: Any
+
+
 class PipelineRunner:
     """One run of a task; `run()` until `stop` is set (or a migration completes)."""
 
@@ -124,6 +129,44 @@ class PipelineRunner:
             appended.wait(self.IDLE_WAIT_SECONDS)
             appended.clear()
         return Outcome.STOPPED
+
+
+class ChangeLogRunner(PipelineRunner):
+    """A run whose reader process fills the change log that the apply loop drains (key-value and
+    document pipelines): reaching both ends, starting the reader, and closing everything after,
+    in one place. A pipeline supplies its reader (`_reader`) and what it applies with (`_stream`)."""
+
+    def __init__(self, pipeline: ChangeLogPipeline, changelog_path: Path, progress: Progress,
+                 stop: threading.Event, on_commit: Callable[[], None]) -> None:
+        super().__init__(pipeline.spec, changelog_path, progress, stop, on_commit)
+        self.connector: Any = pipeline.connector
+
+    def run(self) -> Outcome:
+        sink = self.connector.sink(self.spec)
+        changelog: ChangeLog | None = None
+        threads: list[Worker | ChangeLogReader] = []
+        try:
+            cp, changelog = self._resume(self.connector, sink)
+            appended = threading.Event()
+            reader = self._reader(appended)
+            reader.start()
+            threads.append(reader)
+            return self._stream(sink, changelog, reader, appended, cp, threads)
+        finally:
+            stop_threads(*reversed(threads))
+            if changelog is not None:
+                changelog.close()
+            sink.close()
+
+    def _reader(self, appended: threading.Event) -> ChangeLogReader:
+        """The reader process that fills the change log, setting `appended` after each append."""
+        raise NotImplementedError
+
+    def _stream(self, sink: Any, changelog: ChangeLog, reader: ChangeLogReader, appended: threading.Event,
+                cp: Checkpoint, threads: list[Worker | ChangeLogReader]) -> Outcome:
+        """Apply until stopped (or completed); a helper thread it starts goes in `threads`, which are
+        stopped after it returns, newest first."""
+        raise NotImplementedError
 
 
 def stop_threads(*threads: Worker | ChangeLogReader | None) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from tests.servers import binaries
 from tests.servers.ports import free_port
 from tests.servers.process import ServerProcess, make_dir, start_all
+from tests.servers.tls import TestCertificates
 
 USER = "dtsctl"
 PASSWORD = "nats-secret-3141"
@@ -24,14 +25,15 @@ class NatsServer(ServerProcess):
     startup_timeout = 30.0
     stop_timeout = 10.0
 
-    def __init__(self, name: str, route_port: int, routes: list[str], host: str = "127.0.0.1") -> None:
+    def __init__(self, name: str, route_port: int, routes: list[str], host: str = "127.0.0.1",
+                 tls: TestCertificates | None = None) -> None:
         super().__init__(base_dir=make_dir(f"nats-{name}"))
-        self.name, self.route_port, self.routes, self.host = name, route_port, routes, host
+        self.name, self.route_port, self.routes, self.host, self.tls = name, route_port, routes, host, tls
         self.monitor_port = free_port(host)
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://{self.host}:{self.port}"
 
     def prepare(self) -> None:
         cluster = "" if not self.routes else (
@@ -40,7 +42,9 @@ class NatsServer(ServerProcess):
         (self.dir / "nats.conf").write_text(
             f"server_name: {self.name}\nlisten: {self.host}:{self.port}\nhttp: {self.host}:{self.monitor_port}\n"
             f"jetstream {{ store_dir: \"{self.dir / 'js'}\" }}\n{cluster}"
-            f"authorization {{ user: {USER}, password: \"{PASSWORD}\" }}\n")
+            f"authorization {{ user: {USER}, password: \"{PASSWORD}\" }}\n" + ("" if self.tls is None else
+            f"tls {{ cert_file: \"{self.tls.server_cert}\", key_file: \"{self.tls.server_key}\", "
+            f"ca_file: \"{self.tls.ca}\", verify: true }}\n"))
 
     def command(self) -> list[str]:
         return [binaries.path("nats-server"), "-c", str(self.dir / "nats.conf")]
@@ -57,10 +61,11 @@ class NatsServer(ServerProcess):
 class NatsCluster:
     """`size` servers routed into one JetStream cluster, started in parallel."""
 
-    def __init__(self, size: int = 3, host: str = "127.0.0.1") -> None:
+    def __init__(self, size: int = 3, host: str = "127.0.0.1", tls: TestCertificates | None = None) -> None:
+        """`tls`: clients connect with TLS and must present a certificate of its CA (routes stay plain)."""
         route_ports = {f"n{index}": free_port(host) for index in range(size)}
         routes = [f"nats-route://{host}:{port}" for port in route_ports.values()] if size > 1 else []
-        self.servers = [NatsServer(name, port, routes, host) for name, port in route_ports.items()]
+        self.servers = [NatsServer(name, port, routes, host, tls) for name, port in route_ports.items()]
 
     @property
     def urls(self) -> list[str]:

@@ -294,7 +294,7 @@ def test_free_ports_are_never_handed_out_twice():
 def test_binaries_found():
     found = binaries.ensure_installed()
     assert set(found) == {"mariadbd", "mariadb-install-db", "mariadb", "mariadb-dump",
-                          "redis-server", "redis-cli", "etcd"}
+                          "redis-server", "redis-cli", "etcd", "nats-server"}
     assert all(found.values())
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
 from dtsctl.engine.applier_status import ApplierStatus
 from dtsctl.engine.changelog import ChangeLog
@@ -26,37 +24,26 @@ from dtsctl.engine.errors import FatalError
 from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
-from dtsctl.engine.progress import Progress
-from dtsctl.engine.runner import PipelineRunner, stop_threads
-
-if TYPE_CHECKING:
-    from dtsctl.engine.documents.pipeline import DocumentPipeline
+from dtsctl.engine.reader import ChangeLogReader
+from dtsctl.engine.runner import ChangeLogRunner
+from dtsctl.engine.worker import Worker
 
 log = logging.getLogger(__name__)
 
-class DocumentRunner(PipelineRunner):
+class DocumentRunner(ChangeLogRunner):
     IDLE_WAIT_SECONDS = 0.05
 
-    def __init__(self, pipeline: "DocumentPipeline", changelog_path: Path, progress: Progress,
-                 stop: threading.Event, on_commit: Callable[[], None]) -> None:
-        super().__init__(pipeline.spec, changelog_path, progress, stop, on_commit)
-        self.connector = pipeline.connector
+    def _reader(self, appended: threading.Event) -> DocumentReader:
+        return DocumentReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
+                              appended, copy="full" in self.spec.phases, dropped_origin=self.spec.dropped_origin,
+                              readable=self.connector.readable, shared=self.spec.shares_log)
 
-    def run(self) -> Outcome:
-        sink = self.connector.sink(self.spec)
-        changelog: ChangeLog | None = None
-        reader: DocumentReader | None = None
-        describer: DocumentSource | None = None
-        peer: PeerWrites | None = None
+    def _stream(self, sink: DocumentSink, changelog: ChangeLog, reader: ChangeLogReader, appended: threading.Event,
+                cp: Checkpoint, threads: list[Worker | ChangeLogReader]) -> Outcome:
+        peer_log = peer_changelog(self.changelog_path, self.spec.peer)
+        peer = PeerWrites(peer_log) if peer_log is not None else None
+        describer: DocumentSource = self.connector.source(self.spec)  # renders positions for status; never reads
         try:
-            cp, changelog = self._resume(self.connector, sink)
-            appended = threading.Event()
-            reader = DocumentReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
-                                    appended, copy="full" in self.spec.phases, dropped_origin=self.spec.dropped_origin,
-                                    readable=self.connector.readable, shared=self.spec.shares_log)
-            reader.start()
-            peer_log = peer_changelog(self.changelog_path, self.spec.peer)
-            peer = PeerWrites(peer_log) if peer_log is not None else None
             applier = DocumentApplier(sink, changelog, Selection(self.spec.objects), self.spec.throttle(self.stop),
                                       Conflicts(self.spec.conflict_policy), create_schema="schema" in self.spec.phases,
                                       peer=peer)
@@ -66,19 +53,13 @@ class DocumentRunner(PipelineRunner):
                 if phase != self.progress.phase:
                     self.progress.set_phase(phase)
 
-            describer = self.connector.source(self.spec)  # renders positions for status; never reads
             status = ApplierStatus(changelog, self.progress, describer.describe_position, shared=self.spec.shares_log)
             return self._apply_loop(applier, cp, changelog, reader, appended, status, each_round=show_phase,
                                     completed=lambda: not self.spec.incremental and not in_copy(cp))
         finally:
-            stop_threads(reader)
-            if describer is not None:
-                describer.close()
+            describer.close()
             if peer is not None:
                 peer.close()
-            if changelog is not None:
-                changelog.close()
-            sink.close()
 
     def _trust_or_reset(self, changelog: ChangeLog, cp: Checkpoint, sink: DocumentSink) -> None:
         shared = self.spec.shares_log

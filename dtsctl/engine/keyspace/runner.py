@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
 from dtsctl.engine.applier_status import ApplierStatus
 from dtsctl.engine.changelog import ChangeLog
@@ -28,44 +26,20 @@ from dtsctl.engine.keyspace.reader import KeyspaceReader
 from dtsctl.engine.origin import peer_changelog
 from dtsctl.engine.peer_writes import PeerWrites
 from dtsctl.engine.pipeline import Outcome
-from dtsctl.engine.runner import PipelineRunner, stop_threads
+from dtsctl.engine.reader import ChangeLogReader
+from dtsctl.engine.runner import ChangeLogRunner
 from dtsctl.engine.worker import Worker
-
-if TYPE_CHECKING:
-    from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
 
 log = logging.getLogger(__name__)
 
 
-class KeyspaceRunner(PipelineRunner):
+class KeyspaceRunner(ChangeLogRunner):
     IDLE_WAIT_SECONDS = 0.05
     progress: KeyspaceProgress
 
-    def __init__(self, pipeline: "KeyspacePipeline", changelog_path: Path, progress: KeyspaceProgress,
-                 stop: threading.Event, on_commit: Callable[[], None]) -> None:
-        super().__init__(pipeline.spec, changelog_path, progress, stop, on_commit)
-        self.connector = pipeline.connector
-
-    def run(self) -> Outcome:
-        sink = self.connector.sink(self.spec)
-        changelog: ChangeLog | None = None
-        reader: KeyspaceReader | None = None
-        heartbeat: _HeartbeatThread | None = None
-        try:
-            cp, changelog = self._resume(self.connector, sink)
-            appended = threading.Event()
-            reader = KeyspaceReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
-                                    appended, snapshot="full" in self.spec.phases, shared=self.spec.shares_log)
-            reader.start()
-            if self.spec.incremental:
-                heartbeat = _HeartbeatThread(self.connector.heartbeat(self.spec), self.progress)
-                heartbeat.start()
-            return self._apply(sink, changelog, reader, appended, cp)
-        finally:
-            stop_threads(heartbeat, reader)
-            if changelog is not None:
-                changelog.close()
-            sink.close()
+    def _reader(self, appended: threading.Event) -> KeyspaceReader:
+        return KeyspaceReader(lambda: self.connector.source(self.spec), self.changelog_path, self.progress,
+                              appended, snapshot="full" in self.spec.phases, shared=self.spec.shares_log)
 
     def _trust_or_reset(self, changelog: ChangeLog, cp: Checkpoint, sink: KeyspaceSink) -> None:
         shared = self.spec.shares_log
@@ -129,8 +103,12 @@ class KeyspaceRunner(PipelineRunner):
                              shared=self.spec.shares_log,
                              also=lambda log: self.progress.heartbeat_read(log.heartbeat_seen()))
 
-    def _apply(self, sink: KeyspaceSink, changelog: ChangeLog, reader: KeyspaceReader, appended: threading.Event,
-               cp: Checkpoint) -> Outcome:
+    def _stream(self, sink: KeyspaceSink, changelog: ChangeLog, reader: ChangeLogReader, appended: threading.Event,
+                cp: Checkpoint, threads: list[Worker | ChangeLogReader]) -> Outcome:
+        if self.spec.incremental:
+            heartbeat = _HeartbeatThread(self.connector.heartbeat(self.spec), self.progress)
+            heartbeat.start()
+            threads.append(heartbeat)
         throttle = self.spec.throttle(self.stop)
         concurrent = self._concurrent_writes()
         repairer = self.connector.repairer(self.spec)

@@ -9,7 +9,9 @@ Credentials come from the environment, never from the declaration or the state.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ T = TypeVar("T")
 PASSWORD_ENV = "DTSCTL_NATS_PASSWORD"
 TOKEN_ENV = "DTSCTL_NATS_TOKEN"
 REQUEST_SECONDS = 3.0
+CONNECT_SECONDS = REQUEST_SECONDS * 4
 RETRY_SECONDS = 30.0
 # what a request meets while a server dies or a stream's leader moves: worth trying again
 _TRANSIENT = (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError,
@@ -41,10 +44,27 @@ class NatsSettings:
     replicas: int
     name: str  # the stream's name; its consumer groups' bucket is named after it
     username: str | None = None
+    tls: tuple[tuple[str, str], ...] = ()  # ("ca" | "cert" | "key", file path): the same paths on every host
 
     @classmethod
     def from_attribute(cls, value: dict[str, Any]) -> "NatsSettings":
-        return cls(tuple(value["nats"]), int(value["replicas"]), value["name"], value.get("username"))
+        return cls(tuple(value["nats"]), int(value["replicas"]), value["name"], value.get("username"),
+                   tuple(sorted((value.get("tls") or {}).items())))
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """TLS to the servers: with the declared CA (else the system's) and client certificate."""
+        files = dict(self.tls)
+        if not files and not any(server.startswith("tls://") for server in self.servers):
+            return None
+        try:
+            context = ssl.create_default_context(cafile=files.get("ca"))
+            if files.get("cert"):
+                context.load_cert_chain(files["cert"], files.get("key"))
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise DtsError(f"cannot load the NATS TLS files {', '.join(files.values())} ({reason}); check "
+                           "`workspace.runtime.subscriptions.tls` (the same paths on every host)") from exc
+        return context
 
 
 def unavailable(error: BaseException) -> DtsError:
@@ -60,7 +80,10 @@ class NatsLink:
         self._thread = threading.Thread(target=self._loop.run_forever, name="nats", daemon=True)
         self._thread.start()
         try:
-            self.nc = self._run(self._connect(), REQUEST_SECONDS * 4)
+            self.nc = self._run(self._connect(), CONNECT_SECONDS)
+        except concurrent.futures.TimeoutError as exc:  # the client kept trying (a TLS handshake refused, ...)
+            self._stop_loop()
+            raise self._unreachable(f"no connection within {CONNECT_SECONDS:g}s") from exc
         except BaseException:
             self._stop_loop()
             raise
@@ -72,16 +95,27 @@ class NatsLink:
             raise DtsError(f"the NATS user {self.settings.username} needs its password in {PASSWORD_ENV}")
         options: dict[str, Any] = {"user": self.settings.username, "password": password} if self.settings.username \
             else ({"token": token} if token else {})
+        context = self.settings.tls_context()
+        if context is not None:
+            options["tls"] = context
         try:
             return await nats.connect(servers=list(self.settings.servers), connect_timeout=2, reconnect_time_wait=0.5,
                                       max_reconnect_attempts=-1, allow_reconnect=True, name="dtsctl", **options)
         except (OSError, nats.errors.Error) as exc:
-            raise DtsError(f"cannot reach the NATS servers {', '.join(self.settings.servers)} ({exc}); check "
-                           f"`workspace.runtime.subscriptions.nats` and the credentials ({PASSWORD_ENV} or "
-                           f"{TOKEN_ENV})") from exc
+            raise self._unreachable(str(exc)) from exc
+
+    def _unreachable(self, reason: str) -> DtsError:
+        return DtsError(f"cannot reach the NATS servers {', '.join(self.settings.servers)} ({reason}); check "
+                        f"`workspace.runtime.subscriptions.nats`, `.tls` and the credentials ({PASSWORD_ENV} or "
+                        f"{TOKEN_ENV})")
 
     def _run(self, coroutine: Awaitable[T], timeout: float) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)  # type: ignore[arg-type]
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)  # type: ignore[arg-type]
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # not left pending on the loop
+            raise
 
     def call(self, make: Callable[[], Awaitable[T]]) -> T:
         """Run `make()` on the client's loop; try again while the cluster fails over."""
@@ -107,6 +141,18 @@ class NatsLink:
         self._stop_loop()
 
     def _stop_loop(self) -> None:
+        """Cancel what still runs on the loop (a connect still retrying, the client's tasks), then stop it."""
+        try:
+            asyncio.run_coroutine_threadsafe(_cancel_pending(), self._loop).result(REQUEST_SECONDS)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(REQUEST_SECONDS)
         self._loop.close()
+
+
+async def _cancel_pending() -> None:
+    pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)

@@ -33,8 +33,9 @@ def record_store_attribute(runtime: dict[str, Any], address: str) -> dict[str, A
         return None
     digest = hashlib.sha256(f"{runtime.get('prefix', '')}\0{address}".encode()).hexdigest()[:10]
     name = f"dtsctl_{re.sub(r'[^A-Za-z0-9_-]', '_', address)[:48]}_{digest}"
+    tls = {part: path for part, path in (subscriptions.get("tls") or {}).items() if path}
     return {"nats": list(subscriptions["nats"]), "replicas": subscriptions.get("replicas", 3),
-            "username": subscriptions.get("username"), "name": name}
+            "username": subscriptions.get("username"), "name": name, **({"tls": tls} if tls else {})}
 
 
 def location(task_dir: Path, record_store: dict[str, Any] | None) -> Location:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from dtsctl.cluster.keys import task_key
-from dtsctl.cluster.store import EtcdStore
+from dtsctl.cluster.store import Entry, EtcdStore, StoreUnavailable
 from dtsctl.config.model import Runtime
 from tests.e2e.cli import Workspace, wait_for
 from tests.e2e.cluster.netns import Network
@@ -27,6 +27,7 @@ from tests.servers.mariadb import MariaDBServer
 
 pytestmark = pytest.mark.e2e
 TTL = 10
+ELECTION_SECONDS = 10  # how long the harness's own reads wait out an etcd election
 PREFIX = "/dtsctl/harness"
 PASSWORD = "harness-pw"
 TASKS = ("task.a", "task.b")
@@ -86,12 +87,24 @@ class Harness:
         self.servers: list[MariaDBServer] = []
         self.loads: list[WriteLoad] = []
 
+    def read(self, address: str, part: str) -> Entry | None:
+        """A task's key; reads during an etcd election ("leader changed" from every member) are tried
+        again for a few seconds, as a node's next pass would."""
+        deadline = time.monotonic() + ELECTION_SECONDS
+        while True:
+            try:
+                return self.store.get(task_key(self.store, address, part))
+            except StoreUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def status(self, address: str) -> dict:
-        entry = self.store.get(task_key(self.store, address, "status"))
+        entry = self.read(address, "status")
         return entry.value if entry is not None else {}
 
     def owner_name(self, address: str) -> str | None:
-        entry = self.store.get(task_key(self.store, address, "owner"))
+        entry = self.read(address, "owner")
         return (entry.value or {}).get("node") if entry is not None else None
 
     def owner(self, address: str = "task.a") -> NodeProcess:
@@ -123,7 +136,7 @@ class Harness:
         return "\n".join([f"--- {node.name} ---\n{node.tail()}" for node in self.nodes] + debug)
 
     def owner_token(self, address: str) -> int:
-        entry = self.store.get(task_key(self.store, address, "owner"))
+        entry = self.read(address, "owner")
         assert entry is not None, f"{address} has no owner"
         return entry.create_revision
 

@@ -17,7 +17,7 @@ def test_the_runtime_defaults_to_local_and_etcd_needs_endpoints(write, load, pro
 def test_every_runtime_problem_is_reported_at_once(write, problems) -> None:
     root = write({"main.dts.yaml": SQLITE_PAIR + "workspace:\n  runtime: {backend: etcd, endpoints: ['ftp://x'], "
                                                  "prefix: 'bad/', tls: {cert: c.pem}, lease_seconds: 3, "
-                                                 "subscriptions: {nats: ['tls://x', 'nats://y:4222'], replicas: 7}}\n"})
+                                                 "subscriptions: {nats: ['http://x', 'tls://y:4222'], replicas: 7}}\n"})
     assert problems(root) == [
         "main.dts.yaml:5: workspace.runtime.endpoints: `ftp://x` not an etcd client URL; write each as "
         'http(s)://host:port, e.g. `endpoints: ["http://10.0.0.1:2379"]`',
@@ -26,7 +26,7 @@ def test_every_runtime_problem_is_reported_at_once(write, problems) -> None:
         "main.dts.yaml:5: workspace.runtime.tls: a client certificate needs both `cert` and `key`",
         "main.dts.yaml:5: workspace.runtime.lease_seconds: got 3; expected a whole number from 6 to 300, e.g. "
         "`lease_seconds: 10`",
-        "main.dts.yaml:5: workspace.runtime.subscriptions.nats: `tls://x` not a NATS server URL; write each as "
+        "main.dts.yaml:5: workspace.runtime.subscriptions.nats: `http://x` not a NATS server URL; write each as "
         'nats://host:port, e.g. `nats: ["nats://10.0.0.1:4222"]`',
         "main.dts.yaml:5: workspace.runtime.subscriptions.replicas: got 7; expected a whole number from 1 to 5, e.g. "
         "`replicas: 3`",
