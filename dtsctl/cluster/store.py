@@ -147,7 +147,8 @@ class EtcdStore:
         return found[0] if found else None
 
     def get_prefix(self, prefix: str) -> list[Entry]:
-        return self._range({"key": _b64(prefix), "range_end": _prefix_end(prefix)})
+        key, range_end = prefix_range(prefix)
+        return self._range({"key": key, "range_end": range_end})
 
     def _range(self, request: dict[str, Any]) -> list[Entry]:
         return [_entry(kv) for kv in self._post("/kv/range", request).get("kvs", [])]
@@ -159,7 +160,8 @@ class EtcdStore:
         self._post("/kv/deleterange", {"key": _b64(key)})
 
     def delete_prefix(self, prefix: str) -> None:
-        self._post("/kv/deleterange", {"key": _b64(prefix), "range_end": _prefix_end(prefix)})
+        key, range_end = prefix_range(prefix)
+        self._post("/kv/deleterange", {"key": key, "range_end": range_end})
 
     def create(self, key: str, value: Any, lease: int) -> int | None:
         """Put `key` bound to `lease` only if it is absent; the new key's revision, or None."""

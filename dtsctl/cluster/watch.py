@@ -32,6 +32,7 @@ class ChangeWatch:
 
     def __init__(self, store: EtcdStore) -> None:
         self.store = store
+        self._root = store.key("")  # the workspace's prefix, with its trailing slash
         self.changed = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="etcd-watch", daemon=True)
@@ -58,7 +59,7 @@ class ChangeWatch:
     def _follow(self) -> None:
         """Stream one watch of the whole prefix until it ends, waking on the keys that matter."""
         session, url, headers = self.store.watch_endpoint(self._attempt)
-        key, range_end = prefix_range(self.store.key(""))
+        key, range_end = prefix_range(self._root)
         create: dict[str, Any] = {"key": key, "range_end": range_end}
         if self._revision:
             create["start_revision"] = str(self._revision + 1)
@@ -83,7 +84,6 @@ class ChangeWatch:
             self.changed.set()
 
     def _wakes(self, event: dict[str, Any]) -> bool:
-        key = self.store.decode_key(event["kv"]["key"])
-        relative = key[len(self.store.key("")):]
+        relative = self.store.decode_key(event["kv"]["key"])[len(self._root):]
         return relative.startswith("nodes/") or (relative.startswith("tasks/") and
                                                  relative.rsplit("/", 1)[-1] in WAKING_PARTS)
