@@ -87,8 +87,7 @@ class ChangeLog:
     def bind(self, task_id: str) -> bool:
         """Make this log belong to `task_id`, emptying it if it held another task's changes.
         True when it was emptied (or new)."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_TASK_ID,)).fetchone()
-        if row is not None and json.loads(row[0]) == task_id:
+        if self._get(_TASK_ID) == task_id:
             return False
         self.reset()
         with _transaction(self.conn):
@@ -97,8 +96,7 @@ class ChangeLog:
 
     def streams_for(self, task_id: str) -> bool:
         """True when this log belongs to `task_id` and its reader has fixed a source position."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_TASK_ID,)).fetchone()
-        return row is not None and json.loads(row[0]) == task_id and self.reader_position()[0]
+        return self._get(_TASK_ID) == task_id and self.reader_position()[0]
 
     def reset(self) -> None:
         """Forget every change, consumer and the reader position (a fresh start of the stream)."""
@@ -159,13 +157,11 @@ class ChangeLog:
             self._set(_HEARTBEAT_SEEN, source_time)
 
     def heartbeat_seen(self) -> float | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_HEARTBEAT_SEEN,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        return self._get(_HEARTBEAT_SEEN)
 
     def newest_commit_time(self) -> float | None:
         """Source commit time of the newest change ever appended."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_NEWEST_COMMIT_TIME,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        return self._get(_NEWEST_COMMIT_TIME)
 
     # -- consumer side --------------------------------------------------------------
     def read(self, after_seq: int, limit: int) -> list[tuple[int, Transaction]]:
@@ -204,8 +200,7 @@ class ChangeLog:
         row = self.conn.execute("SELECT position FROM changes WHERE seq = ?", (applied_seq,)).fetchone()
         if row is not None:
             return True, json.loads(row[0])
-        trimmed = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_TRIMMED_THROUGH,)).fetchone()
-        newest_trimmed = json.loads(trimmed[0]) if trimmed is not None else None
+        newest_trimmed = self._get(_TRIMMED_THROUGH)
         if newest_trimmed is not None and newest_trimmed["seq"] == applied_seq:
             return True, newest_trimmed["position"]
         return False, None
@@ -238,8 +233,7 @@ class ChangeLog:
             self.conn.execute("DELETE FROM meta WHERE key = ?", (_HOLD,))
 
     def _held_from(self) -> float:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_HOLD,)).fetchone()
-        hold = json.loads(row[0]) if row is not None else None
+        hold = self._get(_HOLD)
         return hold["seq"] if hold is not None and time.time() - hold["at"] < HOLD_SECONDS else float("inf")
 
     # -- consumers of a shared log ----------------------------------------------------------
@@ -323,6 +317,11 @@ class ChangeLog:
 
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM changes").fetchone()[0]
+
+    def _get(self, key: str) -> Any:
+        """The meta value under `key`, or None when there is none."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
 
     def _set(self, key: str, value: Any) -> None:
         self.conn.execute(
