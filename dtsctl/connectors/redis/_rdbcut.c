@@ -209,7 +209,7 @@ typedef struct {
 } Options;
 
 static int wanted(const Options *o, const unsigned char *key, size_t len) {
-    if (len >= (size_t)o->exclude_len && memcmp(key, o->exclude, o->exclude_len) == 0) return 0;
+    if (o->exclude_len && len >= (size_t)o->exclude_len && memcmp(key, o->exclude, o->exclude_len) == 0) return 0;
     if (o->prefixes == NULL) return 1;
     for (Py_ssize_t i = 0; i < o->prefix_count; i++)
         if (len >= (size_t)o->prefixes[i].len && memcmp(key, o->prefixes[i].buf, o->prefixes[i].len) == 0) return 1;
@@ -302,7 +302,7 @@ PyDoc_STRVAR(cut_doc,
 "cut(buffer, pos, version, replace, emit, exclude, prefixes, extend_ttl_ms, max_commands, max_bytes)\n"
 "-> (restores: bytes, commands: int, pos: int, stop: int)\n\n"
 "The RESTOREs (RESP) of the selected entries cut from `buffer` at `pos`: keys not starting with\n"
-"`exclude` and, unless `prefixes` is None, starting with one of them; none when `emit` is false.\n"
+"`exclude` (unless empty) and, unless `prefixes` is None, starting with one of them; none when `emit` is false.\n"
 "Stops when `max_commands` or `max_bytes` is reached (FULL), when the buffer ends inside an\n"
 "entry (NEED_MORE), or at what it leaves to Python (OTHER); `pos` is where it stopped.");
 

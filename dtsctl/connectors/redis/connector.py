@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from dtsctl.connectors.redis import commands, resp
+from dtsctl.connectors.redis import _rdbcut, commands, resp
 from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.errors import ConnectionFailure
 from dtsctl.engine.keyspace.interfaces import Heartbeat, KeyspaceSink, KeyspaceSource, Repairer
@@ -105,6 +105,9 @@ class RedisConnector:
 
     def decode(self, payload: bytes) -> Iterator[list[bytes]]:
         return resp.decode(payload)
+
+    def count(self, payload: bytes) -> tuple[int, dict[int, int]]:
+        return _rdbcut.count_commands(payload)
 
 
 class RedisSubscription:

@@ -94,11 +94,24 @@ class RdbReader:
         """The bytes fed that are not part of an item read (after the end marker: what follows the RDB)."""
         return self._buf[self._pos:]
 
-    def items(self) -> Iterator[Item]:
-        """Every item complete in the bytes fed so far."""
+    @property
+    def buffer(self) -> bytes:
+        """The bytes fed and kept: items from `position` on are not read yet."""
+        return self._buf
+
+    @property
+    def position(self) -> int:
+        return self._pos
+
+    def skip_to(self, position: int) -> None:
+        """Items up to `position` were read elsewhere (the compiled cutter, snapshot.py)."""
+        self._pos = position
+
+    def read_header(self) -> bool:
+        """Whether the RDB's header is read (and its version known)."""
         if self.version is None:
             if len(self._buf) < 9:
-                return
+                return False
             header = self._buf[:9]
             if header[:5] != b"REDIS" or not header[5:].isdigit():
                 raise RdbError("the source sent a snapshot that is not an RDB file")
@@ -106,11 +119,23 @@ class RdbReader:
             if self.version not in SUPPORTED_VERSIONS:
                 raise RdbError(f"RDB version {self.version} is not supported (dtsctl reads 1 to 11)")
             self._pos = 9
-        item = self._item
+        return True
+
+    def step(self) -> tuple[bool, Item | None]:
+        """(True, the next item or None for opcodes that carry nothing for dtsctl), or (False,
+        None) when the bytes fed end inside it."""
+        try:
+            return True, self._item()
+        except (_Incomplete, IndexError):
+            return False, None
+
+    def items(self) -> Iterator[Item]:
+        """Every item complete in the bytes fed so far."""
+        if not self.read_header():
+            return
         while not self.done:
-            try:
-                found = item()
-            except (_Incomplete, IndexError):
+            complete, found = self.step()
+            if not complete:
                 return
             if found is not None:
                 yield found

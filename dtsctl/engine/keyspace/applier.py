@@ -18,7 +18,7 @@ from dtsctl.engine.changelog import ChangeLog
 from dtsctl.engine.checkpoint import RESEED, Checkpoint, TableProgress
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
-from dtsctl.engine.keyspace.interfaces import (CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, Batch, KeyspaceSink,
+from dtsctl.engine.keyspace.interfaces import (CLEAR, SNAPSHOT_BEGIN, SNAPSHOT_END, Batch, CommandCounter, KeyspaceSink,
                                                Repairer, control_of)
 from dtsctl.engine.throttle import Throttle
 
@@ -53,7 +53,8 @@ def in_snapshot(cp: Checkpoint) -> bool:
 
 class KeyspaceApplier:
     def __init__(self, sink: KeyspaceSink, changelog: ChangeLog, throttle: Throttle, conflicts: Conflicts,
-                 decode: Callable[[bytes], Iterable[list[bytes]]], concurrent: ConcurrentWrites | None = None,
+                 decode: Callable[[bytes], Iterable[list[bytes]]], count: CommandCounter,
+                 concurrent: ConcurrentWrites | None = None,
                  repairer: Repairer | None = None) -> None:
         """`concurrent`: set for a direction of a two-way pair; its destination is written on too,
         so the same key may be written on both sides, and a full resync must not clear it.
@@ -66,6 +67,7 @@ class KeyspaceApplier:
         self._throttle = throttle
         self._conflicts = conflicts
         self._decode = decode  # the connector's: stored payload -> commands
+        self._count = count  # and -> how many commands, per database
         self._errors_logged_at = 0.0
 
     def apply_next(self, cp: Checkpoint) -> int:
@@ -83,7 +85,7 @@ class KeyspaceApplier:
         if control is not None:
             self._control(control, seq, position, commit_time, cp)
             return 1
-        batch, newest, last_position = Batch(self._decode), cp.applied_commit_time or 0.0, position
+        batch, newest, last_position = Batch(self._decode, self._count), cp.applied_commit_time or 0.0, position
         peer_seen: dict[int, int] = {}
         for seq, position, commit_time, payload in rows:
             payload = bytes(payload)

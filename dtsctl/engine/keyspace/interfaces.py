@@ -62,6 +62,9 @@ class Command:
 
 
 _SELECT = b"select"
+# A stored payload -> (its commands, SELECTs included; the others per database they run in, the
+# payload starting in database 0)
+CommandCounter = Callable[[bytes], tuple[int, dict[int, int]]]
 
 
 class Batch:
@@ -70,21 +73,22 @@ class Batch:
     command). A standalone sink sends the payloads as stored, so a snapshot's batch of thousands
     of RESTOREs is never turned into objects that are counted and dropped."""
 
-    def __init__(self, decode: Callable[[bytes], Iterable[list[bytes]]]) -> None:
+    def __init__(self, decode: Callable[[bytes], Iterable[list[bytes]]], count: CommandCounter) -> None:
         self.payloads: list[tuple[int, bytes]] = []
         self.size = 0  # commands, SELECTs included
         self.writes: dict[int, int] = {}  # commands other than SELECT, per database they run in
         self._decode = decode  # the connector's: stored payload -> commands
+        self._count = count  # the connector's: stored payload -> (commands, writes per database)
         self._commands: list[Command] | None = None
 
     def add(self, seq: int, payload: bytes) -> None:
         self.payloads.append((seq, payload))
         self._commands = None
+        size, added = self._count(payload)
+        self.size += size
         writes = self.writes
-        for db, args in self._in_databases(payload):
-            self.size += 1
-            if args[0].lower() != _SELECT:
-                writes[db] = writes.get(db, 0) + 1
+        for db, count in added.items():
+            writes[db] = writes.get(db, 0) + count
 
     @property
     def commands(self) -> list[Command]:
@@ -235,3 +239,7 @@ class KeyspaceConnector(Protocol):
 
     def decode(self, payload: bytes) -> Iterable[list[bytes]]:
         """The commands of a stored payload, in order (the inverse of `encode`)."""
+
+    def count(self, payload: bytes) -> tuple[int, dict[int, int]]:
+        """A stored payload's commands (SELECTs included) and writes per database, without
+        decoding them (the applier counts every batch)."""

@@ -113,7 +113,7 @@ class KeyspaceRunner(ChangeLogRunner):
         concurrent = self._concurrent_writes()
         repairer = self.connector.repairer(self.spec)
         applier = KeyspaceApplier(sink, changelog, throttle, Conflicts(self.spec.conflict_policy), self.connector.decode,
-                                  concurrent, repairer)
+                                  self.connector.count, concurrent, repairer)
 
         def show_phase() -> None:
             phase = "full" if in_snapshot(cp) else "incremental"

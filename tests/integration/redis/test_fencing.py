@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dtsctl.connectors.redis.connector import CONNECTOR
 from dtsctl.connectors.redis.resp import decode, encode
 from dtsctl.connectors.redis.sink import RedisSink
 from dtsctl.connectors.redis.source import RedisSource
@@ -106,7 +107,7 @@ def test_a_frozen_former_owner_never_commits_after_its_successor_started(setup, 
 
 
 def _batch(*commands: tuple[bytes, ...]) -> Batch:
-    batch = Batch(decode)
+    batch = Batch(decode, CONNECTOR.count)
     batch.add(1, b"".join(encode(args) for args in ((b"SELECT", 0), *commands)))
     return batch
 
