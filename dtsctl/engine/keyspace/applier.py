@@ -67,7 +67,7 @@ class KeyspaceApplier:
         self._throttle = throttle
         self._conflicts = conflicts
         self._decode = decode  # the connector's: stored payload -> commands
-        self._count = count  # and -> how many commands, per database
+        self._count_commands = count  # and -> how many commands, per database
         self._errors_logged_at = 0.0
 
     def apply_next(self, cp: Checkpoint) -> int:
@@ -85,7 +85,7 @@ class KeyspaceApplier:
         if control is not None:
             self._control(control, seq, position, commit_time, cp)
             return 1
-        batch, newest, last_position = Batch(self._decode, self._count), cp.applied_commit_time or 0.0, position
+        batch, newest, last_position = Batch(self._decode, self._count_commands), cp.applied_commit_time or 0.0, position
         peer_seen: dict[int, int] = {}
         for seq, position, commit_time, payload in rows:
             payload = bytes(payload)
