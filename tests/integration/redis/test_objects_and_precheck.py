@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import threading
+
 from dtsctl.runtime import lifecycle
 from dtsctl.runtime.layout import EXIT_FATAL
 from tests.integration.redis.conftest import attributes_for, endpoint, objects, wait_equal, wait_for
+from tests.integration.redis.data import write_load
 
 
 def test_prefix_filter_db_rename_and_ttl_extension(redis_source, redis_destination, flush_redis, make_task):
@@ -78,3 +82,27 @@ def test_precheck_failures_each_say_what_to_change(redis_source, redis_destinati
     assert "cannot connect" in unreachable
     [database] = _failures(attributes_for(src, dst, objects=objects({"database": 0, "rename": 99})))
     assert "rename" in database
+
+
+def test_the_backlog_warning_samples_a_busy_source_only(redis_factory, redis_destination, flush_redis, tmp_path):
+    source = redis_factory(config=["repl-backlog-size 16kb"])
+    flush_redis(redis_destination)
+    attributes = attributes_for(endpoint(source), endpoint(redis_destination))
+
+    def backlog() -> tuple[bool, str]:
+        [check] = [c for c in lifecycle.precheck(attributes, "t") if c.name == "backlog"]
+        return check.ok, check.message
+
+    assert backlog() == (True, "repl-backlog-size 0.0 MB holds 60s of writes")  # idle: not sampled
+    # The source keeps a backlog (and its offset moves) once a replica has connected.
+    subprocess.run([*source.cli_args(), "--rdb", str(tmp_path / "dump.rdb")], check=True, capture_output=True)
+    stop = threading.Event()
+    writer = threading.Thread(target=write_load, args=(source.client(), "busy:", stop))
+    writer.start()
+    try:
+        wait_for(lambda: float(source.client().info("stats")["instantaneous_input_kbps"]) > 1, what="input")
+        ok, message = backlog()
+    finally:
+        stop.set()
+        writer.join()
+    assert not ok and "set repl-backlog-size to at least" in message
