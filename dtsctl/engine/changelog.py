@@ -15,11 +15,12 @@ reports what it applied with `release`, and the log is trimmed to the slowest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Protocol, Sequence, TypeVar
 
 import sqlite_utils
 
@@ -47,6 +48,7 @@ _RESYNC_REQUESTED = "resync_requested"
 _HEARTBEAT_SEEN = "heartbeat_seen"
 _HOLD = "hold_after"
 _TRIMMED_THROUGH = "trimmed_through"  # {"seq", "position"} of the newest change trimmed
+RawRow = tuple[int, Position, float, Any]  # seq, position, commit_time, payload as stored (str or bytes)
 HOLD_SECONDS = 6 * 3600.0  # a hold its cutover did not let go of (it died) lapses
 
 
@@ -175,13 +177,23 @@ class ChangeLog:
             for seq, position, commit_time, events in cursor
         ]
 
-    def read_raw(self, after_seq: int, limit: int) -> list[tuple[int, Position, float, str | bytes]]:
+    def read_raw(self, after_seq: int, limit: int) -> list[RawRow]:
         """Up to `limit` (seq, position, commit_time, payload) with seq > after_seq, payloads as stored."""
+        with self.reading_raw(after_seq, limit) as rows:
+            return list(rows)
+
+    @contextlib.contextmanager
+    def reading_raw(self, after_seq: int, limit: int) -> Iterator[Iterator[RawRow]]:
+        """`read_raw`'s rows, each read and decoded when taken: a consumer that stops early (the
+        keyspace applier, once its batch is full) reads no more of them."""
         cursor = self.conn.execute(
             "SELECT seq, position, commit_time, events FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         )
-        return [(seq, json.loads(position), commit_time, events) for seq, position, commit_time, events in cursor]
+        try:
+            yield ((seq, json.loads(position), commit_time, events) for seq, position, commit_time, events in cursor)
+        finally:
+            cursor.close()
 
     def latest_starting_with(self, prefix: bytes | str) -> int | None:
         """The newest sequence number still in the log whose payload starts with `prefix` (of the

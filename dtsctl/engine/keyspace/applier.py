@@ -9,12 +9,13 @@ reads the source again from there).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from dtsctl.engine.conflicts import Conflicts
-from dtsctl.engine.changelog import ChangeLog
+from dtsctl.engine.changelog import ChangeLog, RawRow
 from dtsctl.engine.checkpoint import RESEED, Checkpoint, TableProgress
 from dtsctl.engine.errors import FatalError
 from dtsctl.engine.keyspace.conflicts import ConcurrentWrites
@@ -73,28 +74,19 @@ class KeyspaceApplier:
     def apply_next(self, cp: Checkpoint) -> int:
         """Apply the next batch (or one control row); mutate `cp` to what was committed.
         Returns the number of change-log rows applied (0: nothing new)."""
-        rows = self._changelog.read_raw(cp.applied_seq, MAX_ROWS_PER_BATCH)
-        if not rows:
-            return 0
-        seq, position, commit_time, payload = rows[0]
-        control = control_of(bytes(payload))
-        if not cp.tables and (control is None or control["op"] != SNAPSHOT_BEGIN):
-            # Before its first snapshot a destination has nothing to apply commands to: a
-            # destination joining a shared log skips to the snapshot it asked for.
-            return self._skip(rows, cp)
-        if control is not None:
-            self._control(control, seq, position, commit_time, cp)
-            return 1
-        batch, newest, last_position = Batch(self._decode, self._count_commands), cp.applied_commit_time or 0.0, position
-        peer_seen: dict[int, int] = {}
-        for seq, position, commit_time, payload in rows:
-            payload = bytes(payload)
-            if control_of(payload) is not None or batch.size >= MAX_COMMANDS_PER_BATCH:
-                break
-            batch.add(seq, payload)
-            newest, last_position = max(newest, commit_time), position
-            if position and "peer_seen" in position:
-                peer_seen[seq] = position["peer_seen"]
+        with self._changelog.reading_raw(cp.applied_seq, MAX_ROWS_PER_BATCH) as rows:
+            first = next(rows, None)
+            if first is None:
+                return 0
+            control = control_of(bytes(first[3]))
+            if not cp.tables and (control is None or control["op"] != SNAPSHOT_BEGIN):
+                # Before its first snapshot a destination has nothing to apply commands to: a
+                # destination joining a shared log skips to the snapshot it asked for.
+                return self._skip([first, *rows], cp)
+            if control is not None:
+                self._control(control, first[0], first[1], first[2], cp)
+                return 1
+            batch, peer_seen, newest, last_position = self._gather(first, rows, cp)
         if self._throttle.limited:
             self._throttle.wait(batch.size, sum(len(p) for _, p in batch.payloads))
         after = cp.copy()
@@ -111,6 +103,22 @@ class KeyspaceApplier:
         if applied.errors:
             self._report(applied.errors, cp)
         return len(batch.payloads)
+
+    def _gather(self, first: RawRow, rows: Iterator[RawRow],
+                cp: Checkpoint) -> tuple[Batch, dict[int, int], float, Any]:
+        """The rows of the next batch (up to a control row or MAX_COMMANDS_PER_BATCH), the peer's
+        applied seq each was written after, the newest commit time and the last position."""
+        batch, newest, last_position = Batch(self._decode, self._count_commands), cp.applied_commit_time or 0.0, None
+        peer_seen: dict[int, int] = {}
+        for seq, position, commit_time, payload in itertools.chain([first], rows):
+            payload = bytes(payload)
+            if control_of(payload) is not None or batch.size >= MAX_COMMANDS_PER_BATCH:
+                break
+            batch.add(seq, payload)
+            newest, last_position = max(newest, commit_time), position
+            if position and "peer_seen" in position:
+                peer_seen[seq] = position["peer_seen"]
+        return batch, peer_seen, newest, last_position
 
     def forget_old_writes(self) -> None:
         """Trim the keys this direction's reader recorded to what the peer may still need."""
