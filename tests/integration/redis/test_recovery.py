@@ -156,3 +156,28 @@ def test_a_diskless_snapshot_killed_midway_is_taken_again_and_the_stream_follows
     assert int(destination.get("counter")) == int(source.get("counter"))  # INCRs applied exactly once
     assert task.log.read_text().count("receiving the snapshot (diskless)") == 2
     assert not (server.dir / "dump.rdb").exists()
+
+
+def test_kill_9_of_the_reader_process_while_it_cuts_the_snapshot(redis_factory, redis_destination, flush_redis,
+                                                                 make_task):
+    """The reader process cuts the RDB into RESTOREs (the compiled cutter, _rdbcut.c); killed
+    midway, its records of a snapshot never completed are dropped and the next reader takes the
+    snapshot again."""
+    server = redis_factory(config=["repl-diskless-sync-delay 0", "rdb-key-save-delay 50"])  # µs per key saved
+    source, destination = server.client(), flush_redis(redis_destination)
+    seed(source)
+    _fill(source, 30_000)
+    task = make_task(endpoint(server), endpoint(redis_destination))
+
+    def crash_the_reader() -> None:
+        task.apply()
+        task.wait_status(lambda s: s["phase"] == "full" and s["rows_copied"] > 2000, what="snapshot under way")
+        reader = task.reader_pid()
+        os.kill(reader, signal.SIGKILL)
+        task.wait_status(lambda s: s["reader"]["pid"] not in (None, reader), what="a new reader process")
+        task.wait_incremental(timeout=90)
+
+    _with_load(server.client(), crash_the_reader)
+    wait_equal(source, destination)
+    assert int(destination.get("counter")) == int(source.get("counter"))  # INCRs applied exactly once
+    assert task.log.read_text().count("receiving the snapshot (diskless)") == 2
