@@ -7,6 +7,14 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   echo "dtsctl needs Python 3.11 or newer as '$python' (set PYTHON=/path/to/python3.11)" >&2
   exit 1
 fi
+# dtsctl builds one small C extension (the Redis snapshot's RDB cutter): a compiler and Python's headers.
+compiler="${CC:-$("$python" -c 'import sysconfig; print((sysconfig.get_config_var("CC") or "cc").split()[0])')}"
+if ! command -v "${compiler%% *}" >/dev/null 2>&1 || \
+   ! "$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+  echo "installing dtsctl builds a C extension: install a C compiler ($compiler) and the Python headers" \
+       "(e.g. sudo apt-get install gcc python3-dev) and run again" >&2
+  exit 1
+fi
 if [ ! -x "$repo/.venv/bin/python" ]; then
   "$python" -m venv "$repo/.venv"
 fi
