@@ -6,6 +6,8 @@ import os
 import signal
 import threading
 
+import pytest
+
 from tests.integration.agent_process import process_ended
 from dtsctl.runtime.layout import EXIT_FATAL
 from tests.integration.redis.conftest import endpoint, key_space, wait_equal, wait_for
@@ -134,10 +136,13 @@ def test_kill_9_of_the_reader_process_alone_and_of_the_applier_alone_during_the_
     assert task.status()["full_resyncs"] == 0, "both restarts continued the stream"
 
 
+@pytest.mark.parametrize("killed", ["agent", "reader"])
 def test_a_diskless_snapshot_killed_midway_is_taken_again_and_the_stream_follows_it(redis_factory, redis_destination,
-                                                                                    flush_redis, make_task):
+                                                                                    flush_redis, make_task, killed):
     """A source set for diskless sync without delay streams the RDB while its child writes it
-    (`capa eof`): no RDB file is written on the source, and kill -9 while it arrives takes it again."""
+    (`capa eof`): no RDB file is written on the source, and kill -9 while it arrives takes it again.
+    The reader process cuts the RDB into RESTOREs (the compiled cutter, _rdbcut.c): killed alone
+    midway, the agent starts another, which drops the records of the unfinished snapshot."""
     server = redis_factory(config=["repl-diskless-sync-delay 0", "rdb-key-save-delay 50"])  # µs per key saved
     source, destination = server.client(), flush_redis(redis_destination)
     seed(source)
@@ -147,8 +152,14 @@ def test_a_diskless_snapshot_killed_midway_is_taken_again_and_the_stream_follows
     def crash_while_it_arrives() -> None:
         task.apply()
         wait_for(lambda: "receiving the snapshot (diskless)" in task.log.read_text(), what="a diskless snapshot")
-        assert task.kill() == -9
-        task.start()
+        if killed == "agent":
+            assert task.kill() == -9
+            task.start()
+        else:
+            task.wait_status(lambda s: s["phase"] == "full" and s["rows_copied"] > 2000, what="snapshot under way")
+            reader = task.reader_pid()
+            os.kill(reader, signal.SIGKILL)
+            task.wait_status(lambda s: s["reader"]["pid"] not in (None, reader), what="a new reader process")
         task.wait_incremental(timeout=90)
 
     _with_load(server.client(), crash_while_it_arrives)
@@ -156,28 +167,3 @@ def test_a_diskless_snapshot_killed_midway_is_taken_again_and_the_stream_follows
     assert int(destination.get("counter")) == int(source.get("counter"))  # INCRs applied exactly once
     assert task.log.read_text().count("receiving the snapshot (diskless)") == 2
     assert not (server.dir / "dump.rdb").exists()
-
-
-def test_kill_9_of_the_reader_process_while_it_cuts_the_snapshot(redis_factory, redis_destination, flush_redis,
-                                                                 make_task):
-    """The reader process cuts the RDB into RESTOREs (the compiled cutter, _rdbcut.c); killed
-    midway, its records of a snapshot never completed are dropped and the next reader takes the
-    snapshot again."""
-    server = redis_factory(config=["repl-diskless-sync-delay 0", "rdb-key-save-delay 50"])  # µs per key saved
-    source, destination = server.client(), flush_redis(redis_destination)
-    seed(source)
-    _fill(source, 30_000)
-    task = make_task(endpoint(server), endpoint(redis_destination))
-
-    def crash_the_reader() -> None:
-        task.apply()
-        task.wait_status(lambda s: s["phase"] == "full" and s["rows_copied"] > 2000, what="snapshot under way")
-        reader = task.reader_pid()
-        os.kill(reader, signal.SIGKILL)
-        task.wait_status(lambda s: s["reader"]["pid"] not in (None, reader), what="a new reader process")
-        task.wait_incremental(timeout=90)
-
-    _with_load(server.client(), crash_the_reader)
-    wait_equal(source, destination)
-    assert int(destination.get("counter")) == int(source.get("counter"))  # INCRs applied exactly once
-    assert task.log.read_text().count("receiving the snapshot (diskless)") == 2
