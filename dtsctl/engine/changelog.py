@@ -226,13 +226,18 @@ class ChangeLog:
         """Delete transactions with seq <= upto_seq (all consumers are past them) and not held
         (`hold_after`). Returns rows deleted."""
         with _transaction(self.conn):
-            upto = min(upto_seq, self._held_from())
-            newest = self.conn.execute("SELECT seq, position FROM changes WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
-                                       (upto,)).fetchone()
-            if newest is None:
-                return 0
-            self._set(_TRIMMED_THROUGH, {"seq": newest[0], "position": json.loads(newest[1])})
-            return self.conn.execute("DELETE FROM changes WHERE seq <= ?", (upto,)).rowcount
+            return self._trim_through(min(upto_seq, self._held_from()))
+
+    def _trim_through(self, upto: float) -> int:
+        """Delete the transactions with seq <= `upto`, remembering the newest one's position so a
+        consumer that stands exactly there still knows where it is (`applied_position`). Every
+        trim goes through here, the shared log's too. Call inside a transaction."""
+        newest = self.conn.execute("SELECT seq, position FROM changes WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
+                                   (upto,)).fetchone()
+        if newest is None:
+            return 0
+        self._set(_TRIMMED_THROUGH, {"seq": newest[0], "position": json.loads(newest[1])})
+        return self.conn.execute("DELETE FROM changes WHERE seq <= ?", (upto,)).rowcount
 
     def hold_after(self, seq: int) -> None:
         """Keep every transaction after `seq` in the log, applied or not, until `let_go` (a cutover reads
@@ -270,14 +275,19 @@ class ChangeLog:
         is older than JOIN_GRACE_SECONDS, so that destinations started together share a snapshot."""
         with _transaction(self.conn):
             self.conn.execute("UPDATE consumers SET applied_seq = ? WHERE task_id = ?", (applied_seq, consumer))
-            self.conn.execute("DELETE FROM changes WHERE seq <= (SELECT min(applied_seq) FROM consumers) "
-                              "AND seq <= ? AND commit_time < ?", (self._held_from(), time.time() - JOIN_GRACE_SECONDS))
+            slowest = self.conn.execute("SELECT min(applied_seq) FROM consumers").fetchone()[0]
+            upto = min(slowest if slowest is not None else 0, self._held_from())
+            recent = self.conn.execute("SELECT min(seq) FROM changes WHERE seq <= ? AND commit_time >= ?",
+                                       (upto, time.time() - JOIN_GRACE_SECONDS)).fetchone()[0]
+            self._trim_through(upto if recent is None else recent - 1)
 
     def leave(self, consumer: str) -> int:
         """Forget `consumer` (its task was destroyed); returns how many consumers remain."""
         with _transaction(self.conn):
             self.conn.execute("DELETE FROM consumers WHERE task_id = ?", (consumer,))
-            self.conn.execute("DELETE FROM changes WHERE seq <= (SELECT min(applied_seq) FROM consumers)")
+            slowest = self.conn.execute("SELECT min(applied_seq) FROM consumers").fetchone()[0]
+            if slowest is not None:
+                self._trim_through(slowest)
             return self.conn.execute("SELECT count(*) FROM consumers").fetchone()[0]
 
     def request_resync(self) -> None:

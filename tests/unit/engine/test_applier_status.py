@@ -63,3 +63,18 @@ def test_a_redis_destination_measures_its_lag_with_the_heartbeat_the_reader_kept
     progress = KeyspaceProgress()
     progress.heartbeat_written(True)
     assert 1.9 <= _report(log, progress, 1, 100.0)["lag_seconds"] <= 2.5
+
+
+def test_a_destination_at_a_change_its_peers_released_shows_its_position(tmp_path):
+    """One-to-many: the others release (trim) the shared log up to the change a destination
+    stands at while newer changes arrive; it must still show its checkpoint (was None, so
+    `wait --max-lag` returned while `status` showed no checkpoint)."""
+    log = ChangeLog(tmp_path / "changelog.db")
+    for consumer in ("b", "c"):
+        log.join(consumer)
+    log.append([_tx(1), _tx(2)], 2)  # commit_time 100: long past the join grace
+    log.release("b", 2)
+    log.release("c", 2)
+    log.append([_tx(3)], 3)
+    assert log.count() == 1
+    assert _report(log, Progress(), 2, 100.0)["checkpoint"] == "pos 2"
