@@ -29,7 +29,7 @@ from dtsctl.engine.worker import Worker
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROWS = 20_000  # rows per chunk: a read, a load and a commit with its checkpoint (fewer, larger ones cost less)
+CHUNK_ROWS = 5000
 READ_AHEAD_CHUNKS = 2  # chunks read but not yet written: bounds the copy's memory
 
 Chunk = Sequence[Row] | EncodedRows
