@@ -8,37 +8,38 @@ where its connectors live.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import ValidationError
 
 from dtsctl import registry
 from dtsctl.config.model import ConsumerGroup, Task
 from dtsctl.engine.conflicts import ConflictPolicy
-from dtsctl.engine.documents.pipeline import DocumentPipeline
-from dtsctl.engine.documents.subscription import DocumentSubscriptionPipeline
-from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
 from dtsctl.engine.events import Position
 from dtsctl.engine.pipeline import CheckResult, Pipeline, SourceFreeze
 from dtsctl.engine.plugin import EngineSpec, PipelineKind
-from dtsctl.engine.subscription.delivery import StreamTarget
-from dtsctl.engine.subscription.pipeline import KeyspaceSubscriptionPipeline, SubscriptionPipeline
 from dtsctl.engine.origin import pair_tags
-from dtsctl.engine.subscription.retention import Retention
-from dtsctl.engine.subscription.spec import SubscriptionSpec
-from dtsctl.engine.subscription.stores import RECORD_STORE, location, open_store
 from dtsctl.engine.tables.pipeline import TablePipeline
 from dtsctl.engine.task import TaskSpec, shares_change_log
 from dtsctl.engine.verification import NoProgress, ObjectReport, VerifyOptions, VerifyProgress
 from dtsctl.errors import DtsError
 
+if TYPE_CHECKING:
+    from dtsctl.engine.subscription.delivery import StreamTarget
+    from dtsctl.engine.subscription.spec import SubscriptionSpec
+
 START_POSITION = "start_position"  # in an agent's attributes: where its fresh stream starts (TaskSpec)
 
-_SUBSCRIPTIONS: dict[PipelineKind, type[SubscriptionPipeline]] = {
-    PipelineKind.TABLES: SubscriptionPipeline,
-    PipelineKind.KEY_VALUE: KeyspaceSubscriptionPipeline,
-    PipelineKind.DOCUMENT: DocumentSubscriptionPipeline,
-}
+
+def _subscription_pipeline(kind: PipelineKind) -> Any:
+    """The subscription pipeline class of a source's kind. Like the key-value and document pipelines,
+    imported only when a task needs it: an agent's start (before every task's first row) and
+    `apply` import only what their task uses."""
+    from dtsctl.engine.documents.subscription import DocumentSubscriptionPipeline
+    from dtsctl.engine.subscription.pipeline import KeyspaceSubscriptionPipeline, SubscriptionPipeline
+
+    return {PipelineKind.TABLES: SubscriptionPipeline, PipelineKind.KEY_VALUE: KeyspaceSubscriptionPipeline,
+            PipelineKind.DOCUMENT: DocumentSubscriptionPipeline}[kind]
 
 
 def pipeline_for(attributes: dict[str, Any], task_id: str) -> Pipeline:
@@ -52,7 +53,7 @@ def pipeline_for(attributes: dict[str, Any], task_id: str) -> Pipeline:
     if not engine.subscription_source:
         raise DtsError(f"a subscription cannot read a {engine.name} endpoint")
     subscription = subscription_spec(declared, attributes)
-    return _SUBSCRIPTIONS[engine.pipeline](spec, source, subscription, _delivery(subscription))  # type: ignore[arg-type]
+    return _subscription_pipeline(engine.pipeline)(spec, source, subscription, _delivery(subscription))
 
 
 def _declared(attributes: dict[str, Any]) -> Task:
@@ -91,6 +92,10 @@ def task_spec(task: Task, attributes: dict[str, Any], task_id: str) -> TaskSpec:
 
 
 def subscription_spec(task: Task, attributes: dict[str, Any]) -> SubscriptionSpec:
+    from dtsctl.engine.subscription.retention import Retention
+    from dtsctl.engine.subscription.spec import SubscriptionSpec
+    from dtsctl.engine.subscription.stores import RECORD_STORE
+
     retention = task.retention
     return SubscriptionSpec(
         retention=Retention(retention.hours, retention.megabytes) if retention else Retention(0, 0),
@@ -104,6 +109,8 @@ def subscription_spec(task: Task, attributes: dict[str, Any]) -> SubscriptionSpe
 def sync_groups(task_dir: Path, attributes: dict[str, Any]) -> None:
     """Create the task's store if needed and make its groups the declared ones (apply calls this,
     so a new group can be read at once and a removed one's offset is gone)."""
+    from dtsctl.engine.subscription.stores import RECORD_STORE, location, open_store
+
     task_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(location(task_dir, attributes.get(RECORD_STORE)))
     try:
@@ -122,8 +129,12 @@ def declared_groups(attributes: dict[str, Any]) -> dict[str, str]:
 def _source_pipeline(spec: TaskSpec, engine: EngineSpec) -> Pipeline:
     connector = registry.connector(engine.name, engine.pipeline)
     if engine.pipeline is PipelineKind.KEY_VALUE:
+        from dtsctl.engine.keyspace.pipeline import KeyspacePipeline
+
         return KeyspacePipeline(spec, connector)
     if engine.pipeline is PipelineKind.DOCUMENT:
+        from dtsctl.engine.documents.pipeline import DocumentPipeline
+
         destination = spec.destination_endpoint
         if destination is not None and destination["engine"] != engine.name:
             raise DtsError(f"a {engine.name} source can only be copied into {engine.name}, not {destination['engine']}")

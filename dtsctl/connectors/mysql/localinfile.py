@@ -14,10 +14,12 @@ from typing import Any
 import pymysql
 from pymysql.connections import MySQLResult
 
+from dtsctl.connectors.mysql.connection import Connection
+
 PACKET_BYTES = 1 << 20  # data packets sent to the server; well under the protocol's 16 MB
 
 
-class MemoryInfileConnection(pymysql.connections.Connection):
+class MemoryInfileConnection(Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._infile = memoryview(b"")
         super().__init__(*args, local_infile=True, **kwargs)
