@@ -130,10 +130,13 @@ class Transaction:
     # The keys of the rows it writes (dtsctl.engine.peer_writes.row_key), recorded by the change
     # log for the other direction of a two-way pair; not stored with the transaction.
     keys: tuple[bytes, ...] = ()
+    # The source's own encoding of its row events, which a destination of the same engine may
+    # apply itself instead of the events (for MySQL: dtsctl.connectors.mysql.row_events); stored.
+    native: Any = None
 
     def payload(self) -> bytes:
         """The change log's record of the events (dtsctl.engine.records)."""
-        return records.encode_events(self.events)
+        return records.encode_events(self.events, self.native)
 
     @classmethod
     def from_payload(cls, payload: str | bytes, position: Position, commit_time: float) -> "Transaction":
@@ -141,7 +144,9 @@ class Transaction:
         if isinstance(payload, str):
             events = tuple(ChangeEvent.from_json(item) for item in json.loads(payload))
         else:
-            events = tuple(map(ChangeEvent.from_record_fields, records.decode_events(payload)))
+            fields, native = records.decode_record(payload)
+            return cls(events=tuple(map(ChangeEvent.from_record_fields, fields)), position=position,
+                       commit_time=commit_time, native=native)
         return cls(events=events, position=position, commit_time=commit_time)
 
 

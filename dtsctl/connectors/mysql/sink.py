@@ -24,6 +24,7 @@ from dtsctl.connectors.mysql.connection import (address, connect, error_code, qu
                                                 translate_errors)
 from dtsctl.connectors.mysql.escape import RowLiterals
 from dtsctl.connectors.mysql.localinfile import MemoryInfileConnection
+from dtsctl.connectors.mysql.row_events import Native, binlog_statements, renamed
 from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, FENCING_COLUMN, META_DATABASE, ORIGIN_COLUMN,
                                             create_table_from_columns, create_table_statement, deferrable_keys,
                                             key_name, without_keys)
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 ER_DUP_ENTRY = 1062
 FENCE_LOCK_SECONDS = 10  # how long a new owner waits for a killed former owner's lock to go
+ER_SPECIFIC_ACCESS_DENIED = 1227  # BINLOG without the BINLOG REPLAY (MariaDB) / BINLOG_ADMIN (MySQL) privilege
+NATIVE_PAUSE_BATCHES = 20  # after the destination refused a batch's row events, batches applied as SQL
 # Errors a replayed DDL statement meets when its change is already in place.
 _ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1091, 1146, 1176}
 
@@ -49,6 +52,9 @@ class MysqlSink(Sink):
         self._literals: RowLiterals | None = None
         self._loads_local: bool | None = None  # whether the server takes LOAD DATA LOCAL (`local_infile`)
         self._meta_ready = False
+        self._native_pause = 0  # batches still to apply as SQL after the destination refused row events
+        self._native_refused = False  # for good: the destination user lacks the privilege
+        self._max_packet = 0  # the destination's max_allowed_packet (0: not read on this connection)
 
     @property
     def conn(self) -> MemoryInfileConnection:
@@ -81,6 +87,7 @@ class MysqlSink(Sink):
             with contextlib.suppress(pymysql.err.Error):
                 self._conn.close()
             self._conn = None
+            self._max_packet = 0
 
     def _errors(self) -> Any:
         return translate_errors("destination", self.endpoint)
@@ -289,6 +296,64 @@ class MysqlSink(Sink):
                 _Run(cursor, self.literals, list(run), keys[(shape[0], shape[1])], conflicts, counts).apply()
             self._store(cursor, checkpoint(counts))
         return counts
+
+    def apply_native(self, natives: Sequence[Native], names: dict[tuple[str, str], tuple[str, str]],
+                     columns: dict[tuple[str, str], tuple[str, ...]], checkpoint: dict[str, Any]) -> bool:
+        """The source's row events as `BINLOG` statements (dtsctl.connectors.mysql.row_events), when
+        every table has the source's columns in the source's order (row events name columns by
+        position) and the destination takes them."""
+        if self._native_refused:
+            return False
+        if self._native_pause:
+            self._native_pause -= 1
+            return False
+        with self._errors():
+            self._ensure_meta()
+            if not self._max_packet:
+                self._max_packet = int(scalar(self.conn, "SELECT @@max_allowed_packet"))
+            if self._columns(list(columns)) != columns:
+                return False
+            renames = {source: target for source, target in names.items() if source != target}
+            if renames:
+                natives = [renamed(native, renames) for native in natives]
+            self.conn.begin()
+            try:
+                with self.conn.cursor() as cursor:
+                    for statement in binlog_statements(natives, self._max_packet):
+                        cursor.execute(statement)
+                    self._store(cursor, checkpoint)
+            except pymysql.err.MySQLError as exc:
+                with contextlib.suppress(pymysql.err.Error):
+                    self.conn.rollback()
+                if not 0 < error_code(exc) < 2000:  # the client's own errors: connection lost, ...
+                    raise
+                self._native_refused_by(exc)
+                return False
+            self.conn.commit()
+        return True
+
+    def _native_refused_by(self, exc: pymysql.err.MySQLError) -> None:
+        reason = exc.args[1] if len(exc.args) > 1 else str(exc)
+        if error_code(exc) == ER_SPECIFIC_ACCESS_DENIED:
+            self._native_refused = True
+            log.warning("destination %s: applying changes as SQL statements, not as the source's row events "
+                        "(%s); grant the destination user BINLOG REPLAY (MariaDB) or BINLOG_ADMIN (MySQL) "
+                        "for the faster path", address(self.endpoint), reason)
+        else:
+            self._native_pause = NATIVE_PAUSE_BATCHES
+            log.info("destination %s refused the source's row events (%s): applying them as SQL statements",
+                     address(self.endpoint), reason)
+
+    def _columns(self, tables: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, ...]]:
+        """The column names of destination `tables`, in order (a table that does not exist has none)."""
+        found: dict[tuple[str, str], list[str]] = {}
+        condition = " OR ".join(["(TABLE_SCHEMA = %s AND TABLE_NAME = %s)"] * len(tables))
+        for database, table, column in query(
+                self.conn, f"SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS "
+                           f"WHERE {condition} ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION",
+                tuple(name for pair in tables for name in pair)):
+            found.setdefault((database, table), []).append(column)
+        return {pair: tuple(found.get(pair, ())) for pair in tables}
 
     def apply_ddl(self, change: SchemaChange, database: str, table: str, new_table: str | None,
                   replay: bool, checkpoint: dict[str, Any]) -> None:
