@@ -152,7 +152,7 @@ class HotStreamReader(BinLogStreamReader):
         elif kind == BINLOG.XID_EVENT:
             event = Xid(log_pos, timestamp)
         elif kind == BINLOG.TABLE_MAP_EVENT:
-            self.table_maps[_table_id(data)] = data[1:]
+            self._keep_table_map(data, end)
             known = self._post_header(kind, _TABLE_MAP_POST_HEADER) and _table_id(data) in self.table_map
             event = _SKIP if known else None
         elif kind == BINLOG.QUERY_EVENT:
@@ -167,6 +167,15 @@ class HotStreamReader(BinLogStreamReader):
         if event is not None and log_pos:
             self.log_pos = log_pos
         return event
+
+    def _keep_table_map(self, data: bytes, end: int) -> None:
+        """Keep a table map's event; the one kept already if only its header differs (its log
+        position, time and checksum), so that a change-log record stores one object per map."""
+        table_id = _table_id(data)
+        kept = self.table_maps.get(table_id)
+        body = data[_BODY:end]
+        if kept is None or kept[_BODY - 1:len(kept) - (len(data) - end)] != body:
+            self.table_maps[table_id] = data[1:]
 
     def _post_header(self, kind: int, length: int) -> bool:
         """True when the server declares the post-header length this module reads for `kind`."""

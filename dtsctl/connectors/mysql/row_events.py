@@ -16,7 +16,7 @@ import struct
 import zlib
 from typing import Iterator, Mapping, Sequence
 
-Native = tuple[bytes, bytes]  # (format description event, the transaction's table map and rows events)
+Native = tuple[bytes, tuple[bytes, ...]]  # (format description event, the transaction's table map and rows events)
 Names = Mapping[tuple[str, str], tuple[str, str]]  # source (database, table) -> destination's
 
 _HEADER = 19
@@ -61,24 +61,26 @@ class TransactionEvents:
         left open: its end was an event of a table not selected)."""
         if not self._events or self._mapped or not format_description:
             return None
-        return format_description, b"".join(self._events)
+        return format_description, tuple(self._events)
 
 
-def renamed(native: Native, names: Names) -> Native:
-    """`native` with its table maps naming the destination's tables (`names`; others unchanged), each
-    rewritten map's size and checksum recomputed."""
-    description, events = native
-    checksum = 4 if description[-5] == _CRC32 else 0
+def renamed(natives: Sequence[Native], names: Names) -> list[Native]:
+    """`natives` with their table maps naming the destination's tables (`names`; others unchanged),
+    each rewritten map's size and checksum recomputed (once per distinct map)."""
+    done: dict[bytes, bytes] = {}
+
+    def table_map(event: bytes, checksum: int) -> bytes:
+        new = done.get(event)
+        if new is None:
+            new = done[event] = _renamed_map(event, names, checksum)
+        return new
+
     out = []
-    pos = 0
-    while pos < len(events):
-        size = _SIZE.unpack_from(events, pos + 9)[0]
-        event = events[pos:pos + size]
-        if event[4] == _TABLE_MAP:
-            event = _renamed_map(event, names, checksum)
-        out.append(event)
-        pos += size
-    return description, b"".join(out)
+    for description, events in natives:
+        checksum = 4 if description[-5] == _CRC32 else 0
+        out.append((description, tuple(table_map(event, checksum) if event[4] == _TABLE_MAP else event
+                                       for event in events)))
+    return out
 
 
 def _renamed_map(event: bytes, names: Names, checksum: int) -> bytes:
@@ -106,14 +108,15 @@ def binlog_statements(natives: Sequence[Native], max_bytes: int) -> Iterator[str
     size = 0
     budget = max_bytes * 3 // 4 - 64  # base64 grows by a third
     for description, events in natives:
-        if run and (description != described or size + len(events) > budget):
+        length = sum(map(len, events))
+        if run and (description != described or size + length > budget):
             yield _statement(b"".join(run))
             run, size = [], 0
         if description != described:
             yield _statement(description)
             described = description
-        run.append(events)
-        size += len(events)
+        run.extend(events)
+        size += length
     if run:
         yield _statement(b"".join(run))
 

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 ER_DUP_ENTRY = 1062
 FENCE_LOCK_SECONDS = 10  # how long a new owner waits for a killed former owner's lock to go
 ER_SPECIFIC_ACCESS_DENIED = 1227  # BINLOG without the BINLOG REPLAY (MariaDB) / BINLOG_ADMIN (MySQL) privilege
+ER_UNKNOWN_SYSTEM_VARIABLE = 1193  # binlog_annotate_row_events on MySQL (which does not annotate by default)
 NATIVE_PAUSE_BATCHES = 20  # after the destination refused a batch's row events, batches applied as SQL
 # Errors a replayed DDL statement meets when its change is already in place.
 _ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1091, 1146, 1176}
@@ -55,6 +56,7 @@ class MysqlSink(Sink):
         self._native_pause = 0  # batches still to apply as SQL after the destination refused row events
         self._native_refused = False  # for good: the destination user lacks the privilege
         self._max_packet = 0  # the destination's max_allowed_packet (0: not read on this connection)
+        self._annotating = True  # the session annotates row events with their statement (MariaDB's default)
 
     @property
     def conn(self) -> MemoryInfileConnection:
@@ -88,6 +90,7 @@ class MysqlSink(Sink):
                 self._conn.close()
             self._conn = None
             self._max_packet = 0
+            self._annotating = True
 
     def _errors(self) -> Any:
         return translate_errors("destination", self.endpoint)
@@ -292,6 +295,7 @@ class MysqlSink(Sink):
               checkpoint: Callable[[ConflictCounts], dict[str, Any]], conflicts: Conflicts) -> ConflictCounts:
         counts = ConflictCounts()
         with self._transaction() as cursor:
+            self._annotate(cursor, True)
             for shape, run in itertools.groupby(changes, key=_shape):
                 _Run(cursor, self.literals, list(run), keys[(shape[0], shape[1])], conflicts, counts).apply()
             self._store(cursor, checkpoint(counts))
@@ -315,10 +319,11 @@ class MysqlSink(Sink):
                 return False
             renames = {source: target for source, target in names.items() if source != target}
             if renames:
-                natives = [renamed(native, renames) for native in natives]
+                natives = renamed(natives, renames)
             self.conn.begin()
             try:
                 with self.conn.cursor() as cursor:
+                    self._annotate(cursor, False)
                     for statement in binlog_statements(natives, self._max_packet):
                         cursor.execute(statement)
                     self._store(cursor, checkpoint)
@@ -331,6 +336,18 @@ class MysqlSink(Sink):
                 return False
             self.conn.commit()
         return True
+
+    def _annotate(self, cursor: Any, on: bool) -> None:
+        """MariaDB annotates each statement's row events with the statement's text in its binlog: for
+        a BINLOG statement that is the whole statement again for each source statement in it (a
+        batch's size squared). Off while applying row events, back to the server's default after."""
+        if self._annotating != on:
+            try:
+                cursor.execute(f"SET SESSION binlog_annotate_row_events = {'DEFAULT' if on else 'OFF'}")
+            except pymysql.err.MySQLError as exc:
+                if error_code(exc) != ER_UNKNOWN_SYSTEM_VARIABLE:
+                    raise
+            self._annotating = on
 
     def _native_refused_by(self, exc: pymysql.err.MySQLError) -> None:
         reason = exc.args[1] if len(exc.args) > 1 else str(exc)
@@ -346,14 +363,13 @@ class MysqlSink(Sink):
 
     def _columns(self, tables: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, ...]]:
         """The column names of destination `tables`, in order (a table that does not exist has none)."""
-        found: dict[tuple[str, str], list[str]] = {}
-        condition = " OR ".join(["(TABLE_SCHEMA = %s AND TABLE_NAME = %s)"] * len(tables))
-        for database, table, column in query(
-                self.conn, f"SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS "
-                           f"WHERE {condition} ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION",
-                tuple(name for pair in tables for name in pair)):
-            found.setdefault((database, table), []).append(column)
-        return {pair: tuple(found.get(pair, ())) for pair in tables}
+        found: dict[int, list[str]] = {}
+        one = ("(SELECT %s, COLUMN_NAME, ORDINAL_POSITION FROM information_schema.COLUMNS "
+               "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s)")  # equalities: the server opens that table only
+        for index, column, _ in query(self.conn, " UNION ALL ".join([one] * len(tables)) + " ORDER BY 1, 3",
+                                      tuple(value for number, pair in enumerate(tables) for value in (number, *pair))):
+            found.setdefault(int(index), []).append(column)
+        return {pair: tuple(found.get(number, ())) for number, pair in enumerate(tables)}
 
     def apply_ddl(self, change: SchemaChange, database: str, table: str, new_table: str | None,
                   replay: bool, checkpoint: dict[str, Any]) -> None:
