@@ -315,7 +315,7 @@ class MysqlSink(Sink):
             self._ensure_meta()
             if not self._max_packet:
                 self._max_packet = int(scalar(self.conn, "SELECT @@max_allowed_packet"))
-            if self._columns(list(columns)) != columns:
+            if not self._takes_row_events(columns):
                 return False
             renames = {source: target for source, target in names.items() if source != target}
             if renames:
@@ -361,15 +361,21 @@ class MysqlSink(Sink):
             log.info("destination %s refused the source's row events (%s): applying them as SQL statements",
                      address(self.endpoint), reason)
 
-    def _columns(self, tables: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, ...]]:
-        """The column names of destination `tables`, in order (a table that does not exist has none)."""
-        found: dict[int, list[str]] = {}
+    def _takes_row_events(self, columns: dict[tuple[str, str], tuple[str, ...]]) -> bool:
+        """True when each destination table has exactly these columns in this order (row events name
+        columns by position) and no triggers (a statement fires them; applied row events do not)."""
+        tables = list(columns)
+        found: dict[tuple[str, str], list[str]] = {table: [] for table in tables}
         one = ("(SELECT %s, COLUMN_NAME, ORDINAL_POSITION FROM information_schema.COLUMNS "
-               "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s)")  # equalities: the server opens that table only
-        for index, column, _ in query(self.conn, " UNION ALL ".join([one] * len(tables)) + " ORDER BY 1, 3",
-                                      tuple(value for number, pair in enumerate(tables) for value in (number, *pair))):
-            found.setdefault(int(index), []).append(column)
-        return {pair: tuple(found.get(number, ())) for number, pair in enumerate(tables)}
+               "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s) UNION ALL "
+               "(SELECT %s, NULL, 0 FROM information_schema.TRIGGERS "
+               "WHERE EVENT_OBJECT_SCHEMA = %s AND EVENT_OBJECT_TABLE = %s)")  # equalities: only that table is opened
+        arguments = tuple(value for number, table in enumerate(tables) for _ in range(2) for value in (number, *table))
+        for number, column, _ in query(self.conn, " UNION ALL ".join([one] * len(tables)) + " ORDER BY 1, 3", arguments):
+            if column is None:
+                return False  # a trigger
+            found[tables[int(number)]].append(column)
+        return all(tuple(found[table]) == names for table, names in columns.items())
 
     def apply_ddl(self, change: SchemaChange, database: str, table: str, new_table: str | None,
                   replay: bool, checkpoint: dict[str, Any]) -> None:

@@ -101,3 +101,20 @@ def test_a_destination_table_with_other_columns_takes_the_sql_path(pair):
     task.wait_status(lambda s: s["lag_seconds"] == 0 and s["events_applied"] >= 2)
     assert table_rows(pair.destination, pair.dest_db, "t") == [(1, "uno", 1, 7), (2, "two", 2, 7)]
     assert _applied_as(pair.destination, start, pair.dest_db) == {"sql"}
+
+
+def test_a_destination_table_with_a_trigger_takes_the_sql_path(pair):
+    """Applied row events fire no triggers; the statements of the SQL path do."""
+    db = pair.source_db
+    pair.source.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, a VARCHAR(10))")
+    task = pair.task()
+    task.apply()
+    task.wait_incremental()
+    pair.destination.execute(f"CREATE TABLE `{pair.dest_db}`.audit (id INT)")
+    pair.destination.execute(f"CREATE TRIGGER `{pair.dest_db}`.t_audit AFTER INSERT ON `{pair.dest_db}`.t "
+                             "FOR EACH ROW INSERT INTO audit VALUES (NEW.id)")
+    start = _binlog_end(pair.destination)
+    pair.source.execute(f"INSERT INTO `{db}`.t VALUES (1, 'one'), (2, 'two')")
+    task.wait_status(lambda s: s["lag_seconds"] == 0 and s["events_applied"] >= 2)
+    assert table_rows(pair.destination, pair.dest_db, "audit") == [(1,), (2,)]
+    assert _applied_as(pair.destination, start, pair.dest_db) == {"sql"}
