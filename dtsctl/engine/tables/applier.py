@@ -125,6 +125,8 @@ class Applier:
         names: dict[tuple[str, str], tuple[str, str]] = {}
         columns: dict[tuple[str, str], tuple[str, ...]] = {}
         for _, tx in batch:
+            if not tx.events:
+                continue  # a position past changes not selected
             if tx.native is None:
                 return None
             natives.append(tx.native)
@@ -140,7 +142,7 @@ class Applier:
                     image = event.after if event.after is not None else event.before
                     names[table] = (plan.dest_database, plan.dest_table)
                     columns[names[table]] = tuple(image or ())
-        return natives, names, columns
+        return (natives, names, columns) if natives else None
 
     def _resolve_concurrent(self, changes: list[tuple[Transaction, RowChange]]
                             ) -> tuple[list[RowChange], ConflictCounts]:
