@@ -3,7 +3,9 @@ and the SQL path otherwise, with the same result."""
 
 from __future__ import annotations
 
-from tests.integration.mysql.conftest import endpoint, table_rows, wait_equal
+import pytest
+
+from tests.integration.mysql.conftest import endpoint, selection, table_rows, wait_equal
 from tests.integration.mysql.test_types_and_ddl import TYPES, _insert
 from tests.servers.mariadb import MariaDBServer
 
@@ -117,4 +119,22 @@ def test_a_destination_table_with_a_trigger_takes_the_sql_path(pair):
     pair.source.execute(f"INSERT INTO `{db}`.t VALUES (1, 'one'), (2, 'two')")
     task.wait_status(lambda s: s["lag_seconds"] == 0 and s["events_applied"] >= 2)
     assert table_rows(pair.destination, pair.dest_db, "audit") == [(1,), (2,)]
+    assert _applied_as(pair.destination, start, pair.dest_db) == {"sql"}
+
+
+@pytest.mark.parametrize("narrowed", [{"filter": {"t": "id > 1"}}, {"dml": ["insert", "update"]}],
+                         ids=["a row filter", "a dml subset"])
+def test_a_task_that_alters_changes_on_their_way_takes_the_sql_path(pair, narrowed):
+    db = pair.source_db
+    pair.source.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, a VARCHAR(10))")
+    pair.source.execute(f"INSERT INTO `{db}`.t VALUES (5, 'five')")
+    task = pair.task([selection(db, all=True, rename=pair.dest_db, **narrowed)])
+    task.apply()
+    task.wait_incremental()
+    start = _binlog_end(pair.destination)
+    pair.source.execute(f"INSERT INTO `{db}`.t VALUES (1, 'one'), (2, 'two')")
+    pair.source.execute(f"DELETE FROM `{db}`.t WHERE id = 5")
+    task.wait_status(lambda s: s["lag_seconds"] == 0 and s["events_applied"] >= 2)
+    expected = [(2, "two")] if "filter" in narrowed else [(1, "one"), (2, "two"), (5, "five")]
+    assert table_rows(pair.destination, pair.dest_db, "t") == expected
     assert _applied_as(pair.destination, start, pair.dest_db) == {"sql"}
