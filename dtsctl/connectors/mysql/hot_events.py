@@ -14,7 +14,7 @@ connection received:
 
 The reader also keeps the stream's format description and each table id's last table map as
 read, and each `Rows` its event's bytes, so that a destination of the same engine can apply the
-source's row events itself (dtsctl.connectors.mysql.binlog_events).
+source's row events itself (dtsctl.connectors.mysql.row_events).
 
 Every other packet (rotate, heartbeat, format description, a new table map, DDL, an event with
 extra header data, a table only the library decodes) is handed back to the library, which

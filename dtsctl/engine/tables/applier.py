@@ -8,9 +8,10 @@ engines, so the checkpoint first records it as pending, and a restart replays it
 tolerating "already done". CREATE/RENAME/DROP change the selection as they go.
 
 A batch whose changes the destination would get exactly as the source made them (no filter,
-rename, dml selection or two-way peer; past the full copy's hand-over) and whose transactions
-carry their source's own encoding goes to `Sink.apply_native` first: a destination of the
-source's engine applies it itself (for MySQL, the source's row events).
+dml selection or two-way peer; past the full copy's hand-over; renames are the sink's to
+apply) and whose transactions carry their source's own encoding goes to `Sink.apply_native`
+first: a destination of the source's engine applies it itself (for MySQL, the source's row
+events), or declines and the batch goes as changes.
 """
 
 from __future__ import annotations
