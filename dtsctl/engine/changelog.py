@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence, TypeVar
 
-from dtsctl.engine.events import Position, Transaction
+from dtsctl.engine.events import Position, Transaction, context_key
 from dtsctl.errors import DtsError
 
 BUSY_TIMEOUT_MS = 10_000
@@ -47,6 +47,7 @@ _HEARTBEAT_SEEN = "heartbeat_seen"
 _HOLD = "hold_after"
 _TRIMMED_THROUGH = "trimmed_through"  # {"seq", "position"} of the newest change trimmed
 RawRow = tuple[int, Position, float, Any]  # seq, position, commit_time, payload as stored (str or bytes)
+_CONTEXT = "native_context:"  # + key: a context of transactions' native encodings (Transaction.native)
 HOLD_SECONDS = 6 * 3600.0  # a hold its cutover did not let go of (it died) lapses
 
 
@@ -82,6 +83,7 @@ class ChangeLog:
         conn.executescript(_SCHEMA)
         self.conn = conn
         self._newest: float | None = None  # newest commit time this instance appended (one reader appends)
+        self._contexts: dict[str, bytes] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -129,6 +131,11 @@ class ChangeLog:
             if written:
                 self.conn.executemany("INSERT INTO local_writes (key, seq) VALUES (?, ?) "
                                       "ON CONFLICT(key) DO UPDATE SET seq = excluded.seq", written)
+            contexts = {tx.native[0] for tx in transactions if getattr(tx, "native", None) is not None}
+            if contexts:
+                self.conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                                      [(_CONTEXT + context_key(context), json.dumps(context.hex()))
+                                       for context in contexts])
             self._set(_READER_POSITION, position)
             if newest is not None:
                 self._newest = max(newest, self._newest if self._newest is not None else self.newest_commit_time() or newest)
@@ -173,9 +180,18 @@ class ChangeLog:
             (after_seq, limit),
         )
         return [
-            (seq, Transaction.from_payload(events, json.loads(position), commit_time))
+            (seq, Transaction.from_payload(events, json.loads(position), commit_time, self._context))
             for seq, position, commit_time, events in cursor
         ]
+
+    def _context(self, key: str) -> bytes | None:
+        """A native encoding's context by its key; kept once read (a key names one content)."""
+        context = self._contexts.get(key)
+        if context is None:
+            stored = self._get(_CONTEXT + key)
+            if stored is not None:
+                context = self._contexts[key] = bytes.fromhex(stored)
+        return context
 
     def read_raw(self, after_seq: int, limit: int) -> list[RawRow]:
         """Up to `limit` (seq, position, commit_time, payload) with seq > after_seq, payloads as stored."""

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import datetime
 import decimal
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from dtsctl.engine import records
 
@@ -130,18 +131,30 @@ class Transaction:
     # The keys of the rows it writes (dtsctl.engine.peer_writes.row_key), recorded by the change
     # log for the other direction of a two-way pair; not stored with the transaction.
     keys: tuple[bytes, ...] = ()
+    # The source's own encoding of its row events, which a destination of the same engine may
+    # apply itself instead of the events (for MySQL: dtsctl.connectors.mysql.row_events): (context,
+    # body), the context bytes shared by many transactions (a format description). The record
+    # stores the body and the context's key; the change log stores each context once.
+    native: tuple[bytes, Any] | None = None
 
     def payload(self) -> bytes:
         """The change log's record of the events (dtsctl.engine.records)."""
-        return records.encode_events(self.events)
+        native = None if self.native is None else (context_key(self.native[0]), self.native[1])
+        return records.encode_events(self.events, native)
 
     @classmethod
-    def from_payload(cls, payload: str | bytes, position: Position, commit_time: float) -> "Transaction":
-        """Read a record back; JSON text is how earlier versions wrote them."""
+    def from_payload(cls, payload: str | bytes, position: Position, commit_time: float,
+                     contexts: Callable[[str], bytes | None] = lambda key: None) -> "Transaction":
+        """Read a record back; JSON text is how earlier versions wrote them. `contexts` gives the
+        native encoding's context by its key (None: unknown, and the transaction has no native
+        encoding)."""
         if isinstance(payload, str):
             events = tuple(ChangeEvent.from_json(item) for item in json.loads(payload))
         else:
-            events = tuple(map(ChangeEvent.from_record_fields, records.decode_events(payload)))
+            fields, stored = records.decode_record(payload)
+            context = None if stored is None else contexts(stored[0])
+            return cls(events=tuple(map(ChangeEvent.from_record_fields, fields)), position=position,
+                       commit_time=commit_time, native=None if context is None else (context, stored[1]))
         return cls(events=events, position=position, commit_time=commit_time)
 
 
@@ -234,6 +247,11 @@ def encode_row(row: Row | None) -> Row | None:
 
 def decode_row(row: Row | None) -> Row | None:
     return None if row is None else {name: decode_value(value) for name, value in row.items()}
+
+
+def context_key(context: bytes) -> str:
+    """The key a native encoding's context is stored under (its content's digest)."""
+    return hashlib.blake2b(context, digest_size=8).hexdigest()
 
 
 def format_key(key: Row) -> str:

@@ -9,6 +9,9 @@ database and table) are one object per record, which marshal writes once and ref
 so a row costs about its values. Values marshal has no type for travel as a tagged tuple
 (a column value is never a tuple): (tag, text or number).
 
+A record of a transaction that also carries its source's own encoding of the events
+(`Transaction.native`, opaque here) is (NATIVE_VERSION, events, native); the events are the same.
+
 Records written as JSON text by earlier versions are still read (dtsctl.engine.events, which
 turns the fields into `ChangeEvent`s).
 """
@@ -24,6 +27,7 @@ Row = dict[str, Any]
 Fields = tuple[str, str, str, Row | None, Row | None, float, Any, dict[str, Any] | None, bool]
 
 RECORD_VERSION = 2
+NATIVE_VERSION = 3  # RECORD_VERSION's events and the source's own encoding of them
 _WITHOUT_REPAIR = 1  # the same record without the repair flag (verify --repair's events lost it)
 _MARSHAL_VERSION = 4  # refers back to objects already written
 _ZERO = datetime.datetime(1, 1, 1)
@@ -31,8 +35,9 @@ _MICROSECOND = datetime.timedelta(microseconds=1)
 _PLAIN = frozenset({int, str, bytes, float, type(None), bool, dict, list, set, frozenset})
 
 
-def encode_events(events: Iterable[Any]) -> bytes:
-    """The record of `events` (dtsctl.engine.events.ChangeEvent)."""
+def encode_events(events: Iterable[Any], native: Any = None) -> bytes:
+    """The record of `events` (dtsctl.engine.events.ChangeEvent) and their `native` encoding (plain
+    data, None when there is none)."""
     shared: dict[Any, Any] = {}
 
     def one(value: Any) -> Any:
@@ -43,22 +48,30 @@ def encode_events(events: Iterable[Any]) -> bytes:
             return None
         return one(tuple(row)), tuple(value if type(value) in _PLAIN else _marshallable(value) for value in row.values())
 
-    return marshal.dumps((RECORD_VERSION, [
+    fields = [
         (one(event.database), one(event.table), event.op, image(event.before), image(event.after),
          event.commit_time, event.position, None if event.ddl is None else event.ddl.to_json(),
          event.repair)
-        for event in events]), _MARSHAL_VERSION)
+        for event in events]
+    record = (RECORD_VERSION, fields) if native is None else (NATIVE_VERSION, fields, native)
+    return marshal.dumps(record, _MARSHAL_VERSION)
 
 
 def decode_events(record: bytes) -> list[Fields]:
     """Each event's fields, in ChangeEvent's order (its DDL as SchemaChange.to_json)."""
-    version, events = marshal.loads(record)
-    if version == RECORD_VERSION:
+    return decode_record(record)[0]
+
+
+def decode_record(record: bytes) -> tuple[list[Fields], Any]:
+    """`decode_events` and the events' native encoding (None when the record has none)."""
+    version, events, *rest = marshal.loads(record)
+    if version in (RECORD_VERSION, NATIVE_VERSION):
         return [(database, table, op, _row(before), _row(after), commit_time, position, ddl, repair)
-                for database, table, op, before, after, commit_time, position, ddl, repair in events]
+                for database, table, op, before, after, commit_time, position, ddl, repair in events], \
+            (rest[0] if rest else None)
     if version == _WITHOUT_REPAIR:
         return [(database, table, op, _row(before), _row(after), commit_time, position, ddl, False)
-                for database, table, op, before, after, commit_time, position, ddl in events]
+                for database, table, op, before, after, commit_time, position, ddl in events], None
     raise ValueError(f"change-log record version {version} is not one this dtsctl reads")
 
 

@@ -10,6 +10,9 @@ handed over are skipped, which also makes that replay harmless.
 With a `dropped_origin` (the reverse of a two-way pair), a transaction that writes
 a checkpoint row carrying that origin tag was written by the peer's applier and is
 dropped whole; dtsctl's bookkeeping schema is read for that purpose only.
+
+Each transaction also carries its row events as the source wrote them (`Transaction.native`,
+dtsctl.connectors.mysql.row_events) when it can, for a destination that applies them itself.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dtsctl.connectors.mysql.connection import settings
 from dtsctl.connectors.mysql.hot_events import Gtid, HotStreamReader, Rows, Xid
 from dtsctl.connectors.mysql.schema import CHECKPOINT_TABLE, META_DATABASE, ORIGIN_COLUMN
 from dtsctl.connectors.mysql.row_decoder import Decoders, Images
+from dtsctl.connectors.mysql.row_events import TransactionEvents
 from dtsctl.engine.events import ChangeEvent, Op, SchemaChange, Transaction
 from dtsctl.engine.peer_writes import row_key
 
@@ -83,6 +87,8 @@ class BinlogStream(threading.Thread):
         self._keys: list[bytes] = []
         self._table_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self._decoders = Decoders()
+        self._native = TransactionEvents()
+        self._reader: HotStreamReader | None = None
         self._halt = threading.Event()
         self._gtids = positions.parse_gtid_state(start.get("gtid", ""))
         self._file = start.get("file") or ""
@@ -113,6 +119,7 @@ class BinlogStream(threading.Thread):
                          WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
             enable_logging=False,
         )
+        self._reader = reader
         try:
             while not self._halt.is_set():
                 event = reader.fetchone()
@@ -135,7 +142,8 @@ class BinlogStream(threading.Thread):
     def _handle(self, event: Any, reader: HotStreamReader) -> None:
         if type(event) is Rows:  # the hot events first (dtsctl.connectors.mysql.hot_events)
             if self._open and not self._skipping:
-                self._rows(event.schema, event.table, event.op, event.log_pos, event.timestamp, event.images)
+                if self._rows(event.schema, event.table, event.op, event.log_pos, event.timestamp, event.images):
+                    self._native.add(event.table_id, event.event, reader.table_maps.get(event.table_id))
         elif type(event) is Xid:
             if self._open and not self._skipping:
                 self._commit(event.log_pos, event.timestamp)
@@ -154,8 +162,9 @@ class BinlogStream(threading.Thread):
         elif self._skipping or not self._open:
             return
         elif isinstance(event, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
-            self._rows(event.schema, event.table, _OPERATIONS[type(event)], event.packet.log_pos, event.timestamp,
-                       lambda: self._decoders.rows(event))
+            if self._rows(event.schema, event.table, _OPERATIONS[type(event)], event.packet.log_pos,
+                          event.timestamp, lambda: self._decoders.rows(event)):
+                self._native.add(event.table_id, event.packet.packet._data[1:], reader.table_maps.get(event.table_id))
         elif isinstance(event, XidEvent):
             self._commit(event.packet.log_pos, event.timestamp)
         elif isinstance(event, QueryEvent):
@@ -163,6 +172,7 @@ class BinlogStream(threading.Thread):
 
     def _begin(self, event: MariadbGtidEvent | Gtid) -> None:
         self._pending = []
+        self._native.begin()
         self._tagged = False
         self._keys = []
         self._peer_applied = 0
@@ -173,8 +183,9 @@ class BinlogStream(threading.Thread):
         self._gtid = (event.domain_id, event.server_id, event.gtid_seq_no)
 
     def _rows(self, schema: str, table: str, op: Op, log_pos: int, timestamp: int,
-              images: Callable[[], list[Images]]) -> None:
-        """A rows event, the library's or a hot one: `images` decodes its rows."""
+              images: Callable[[], list[Images]]) -> bool:
+        """A rows event, the library's or a hot one: `images` decodes its rows. True when its
+        changes are the transaction's."""
         if schema == META_DATABASE:
             if self._dropped_origin is not None and table == CHECKPOINT_TABLE:
                 for before, after in images():
@@ -182,15 +193,16 @@ class BinlogStream(threading.Thread):
                     if values.get(ORIGIN_COLUMN) == self._dropped_origin:
                         self._tagged = True
                         self._peer_applied = max(self._peer_applied, _applied_seq(values.get("data")))
-            return
+            return False
         if not self._wanted(schema, table):
-            return
+            return False
         pos = {"file": self._file, "pos": log_pos}
         when = float(timestamp)
         for before, after in images():
             self._pending.append(ChangeEvent(schema, table, op, before, after, when, pos))
             if self._dropped_origin is not None:
                 self._record_keys(schema, table, before, after)
+        return True
 
     def _record_keys(self, database: str, table: str, *images: dict[str, Any] | None) -> None:
         key = self._table_keys.get((database, table))
@@ -207,6 +219,7 @@ class BinlogStream(threading.Thread):
         if statement.upper() == "COMMIT":
             self._commit(event.packet.log_pos, event.timestamp)
             return
+        self._native.spoil()  # a statement: not a row event
         pos = {"file": self._file, "pos": event.packet.log_pos}
         for entry in ddl.parse(statement, _text(event.schema)):
             if self._wanted(entry.database, entry.table) or (
@@ -232,8 +245,9 @@ class BinlogStream(threading.Thread):
             self._skipped_to = (here, float(timestamp))
             self._maybe_record_skipped()
             return
+        native = self._native.native(self._reader.format_description) if self._reader is not None else None
         self._put(Transaction(events=tuple(self._pending), position=here, commit_time=float(timestamp),
-                              keys=tuple(self._keys)))
+                              keys=tuple(self._keys), native=native))
         self._pending = []
         self._skipped_to = None
         self._emitted_at = time.monotonic()

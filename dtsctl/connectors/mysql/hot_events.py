@@ -12,6 +12,10 @@ connection received:
 - WRITE/UPDATE/DELETE rows events (v1, v2) of a mapped table whose row decoder exists and
   whose images are FULL -> `Rows`, decoded lazily by that decoder.
 
+The reader also keeps the stream's format description and each table id's last table map as
+read, and each `Rows` its event's bytes, so that a destination of the same engine can apply the
+source's row events itself (dtsctl.connectors.mysql.row_events).
+
 Every other packet (rotate, heartbeat, format description, a new table map, DDL, an event with
 extra header data, a table only the library decodes) is handed back to the library, which
 reads it as before, so connection, reconnection, checksums, positions and rare events stay
@@ -67,10 +71,16 @@ class Rows:
     op: str
     log_pos: int
     timestamp: int
+    table_id: int
     _decoder: TableDecoder
     _data: bytes
     _start: int
     _end: int
+
+    @property
+    def event(self) -> bytes:
+        """The rows event as the source wrote it (its checksum included, if any)."""
+        return self._data[1:]
 
     def images(self) -> list[Images]:
         return self._decoder.decode(self._data, self._start, self._end, self.op)
@@ -108,6 +118,8 @@ class HotStreamReader(BinLogStreamReader):
         super().__init__(pymysql_wrapper=_StreamConnection, **kwargs)
         self._decoders = decoders
         self._schemas = kwargs.get("only_schemas")
+        self.format_description = b""  # the stream's FORMAT_DESCRIPTION event, as read
+        self.table_maps: dict[int, bytes] = {}  # table id -> its last TABLE_MAP event, as read
 
     def fetchone(self) -> Any:
         while True:
@@ -140,17 +152,30 @@ class HotStreamReader(BinLogStreamReader):
         elif kind == BINLOG.XID_EVENT:
             event = Xid(log_pos, timestamp)
         elif kind == BINLOG.TABLE_MAP_EVENT:
+            self._keep_table_map(data, end)
             known = self._post_header(kind, _TABLE_MAP_POST_HEADER) and _table_id(data) in self.table_map
             event = _SKIP if known else None
         elif kind == BINLOG.QUERY_EVENT:
             event = _SKIP if self._is_begin(data, end) else None
         elif kind in _ROWS:
             event = self._rows(data, kind, end, log_pos, timestamp)
+        elif kind == BINLOG.FORMAT_DESCRIPTION_EVENT:
+            self.format_description = data[1:]
+            return None  # the library reads it too
         else:
             return None
         if event is not None and log_pos:
             self.log_pos = log_pos
         return event
+
+    def _keep_table_map(self, data: bytes, end: int) -> None:
+        """Keep a table map's event; the one kept already if only its header differs (its log
+        position, time and checksum), so that a change-log record stores one object per map."""
+        table_id = _table_id(data)
+        kept = self.table_maps.get(table_id)
+        body = data[_BODY:end]
+        if kept is None or kept[_BODY - 1:len(kept) - (len(data) - end)] != body:
+            self.table_maps[table_id] = data[1:]
 
     def _post_header(self, kind: int, length: int) -> bool:
         """True when the server declares the post-header length this module reads for `kind`."""
@@ -190,7 +215,7 @@ class HotStreamReader(BinLogStreamReader):
             if not decoder.full_image(data[pos:pos + size]):
                 return None
             pos += size
-        return Rows(table.schema, table.table, op, log_pos, timestamp, decoder, data, pos, end)
+        return Rows(table.schema, table.table, op, log_pos, timestamp, table_id, decoder, data, pos, end)
 
 
 def _table_id(data: bytes) -> int:

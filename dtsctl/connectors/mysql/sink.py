@@ -24,6 +24,7 @@ from dtsctl.connectors.mysql.connection import (address, connect, error_code, qu
                                                 translate_errors)
 from dtsctl.connectors.mysql.escape import RowLiterals
 from dtsctl.connectors.mysql.localinfile import MemoryInfileConnection
+from dtsctl.connectors.mysql.row_events import Native, binlog_statements, renamed
 from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, FENCING_COLUMN, META_DATABASE, ORIGIN_COLUMN,
                                             create_table_from_columns, create_table_statement, deferrable_keys,
                                             key_name, without_keys)
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 ER_DUP_ENTRY = 1062
 FENCE_LOCK_SECONDS = 10  # how long a new owner waits for a killed former owner's lock to go
+ER_SPECIFIC_ACCESS_DENIED = 1227  # BINLOG without the BINLOG REPLAY (MariaDB) / BINLOG_ADMIN (MySQL) privilege
+ER_UNKNOWN_SYSTEM_VARIABLE = 1193  # binlog_annotate_row_events on MySQL (which does not annotate by default)
+NATIVE_PAUSE_BATCHES = 20  # after the destination refused a batch's row events, batches applied as SQL
 # Errors a replayed DDL statement meets when its change is already in place.
 _ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1091, 1146, 1176}
 
@@ -49,6 +53,10 @@ class MysqlSink(Sink):
         self._literals: RowLiterals | None = None
         self._loads_local: bool | None = None  # whether the server takes LOAD DATA LOCAL (`local_infile`)
         self._meta_ready = False
+        self._native_pause = 0  # batches still to apply as SQL after the destination refused row events
+        self._native_refused = False  # for good: the destination user lacks the privilege
+        self._max_packet = 0  # the destination's max_allowed_packet (0: not read on this connection)
+        self._annotating = True  # the session annotates row events with their statement (MariaDB's default)
 
     @property
     def conn(self) -> MemoryInfileConnection:
@@ -81,6 +89,8 @@ class MysqlSink(Sink):
             with contextlib.suppress(pymysql.err.Error):
                 self._conn.close()
             self._conn = None
+            self._max_packet = 0
+            self._annotating = True
 
     def _errors(self) -> Any:
         return translate_errors("destination", self.endpoint)
@@ -285,10 +295,87 @@ class MysqlSink(Sink):
               checkpoint: Callable[[ConflictCounts], dict[str, Any]], conflicts: Conflicts) -> ConflictCounts:
         counts = ConflictCounts()
         with self._transaction() as cursor:
+            self._annotate(cursor, True)
             for shape, run in itertools.groupby(changes, key=_shape):
                 _Run(cursor, self.literals, list(run), keys[(shape[0], shape[1])], conflicts, counts).apply()
             self._store(cursor, checkpoint(counts))
         return counts
+
+    def apply_native(self, natives: Sequence[Native], names: dict[tuple[str, str], tuple[str, str]],
+                     columns: dict[tuple[str, str], tuple[str, ...]], checkpoint: dict[str, Any]) -> bool:
+        """The source's row events as `BINLOG` statements (dtsctl.connectors.mysql.row_events), when
+        every table has the source's columns in the source's order (row events name columns by
+        position) and the destination takes them."""
+        if self._native_refused:
+            return False
+        if self._native_pause:
+            self._native_pause -= 1
+            return False
+        with self._errors():
+            self._ensure_meta()
+            if not self._max_packet:
+                self._max_packet = int(scalar(self.conn, "SELECT @@max_allowed_packet"))
+            if not self._takes_row_events(columns):
+                return False
+            renames = {source: target for source, target in names.items() if source != target}
+            if renames:
+                natives = renamed(natives, renames)
+            self.conn.begin()
+            try:
+                with self.conn.cursor() as cursor:
+                    self._annotate(cursor, False)
+                    for statement in binlog_statements(natives, self._max_packet):
+                        cursor.execute(statement)
+                    self._store(cursor, checkpoint)
+            except pymysql.err.MySQLError as exc:
+                with contextlib.suppress(pymysql.err.Error):
+                    self.conn.rollback()
+                if not 0 < error_code(exc) < 2000:  # the client's own errors: connection lost, ...
+                    raise
+                self._native_refused_by(exc)
+                return False
+            self.conn.commit()
+        return True
+
+    def _annotate(self, cursor: Any, on: bool) -> None:
+        """MariaDB annotates each statement's row events with the statement's text in its binlog: for
+        a BINLOG statement that is the whole statement again for each source statement in it (a
+        batch's size squared). Off while applying row events, back to the server's default after."""
+        if self._annotating != on:
+            try:
+                cursor.execute(f"SET SESSION binlog_annotate_row_events = {'DEFAULT' if on else 'OFF'}")
+            except pymysql.err.MySQLError as exc:
+                if error_code(exc) != ER_UNKNOWN_SYSTEM_VARIABLE:
+                    raise
+            self._annotating = on
+
+    def _native_refused_by(self, exc: pymysql.err.MySQLError) -> None:
+        reason = exc.args[1] if len(exc.args) > 1 else str(exc)
+        if error_code(exc) == ER_SPECIFIC_ACCESS_DENIED:
+            self._native_refused = True
+            log.warning("destination %s: applying changes as SQL statements, not as the source's row events "
+                        "(%s); grant the destination user BINLOG REPLAY (MariaDB) or BINLOG_ADMIN (MySQL) "
+                        "for the faster path", address(self.endpoint), reason)
+        else:
+            self._native_pause = NATIVE_PAUSE_BATCHES
+            log.info("destination %s refused the source's row events (%s): applying them as SQL statements",
+                     address(self.endpoint), reason)
+
+    def _takes_row_events(self, columns: dict[tuple[str, str], tuple[str, ...]]) -> bool:
+        """True when each destination table has exactly these columns in this order (row events name
+        columns by position) and no triggers (a statement fires them; applied row events do not)."""
+        tables = list(columns)
+        found: dict[tuple[str, str], list[str]] = {table: [] for table in tables}
+        one = ("(SELECT %s, COLUMN_NAME, ORDINAL_POSITION FROM information_schema.COLUMNS "
+               "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s) UNION ALL "
+               "(SELECT %s, NULL, 0 FROM information_schema.TRIGGERS "
+               "WHERE EVENT_OBJECT_SCHEMA = %s AND EVENT_OBJECT_TABLE = %s)")  # equalities: only that table is opened
+        arguments = tuple(value for number, table in enumerate(tables) for _ in range(2) for value in (number, *table))
+        for number, column, _ in query(self.conn, " UNION ALL ".join([one] * len(tables)) + " ORDER BY 1, 3", arguments):
+            if column is None:
+                return False  # a trigger
+            found[tables[int(number)]].append(column)
+        return all(tuple(found[table]) == names for table, names in columns.items())
 
     def apply_ddl(self, change: SchemaChange, database: str, table: str, new_table: str | None,
                   replay: bool, checkpoint: dict[str, Any]) -> None:

@@ -6,6 +6,12 @@ transaction together with the checkpoint naming its last sequence number.
 A transaction holding DDL is applied on its own: DDL commits by itself on most
 engines, so the checkpoint first records it as pending, and a restart replays it
 tolerating "already done". CREATE/RENAME/DROP change the selection as they go.
+
+A batch whose changes the destination would get exactly as the source made them (no filter,
+dml selection or two-way peer; past the full copy's hand-over; renames are the sink's to
+apply) and whose transactions carry their source's own encoding goes to `Sink.apply_native`
+first: a destination of the source's engine applies it itself (for MySQL, the source's row
+events), or declines and the batch goes as changes.
 """
 
 from __future__ import annotations
@@ -65,24 +71,22 @@ class Applier:
         if _has_ddl(batch[0][1]):
             self._apply_ddl(*batch[0], cp)
             return 1
+        native = self._native(batch, cp)
+        if native is not None:
+            natives, names, columns = native
+            events = sum(len(tx.events) for _, tx in batch)
+            self._throttle_batch(batch, events)
+            after = self._checkpoint_after(cp, batch, events, ConflictCounts())
+            if self._sink.apply_native(natives, names, columns, after):
+                cp.__dict__.update(Checkpoint.from_json(after).__dict__)
+                return len(batch)
         changes = [(tx, change) for _, tx in batch for event in tx.events for change in self.changes_for(event, cp)]
         changes, concurrent = self._resolve_concurrent(changes)
-        if self._throttle.limited:
-            size = sum(len(tx.payload()) for _, tx in batch) if self._throttle.bytes.rate else 0
-            self._throttle.wait(len(changes), size)
-        last_seq, last_tx = batch[-1]
+        if native is None:
+            self._throttle_batch(batch, len(changes))
 
         def checkpoint_after(conflicts: ConflictCounts) -> dict[str, Any]:
-            after = cp.copy()
-            after.applied_seq = last_seq
-            after.source_position = last_tx.position
-            after.applied_commit_time = max(last_tx.commit_time, cp.applied_commit_time or 0.0)
-            after.events_applied += len(changes)
-            _extend_copy_ends(after, batch, self._order)
-            for counts in (conflicts, concurrent):
-                for op, count in counts.as_dict().items():
-                    after.conflicts.add(op, count)  # type: ignore[arg-type]
-            return after.to_json()
+            return self._checkpoint_after(cp, batch, len(changes), conflicts, concurrent)
 
         conflicts = self._sink.apply(changes, self._keys, checkpoint_after, self._conflicts)
         committed = Checkpoint.from_json(checkpoint_after(conflicts))
@@ -90,6 +94,56 @@ class Applier:
         if any(conflicts.as_dict().values()):
             log.info("resolved conflicts under policy %s: %s", self._conflicts.policy.value, conflicts.as_dict())
         return len(batch)
+
+    def _throttle_batch(self, batch: list[tuple[int, Transaction]], changes: int) -> None:
+        if self._throttle.limited:
+            size = sum(len(tx.payload()) for _, tx in batch) if self._throttle.bytes.rate else 0
+            self._throttle.wait(changes, size)
+
+    def _checkpoint_after(self, cp: Checkpoint, batch: list[tuple[int, Transaction]], changes: int,
+                          *found: ConflictCounts) -> dict[str, Any]:
+        """The checkpoint once `batch` (`changes` changes, `found` conflicts) is applied."""
+        last_seq, last_tx = batch[-1]
+        after = cp.copy()
+        after.applied_seq = last_seq
+        after.source_position = last_tx.position
+        after.applied_commit_time = max(last_tx.commit_time, cp.applied_commit_time or 0.0)
+        after.events_applied += changes
+        _extend_copy_ends(after, batch, self._order)
+        for counts in found:
+            for op, count in counts.as_dict().items():
+                after.conflicts.add(op, count)  # type: ignore[arg-type]
+        return after.to_json()
+
+    def _native(self, batch: list[tuple[int, Transaction]], cp: Checkpoint) -> tuple[
+            list[Any], dict[tuple[str, str], tuple[str, str]], dict[tuple[str, str], tuple[str, ...]]] | None:
+        """The batch's native encodings, the destination names of the tables they write and those
+        tables' columns, when applying them is what applying their changes would do: every change
+        goes unfiltered to a table past its copy's hand-over; no two-way peer checks. None otherwise."""
+        if self._peer is not None:
+            return None
+        natives = []
+        names: dict[tuple[str, str], tuple[str, str]] = {}
+        columns: dict[tuple[str, str], tuple[str, ...]] = {}
+        for _, tx in batch:
+            if not tx.events:
+                continue  # a position past changes not selected
+            if tx.native is None:
+                return None
+            natives.append(tx.native)
+            for event in tx.events:
+                table = (event.database, event.table)
+                plan = self._plans.get(f"{event.database}.{event.table}")
+                if plan is None or event.repair or event.op not in plan.dml or plan.filter is not None:
+                    return None
+                if table not in names:  # a table's first change in the batch is its oldest
+                    copy_end = cp.tables[plan.name].copy_end
+                    if copy_end is None or self._order(event.position) <= tuple(copy_end):
+                        return None
+                    image = event.after if event.after is not None else event.before
+                    names[table] = (plan.dest_database, plan.dest_table)
+                    columns[names[table]] = tuple(image or ())
+        return (natives, names, columns) if natives else None
 
     def _resolve_concurrent(self, changes: list[tuple[Transaction, RowChange]]
                             ) -> tuple[list[RowChange], ConflictCounts]:

@@ -308,6 +308,15 @@ class Sink(ABC):
         or raises ConflictError (the whole transaction is rolled back).
         """
 
+    def apply_native(self, natives: Sequence[Any], names: dict[tuple[str, str], tuple[str, str]],
+                     columns: dict[tuple[str, str], tuple[str, ...]], checkpoint: dict[str, Any]) -> bool:
+        """Apply transactions in their source's own encoding (`Transaction.native`), then store
+        `checkpoint`, in one transaction; False, with nothing applied, when this sink cannot (the
+        caller applies the same transactions' changes instead, which has the conflict policies).
+        `names` maps each source (database, table) they write to the destination's; `columns`
+        names each destination table's columns as the source has them, in order."""
+        return False
+
     @abstractmethod
     def checksum(self, schema: TableSchema, database: str, table: str) -> tuple[int, str]: ...
 

@@ -142,3 +142,18 @@ def test_repair_lands_after_what_the_reader_appended_and_keeps_the_reader_positi
     log.append([_tx(2)], 2)
     assert (seen, seq, record) == ([1], 2, _tx(9))
     assert [tx.position for _, tx in log.read(0, 10)] == [1, 9, 2] and log.reader_position() == (True, 2)
+
+
+def test_a_native_encoding_s_context_is_stored_once_and_read_back_in_another_process_s_log(tmp_path):
+    """Transactions' native encodings (a MySQL source's row events) share a context (its format
+    description): the log stores it once; another `ChangeLog` on the file reads it back."""
+    context = b"\x0f" * 250
+    native = [Transaction(tx.events, tx.position, tx.commit_time, native=(context, (bytes([n]),)))
+              for n, tx in enumerate((_tx(1), _tx(2)))]
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append(native, 2)
+    log.append([_tx(3)], 3)
+    other = ChangeLog(tmp_path / "changelog.db")
+    assert [tx.native for _, tx in other.read(0, 10)] == [(context, (b"\x00",)), (context, (b"\x01",)), None]
+    assert other.conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'native_context:%'").fetchone() == (1,)
+    assert all(len(payload) < len(context) for *_, payload in other.read_raw(0, 10))

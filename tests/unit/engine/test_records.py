@@ -7,7 +7,7 @@ import decimal
 import json
 import marshal
 
-from dtsctl.engine.events import ChangeEvent, SchemaChange, Transaction
+from dtsctl.engine.events import ChangeEvent, SchemaChange, Transaction, context_key
 
 ZERO, MICROSECOND = datetime.datetime(1, 1, 1), datetime.timedelta(microseconds=1)
 
@@ -72,3 +72,17 @@ def test_records_of_the_version_without_the_repair_flag_are_still_read():
                                   (("id", "at"), (1, ("dt", (event.after["at"] - ZERO) // MICROSECOND))),
                                   2.0, {"file": "b.1", "pos": 5}, None)]), 4)
     assert Transaction.from_payload(written, 5, 2.0).events == (event,)
+
+
+def test_a_transaction_s_native_encoding_is_stored_with_its_events():
+    """Version 3 carries the source's own encoding of the events beside them (dtsctl.connectors.mysql.
+    row_events); consumers that read only the events get the same fields as from version 2."""
+    event = ChangeEvent("shop", "orders", "insert", None, _orders_row(1), 1.0, {"file": "b.1", "pos": 9})
+    native = (b"\x01format", (b"\x02map", b"\x03rows"))
+    payload = Transaction((event,), 7, 1.0, native=native).payload()
+    assert marshal.loads(payload)[0] == 3 and b"format" not in payload  # the context is stored once, elsewhere
+    back = Transaction.from_payload(payload, 7, 1.0, {context_key(native[0]): native[0]}.get)
+    assert back.events == (event,) and back.native == native
+    assert Transaction.from_payload(payload, 7, 1.0).native is None  # its context unknown
+    plain = Transaction((event,), 7, 1.0).payload()
+    assert marshal.loads(plain)[0] == 2 and Transaction.from_payload(plain, 7, 1.0).native is None
