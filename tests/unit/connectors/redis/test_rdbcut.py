@@ -141,7 +141,14 @@ def first_entry(data: bytes) -> int:
 
 
 def test_the_cutter_stops_when_a_payload_is_full(redis_factory, tmp_path):
-    data = every_encoding(redis_factory(config=SMALL_ENCODINGS), tmp_path)
+    """Plain keys only: the RDB's key order is its hash table's, so with every encoding the first
+    key might be one the cutter leaves to Python (a compressed key)."""
+    server = redis_factory()
+    server.client().mset({"a": "1", "b": "2", "c": "3"})
+    server.client().config_set("repl-diskless-sync-delay", 0)
+    path = tmp_path / "dump.rdb"
+    subprocess.run([*server.cli_args(), "--rdb", str(path)], check=True, capture_output=True)
+    data = path.read_bytes()
     restores, count, _, stop = _rdbcut.cut(data, first_entry(data), 10, False, True, b"", None, 0, 1, 1 << 40)
     assert (count, stop) == (1, _rdbcut.FULL) and restores.startswith(b"*4\r\n$7\r\nRESTORE\r\n")
 
