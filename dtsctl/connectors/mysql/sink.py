@@ -27,7 +27,7 @@ from dtsctl.connectors.mysql.localinfile import MemoryInfileConnection
 from dtsctl.connectors.mysql.row_events import Native, binlog_statements, renamed
 from dtsctl.connectors.mysql.schema import (CHECKPOINT_TABLE, DIALECT, FENCING_COLUMN, META_DATABASE, ORIGIN_COLUMN,
                                             create_table_from_columns, create_table_statement, deferrable_keys,
-                                            key_name, without_keys)
+                                            key_name, read_schema, without_keys)
 from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.checkpoint import check_fencing
 from dtsctl.engine.conflicts import Conflicts
@@ -376,6 +376,11 @@ class MysqlSink(Sink):
                 return False  # a trigger
             found[tables[int(number)]].append(column)
         return all(tuple(found[table]) == names for table, names in columns.items())
+
+    def table_key(self, database: str, table: str) -> tuple[str, ...]:
+        with self._errors():
+            schema = read_schema(self.conn, database, table)
+        return schema.key if schema is not None else ()
 
     def apply_ddl(self, change: SchemaChange, database: str, table: str, new_table: str | None,
                   replay: bool, checkpoint: dict[str, Any]) -> None:

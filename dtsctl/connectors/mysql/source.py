@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 GROUP_COMMIT_SECONDS = 0.02
 EXACT_COUNT_BELOW = 100_000  # estimates under this are replaced by count(*); above, the count would delay the copy (0.35 s per 1M rows)
 ER_GTID_NOT_IN_BINLOG = 1236  # the source purged the binlog the stream must resume from
+ER_NO_SUCH_TABLE = 1146
 
 
 class MysqlSource(Source):
@@ -204,11 +205,17 @@ class MysqlSource(Source):
             self._stream = None
 
     def _key_of(self, database: str, table: str) -> tuple[str, ...]:
-        """The key of a table a DDL statement just touched, read on the stream thread's own connection."""
+        """The key of a table a DDL statement touched, read on the stream thread's own connection;
+        empty when a later statement already dropped or renamed it (the applier then takes the key
+        the destination has once it replayed the statement)."""
         conn = connect(self.endpoint, "source")
         try:
             found = schemas.read_schema(conn, database, table)
             return found.key if found is not None else ()
+        except pymysql.err.ProgrammingError as exc:
+            if error_code(exc) != ER_NO_SUCH_TABLE:  # gone between read_schema's queries
+                raise
+            return ()
         finally:
             conn.close()
 

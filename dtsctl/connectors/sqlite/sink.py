@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from dtsctl.connectors.sqlite import lookups
 from dtsctl.connectors.sqlite.connection import SqliteFile, open_or_create, quote, transaction, try_enable_wal
-from dtsctl.connectors.sqlite.schema import create_table_sql
+from dtsctl.connectors.sqlite.schema import create_table_sql, read_schema
 from dtsctl.connectors.sqlite.types import translate, values
 from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.conflicts import Conflicts
@@ -112,6 +112,11 @@ class SqliteSink(SqliteFile, Sink):
         with self._errors(), transaction(self.conn):
             for statement in create_table_sql(translate(schema, table), table):
                 self.conn.execute(statement)
+
+    def table_key(self, database: str, table: str) -> tuple[str, ...]:
+        with self._errors():
+            schema = read_schema(self.conn, database, table)
+        return schema.key if schema is not None else ()
 
     def apply_ddl(self, change: SchemaChange, database: str, table: str, new_table: str | None,
                   replay: bool, checkpoint: dict[str, Any]) -> None:

@@ -240,7 +240,8 @@ class Applier:
             moved = cp.tables.pop(plan.name, None)
             self._unselect(plan)
             if new_plan is not None and moved is not None:
-                self._select(new_plan, change.key, cp, dataclasses.replace(moved, destination=new_plan.dest_name))
+                self._select(new_plan, change.key or self._schemas[plan.name].key, cp,
+                             dataclasses.replace(moved, destination=new_plan.dest_name))
         elif change.kind == "drop":
             cp.tables.pop(plan.name, None)
             self._unselect(plan)
@@ -253,6 +254,19 @@ class Applier:
             return
         new_table = (new_plan.dest_table if new_plan is not None else change.new_table) if change.kind == "rename" else None
         self._sink.apply_ddl(change, plan.dest_database, plan.dest_table, new_table, replay, cp.to_json())
+        if change.kind != "drop":
+            self._adopt_destination_key(new_plan if change.kind == "rename" else plan)
+
+    def _adopt_destination_key(self, plan: TablePlan | None) -> None:
+        """The key of a table a replayed DDL created or changed, as the destination now has it: the
+        source's at this point of the stream. The reader's (`SchemaChange.key`) was read from the
+        source when it read the statement, which may since have renamed, dropped or altered it."""
+        if plan is None or plan.name not in self._plans:
+            return
+        key = self._sink.table_key(plan.dest_database, plan.dest_table)
+        if key:
+            self._keys[(plan.dest_database, plan.dest_table)] = key
+            self._schemas[plan.name] = dataclasses.replace(self._schemas[plan.name], key=key)
 
     def _select(self, plan: TablePlan, key: tuple[str, ...], cp: Checkpoint, progress: TableProgress) -> None:
         schema = self._schemas.get(plan.name) or TableSchema(plan.source_database, plan.source_table, (), key)

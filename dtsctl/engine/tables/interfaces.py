@@ -244,6 +244,12 @@ class Sink(ABC):
             "replicate DDL; set `ddl: false` on the object and change the destination by hand"
         )
 
+    def table_key(self, database: str, table: str) -> tuple[str, ...]:
+        """The key of destination table `database`.`table` as it is now (after a replayed DDL it is
+        the source's at that point of the stream, which the source itself may have changed since);
+        empty when the table is missing or has none."""
+        return ()
+
     def fence(self, token: int) -> None:
         """Cluster runtime: make this owner (fencing `token`) the only one that can commit the task's
         checkpoint from now on, stopping a former owner's open transaction; FatalError when a newer

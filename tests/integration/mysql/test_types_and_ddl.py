@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.mysql.conftest import selection, table_rows, wait_equal
+from tests.integration.mysql.conftest import endpoint, selection, table_rows, wait_equal
 from tests.integration.sqlite.conftest import wait_for
 
 TYPES = """(
@@ -76,6 +76,38 @@ def test_ddl_during_incremental_replicates_and_updates_the_column_map(pair):
     pair.source.execute(f"INSERT INTO `{db}`.renamed VALUES ('z', 9)")
     task.start()
     wait_equal(pair.source, db, pair.destination, pair.dest_db, "renamed", order="k")
+
+
+def test_a_table_created_and_renamed_before_the_reader_reads_it_keeps_its_key(pair):
+    """The online schema change shape (create a copy, fill it, change it, swap the names, drop the
+    old table) read by a reader that lags behind it: when it reads the CREATE, the table is gone
+    from the source, and the key its changes need comes from the destination that replayed it.
+    The destination user lacks BINLOG REPLAY, so the changes go as SQL statements, by key."""
+    user = f"sqlonly{pair.source_db[-8:]}"
+    pair.destination.create_user(user, "pw")
+    pair.destination.execute(f"REVOKE SUPER, BINLOG REPLAY ON *.* FROM `{user}`@'%'")
+    db = pair.source_db
+    pair.source.execute(f"CREATE TABLE `{db}`.orders (id INT PRIMARY KEY, note VARCHAR(10))")
+    pair.source.execute(f"INSERT INTO `{db}`.orders VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    task = pair.task([selection(db, all=True, rename=pair.dest_db)],
+                     destination_endpoint=endpoint(pair.destination, user, "pw"))
+    try:
+        task.apply()
+        task.wait_incremental()
+        task.stop()
+        pair.source.execute(f"CREATE TABLE `{db}`._orders_new (id INT PRIMARY KEY, note VARCHAR(10), "
+                            "extra INT NOT NULL DEFAULT 0)")
+        pair.source.execute(f"INSERT INTO `{db}`._orders_new (id, note) SELECT id, note FROM `{db}`.orders")
+        pair.source.execute(f"UPDATE `{db}`._orders_new SET note = 'changed' WHERE id = 1")
+        pair.source.execute(f"DELETE FROM `{db}`._orders_new WHERE id = 2")
+        pair.source.execute(f"RENAME TABLE `{db}`.orders TO `{db}`._orders_old, `{db}`._orders_new TO `{db}`.orders")
+        pair.source.execute(f"DROP TABLE `{db}`._orders_old")
+        task.start()
+        wait_equal(pair.source, db, pair.destination, pair.dest_db, "orders")
+        assert table_rows(pair.destination, pair.dest_db, "orders") == [(1, "changed", 0), (3, "c", 0)]
+        assert task.wait_status(lambda s: s["lag_seconds"] == 0).get("last_error") is None
+    finally:
+        pair.destination.drop_user(user)
 
 
 def test_ddl_false_and_dml_subset_are_honoured(pair):
