@@ -68,13 +68,13 @@ class Applier:
         batch = self._next_batch(cp.applied_seq)
         if not batch:
             return 0
-        if _has_ddl(batch[0][1]):
+        if batch[0][1].has_ddl():
             self._apply_ddl(*batch[0], cp)
             return 1
         native = self._native(batch, cp)
         if native is not None:
             natives, names, columns = native
-            events = sum(len(tx.events) for _, tx in batch)
+            events = sum(tx.event_count() for _, tx in batch)
             self._throttle_batch(batch, events)
             after = self._checkpoint_after(cp, batch, events, ConflictCounts())
             if self._sink.apply_native(natives, names, columns, after):
@@ -126,23 +126,22 @@ class Applier:
         names: dict[tuple[str, str], tuple[str, str]] = {}
         columns: dict[tuple[str, str], tuple[str, ...]] = {}
         for _, tx in batch:
-            if not tx.events:
+            if not tx.event_count():
                 continue  # a position past changes not selected
-            if tx.native is None:
+            if tx.native is None or tx.has_repair():
                 return None
             natives.append(tx.native)
-            for event in tx.events:
-                table = (event.database, event.table)
-                plan = self._plans.get(f"{event.database}.{event.table}")
-                if plan is None or event.repair or event.op not in plan.dml or plan.filter is not None:
+            for group in tx.groups():  # without decoding a value when the record is an outline
+                table = (group.database, group.table)
+                plan = self._plans.get(f"{group.database}.{group.table}")
+                if plan is None or group.op not in plan.dml or plan.filter is not None:
                     return None
                 if table not in names:  # a table's first change in the batch is its oldest
                     copy_end = cp.tables[plan.name].copy_end
-                    if copy_end is None or self._order(event.position) <= tuple(copy_end):
+                    if copy_end is None or self._order(group.position) <= tuple(copy_end):
                         return None
-                    image = event.after if event.after is not None else event.before
                     names[table] = (plan.dest_database, plan.dest_table)
-                    columns[names[table]] = tuple(image or ())
+                    columns[names[table]] = group.columns
         return (natives, names, columns) if natives else None
 
     def _resolve_concurrent(self, changes: list[tuple[Transaction, RowChange]]
@@ -180,14 +179,14 @@ class Applier:
             wanted = min(READ_PAGE, MAX_TRANSACTIONS_PER_BATCH - len(batch))
             page = self._changelog.read(after_seq, wanted)
             for seq, tx in page:
-                ddl = _has_ddl(tx)
-                if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or ddl):
+                ddl = tx.has_ddl()
+                if batch and (events + tx.event_count() > MAX_EVENTS_PER_BATCH or ddl):
                     return batch  # never split a transaction; a single large one still goes alone
                 batch.append((seq, tx))
-                events += len(tx.events)
+                events += tx.event_count()
                 if ddl:
                     return batch  # DDL goes alone
-                if _has_repair(tx):
+                if tx.has_repair():
                     return batch  # later changes see the copy end it extends (_extend_copy_ends)
             if len(page) < wanted:
                 break  # the end of the log
@@ -302,21 +301,13 @@ class Applier:
         return [RowChange(plan.dest_database, plan.dest_table, op, {k: identity[k] for k in key}, row, replay)]
 
 
-def _has_ddl(tx: Transaction) -> bool:
-    return any(event.op == "ddl" for event in tx.events)
-
-
-def _has_repair(tx: Transaction) -> bool:
-    return any(event.repair for event in tx.events)
-
-
 def _extend_copy_ends(cp: Checkpoint, batch: list[tuple[int, Transaction]],
                       order: Callable[[Position], tuple[Any, ...]]) -> None:
     """A repair wrote its rows as the source held them at its events' position: changes up to that
     position that the reader appends after it are already in them, and are applied idempotently
     like changes a full copy may hold (a repair is a small copy)."""
     for _, tx in batch:
-        for event in tx.events:
+        for event in tx.events if tx.has_repair() else ():
             if not event.repair:
                 continue
             progress = cp.tables.get(f"{event.database}.{event.table}")

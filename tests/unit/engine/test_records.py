@@ -86,3 +86,41 @@ def test_a_transaction_s_native_encoding_is_stored_with_its_events():
     assert Transaction.from_payload(payload, 7, 1.0).native is None  # its context unknown
     plain = Transaction((event,), 7, 1.0).payload()
     assert marshal.loads(plain)[0] == 2 and Transaction.from_payload(plain, 7, 1.0).native is None
+
+
+def test_an_outline_record_gives_its_groups_without_decoding_and_its_events_when_used():
+    """A record whose events are only in the source's own encoding: the connector registered for its
+    kind gives the applier's checks (groups, counts) from the outline alone, and the events, the
+    same as the reader's, only when they are used."""
+    from dtsctl.engine import records
+
+    decoded = []
+
+    def fields(outline, body):
+        decoded.append(body)
+        return [("shop", "orders", "insert", None, {"id": int(row)}, 7.0, {"pos": 1}, None, False) for row in body]
+
+    def groups(outline):
+        return [records.Group("shop", "orders", "insert", {"pos": 1}, count, ("id",)) for count in outline]
+
+    records.register_native_decoder("test rows", records.NativeDecoder(groups, fields))
+    events = tuple(ChangeEvent("shop", "orders", "insert", None, {"id": n}, 7.0, {"pos": 1}) for n in (1, 2))
+    tx = Transaction(events, {"pos": 1}, 7.0, native=(b"context", (b"1", b"2")), outline=("test rows", (2,)))
+    read = Transaction.from_payload(tx.payload(), {"pos": 1}, 7.0, lambda key: b"context")
+    assert read.groups() == [records.Group("shop", "orders", "insert", {"pos": 1}, 2, ("id",))]
+    assert (read.event_count(), read.has_ddl(), read.has_repair(), read.native) == (2, False, False, tx.native)
+    assert decoded == []  # nothing decoded yet
+    assert read.events == events and decoded == [(b"1", b"2")]
+    assert read.events == events and len(decoded) == 1  # decoded once
+
+
+def test_an_outline_record_of_a_connector_not_loaded_says_so():
+    from dtsctl.engine import records
+
+    record = marshal.dumps((records.OUTLINE_VERSION, ("absent rows", ()), ("key", ())), 4)
+    try:
+        records.decode_record(record)
+    except ValueError as exc:
+        assert str(exc) == "change-log records of absent rows are read by its connector, which is not loaded"
+    else:
+        raise AssertionError("decoded a record of an unknown kind")
