@@ -136,30 +136,11 @@ class Transaction:
     # body), the context bytes shared by many transactions (a format description). The record
     # stores the body and the context's key; the change log stores each context once.
     native: tuple[bytes, Any] | None = None
-    # (kind, plain data): where each event is in `native`, for a record that stores the events only
-    # there; the source's connector registered `kind` to read them back (dtsctl.engine.records).
-    outline: tuple[str, Any] | None = field(default=None, compare=False)
 
     def payload(self) -> bytes:
         """The change log's record of the events (dtsctl.engine.records)."""
         native = None if self.native is None else (context_key(self.native[0]), self.native[1])
-        return records.encode_events(self.events, native, self.outline)
-
-    # What an applier checks of a batch; `_Outlined` answers without decoding a value.
-    def event_count(self) -> int:
-        return len(self.events)
-
-    def has_ddl(self) -> bool:
-        return any(event.op == "ddl" for event in self.events)
-
-    def has_repair(self) -> bool:
-        return any(event.repair for event in self.events)
-
-    def groups(self) -> list[records.Group]:
-        """The events, one group each."""
-        return [records.Group(event.database, event.table, event.op, event.position, 1,
-                              tuple(event.after if event.after is not None else event.before or ()))
-                for event in self.events]
+        return records.encode_events(self.events, native)
 
     @classmethod
     def from_payload(cls, payload: str | bytes, position: Position, commit_time: float,
@@ -170,46 +151,11 @@ class Transaction:
         if isinstance(payload, str):
             events = tuple(ChangeEvent.from_json(item) for item in json.loads(payload))
         else:
-            fields, stored = records.read_record(payload)
+            fields, stored = records.decode_record(payload)
             context = None if stored is None else contexts(stored[0])
-            native = None if context is None else (context, stored[1])
-            if isinstance(fields, records.Outlined):
-                return _Outlined.of(fields, position, commit_time, native)
             return cls(events=tuple(map(ChangeEvent.from_record_fields, fields)), position=position,
-                       commit_time=commit_time, native=native)
+                       commit_time=commit_time, native=None if context is None else (context, stored[1]))
         return cls(events=events, position=position, commit_time=commit_time)
-
-
-class _Outlined(Transaction):
-    """A transaction read from an outline record (dtsctl.engine.records): its events are decoded
-    when first used; its groups and counts are known without them."""
-
-    @classmethod
-    def of(cls, outlined: records.Outlined, position: Position, commit_time: float,
-           native: tuple[bytes, Any] | None) -> "_Outlined":
-        tx = object.__new__(cls)
-        tx.__dict__.update(position=position, commit_time=commit_time, keys=(), native=native, outline=None,
-                           _groups=outlined.groups, _fields=outlined.fields, _events=None)
-        return tx
-
-    @property  # type: ignore[override]
-    def events(self) -> tuple[ChangeEvent, ...]:
-        events = self.__dict__["_events"]
-        if events is None:
-            events = self.__dict__["_events"] = tuple(map(ChangeEvent.from_record_fields, self.__dict__["_fields"]()))
-        return events
-
-    def event_count(self) -> int:
-        return sum(group.events for group in self.__dict__["_groups"])
-
-    def has_ddl(self) -> bool:
-        return False  # an outline holds rows events only
-
-    def has_repair(self) -> bool:
-        return False
-
-    def groups(self) -> list[records.Group]:
-        return self.__dict__["_groups"]
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,6 @@ so a row costs about its values. Values marshal has no type for travel as a tagg
 
 A record of a transaction that also carries its source's own encoding of the events
 (`Transaction.native`, opaque here) is (NATIVE_VERSION, events, native); the events are the same.
-When the source's connector can decode that encoding again (`register_native_decoder`), the
-record is (OUTLINE_VERSION, (kind, outline), native): the events' values are only in `native`,
-written and read as bytes. The connector registered for `kind` turns the outline into `Group`s
-without decoding a value (what an applier checks before handing `native` to a destination that
-applies it itself) and, only when the events are used, the outline and the native body back
-into the same fields.
 
 Records written as JSON text by earlier versions are still read (dtsctl.engine.events, which
 turns the fields into `ChangeEvent`s).
@@ -27,15 +21,13 @@ from __future__ import annotations
 import datetime
 import decimal
 import marshal
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable
 
 Row = dict[str, Any]
 Fields = tuple[str, str, str, Row | None, Row | None, float, Any, dict[str, Any] | None, bool]
 
 RECORD_VERSION = 2
 NATIVE_VERSION = 3  # RECORD_VERSION's events and the source's own encoding of them
-OUTLINE_VERSION = 4  # the events as an outline of the source's own encoding, and that encoding
 _WITHOUT_REPAIR = 1  # the same record without the repair flag (verify --repair's events lost it)
 _MARSHAL_VERSION = 4  # refers back to objects already written
 _ZERO = datetime.datetime(1, 1, 1)
@@ -43,47 +35,9 @@ _MICROSECOND = datetime.timedelta(microseconds=1)
 _PLAIN = frozenset({int, str, bytes, float, type(None), bool, dict, list, set, frozenset})
 
 
-
-class Group(NamedTuple):
-    """Consecutive events of one table and operation (a source statement's rows)."""
-
-    database: str
-    table: str
-    op: str
-    position: Any  # the first event's
-    events: int
-    columns: tuple[str, ...]  # the rows' columns, in the table's order
-
-
-@dataclass(frozen=True)
-class NativeDecoder:
-    """A connector's reading of its outlines: `groups(outline)`, and `fields(outline, native body)`."""
-
-    groups: Callable[[Any], list[Group]]
-    fields: Callable[[Any, Any], list[Fields]]
-
-
-_NATIVE_DECODERS: dict[str, NativeDecoder] = {}
-
-
-def register_native_decoder(kind: str, decoder: NativeDecoder) -> None:
-    """Make records whose events are an outline of `kind` readable (see the module's docstring)."""
-    _NATIVE_DECODERS[kind] = decoder
-
-
-class Outlined(NamedTuple):
-    """An outline record read: its groups, and its fields when asked."""
-
-    groups: list[Group]
-    fields: Callable[[], list[Fields]]
-
-
-def encode_events(events: Iterable[Any], native: Any = None, outline: tuple[str, Any] | None = None) -> bytes:
+def encode_events(events: Iterable[Any], native: Any = None) -> bytes:
     """The record of `events` (dtsctl.engine.events.ChangeEvent) and their `native` encoding (plain
-    data, None when there is none); with an `outline` (kind, plain data) of them in `native`, the
-    events themselves are not written."""
-    if outline is not None and native is not None:
-        return marshal.dumps((OUTLINE_VERSION, outline, native), _MARSHAL_VERSION)
+    data, None when there is none)."""
     shared: dict[Any, Any] = {}
 
     def one(value: Any) -> Any:
@@ -110,19 +64,7 @@ def decode_events(record: bytes) -> list[Fields]:
 
 def decode_record(record: bytes) -> tuple[list[Fields], Any]:
     """`decode_events` and the events' native encoding (None when the record has none)."""
-    events, native = read_record(record)
-    return (events.fields() if isinstance(events, Outlined) else events), native
-
-
-def read_record(record: bytes) -> tuple[list[Fields] | Outlined, Any]:
-    """`decode_record`, with an outline record's events left `Outlined`."""
     version, events, *rest = marshal.loads(record)
-    if version == OUTLINE_VERSION:
-        (kind, outline), native = events, rest[0]
-        decoder = _NATIVE_DECODERS.get(kind)
-        if decoder is None:
-            raise ValueError(f"change-log records of {kind} are read by its connector, which is not loaded")
-        return Outlined(decoder.groups(outline), lambda: decoder.fields(outline, native[1])), native
     if version in (RECORD_VERSION, NATIVE_VERSION):
         return [(database, table, op, _row(before), _row(after), commit_time, position, ddl, repair)
                 for database, table, op, before, after, commit_time, position, ddl, repair in events], \

@@ -142,11 +142,8 @@ class BinlogStream(threading.Thread):
     def _handle(self, event: Any, reader: HotStreamReader) -> None:
         if type(event) is Rows:  # the hot events first (dtsctl.connectors.mysql.hot_events)
             if self._open and not self._skipping:
-                count = self._rows(event.schema, event.table, event.op, event.log_pos, event.timestamp, event.images)
-                if count:
-                    last = self._pending[-1]  # its time and position objects, shared by the outline
-                    rows = (event.schema, event.table, event.op, last.commit_time, last.position, *event.rows_at, count)
-                    self._native.add(event.table_id, event.event, reader.table_maps.get(event.table_id), rows)
+                if self._rows(event.schema, event.table, event.op, event.log_pos, event.timestamp, event.images):
+                    self._native.add(event.table_id, event.event, reader.table_maps.get(event.table_id))
         elif type(event) is Xid:
             if self._open and not self._skipping:
                 self._commit(event.log_pos, event.timestamp)
@@ -186,9 +183,9 @@ class BinlogStream(threading.Thread):
         self._gtid = (event.domain_id, event.server_id, event.gtid_seq_no)
 
     def _rows(self, schema: str, table: str, op: Op, log_pos: int, timestamp: int,
-              images: Callable[[], list[Images]]) -> int:
-        """A rows event, the library's or a hot one: `images` decodes its rows. The number of its
-        changes that are the transaction's (all or none)."""
+              images: Callable[[], list[Images]]) -> bool:
+        """A rows event, the library's or a hot one: `images` decodes its rows. True when its
+        changes are the transaction's."""
         if schema == META_DATABASE:
             if self._dropped_origin is not None and table == CHECKPOINT_TABLE:
                 for before, after in images():
@@ -196,17 +193,16 @@ class BinlogStream(threading.Thread):
                     if values.get(ORIGIN_COLUMN) == self._dropped_origin:
                         self._tagged = True
                         self._peer_applied = max(self._peer_applied, _applied_seq(values.get("data")))
-            return 0
+            return False
         if not self._wanted(schema, table):
-            return 0
+            return False
         pos = {"file": self._file, "pos": log_pos}
         when = float(timestamp)
-        decoded = images()
-        for before, after in decoded:
+        for before, after in images():
             self._pending.append(ChangeEvent(schema, table, op, before, after, when, pos))
             if self._dropped_origin is not None:
                 self._record_keys(schema, table, before, after)
-        return len(decoded)
+        return True
 
     def _record_keys(self, database: str, table: str, *images: dict[str, Any] | None) -> None:
         key = self._table_keys.get((database, table))
@@ -251,8 +247,7 @@ class BinlogStream(threading.Thread):
             return
         native = self._native.native(self._reader.format_description) if self._reader is not None else None
         self._put(Transaction(events=tuple(self._pending), position=here, commit_time=float(timestamp),
-                              keys=tuple(self._keys), native=native,
-                              outline=self._native.outline() if native is not None else None))
+                              keys=tuple(self._keys), native=native))
         self._pending = []
         self._skipped_to = None
         self._emitted_at = time.monotonic()

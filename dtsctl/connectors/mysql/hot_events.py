@@ -82,11 +82,6 @@ class Rows:
         """The rows event as the source wrote it (its checksum included, if any)."""
         return self._data[1:]
 
-    @property
-    def rows_at(self) -> tuple[int, int, tuple[Any, ...]]:
-        """Where `event` holds its rows (start, end) and the description of the decoder that reads them."""
-        return self._start - 1, self._end - 1, self._decoder.description
-
     def images(self) -> list[Images]:
         return self._decoder.decode(self._data, self._start, self._end, self.op)
 

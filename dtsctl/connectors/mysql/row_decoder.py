@@ -15,9 +15,7 @@ from __future__ import annotations
 import codecs
 import datetime
 import decimal
-import functools
 import struct
-import types
 from typing import Any, Callable, Optional, Sequence
 
 from pymysql.charset import charset_by_name
@@ -30,10 +28,6 @@ from dtsctl.engine.events import Row
 Reader = Callable[[bytes, int], tuple[Any, int]]
 Images = tuple[Optional[Row], Optional[Row]]  # (before, after)
 
-# What a column's reader is built from (`_reader`): a decoder's `description` holds these per
-# column, plain data that a change-log record can carry (`from_description`).
-_ATTRIBUTES = ("name", "type", "unsigned", "max_length", "length_size", "precision", "decimals", "fsp",
-               "character_set_name", "enum_values", "set_values", "size", "bytes", "bits")
 _EPOCH = datetime.datetime(1970, 1, 1)
 _DECIMAL_BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)  # bytes of a group of 0..9 leftover digits
 _INTS = {  # (type, unsigned) -> struct format
@@ -49,8 +43,7 @@ _INTS = {  # (type, unsigned) -> struct format
 class TableDecoder:
     """Decodes the FULL row images of one table map's rows events."""
 
-    def __init__(self, names: Sequence[str], readers: Sequence[Reader], description: tuple[Any, ...] = ()) -> None:
-        self.description = description  # `from_description` builds the same decoder from it
+    def __init__(self, names: Sequence[str], readers: Sequence[Reader]) -> None:
         self._columns = tuple(zip(names, readers))
         self._bitmap_bytes = (len(readers) + 7) // 8
         self._all_present = b"\xff" * (len(readers) // 8) + (
@@ -110,21 +103,7 @@ def build(columns: Sequence[Any]) -> TableDecoder | None:
         if reader is None or not column.name:
             return None
         readers.append(reader)
-    description = tuple(tuple(_plain(getattr(column, name, None)) for name in _ATTRIBUTES) for column in columns)
-    return TableDecoder([column.name for column in columns], readers, description)
-
-
-@functools.lru_cache(maxsize=1024)
-def from_description(description: tuple[Any, ...]) -> TableDecoder:
-    """The decoder `build` made with this `description` (a decoder's own)."""
-    decoder = build([types.SimpleNamespace(**dict(zip(_ATTRIBUTES, column))) for column in description])
-    if decoder is None:
-        raise ValueError("a change-log record describes a table this dtsctl cannot decode")
-    return decoder
-
-
-def _plain(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
+    return TableDecoder([column.name for column in columns], readers)
 
 
 class Decoders:

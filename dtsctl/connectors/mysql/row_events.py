@@ -7,30 +7,17 @@ the TABLE_MAP events it uses, with the stream's FORMAT_DESCRIPTION (which says h
 checksums included). A transaction that cannot be carried exactly this way (a statement that is
 not a row event, a statement cut off after a selected rows event) carries none, and is applied as
 SQL.
-
-When every rows event of a transaction was decoded by a table's row decoder, the transaction
-also carries an outline of its events (where each rows event's rows are, and its decoder's
-description): its change-log record then holds the values only as these events' bytes, and
-`fields_of` decodes them again when the record is read (dtsctl.engine.records).
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import struct
 import zlib
-from typing import Any, Iterator, Mapping, Sequence
-
-from dtsctl.connectors.mysql.row_decoder import from_description
-from dtsctl.engine.records import Fields, Group, NativeDecoder, register_native_decoder
+from typing import Iterator, Mapping, Sequence
 
 Native = tuple[bytes, tuple[bytes, ...]]  # (format description event, the transaction's table map and rows events)
 Names = Mapping[tuple[str, str], tuple[str, str]]  # source (database, table) -> destination's
-# A decoded rows event as the outline holds it: database, table, op, commit time, position, then
-# where its rows are in the event (start, end), its table decoder's description and its rows.
-RowsAt = tuple[str, str, str, float, Any, int, int, tuple[Any, ...], int]
-OUTLINE_KIND = "mysql rows events"
 
 _HEADER = 19
 _SIZE = struct.Struct("<I")  # an event's size, at offset 9 of its header
@@ -46,20 +33,17 @@ class TransactionEvents:
     def __init__(self) -> None:
         self._events: list[bytes] | None = []
         self._mapped: set[int] = set()  # table ids mapped in the open statement
-        self._outline: list[tuple[Any, ...]] | None = []  # per rows event: RowsAt with its index in _events
 
     def begin(self) -> None:
         self._events = []
         self._mapped = set()
-        self._outline = []
 
     def spoil(self) -> None:
         """The transaction holds something its own events cannot carry."""
         self._events = None
 
-    def add(self, table_id: int, event: bytes, table_map: bytes | None, rows: RowsAt | None = None) -> None:
-        """A selected rows event (as read), after its table map if the statement has not mapped it yet;
-        `rows` where a table decoder found its rows (None: decoded otherwise, no outline)."""
+    def add(self, table_id: int, event: bytes, table_map: bytes | None) -> None:
+        """A selected rows event (as read), after its table map if the statement has not mapped it yet."""
         if self._events is None:
             return
         if table_id not in self._mapped:
@@ -69,13 +53,6 @@ class TransactionEvents:
             self._events.append(table_map)
             self._mapped.add(table_id)
         self._events.append(event)
-        if self._outline is not None:
-            if rows is None:
-                self._outline = None
-            else:
-                database, table, op, commit_time, position, start, end, description, count = rows
-                self._outline.append((database, table, op, commit_time, position, len(self._events) - 1,
-                                      start, end, description, count))
         if int.from_bytes(event[_HEADER + 6:_HEADER + 8], "little") & _STMT_END:
             self._mapped.clear()
 
@@ -85,32 +62,6 @@ class TransactionEvents:
         if not self._events or self._mapped or not format_description:
             return None
         return format_description, tuple(self._events)
-
-    def outline(self) -> tuple[str, tuple[tuple[Any, ...], ...]] | None:
-        """Where `native()`'s events hold every row, if a table decoder decoded each of them."""
-        return (OUTLINE_KIND, tuple(self._outline)) if self._outline and self._events else None
-
-
-def _groups(outline: Sequence[tuple[Any, ...]]) -> list[Group]:
-    return [Group(database, table, op, position, count, _columns(description))
-            for database, table, op, _, position, _, _, _, description, count in outline]
-
-
-def _fields(outline: Sequence[tuple[Any, ...]], events: Sequence[bytes]) -> list[Fields]:
-    """The events' fields (dtsctl.engine.records.Fields) as their outline locates them in `events`."""
-    fields: list[Fields] = []
-    for database, table, op, commit_time, position, index, start, end, description, _ in outline:
-        fields.extend((database, table, op, before, after, commit_time, position, None, False)
-                      for before, after in from_description(description).decode(events[index], start, end, op))
-    return fields
-
-
-@functools.lru_cache(maxsize=1024)
-def _columns(description: tuple[Any, ...]) -> tuple[str, ...]:
-    return tuple(column[0] for column in description)  # a column's name comes first
-
-
-register_native_decoder(OUTLINE_KIND, NativeDecoder(_groups, _fields))
 
 
 def renamed(natives: Sequence[Native], names: Names) -> list[Native]:

@@ -68,13 +68,13 @@ class Applier:
         batch = self._next_batch(cp.applied_seq)
         if not batch:
             return 0
-        if batch[0][1].has_ddl():
+        if _has_ddl(batch[0][1]):
             self._apply_ddl(*batch[0], cp)
             return 1
         native = self._native(batch, cp)
         if native is not None:
             natives, names, columns = native
-            events = sum(tx.event_count() for _, tx in batch)
+            events = sum(len(tx.events) for _, tx in batch)
             self._throttle_batch(batch, events)
             after = self._checkpoint_after(cp, batch, events, ConflictCounts())
             if self._sink.apply_native(natives, names, columns, after):
@@ -126,22 +126,23 @@ class Applier:
         names: dict[tuple[str, str], tuple[str, str]] = {}
         columns: dict[tuple[str, str], tuple[str, ...]] = {}
         for _, tx in batch:
-            if not tx.event_count():
+            if not tx.events:
                 continue  # a position past changes not selected
-            if tx.native is None or tx.has_repair():
+            if tx.native is None:
                 return None
             natives.append(tx.native)
-            for group in tx.groups():  # without decoding a value when the record is an outline
-                table = (group.database, group.table)
-                plan = self._plans.get(f"{group.database}.{group.table}")
-                if plan is None or group.op not in plan.dml or plan.filter is not None:
+            for event in tx.events:
+                table = (event.database, event.table)
+                plan = self._plans.get(f"{event.database}.{event.table}")
+                if plan is None or event.repair or event.op not in plan.dml or plan.filter is not None:
                     return None
                 if table not in names:  # a table's first change in the batch is its oldest
                     copy_end = cp.tables[plan.name].copy_end
-                    if copy_end is None or self._order(group.position) <= tuple(copy_end):
+                    if copy_end is None or self._order(event.position) <= tuple(copy_end):
                         return None
+                    image = event.after if event.after is not None else event.before
                     names[table] = (plan.dest_database, plan.dest_table)
-                    columns[names[table]] = group.columns
+                    columns[names[table]] = tuple(image or ())
         return (natives, names, columns) if natives else None
 
     def _resolve_concurrent(self, changes: list[tuple[Transaction, RowChange]]
@@ -179,14 +180,14 @@ class Applier:
             wanted = min(READ_PAGE, MAX_TRANSACTIONS_PER_BATCH - len(batch))
             page = self._changelog.read(after_seq, wanted)
             for seq, tx in page:
-                ddl = tx.has_ddl()
-                if batch and (events + tx.event_count() > MAX_EVENTS_PER_BATCH or ddl):
+                ddl = _has_ddl(tx)
+                if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or ddl):
                     return batch  # never split a transaction; a single large one still goes alone
                 batch.append((seq, tx))
-                events += tx.event_count()
+                events += len(tx.events)
                 if ddl:
                     return batch  # DDL goes alone
-                if tx.has_repair():
+                if _has_repair(tx):
                     return batch  # later changes see the copy end it extends (_extend_copy_ends)
             if len(page) < wanted:
                 break  # the end of the log
@@ -301,13 +302,21 @@ class Applier:
         return [RowChange(plan.dest_database, plan.dest_table, op, {k: identity[k] for k in key}, row, replay)]
 
 
+def _has_ddl(tx: Transaction) -> bool:
+    return any(event.op == "ddl" for event in tx.events)
+
+
+def _has_repair(tx: Transaction) -> bool:
+    return any(event.repair for event in tx.events)
+
+
 def _extend_copy_ends(cp: Checkpoint, batch: list[tuple[int, Transaction]],
                       order: Callable[[Position], tuple[Any, ...]]) -> None:
     """A repair wrote its rows as the source held them at its events' position: changes up to that
     position that the reader appends after it are already in them, and are applied idempotently
     like changes a full copy may hold (a repair is a small copy)."""
     for _, tx in batch:
-        for event in tx.events if tx.has_repair() else ():
+        for event in tx.events:
             if not event.repair:
                 continue
             progress = cp.tables.get(f"{event.database}.{event.table}")

@@ -3,14 +3,13 @@ for every column type of the MySQL issue, NULLs, edge values, updates and delete
 
 from __future__ import annotations
 
-import marshal
 from typing import Any
 
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from dtsctl.connectors.mysql.connection import settings
-from dtsctl.connectors.mysql.row_decoder import build, from_description, library_rows
+from dtsctl.connectors.mysql.row_decoder import build, library_rows
 from tests.integration.mysql.conftest import endpoint
 from tests.integration.mysql.test_types_and_ddl import FULL, TYPES
 
@@ -65,12 +64,9 @@ def test_fast_decoders_match_the_library_for_every_type(mariadb_source, fresh_da
             assert decoder is not None, f"no fast decoder for {event.table}"
             fast = decoder.rows(event)
             assert fast is not None
-            # a change-log record's outline carries the description; the decoder built from it is the same
-            again = from_description(marshal.loads(marshal.dumps(decoder.description))).rows(event)
             library = library_rows(event)
             assert fast == library
             assert _types(fast) == _types(library)  # not only equal values (1 == 1.0 == True)
-            assert again == fast and _types(again) == _types(fast)
             decoded[event.table].extend(fast)
     finally:
         stream.close()
