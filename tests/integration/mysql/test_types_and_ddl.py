@@ -95,13 +95,15 @@ def test_a_table_created_and_renamed_before_the_reader_reads_it_keeps_its_key(pa
         task.apply()
         task.wait_incremental()
         task.stop()
-        pair.source.execute(f"CREATE TABLE `{db}`._orders_new (id INT PRIMARY KEY, note VARCHAR(10), "
-                            "extra INT NOT NULL DEFAULT 0)")
-        pair.source.execute(f"INSERT INTO `{db}`._orders_new (id, note) SELECT id, note FROM `{db}`.orders")
-        pair.source.execute(f"UPDATE `{db}`._orders_new SET note = 'changed' WHERE id = 1")
-        pair.source.execute(f"DELETE FROM `{db}`._orders_new WHERE id = 2")
-        pair.source.execute(f"RENAME TABLE `{db}`.orders TO `{db}`._orders_old, `{db}`._orders_new TO `{db}`.orders")
-        pair.source.execute(f"DROP TABLE `{db}`._orders_old")
+        conn = pair.source.root_connect(database=db, autocommit=True)
+        with conn, conn.cursor() as cursor:
+            for statement in ("CREATE TABLE _orders_new (id INT PRIMARY KEY, note VARCHAR(10), extra INT NOT NULL DEFAULT 0)",
+                              "INSERT INTO _orders_new (id, note) SELECT id, note FROM orders",
+                              "UPDATE _orders_new SET note = 'changed' WHERE id = 1",
+                              "DELETE FROM _orders_new WHERE id = 2",
+                              "RENAME TABLE orders TO _orders_old, _orders_new TO orders",
+                              "DROP TABLE _orders_old"):
+                cursor.execute(statement)
         task.start()
         wait_equal(pair.source, db, pair.destination, pair.dest_db, "orders")
         assert table_rows(pair.destination, pair.dest_db, "orders") == [(1, "changed", 0), (3, "c", 0)]
