@@ -246,8 +246,7 @@ class Applier:
             cp.tables.pop(plan.name, None)
             self._unselect(plan)
         elif change.kind == "alter" and change.key:
-            self._keys[(plan.dest_database, plan.dest_table)] = change.key
-            self._schemas[plan.name] = dataclasses.replace(self._schemas[plan.name], key=change.key)
+            self._set_key(plan, change.key)
         if not plan.ddl:
             log.info("following %s TABLE on %s without replaying it (ddl is off for it)", change.kind.upper(), name)
             self._sink.save_checkpoint(cp.to_json())
@@ -265,8 +264,11 @@ class Applier:
             return
         key = self._sink.table_key(plan.dest_database, plan.dest_table)
         if key:
-            self._keys[(plan.dest_database, plan.dest_table)] = key
-            self._schemas[plan.name] = dataclasses.replace(self._schemas[plan.name], key=key)
+            self._set_key(plan, key)
+
+    def _set_key(self, plan: TablePlan, key: tuple[str, ...]) -> None:
+        self._keys[(plan.dest_database, plan.dest_table)] = key
+        self._schemas[plan.name] = dataclasses.replace(self._schemas[plan.name], key=key)
 
     def _select(self, plan: TablePlan, key: tuple[str, ...], cp: Checkpoint, progress: TableProgress) -> None:
         schema = self._schemas.get(plan.name) or TableSchema(plan.source_database, plan.source_table, (), key)
