@@ -123,9 +123,7 @@ class ChangeLog:
         newest = max((tx.commit_time for tx in transactions), default=None)
         with _transaction(self.conn):
             first_seq = self.last_seq() + 1  # AUTOINCREMENT: consecutive under the write lock
-            self.conn.executemany(
-                "INSERT INTO changes (position, commit_time, events) VALUES (?, ?, ?)", rows
-            )
+            self._insert_changes(rows)
             written = [(key, first_seq + index) for index, tx in enumerate(transactions)
                        for key in getattr(tx, "keys", ())]
             if written:
@@ -140,6 +138,17 @@ class ChangeLog:
             if newest is not None:
                 self._newest = max(newest, self._newest if self._newest is not None else self.newest_commit_time() or newest)
                 self._set(_NEWEST_COMMIT_TIME, self._newest)
+
+    def _insert_changes(self, rows: Sequence[tuple[str, float, str | bytes]]) -> None:
+        """Insert `rows` with as few statements as SQLite's variable limit allows. Not
+        `executemany`: the sqlite3 module lets go of the GIL around every row's step, and the
+        reader's binlog thread, busy parsing, then holds it for up to a switch interval each
+        time, which made a resumed catch-up's first append of 826 rows take 1.2 s."""
+        per_statement = max(1, self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 3)
+        for start in range(0, len(rows), per_statement):
+            part = rows[start:start + per_statement]
+            self.conn.execute("INSERT INTO changes (position, commit_time, events) VALUES "
+                              + ",".join(["(?, ?, ?)"] * len(part)), [value for row in part for value in row])
 
     def insert_after_reader(self, build: Callable[[Position], R]) -> tuple[int, R]:
         """Append the record `build(reader position)` makes while the reader cannot append: it lands
