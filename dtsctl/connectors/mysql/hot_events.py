@@ -33,6 +33,7 @@ from pymysql.protocol import MysqlPacket
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.constants import BINLOG
 
+from dtsctl.connectors.mysql.connection import Connection
 from dtsctl.connectors.mysql.row_decoder import Decoders, Images, TableDecoder
 
 _HEADER = struct.Struct("<xIBIIIH")  # OK byte, then timestamp, type, server id, size, log pos, flags
@@ -90,8 +91,9 @@ class _HandedBack(Exception):
     """The library is done with the packet handed back to it and wants the next one."""
 
 
-class _StreamConnection(pymysql.Connection):
-    """The library's binlog connection, to which `HotStreamReader` hands back the packet (or
+class _StreamConnection(Connection):
+    """The library's binlog connection (and its control connection: one TLS context per process,
+    dtsctl.connectors.mysql.connection), to which `HotStreamReader` hands back the packet (or
     the read error) it will not read itself: the library's next read gets it, the one after
     that raises `_HandedBack`, so that the hot reader reads the next packet again."""
 

@@ -42,4 +42,7 @@ def parse_gtid_state(state: str) -> dict[int, tuple[int, int]]:
 
 
 def format_gtid_state(state: dict[int, tuple[int, int]]) -> str:
+    if len(state) == 1:  # the usual case, and the binlog thread formats one per transaction
+        [(domain, (server, seq))] = state.items()
+        return f"{domain}-{server}-{seq}"
     return ",".join(f"{domain}-{server}-{seq}" for domain, (server, seq) in sorted(state.items()))
