@@ -42,7 +42,9 @@ from dtsctl.engine.peer_writes import row_key
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 0.5
-QUEUE_TRANSACTIONS = 20_000
+# Read-ahead for the appending thread, which takes up to 2,000 events at a time: two appends'
+# worth of single-row transactions. 20,000 held about 35 MB more in a catch-up, for no speed.
+QUEUE_TRANSACTIONS = 4_000
 EMPTY_EVERY_SECONDS = 1.0  # how often a position-only transaction records progress past unselected ones
 FL_STANDALONE = 0x01  # MariaDB GTID flag: the group is one statement with no COMMIT/XID (DDL)
 

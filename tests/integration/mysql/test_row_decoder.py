@@ -51,6 +51,7 @@ def test_fast_decoders_match_the_library_for_every_type(mariadb_source, fresh_da
     server.execute(f"UPDATE `{db}`.types SET v = 'x', bt = b'1', st = 'y', tn = '-12:30:01.5', "
                    "de = 0.5, dm = 1.25 WHERE id = 1")
     server.execute(f"UPDATE `{db}`.types SET st = '', bn = x'00000000', y = NULL WHERE id IN (3, 4)")
+    server.execute(f"UPDATE `{db}`.types SET dt = '2024-02-00', dtm = '2024-00-10 10:00:00' WHERE id = 3")  # zero parts
     server.execute(f"DELETE FROM `{db}`.types WHERE id IN (2, 5)")
     server.execute(f"INSERT INTO `{db}`.wide VALUES (1, REPEAT('é', 300), 'café €', -123456789.000000001, "
                    "-99999, '-01:02:03.456', '2020-05-06 07:08:09.1', '2030-01-01 00:00:00.99')")
@@ -70,5 +71,5 @@ def test_fast_decoders_match_the_library_for_every_type(mariadb_source, fresh_da
             decoded[event.table].extend(fast)
     finally:
         stream.close()
-    assert len(decoded["types"]) == 10  # 5 inserts, 3 updates, 2 deletes
+    assert len(decoded["types"]) == 11  # 5 inserts, 4 updates, 2 deletes
     assert len(decoded["wide"]) == 2
