@@ -16,6 +16,7 @@ reports what it applied with `release`, and the log is trimmed to the slowest.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import time
@@ -49,6 +50,7 @@ _TRIMMED_THROUGH = "trimmed_through"  # {"seq", "position"} of the newest change
 RawRow = tuple[int, Position, float, Any]  # seq, position, commit_time, payload as stored (str or bytes)
 _CONTEXT = "native_context:"  # + key: a context of transactions' native encodings (Transaction.native)
 HOLD_SECONDS = 6 * 3600.0  # a hold its cutover did not let go of (it died) lapses
+INSERT_SIZES = (512, 64, 8, 1)  # rows per INSERT statement of an append, largest first
 
 
 class LogRecord(Protocol):
@@ -140,15 +142,19 @@ class ChangeLog:
                 self._set(_NEWEST_COMMIT_TIME, self._newest)
 
     def _insert_changes(self, rows: Sequence[tuple[str, float, str | bytes]]) -> None:
-        """Insert `rows` with as few statements as SQLite's variable limit allows. Not
-        `executemany`: the sqlite3 module lets go of the GIL around every row's step, and the
-        reader's binlog thread, busy parsing, then holds it for up to a switch interval each
-        time, which made a resumed catch-up's first append of 826 rows take 1.2 s."""
-        per_statement = max(1, self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 3)
-        for start in range(0, len(rows), per_statement):
-            part = rows[start:start + per_statement]
-            self.conn.execute("INSERT INTO changes (position, commit_time, events) VALUES "
-                              + ",".join(["(?, ?, ?)"] * len(part)), [value for row in part for value in row])
+        """Insert `rows` as multi-row INSERTs of the sizes in INSERT_SIZES (those SQLite's variable
+        limit allows). Not `executemany`: the sqlite3 module lets go of the GIL around every row's
+        step, and the reader's binlog thread, busy parsing, then held it for up to a switch interval
+        each time: a resumed catch-up's first append of 826 rows took 1.2 s. Few sizes, because the
+        module caches each distinct statement, and one per batch size held about 30 MB."""
+        allowed = max(1, self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 3)
+        at = 0
+        for size in INSERT_SIZES:
+            if size > allowed:
+                continue
+            while len(rows) - at >= size:
+                self.conn.execute(_insert_statement(size), [value for row in rows[at:at + size] for value in row])
+                at += size
 
     def insert_after_reader(self, build: Callable[[Position], R]) -> tuple[int, R]:
         """Append the record `build(reader position)` makes while the reader cannot append: it lands
@@ -375,6 +381,11 @@ class ChangeLog:
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, json.dumps(value)),
         )
+
+
+@functools.cache
+def _insert_statement(rows: int) -> str:
+    return "INSERT INTO changes (position, commit_time, events) VALUES " + ",".join(["(?, ?, ?)"] * rows)
 
 
 class _transaction:

@@ -25,10 +25,10 @@ def test_append_then_read_from_a_sequence_number_in_order(tmp_path):
 
 def test_an_append_larger_than_one_statement_keeps_every_transaction_in_order(tmp_path):
     log = ChangeLog(tmp_path / "changelog.db")
-    log.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 7)  # two rows per INSERT statement
-    log.append([_tx(position) for position in range(1, 6)], 5)
-    assert [(seq, tx) for seq, tx in log.read(0, 10)] == [(position, _tx(position)) for position in range(1, 6)]
-    assert log.reader_position() == (True, 5)
+    log.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 30)  # statements of 8 rows and of 1
+    log.append([_tx(position) for position in range(1, 21)], 20)
+    assert [(seq, tx) for seq, tx in log.read(0, 30)] == [(position, _tx(position)) for position in range(1, 21)]
+    assert log.reader_position() == (True, 20)
 
 
 def test_append_commits_position_with_rows_or_neither(tmp_path):
