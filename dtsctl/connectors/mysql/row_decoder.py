@@ -26,7 +26,7 @@ from dtsctl.connectors.mysql.values import normalise_binlog
 from dtsctl.engine.events import Row
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
-Plan = tuple[int, int, int, Any]  # a column for _rowimage.Plan: (kind, size/precision/fsp, flag/pad/scale, other)
+ColumnPlan = tuple[int, int, int, Any]  # one column of a _rowimage.Plan: (kind, size, flag, other)
 Images = tuple[Optional[Row], Optional[Row]]  # (before, after)
 
 _INT_BYTES = {FIELD_TYPE.TINY: 1, FIELD_TYPE.SHORT: 2, FIELD_TYPE.INT24: 3, FIELD_TYPE.LONG: 4, FIELD_TYPE.LONGLONG: 8}
@@ -36,7 +36,7 @@ _OPS = {"insert": _rowimage.INSERT, "update": _rowimage.UPDATE, "delete": _rowim
 class TableDecoder:
     """Decodes the FULL row images of one table map's rows events."""
 
-    def __init__(self, names: Sequence[str], columns: Sequence[Plan]) -> None:
+    def __init__(self, names: Sequence[str], columns: Sequence[ColumnPlan]) -> None:
         self._plan = _rowimage.Plan(tuple(names), tuple(columns))
         self._all_present = b"\xff" * (len(columns) // 8) + (
             bytes([(1 << (len(columns) % 8)) - 1]) if len(columns) % 8 else b"")
@@ -61,6 +61,7 @@ class TableDecoder:
     def full_image(self, bitmap: bytes) -> bool:
         """True when a rows event's columns-present bitmap names every column (a FULL image)."""
         return bitmap == self._all_present
+
 
 def build(columns: Sequence[Any]) -> TableDecoder | None:
     """A decoder for a table map's columns, or None if one of them needs the library."""
@@ -108,7 +109,7 @@ def library_rows(event: Any) -> list[Images]:
 
 
 # -- how each column type is decoded -------------------------------------------------------
-def _plan(column: Any) -> Plan | None:
+def _plan(column: Any) -> ColumnPlan | None:
     kind = column.type
     if kind in _INT_BYTES:
         return (_rowimage.INT, _INT_BYTES[kind], int(bool(column.unsigned)), None)
@@ -134,7 +135,7 @@ def _plan(column: Any) -> Plan | None:
     return None if reader is None else (_rowimage.PYTHON, 0, 0, reader)
 
 
-def _text(column: Any, size: int) -> Plan | None:
+def _text(column: Any, size: int) -> ColumnPlan | None:
     """VARCHAR, CHAR, TEXT and BLOB: a length, then the bytes, decoded with the column's charset
     the way the library does (latin1 as cp1252; `binary` stays bytes, CHAR padded again)."""
     charset = column.character_set_name
