@@ -39,6 +39,7 @@ typedef struct {
     long a;          /* size, precision or fsp */
     long b;          /* unsigned flag, UTF-8 flag, pad, or scale */
     PyObject *other; /* the encoding (K_TEXT) or the reader (K_PYTHON); owned */
+    const char *encoding; /* K_TEXT not UTF-8: `other` as a C string, read once */
 } Column;
 
 typedef struct {
@@ -121,7 +122,7 @@ static PyObject *read_text(Cursor *c, Column *col) {
     if (length_prefixed(c, (int)col->a, &length) < 0) return NULL;
     const char *p = (const char *)c->bytes + c->pos;
     PyObject *v = col->b ? PyUnicode_DecodeUTF8(p, length, NULL)
-                         : PyUnicode_Decode(p, length, PyUnicode_AsUTF8(col->other), NULL);
+                         : PyUnicode_Decode(p, length, col->encoding, NULL);
     if (v != NULL) c->pos += length;
     return v;
 }
@@ -176,20 +177,10 @@ static PyObject *read_decimal(Cursor *c, Column *col) {
     return v;
 }
 
-/* `value` with its microseconds set (datetime.replace), or an error as replace raises it. */
-static PyObject *with_microseconds(PyObject *value, int64_t micro) {
-    if (micro <= 0) return value;
-    if (micro > 999999) {
-        Py_DECREF(value);
-        PyErr_SetString(PyExc_ValueError, "microsecond must be in 0..999999");
-        return NULL;
-    }
-    PyObject *v = PyDateTime_FromDateAndTime(
-        PyDateTime_GET_YEAR(value), PyDateTime_GET_MONTH(value), PyDateTime_GET_DAY(value),
-        PyDateTime_DATE_GET_HOUR(value), PyDateTime_DATE_GET_MINUTE(value), PyDateTime_DATE_GET_SECOND(value),
-        (int)micro);
-    Py_DECREF(value);
-    return v;
+/* The error datetime.replace raises for microseconds past 999,999 (row_decoder set them so). */
+static PyObject *microseconds_out_of_range(void) {
+    PyErr_SetString(PyExc_ValueError, "microsecond must be in 0..999999");
+    return NULL;
 }
 
 static PyObject *read_datetime2(Cursor *c, Column *col) {
@@ -198,29 +189,35 @@ static PyObject *read_datetime2(Cursor *c, Column *col) {
     const unsigned char *p = c->bytes + c->pos;
     uint64_t packed = big(p, 5);
     long year_month = (long)((packed >> 22) & 0x1FFFF);
+    int64_t micro = fraction(p + 5, col->a, frac); /* not positive: none */
     c->pos += 5 + frac;
     PyObject *v = PyDateTime_FromDateAndTime((int)(year_month / 13), (int)(year_month % 13), (int)((packed >> 17) & 0x1F),
                                              (int)((packed >> 12) & 0x1F), (int)((packed >> 6) & 0x3F),
-                                             (int)(packed & 0x3F), 0);
+                                             (int)(packed & 0x3F), micro > 0 && micro <= 999999 ? (int)micro : 0);
     if (v == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_ValueError)) return NULL;
-        PyErr_Clear(); /* a zero date: python-mysql-replication gives None */
+        PyErr_Clear(); /* a zero date: python-mysql-replication gives None, whatever the fraction */
         Py_RETURN_NONE;
     }
-    return with_microseconds(v, fraction(p + 5, col->a, frac));
+    if (micro > 999999) {
+        Py_DECREF(v);
+        return microseconds_out_of_range();
+    }
+    return v;
 }
 
 static PyObject *read_timestamp2(Cursor *c, Column *col) {
     int frac = (int)(col->a + 1) / 2;
     if (need(c, 4 + frac) < 0) return NULL;
     const unsigned char *p = c->bytes + c->pos;
-    PyObject *seconds = PyDelta_FromDSU(0, (int)signed_big(p, 4), 0);
-    if (seconds == NULL) return NULL;
-    PyObject *v = PyNumber_Add(Epoch, seconds);
-    Py_DECREF(seconds);
-    if (v == NULL) return NULL;
-    c->pos += 4 + frac;
-    return with_microseconds(v, fraction(p + 4, col->a, frac));
+    int64_t micro = fraction(p + 4, col->a, frac); /* not positive: none */
+    if (micro > 999999) return microseconds_out_of_range();
+    PyObject *since_epoch = PyDelta_FromDSU(0, (int)signed_big(p, 4), micro > 0 ? (int)micro : 0);
+    if (since_epoch == NULL) return NULL;
+    PyObject *v = PyNumber_Add(Epoch, since_epoch);
+    Py_DECREF(since_epoch);
+    if (v != NULL) c->pos += 4 + frac;
+    return v;
 }
 
 static PyObject *read_date(Cursor *c) {
@@ -392,6 +389,7 @@ static int Plan_init(Plan *self, PyObject *args, PyObject *kwds) {
             PyErr_Format(PyExc_ValueError, "column %zd: not a column this module decodes", i);
             return -1;
         }
+        if (col->kind == K_TEXT && !col->b && (col->encoding = PyUnicode_AsUTF8(other)) == NULL) return -1;
         Py_INCREF(other);
         col->other = other;
     }
