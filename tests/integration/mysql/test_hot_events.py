@@ -11,7 +11,7 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from dtsctl.connectors.mysql.connection import settings
+from dtsctl.connectors.mysql.connection import Connection, settings
 from dtsctl.connectors.mysql.hot_events import Gtid, HotStreamReader, Rows, Xid
 from dtsctl.connectors.mysql.row_decoder import Decoders, library_rows
 from tests.integration.mysql.conftest import endpoint
@@ -82,3 +82,16 @@ def test_hot_reader_matches_the_library(mariadb_source, fresh_database):
     assert kinds[MariadbGtidEvent] == 1 and kinds[Gtid] == 28 and kinds[QueryEvent] == 3
     assert not {XidEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent} & set(kinds)
     assert ("query", f"ALTER TABLE `{db}`.plain ADD COLUMN w INT") in [event[:2] for event in hot]  # the library's
+
+
+def test_the_stream_and_control_connections_use_the_process_tls_context(mariadb_source, fresh_database):
+    server = mariadb_source
+    db = fresh_database(server)
+    start = server.gtid_binlog_pos()
+    server.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)")
+    reader = HotStreamReader(Decoders(), **_options(server, db, start, 94_000 + server.port))
+    try:
+        assert reader.fetchone() is not None  # connected: the stream and the control connection
+        assert reader._stream_connection.ctx is reader._ctl_connection.ctx is Connection._preferred
+    finally:
+        reader.close()

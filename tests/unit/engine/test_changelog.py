@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from dtsctl.engine.changelog import ChangeLog, stream_started_for
+from dtsctl.engine.changelog import INSERT_SIZES, ChangeLog, stream_started_for
 from dtsctl.engine.events import ChangeEvent, Transaction
 from dtsctl.engine.keyspace.interfaces import Record
 
@@ -29,6 +29,33 @@ def test_an_append_larger_than_one_statement_keeps_every_transaction_in_order(tm
     log.append([_tx(position) for position in range(1, 21)], 20)
     assert [(seq, tx) for seq, tx in log.read(0, 30)] == [(position, _tx(position)) for position in range(1, 21)]
     assert log.reader_position() == (True, 20)
+
+
+class _RecordingConnection:
+    """A connection that remembers the text of every statement it is asked to execute."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.statements: set[str] = set()
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        self.statements.add(sql)
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+def test_appends_of_every_batch_size_use_a_few_insert_statements(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    recording = log.conn = _RecordingConnection(log.conn)
+    position = 0
+    for size in range(1, 80):  # each a new batch size
+        log.append([_tx(position + offset) for offset in range(1, size + 1)], position + size)
+        position += size
+    inserts = {sql for sql in recording.statements if sql.startswith("INSERT INTO changes")}
+    assert 1 < len(inserts) <= len(INSERT_SIZES)  # the sqlite3 module caches each distinct statement
+    assert [seq for seq, _ in log.read(0, position)] == list(range(1, position + 1))
 
 
 def test_append_commits_position_with_rows_or_neither(tmp_path):
