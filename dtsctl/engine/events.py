@@ -91,14 +91,24 @@ class ChangeEvent:
 
     @classmethod
     def from_record_fields(cls, fields: records.Fields) -> "ChangeEvent":
-        """The event of a change-log record's fields (dtsctl.engine.records.decode_events). Fills
-        the instance's dict at once: a frozen dataclass's __init__ sets each field through
-        object.__setattr__, which costs more than twice as much per event."""
+        """The event of a change-log record's fields (dtsctl.engine.records.decode_record), its row
+        images decoded when first read (`__getattr__`). Fills the instance's dict at once: a frozen
+        dataclass's __init__ sets each field through object.__setattr__, which costs more than
+        twice as much per event."""
         event = object.__new__(cls)
-        event.__dict__.update(zip(_RECORD_FIELDS, fields))
+        event.__dict__.update(zip(_STORED_FIELDS, fields))
         if fields[7] is not None:
             event.__dict__["ddl"] = SchemaChange.from_json(fields[7])
         return event
+
+    def __getattr__(self, name: str) -> Any:
+        """A recorded event's row image, decoded now that it is first read (only called for an
+        attribute not yet in the instance's dict)."""
+        stored = _STORED_IMAGES.get(name)
+        if stored is None or stored not in self.__dict__:
+            raise AttributeError(name)
+        value = self.__dict__[name] = records.row(self.__dict__.pop(stored))
+        return value
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ChangeEvent":
@@ -115,7 +125,9 @@ class ChangeEvent:
         )
 
 
-_RECORD_FIELDS = tuple(item.name for item in dataclasses.fields(ChangeEvent))  # records.Fields' order
+# records.Fields' order, with the row images kept as stored until read
+_STORED_IMAGES = {"before": "_stored_before", "after": "_stored_after"}
+_STORED_FIELDS = tuple(_STORED_IMAGES.get(item.name, item.name) for item in dataclasses.fields(ChangeEvent))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ import marshal
 from typing import Any, Callable, Iterable
 
 Row = dict[str, Any]
-Fields = tuple[str, str, str, Row | None, Row | None, float, Any, dict[str, Any] | None, bool]
+Image = tuple[tuple[str, ...], tuple[Any, ...]]  # a row image as stored: (column names, values, some tagged)
+Fields = tuple[str, str, str, Image | None, Image | None, float, Any, dict[str, Any] | None, bool]
 
 RECORD_VERSION = 2
 NATIVE_VERSION = 3  # RECORD_VERSION's events and the source's own encoding of them
@@ -57,25 +58,22 @@ def encode_events(events: Iterable[Any], native: Any = None) -> bytes:
     return marshal.dumps(record, _MARSHAL_VERSION)
 
 
-def decode_events(record: bytes) -> list[Fields]:
-    """Each event's fields, in ChangeEvent's order (its DDL as SchemaChange.to_json)."""
-    return decode_record(record)[0]
-
-
 def decode_record(record: bytes) -> tuple[list[Fields], Any]:
-    """`decode_events` and the events' native encoding (None when the record has none)."""
+    """Each event's fields, in ChangeEvent's order (its DDL as SchemaChange.to_json, its row images
+    as stored: `row` decodes one), and the events' native encoding (None when the record has none).
+
+    Row images are left for the caller to decode when it uses them: an applier that hands the
+    native encoding to its destination never does, and decoding them is most of a record's cost."""
     version, events, *rest = marshal.loads(record)
     if version in (RECORD_VERSION, NATIVE_VERSION):
-        return [(database, table, op, _row(before), _row(after), commit_time, position, ddl, repair)
-                for database, table, op, before, after, commit_time, position, ddl, repair in events], \
-            (rest[0] if rest else None)
+        return events, (rest[0] if rest else None)
     if version == _WITHOUT_REPAIR:
-        return [(database, table, op, _row(before), _row(after), commit_time, position, ddl, False)
-                for database, table, op, before, after, commit_time, position, ddl in events], None
+        return [(*fields, False) for fields in events], None
     raise ValueError(f"change-log record version {version} is not one this dtsctl reads")
 
 
-def _row(image: tuple[tuple[str, ...], tuple[Any, ...]] | None) -> Row | None:
+def row(image: Image | None) -> Row | None:
+    """The row of a stored image (`decode_record`)."""
     if image is None:
         return None
     names, values = image

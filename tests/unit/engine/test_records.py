@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import json
 import marshal
+import pickle
+
+import pytest
 
 from dtsctl.engine.events import ChangeEvent, SchemaChange, Transaction, context_key
 
@@ -86,3 +90,17 @@ def test_a_transaction_s_native_encoding_is_stored_with_its_events():
     assert Transaction.from_payload(payload, 7, 1.0).native is None  # its context unknown
     plain = Transaction((event,), 7, 1.0).payload()
     assert marshal.loads(plain)[0] == 2 and Transaction.from_payload(plain, 7, 1.0).native is None
+
+
+def test_a_recorded_event_decodes_its_row_images_only_when_they_are_read():
+    """The row-events path (an applier handing the source's own events to a MySQL destination) reads
+    each event's table and operation, never its values: decoding them is most of a record's cost."""
+    event = ChangeEvent("shop", "orders", "update", _orders_row(1), _orders_row(2), 1.0, {"file": "b.1", "pos": 9})
+    [back] = Transaction.from_payload(Transaction((event,), 9, 1.0).payload(), 9, 1.0).events
+    assert (back.database, back.table, back.op) == ("shop", "orders", "update")
+    assert "before" not in vars(back) and "after" not in vars(back)
+    assert back.after == _orders_row(2) and "after" in vars(back) and "before" not in vars(back)
+    assert dataclasses.replace(back, table="orders2") == dataclasses.replace(event, table="orders2")
+    assert pickle.loads(pickle.dumps(back)) == event
+    with pytest.raises(AttributeError):
+        back.missing  # noqa: B018 (an unknown attribute is still an error)
