@@ -95,3 +95,19 @@ def test_the_stream_and_control_connections_use_the_process_tls_context(mariadb_
         assert reader._stream_connection.ctx is reader._ctl_connection.ctx is Connection._preferred
     finally:
         reader.close()
+
+
+def test_an_event_of_more_than_one_packet_is_read_whole(mariadb_factory):
+    """A rows event of 16 MiB or more comes in several protocol packets, which the hot reader joins.
+    (A private server: an event larger than the shared servers' max_allowed_packet would stay in
+    their binlogs.)"""
+    server = mariadb_factory(extra_args=["--max-allowed-packet=64M"])
+    server.execute("CREATE DATABASE big")
+    server.execute("CREATE TABLE big.big (id INT PRIMARY KEY, body LONGBLOB)")
+    start = server.scalar("SELECT @@gtid_binlog_pos")
+    body = bytes(range(256)) * (17 * 2 ** 12)  # 17 MiB
+    server.execute("INSERT INTO big.big VALUES (1, %s)", body)
+    hot, kinds = _read(HotStreamReader(Decoders(), **_options(server, "big", start, 94_000 + server.port)))
+    assert kinds[Rows] == 1
+    [rows] = [event for event in hot if event[0] == "rows"]
+    assert rows[-1] == [(None, {"id": 1, "body": body})]
