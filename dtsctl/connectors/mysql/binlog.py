@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 from typing import Any, Callable
@@ -32,6 +31,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 from dtsctl.connectors.mysql import ddl
 from dtsctl.connectors.mysql import position as positions
 from dtsctl.connectors.mysql.connection import settings
+from dtsctl.connectors.mysql.handoff import Handoff
 from dtsctl.connectors.mysql.hot_events import Gtid, HotStreamReader, Rows, Xid
 from dtsctl.connectors.mysql.schema import CHECKPOINT_TABLE, META_DATABASE, ORIGIN_COLUMN
 from dtsctl.connectors.mysql.row_decoder import Decoders, Images
@@ -73,7 +73,7 @@ class BinlogStream(threading.Thread):
     def __init__(self, endpoint: dict[str, Any], server_id: int, start: positions.Position, wanted: Wanted,
                  databases: frozenset[str] | None, key_of: KeyOf, dropped_origin: str | None = None) -> None:
         super().__init__(name="binlog", daemon=True)
-        self.queue: queue.Queue[Transaction | StreamEnded] = queue.Queue(QUEUE_TRANSACTIONS)
+        self.queue: Handoff[Transaction | StreamEnded] = Handoff(QUEUE_TRANSACTIONS)
         self._endpoint = endpoint
         self._server_id = server_id
         self._start = start
@@ -263,12 +263,8 @@ class BinlogStream(threading.Thread):
             self._emitted_at = time.monotonic()
 
     def _put(self, item: Transaction | StreamEnded) -> None:
-        while not self._halt.is_set():
-            try:
-                self.queue.put(item, timeout=HEARTBEAT_SECONDS)
-                return
-            except queue.Full:
-                continue
+        while not self._halt.is_set() and not self.queue.put(item, timeout=HEARTBEAT_SECONDS):
+            continue
 
 
 def _applied_seq(checkpoint_data: Any) -> int:
