@@ -352,3 +352,24 @@ def test_destination_down_for_30_seconds_is_ridden_out(workspace: Workspace, mar
              what="the destination to catch up after its outage")
     assert workspace.agent_pid("task.copy") == agent, "the agent rode the outage out by itself"
     assert workspace.status("task.copy")["last_error"] is None
+
+
+def test_a_binlog_event_larger_than_max_allowed_packet_stops_the_task_saying_so(
+        workspace: Workspace, mariadb_factory, mariadb_destination, fresh_database) -> None:
+    """BINLOG_GTID_POS cannot read past an event larger than the session's max_allowed_packet and
+    gives NULL; taken as an empty GTID state, the stream would start at the first binlog and
+    replay every old change, DROP TABLE statements included. The task stops and says what to do."""
+    src = mariadb_factory(extra_args=["--max-allowed-packet=64M"])
+    src.create_database("shop")
+    src.execute("CREATE TABLE shop.files (id INT PRIMARY KEY, body LONGBLOB)")
+    src.execute("INSERT INTO shop.files VALUES (1, %s)", b"x" * (17 * 2 ** 20))
+    src.execute("SET GLOBAL max_allowed_packet = %s", 16 * 2 ** 20)  # the agent's sessions: 16 MiB
+    dst_db = fresh_database(mariadb_destination)
+    workspace.write("main.dts.yaml", declaration(src, mariadb_destination,
+                                                 f"[{{database: shop, tables: [files], rename: {dst_db}}}]"))
+    workspace.run("apply", "--auto-approve")
+    status = wait_for(lambda: (s := workspace.status("task.copy"))["state"] == "failed" and s, timeout=60,
+                      what="the task to stop")
+    assert "max_allowed_packet" in status["last_error"] and "BINLOG_GTID_POS" in status["last_error"], status
+    assert not mariadb_destination.query(
+        "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'files'", dst_db)

@@ -15,6 +15,7 @@ import pymysql
 from dtsctl.connectors.mysql import literals, position as positions
 from dtsctl.connectors.mysql.connection import qualified, query, quote, scalar
 from dtsctl.connectors.mysql.values import bit_columns, normalise_selected
+from dtsctl.engine.errors import FatalError
 from dtsctl.engine.events import Row
 from dtsctl.engine.tables.interfaces import EncodedRows, TableSchema
 
@@ -28,8 +29,7 @@ def open_snapshot(conn: pymysql.Connection) -> positions.Position:
         cursor.execute("SHOW STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
         status = {name.lower(): value for name, value in cursor.fetchall()}
     file, offset = status.get("binlog_snapshot_file") or "", int(status.get("binlog_snapshot_position") or 0)
-    gtid = scalar(conn, "SELECT BINLOG_GTID_POS(%s, %s)", (file, offset)) if file else ""
-    return positions.make(gtid or "", file, offset)
+    return positions.make(_gtid_state_at(conn, file, offset) if file else "", file, offset)
 
 
 def current_position(conn: pymysql.Connection) -> positions.Position:
@@ -38,7 +38,21 @@ def current_position(conn: pymysql.Connection) -> positions.Position:
     if not rows:
         return positions.make(scalar(conn, "SELECT @@GLOBAL.gtid_binlog_pos") or "", "", 0)
     file, offset = rows[0][0], int(rows[0][1])
-    return positions.make(scalar(conn, "SELECT BINLOG_GTID_POS(%s, %s)", (file, offset)) or "", file, offset)
+    return positions.make(_gtid_state_at(conn, file, offset), file, offset)
+
+
+def _gtid_state_at(conn: pymysql.Connection, file: str, offset: int) -> str:
+    """The GTID state at a binlog position ("" before any GTID). `BINLOG_GTID_POS` gives NULL when it
+    cannot read the binlog up to there, which an empty state would turn into a stream from the first
+    binlog: every old change again, DROP TABLE statements included."""
+    state = scalar(conn, "SELECT BINLOG_GTID_POS(%s, %s)", (file, offset))
+    if state is None:
+        raise FatalError(
+            f"the source cannot tell which GTIDs its binlog holds up to {file}:{offset} (BINLOG_GTID_POS "
+            "gave nothing: the binlog holds an event larger than this session's max_allowed_packet, or the "
+            "file is unreadable); raise max_allowed_packet on the source above its largest binlog event, "
+            "then apply again")
+    return state
 
 
 def read_chunk(conn: pymysql.Connection, schema: TableSchema, after_key: Sequence[Any] | None, limit: int,
