@@ -8,6 +8,8 @@ destination) against a native replica; this measures only the reader's two halve
   transactions) drained by this thread without appending;
 - `append`: the reader as the agent runs it, each batch also appended to a change log.
 
+The garbage collector is set as the agent sets it.
+
     .venv/bin/python bench/mysql_reader_bench.py [--changes 200000] [--rows-per-transaction 1] [--quick]
 
 `--quick` reads 50,000 changes. To measure other code (an export of an earlier commit), run it
@@ -32,6 +34,7 @@ from mysql_bench import prepare_stream_source, server, write_backlog  # noqa: E4
 from dtsctl.connectors.mysql.source import MysqlSource  # noqa: E402
 from dtsctl.engine.changelog import ChangeLog  # noqa: E402
 from dtsctl.engine.tables.reader import MAX_EVENTS_PER_READ, POLL_SECONDS  # noqa: E402
+from dtsctl.runtime.agent_process import tune_garbage_collection  # noqa: E402
 
 
 def read_backlog(source: MysqlSource, start: object, changes: int, changelog: ChangeLog | None) -> float:
@@ -55,6 +58,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="50,000 changes")
     args = parser.parse_args()
     changes = 50_000 if args.quick else args.changes
+    tune_garbage_collection()  # as the agent does
     src = server(10)
     try:
         prepare_stream_source(src)

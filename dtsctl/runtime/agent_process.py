@@ -13,6 +13,7 @@ restarts it; it resumes from its checkpoints).
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -37,6 +38,7 @@ from dtsctl.schedule import with_run_window
 log = logging.getLogger("dtsctl.agent")
 
 STATUS_EVERY_SECONDS = 0.5
+GC_THRESHOLD = 50_000  # container allocations net of frees between young-generation collections
 REDACTED = "(sensitive value)"
 
 
@@ -179,6 +181,7 @@ def main(argv: list[str]) -> int:
     if pipeline is None:
         return _finish(status, failed)
     log.info("agent %d starting %s (task %s)", os.getpid(), config["address"], config["task_id"])
+    tune_garbage_collection()
     window = RetryWindow(pipeline.spec.connection_minutes)
     try:
         changelog = task_dir / "changelog.db"
@@ -190,6 +193,16 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:
         return _finish(status, exc)
     return _finish(status, outcome)
+
+
+def tune_garbage_collection() -> None:
+    """The agent allocates a few objects for each change and frees nearly all of them again: at the
+    default threshold (700 more allocations than frees) the cycle collector ran 900 times while the
+    reader read 100,000 transactions, 8.5% of its CPU (bench/mysql_reader_bench.py); at 50,000 it
+    did not run at all. What is alive now (modules, configuration) leaves its view for good, which
+    also keeps those pages shared with the forked reader process."""
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _finish(status: StatusWriter, how: Outcome | BaseException) -> int:
