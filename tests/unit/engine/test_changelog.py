@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -194,3 +195,15 @@ def test_a_native_encoding_s_context_is_stored_once_and_read_back_in_another_pro
     assert [tx.native for _, tx in other.read(0, 10)] == [(context, (b"\x00",)), (context, (b"\x01",)), None]
     assert other.conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'native_context:%'").fetchone() == (1,)
     assert all(len(payload) < len(context) for *_, payload in other.read_raw(0, 10))
+
+
+def test_positions_round_trip_and_those_written_as_json_by_earlier_versions_are_read(tmp_path):
+    position = {"gtid": "0-1-42,1-2-7", "file": "bin.000003", "pos": 1234, "peer_seen": 9, "x": [1.5, None, "é"]}
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([Transaction(_tx(1).events, position, 100.0)], position)
+    assert log.read(0, 1)[0][1].position == position and log.reader_position() == (True, position)
+    earlier = json.dumps({**position, "pos": 1300})  # json's text, with spaces
+    log.conn.execute("INSERT INTO changes (position, commit_time, events) VALUES (?, ?, ?)",
+                     (earlier, 101.0, _tx(2).payload()))
+    log.conn.execute("UPDATE meta SET value = ? WHERE key = 'reader_position'", (earlier,))
+    assert log.read(1, 1)[0][1].position == json.loads(earlier) and log.reader_position() == (True, json.loads(earlier))
