@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any
-
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from dtsctl.config.resources import AttributePath
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 class TemplateError(Exception):
@@ -31,17 +31,26 @@ class Poisoned(Exception):
     """An expression read a value that already failed; its problem is reported elsewhere."""
 
 
-_ENV = ImmutableSandboxedEnvironment(
-    variable_start_string="${",
-    variable_end_string="}",
-    block_start_string="%{",
-    block_end_string="}",
-    comment_start_string="%{/*",
-    comment_end_string="*/}",
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
+@cache
+def _environment() -> jinja2.Environment:
+    """Built, and jinja2 imported (0.1 s), the first time a string holds a template: most
+    declarations hold none, and every CLI command reads one."""
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(
+        variable_start_string="${",
+        variable_end_string="}",
+        block_start_string="%{",
+        block_end_string="}",
+        comment_start_string="%{/*",
+        comment_end_string="*/}",
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
 _SINGLE = re.compile(r"\A\$\{(?P<expr>[^{}]*)\}\Z", re.DOTALL)
 _UNDEFINED_NAME = re.compile(r"^'(?P<name>[^']+)' is undefined$")
 
@@ -129,6 +138,8 @@ class Scope:
         """(value, tainted) of one string; raises TemplateError or Poisoned."""
         if "${" not in text and "%{" not in text:
             return text, False
+        import jinja2
+
         tracker = Tracker()
         context = {name: space.bind(tracker) for name, space in self.spaces.items()}
         try:
@@ -211,15 +222,17 @@ def references(value: Any, namespace: str) -> set[str]:
 
 @lru_cache(maxsize=1024)
 def _expression(source: str) -> Any:
+    import jinja2
+
     try:
-        return _ENV.compile_expression(source, undefined_to_none=False)
+        return _environment().compile_expression(source, undefined_to_none=False)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"invalid expression `{source}`: {exc.message}") from None
 
 
 @lru_cache(maxsize=1024)
 def _template(source: str) -> jinja2.Template:
-    return _ENV.from_string(source)
+    return _environment().from_string(source)
 
 
 def _undefined_message(value: jinja2.Undefined) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from dtsctl.config.template import Scope, TemplateError, mapping_space
@@ -114,3 +117,14 @@ def test_unquoted_expressions_inside_flow_mappings_parse_as_in_the_contract(writ
     assert attributes["source_endpoint"]["password"] == "p{a}ss"
     assert attributes["objects"][0]["tables"] == ["orders", "items"]
     assert ("source_endpoint", "password") in workspace.resources[0].sensitive_paths
+
+
+def test_a_declaration_without_templates_never_imports_jinja2(tmp_path) -> None:
+    """jinja2 takes a tenth of a second to import, and every CLI command reads the declaration."""
+    (tmp_path / "main.dts.yaml").write_text(
+        "endpoints:\n  a: {engine: sqlite, path: a.db}\n  b: {engine: sqlite, path: b.db}\n"
+        "tasks:\n  t: {type: synchronization, source: a, destination: b, objects: [{database: main, all: true}]}\n")
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "dtsctl", "validate"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True)
+    imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")]
+    assert "dtsctl.config.template" in imported and "jinja2" not in imported
