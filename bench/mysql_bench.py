@@ -1,7 +1,7 @@
 """MariaDB benchmark: dtsctl against MariaDB's own tools, on the same machine, in one run.
 
     .venv/bin/python bench/mysql_bench.py [--rows 1000000] [--changes 200000] [--paced-rate 5000] [--paced-seconds 20]
-    .venv/bin/python bench/mysql_bench.py --quick [--full-only | --incremental-only] [--runtime etcd]
+    .venv/bin/python bench/mysql_bench.py --quick [--full-only | --incremental-only] [--runtime etcd] [--replica-binlog]
 
 `--quick` is a smaller run (200,000 rows, 40,000 changes, 10 s paced) that finishes in a
 few minutes; `--full-only` runs only measure 1, `--incremental-only` only 2 to 4;
@@ -10,6 +10,8 @@ few minutes; `--full-only` runs only measure 1, `--incremental-only` only 2 to 4
 catch-up of single-row transactions.
 `--runtime etcd` runs the dtsctl side on the cluster runtime (docs/cluster.md): a private
 1-member etcd and one `dtsctl node run`, so its agents fence every checkpoint write.
+`--replica-binlog` has the native replica write what it applies to its own binlog
+(`log_slave_updates`, off by MariaDB's default), as dtsctl's destination always does.
 
 1. Full copy of a `--rows` table: `mariadb-dump | mariadb` (baseline) vs a dtsctl
    migration with phases [schema, full], timed from `apply` until the agent's status.json
@@ -63,8 +65,8 @@ QUICK_SIZES = {"rows": 200_000, "changes": 40_000, "paced_seconds": 10.0}
 PROBE_DDL = "CREATE TABLE bench.probes (id BIGINT PRIMARY KEY, sent DOUBLE NOT NULL, pad VARCHAR(64))"
 
 
-def server(server_id: int) -> MariaDBServer:
-    return MariaDBServer(server_id=server_id, extra_args=SERVER_OPTIONS).start()
+def server(server_id: int, *options: str) -> MariaDBServer:
+    return MariaDBServer(server_id=server_id, extra_args=[*SERVER_OPTIONS, *options]).start()
 
 
 def dtsctl(workspace: Path, *args: str) -> str:
@@ -400,13 +402,16 @@ def record_agent_tree(workspace: Path, output: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Path | None = None
-                ) -> dict[str, tuple[Any, ...]]:
+def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Path | None = None,
+                replica_logs: bool = False) -> dict[str, tuple[Any, ...]]:
     """Per side: (single-row rows/s, 10-row rows/s, lag p50, lag p99, agent peak MB (resident,
-    proportional), and the CPU seconds of each catch-up: source, destination, agent)."""
+    proportional), and the CPU seconds of each catch-up: source, destination, agent). With
+    `replica_logs`, the native replica writes what it applies to its own binlog, as dtsctl's
+    destination always does (MariaDB's log_slave_updates; off by default)."""
     results = {}
     for name in ("native replica", "dtsctl"):
-        src, dst = server(10), server(11)
+        replica_options = ("--log-slave-updates=ON",) if replica_logs and name == "native replica" else ()
+        src, dst = server(10), server(11, *replica_options)
         try:
             if name == "native replica":
                 start_native_replica(src, dst)  # from the start of the fresh source's binlog: the DDL replicates
@@ -503,6 +508,8 @@ def main() -> int:
     parser.add_argument("--incremental-only", action="store_true", help="only the incremental measures")
     parser.add_argument("--profile", type=Path, help="py-spy the agent into this file (see above)")
     parser.add_argument("--runtime", choices=["local", "etcd"], default="local", help="where dtsctl's agents run")
+    parser.add_argument("--replica-binlog", action="store_true",
+                        help="the native replica also writes its binlog (log_slave_updates), as dtsctl's destination does")
     args = parser.parse_args()
     if args.profile and args.runtime == "etcd":
         parser.error("--profile records a local agent; leave out --runtime etcd")
@@ -517,13 +524,15 @@ def main() -> int:
         if not args.incremental_only:
             copy = full_copy(root, args.rows, args.profile)
         stream = {} if args.full_only else incremental(root, args.changes, args.paced_rate, args.paced_seconds,
-                                                       args.profile if args.incremental_only else None)
+                                                       args.profile if args.incremental_only else None,
+                                                       args.replica_binlog)
     finally:
         if cluster is not None:
             cluster.close()
         shutil.rmtree(root, ignore_errors=True)
     print(f"machine: {os.cpu_count()} cores; runtime {args.runtime}; rows={args.rows} changes={args.changes} "
-          f"paced={args.paced_rate} rows/s for {args.paced_seconds:g}s")
+          f"paced={args.paced_rate} rows/s for {args.paced_seconds:g}s; native replica's binlog "
+          f"{'on' if args.replica_binlog else 'off'}")
     if copy is not None:
         (dump_rate, dump_cpu), (copy_rate, copy_cpu, copy_rss) = copy
         print(f"full copy      mariadb-dump | mariadb   {dump_rate:12,.0f} rows/s  {cpu_line(dump_cpu)}")
