@@ -509,7 +509,8 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, help="py-spy the agent into this file (see above)")
     parser.add_argument("--runtime", choices=["local", "etcd"], default="local", help="where dtsctl's agents run")
     parser.add_argument("--replica-binlog", action="store_true",
-                        help="the native replica also writes its binlog (log_slave_updates), as dtsctl's destination does")
+                        help="the native replica also writes its binlog (log_slave_updates), as dtsctl's "
+                             "destination does")
     args = parser.parse_args()
     if args.profile and args.runtime == "etcd":
         parser.error("--profile records a local agent; leave out --runtime etcd")

@@ -114,7 +114,8 @@ class _StreamConnection(Connection):
             if header[3] != self._next_seq_id:
                 self._force_close()
                 if header[3] == 0:  # MariaDB's error packet when it shuts down
-                    raise pymysql.err.OperationalError(CR.CR_SERVER_LOST, "Lost connection to MySQL server during query")
+                    raise pymysql.err.OperationalError(CR.CR_SERVER_LOST,
+                                                       "Lost connection to MySQL server during query")
                 raise pymysql.err.InternalError(
                     f"Packet sequence number wrong - got {header[3]} expected {self._next_seq_id}")
             self._next_seq_id = (self._next_seq_id + 1) % 256
