@@ -47,8 +47,13 @@ _ALREADY_DONE = {1050, 1051, 1054, 1060, 1061, 1091, 1146, 1176}
 
 
 class MysqlSink(Sink):
-    def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
+    # Two LOAD DATA connections load a table in about two thirds of one's time on a 2-core
+    # machine; a third adds nothing there (docs/benchmarks.md, issue 13's fourth round).
+    copy_writers = 2
+
+    def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None, writer: int = 0) -> None:
         super().__init__(endpoint, task_id, origin)
+        self._writer = writer  # 0: the task's own connection; else a full-copy writer's
         self._conn: MemoryInfileConnection | None = None
         self._literals: RowLiterals | None = None
         self._loads_local: bool | None = None  # whether the server takes LOAD DATA LOCAL (`local_infile`)
@@ -57,6 +62,9 @@ class MysqlSink(Sink):
         self._native_refused = False  # for good: the destination user lacks the privilege
         self._max_packet = 0  # the destination's max_allowed_packet (0: not read on this connection)
         self._annotating = True  # the session annotates row events with their statement (MariaDB's default)
+
+    def another(self, writer: int) -> MysqlSink:
+        return MysqlSink(self.endpoint, self.task_id, self.origin, writer)
 
     @property
     def conn(self) -> MemoryInfileConnection:
@@ -135,21 +143,28 @@ class MysqlSink(Sink):
                            f"ADD COLUMN IF NOT EXISTS {FENCING_COLUMN} BIGINT NULL")
         self._meta_ready = True
 
+    def _lock_name(self, writer: int) -> str:
+        return f"dtsctl:{self.task_id}" + (f":writer-{writer}" if writer else "")
+
     def fence(self, token: int) -> None:
-        """Hold the task's named lock for this connection's life, killing the connection of a former
-        owner that still holds it (a frozen or cut-off host keeps its transaction and row locks open
-        until then), and stamp the checkpoint row with `token` so that owner can never commit again."""
-        lock = f"dtsctl:{self.task_id}"
+        """Hold this connection's named lock for its life, and stamp the checkpoint row with `token`
+        so that a former owner can never commit again. The task's own connection first kills every
+        connection of a former owner that still holds one of the task's locks (a frozen or cut-off
+        host keeps its transactions and row locks open until then), its copy writers' included."""
+        lock = self._lock_name(self._writer)
         table = qualified(META_DATABASE, CHECKPOINT_TABLE)
         with self._errors():
             self._ensure_meta()
             check_fencing(scalar(self.conn, f"SELECT {FENCING_COLUMN} FROM {table} WHERE task_id = %s",
                                  (self.task_id,)), token)
-            holder = scalar(self.conn, "SELECT IS_USED_LOCK(%s)", (lock,))
-            if holder is not None and holder != scalar(self.conn, "SELECT CONNECTION_ID()"):
-                log.warning("stopping connection %s of a former owner of this task", holder)
-                with contextlib.suppress(pymysql.err.OperationalError):  # it ended meanwhile
-                    query(self.conn, f"KILL {int(holder)}")
+            own = scalar(self.conn, "SELECT CONNECTION_ID()")
+            names = [lock] if self._writer else [self._lock_name(writer) for writer in range(self.copy_writers)]
+            for name in names:
+                holder = scalar(self.conn, "SELECT IS_USED_LOCK(%s)", (name,))
+                if holder is not None and holder != own:
+                    log.warning("stopping connection %s of a former owner of this task", holder)
+                    with contextlib.suppress(pymysql.err.OperationalError):  # it ended meanwhile
+                        query(self.conn, f"KILL {int(holder)}")
             if scalar(self.conn, "SELECT GET_LOCK(%s, %s)", (lock, FENCE_LOCK_SECONDS)) != 1:
                 raise ConnectionFailure(f"destination {address(self.endpoint)}: a former owner of this task still "
                                         "holds its lock; retrying")

@@ -1,10 +1,10 @@
 """Schema and full-copy phases: create destination tables, copy rows chunked by key.
 
-Each chunk is upserted together with the checkpoint recording its last key, so a
-crash resumes after the last committed chunk and re-copied rows are idempotent.
-The copy is a stream: a `ChunkReader` thread reads the next chunks (into a short
-queue) while this thread writes the current one (unless the source's reads run
-in-process, `Source.reads_ahead`). When source and sink are of the
+Each chunk is upserted together with the checkpoint recording the last key of the
+committed chunks before it, so a crash resumes after them and re-copied rows are
+idempotent. The copy is a stream: a `ChunkReader` thread reads the next chunks (into
+a short queue) while the current ones are written (unless the source's reads run
+in-process, `Source.reads_ahead`), on each of the sink's connections (`chunk_writers`). When source and sink are of the
 same engine, chunks travel encoded (`EncodedRows`), never decoded in between.
 Under conflict policy `ignore` rows already on the destination are kept, as DTS
 does: in a two-way pair they may be newer than the snapshot being copied.
@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from dtsctl.engine.checkpoint import Checkpoint, TableProgress
 from dtsctl.engine.events import Row, format_key
+from dtsctl.engine.tables.chunk_writers import ChunkWriters, CommittedChunks
 from dtsctl.engine.tables.interfaces import EncodedRows, Sink, Source, TableSchema
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.tables.selection import TablePlan
@@ -54,20 +55,42 @@ def create_tables(sink: Sink, plans: list[TablePlan], schemas: dict[str, TableSc
         log.info("created %s for %s", plan.dest_name, plan.name)
 
 
-def copy_table(source: Source, sink: Sink, plan: TablePlan, schema: TableSchema, cp: Checkpoint,
+def copy_table(source: Source, sinks: Sequence[Sink], plan: TablePlan, schema: TableSchema, cp: Checkpoint,
                throttle: Throttle, progress: Progress, stop: threading.Event, incremental: bool,
                keep_existing: bool = False) -> bool:
-    """Copy one table from where its checkpoint left off. False when stopped before the end."""
+    """Copy one table from where its checkpoint left off, writing on all of `sinks` at once
+    (`chunk_writers`). False when stopped before the end."""
+    sink = sinks[0]
     table: TableProgress = cp.tables[plan.name]
     if table.last_key is None and table.rows_copied == 0:
         table.rows_estimated = source.estimate_rows(plan.source_database, plan.source_table)
     log.info("copying %s to %s%s", plan.name, plan.dest_name,
              f" after key {format_key(dict(zip(schema.key, table.last_key)))}" if table.last_key else "")
+
+    def advanced(checkpoint: Checkpoint) -> None:
+        progress.committed(checkpoint)
+        if not incremental and table.last_key is not None:  # otherwise the checkpoint shown is the stream position
+            key = format_key(dict(zip(schema.key, table.last_key)))
+            progress.reader_advanced(f"full copy of {plan.name} after key {key}", None)
+
+    committed = CommittedChunks(cp, plan.name, advanced)
+
+    def write(writer: Sink, numbered: tuple[int, Chunk]) -> None:
+        number, chunk = numbered
+        checkpoint = committed.checkpoint_with(number)
+        if isinstance(chunk, EncodedRows):
+            writer.write_encoded_rows(schema, plan.dest_database, plan.dest_table, chunk, checkpoint, keep_existing)
+        else:
+            writer.write_rows(schema, plan.dest_database, plan.dest_table, chunk, checkpoint, keep_existing)
+        committed.committed(number)
+
     read = chunk_source(source, sink, schema, plan.filter, keep_existing)
     reading = read_ahead if source.reads_ahead else read_inline
-    with contextlib.closing(reading(read, schema, table.last_key, stop)) as chunks:
+    with contextlib.closing(reading(read, schema, table.last_key, stop)) as chunks, \
+            contextlib.closing(ChunkWriters(sinks, write)) as writers:
         for chunk in chunks:
             if not _count(chunk):
+                writers.drain()
                 finish_copy(source, sink, plan, table, incremental)
                 sink.save_checkpoint(cp.to_json())
                 progress.committed(cp)
@@ -75,18 +98,8 @@ def copy_table(source: Source, sink: Sink, plan: TablePlan, schema: TableSchema,
                 return True
             if throttle.limited:
                 throttle.wait(_count(chunk), _size(chunk) if throttle.bytes.rate else 0)
-            table.last_key = last_key(chunk, schema)
-            table.rows_copied += _count(chunk)
-            cp.rows_copied += _count(chunk)
-            if isinstance(chunk, EncodedRows):
-                sink.write_encoded_rows(schema, plan.dest_database, plan.dest_table, chunk, cp.to_json(),
-                                        keep_existing)
-            else:
-                sink.write_rows(schema, plan.dest_database, plan.dest_table, chunk, cp.to_json(), keep_existing)
-            progress.committed(cp)
-            if not incremental:  # otherwise the checkpoint shown is the stream position
-                key = format_key(dict(zip(schema.key, table.last_key)))
-                progress.reader_advanced(f"full copy of {plan.name} after key {key}", None)
+            writers.submit((committed.handed_out(last_key(chunk, schema), _count(chunk)), chunk))
+        writers.drain()
     return False
 
 

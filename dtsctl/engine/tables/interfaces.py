@@ -217,10 +217,20 @@ class Sink(ABC):
     tag, so the opposite direction's reader can drop it (dtsctl.engine.origin).
     """
 
+    # Connections a full copy writes a table's chunks on at once, each chunk in a transaction of
+    # its own (engine/tables/chunk_writers.py); more than one only where the server applies them
+    # in parallel.
+    copy_writers: int = 1
+
     def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
         self.endpoint = endpoint
         self.task_id = task_id
         self.origin = origin
+
+    def another(self, writer: int) -> Sink:
+        """A sink like this one on a connection of its own, for full-copy writer number `writer`
+        (1 to `copy_writers` - 1)."""
+        raise NotImplementedError(f"{type(self).__name__} writes on one connection")
 
     @abstractmethod
     def check_connection(self) -> None: ...

@@ -20,6 +20,7 @@ from dtsctl.engine.progress import Progress
 from dtsctl.engine.runner import PipelineRunner, stop_threads, streamed_without_copy
 from dtsctl.engine.tables import fullcopy
 from dtsctl.engine.tables.applier import Applier
+from dtsctl.engine.tables.chunk_writers import copy_writers
 from dtsctl.engine.tables.interfaces import Sink, Source, TableSchema
 from dtsctl.engine.tables.reader import Reader
 from dtsctl.engine.tables.selection import TablePlan, databases_of, plan_for, resolve_tables
@@ -259,14 +260,15 @@ class TaskRunner(PipelineRunner):
             self.progress.committed(cp)
             return True
         self.progress.set_phase("full")
-        for plan in pending:
-            if not fullcopy.copy_table(source, sink, plan, schemas[plan.name], cp, throttle, self.progress,
-                                       self.stop, self.spec.incremental,
-                                       keep_existing=self.spec.conflict_policy.keeps_destination):
-                return False
-            self.on_commit()
-            if reader is not None:
-                reader.check()
+        with copy_writers(sink, self.spec.fencing_token) as sinks:
+            for plan in pending:
+                if not fullcopy.copy_table(source, sinks, plan, schemas[plan.name], cp, throttle, self.progress,
+                                           self.stop, self.spec.incremental,
+                                           keep_existing=self.spec.conflict_policy.keeps_destination):
+                    return False
+                self.on_commit()
+                if reader is not None:
+                    reader.check()
         return True
 
     def _stream(self, sink: Sink, changelog: ChangeLog, reader: Reader, appended: threading.Event,

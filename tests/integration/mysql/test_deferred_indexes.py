@@ -42,7 +42,7 @@ def run_schema_and_copy(pair: Any, crash_in: str | None) -> None:
         schema = source.table_schema(pair.source_db, "orders")
         assert schema is not None
         fullcopy.create_tables(sink, [plan], {plan.name: schema}, cp, Progress(), copying=True)
-        assert fullcopy.copy_table(source, sink, plan, schema, cp, Throttle(0, 0), Progress(), threading.Event(),
+        assert fullcopy.copy_table(source, [sink], plan, schema, cp, Throttle(0, 0), Progress(), threading.Event(),
                                    incremental=False)
     finally:
         source.close()
