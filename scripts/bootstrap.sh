@@ -21,4 +21,8 @@ fi
 spec="$repo"
 [ "${1:-}" = "test" ] && spec="$repo[test]"
 "$repo/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$spec"
+# Bytecode for dtsctl's modules, as a non-editable install leaves it: every CLI command and agent
+# starts about 0.08 s sooner where PYTHONDONTWRITEBYTECODE keeps Python from writing it itself
+# (a module edited since is compiled afresh in memory, its stale .pyc ignored).
+"$repo/.venv/bin/python" -m compileall -q "$repo/dtsctl" >/dev/null
 export PATH="$repo/.venv/bin:$PATH"
