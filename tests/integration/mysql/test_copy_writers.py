@@ -83,6 +83,9 @@ def test_a_chunk_committed_before_an_earlier_one_is_not_claimed_and_the_resume_c
 
 
 def test_a_new_owner_stops_a_former_owners_copy_writer(pair) -> None:
+    former_owner = MysqlSink(endpoint(pair.destination), "t")
+    former_owner.save_checkpoint({"applied_seq": 1, "fencing_token": 1})
+    former_owner.close()
     former = MysqlSink(endpoint(pair.destination), "t").another(1)
     successor = MysqlSink(endpoint(pair.destination), "t")
     try:
