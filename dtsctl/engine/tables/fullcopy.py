@@ -3,9 +3,10 @@
 Each chunk is upserted together with the checkpoint recording the last key of the
 committed chunks before it, so a crash resumes after them and re-copied rows are
 idempotent. The copy is a stream: a `ChunkReader` thread reads the next chunks (into
-a short queue) while the current ones are written (unless the source's reads run
-in-process, `Source.reads_ahead`), on each of the sink's connections (`chunk_writers`). When source and sink are of the
-same engine, chunks travel encoded (`EncodedRows`), never decoded in between.
+a short queue) while the current ones are written on each of the sink's connections
+(`chunk_writers`), unless the source's reads run in-process (`Source.reads_ahead`).
+When source and sink are of the same engine, chunks travel encoded (`EncodedRows`),
+never decoded in between.
 Under conflict policy `ignore` rows already on the destination are kept, as DTS
 does: in a two-way pair they may be newer than the snapshot being copied.
 """

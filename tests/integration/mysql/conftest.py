@@ -206,5 +206,5 @@ def pair(mariadb_pair, fresh_database, tmp_path) -> Any:
         if destination.scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dtsctl_meta' "
                               "AND TABLE_NAME = 'checkpoints'"):
             ids = ["t", *(task.task_id for task in made.tasks)]
-            destination.execute(f"DELETE FROM dtsctl_meta.checkpoints WHERE task_id IN ({', '.join(['%s'] * len(ids))})",
-                                *ids)
+            placeholders = ", ".join(["%s"] * len(ids))
+            destination.execute(f"DELETE FROM dtsctl_meta.checkpoints WHERE task_id IN ({placeholders})", *ids)

@@ -51,7 +51,7 @@ def copy(pair: Any, hold_first_chunk: bool) -> None:
             assert len(sinks) == MysqlSink.copy_writers == 2
             if hold_first_chunk:
                 first, other = sinks
-                write_first, write_other = first.write_encoded_rows, other.write_encoded_rows
+                write_other = other.write_encoded_rows
 
                 def first_dies(*args: Any, **kwargs: Any) -> None:
                     assert later_committed.wait(timeout=30), "the other writer never committed"
@@ -61,7 +61,8 @@ def copy(pair: Any, hold_first_chunk: bool) -> None:
                     write_other(*args, **kwargs)
                     later_committed.set()
 
-                first.write_encoded_rows, other.write_encoded_rows = first_dies, other_commits  # type: ignore[method-assign]
+                first.write_encoded_rows = first_dies  # type: ignore[method-assign]
+                other.write_encoded_rows = other_commits  # type: ignore[method-assign]
             fullcopy.copy_table(source, sinks, plan, schema, cp, Throttle(0, 0), Progress(), threading.Event(),
                                 incremental=False)
     finally:
