@@ -13,6 +13,11 @@ from typing import Any
 import pymysql
 import pytest
 
+from dtsctl.engine.checkpoint import Checkpoint, TableProgress
+from dtsctl.engine.progress import Progress
+from dtsctl.engine.tables import fullcopy
+from dtsctl.engine.tables.interfaces import Sink, Source, TableSchema
+from dtsctl.engine.tables.selection import TablePlan
 from tests.integration.agent_process import AgentProcess, wait_for
 from tests.servers.mariadb import MariaDBServer
 
@@ -148,6 +153,23 @@ def create_orders(server: MariaDBServer, database: str, count: int, table: str =
         conn.commit()
     finally:
         conn.close()
+
+
+class Crash(Exception):
+    """Stands for the agent dying at this point (kill -9): nothing after it runs."""
+
+
+def start_orders_copy(pair: "Pair", source: Source, sink: Sink) -> tuple[Checkpoint, TablePlan, TableSchema]:
+    """An agent run's start on table `orders`, driving the engine directly: the checkpoint as
+    the destination holds it, the table's plan and schema, and the schema phase done."""
+    stored = sink.load_checkpoint()
+    cp = Checkpoint.from_json(stored) if stored else Checkpoint()
+    plan = TablePlan(pair.source_db, "orders", pair.dest_db, "orders", None, frozenset())
+    cp.tables.setdefault(plan.name, TableProgress(destination=f"{pair.dest_db}.orders"))
+    schema = source.table_schema(pair.source_db, "orders")
+    assert schema is not None
+    fullcopy.create_tables(sink, [plan], {plan.name: schema}, cp, Progress(), copying=True)
+    return cp, plan, schema
 
 
 def copying_under_writes(pair: "Pair", rows: int) -> tuple[Task, Writer]:

@@ -13,17 +13,11 @@ import pytest
 
 from dtsctl.connectors.mysql.sink import MysqlSink
 from dtsctl.connectors.mysql.source import MysqlSource
-from dtsctl.engine.checkpoint import Checkpoint, TableProgress
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.tables import fullcopy
 from dtsctl.engine.tables.chunk_writers import copy_writers
-from dtsctl.engine.tables.selection import TablePlan
 from dtsctl.engine.throttle import Throttle
-from tests.integration.mysql.conftest import create_orders, endpoint, table_rows
-
-
-class Crash(Exception):
-    """Stands for the agent dying at this point (kill -9): nothing after it runs."""
+from tests.integration.mysql.conftest import Crash, create_orders, endpoint, table_rows, start_orders_copy
 
 
 def stored_progress(pair: Any) -> dict[str, Any]:
@@ -40,13 +34,7 @@ def copy(pair: Any, hold_first_chunk: bool) -> None:
     source, sink = MysqlSource(endpoint(pair.source), "t"), MysqlSink(endpoint(pair.destination), "t")
     later_committed = threading.Event()
     try:
-        stored = sink.load_checkpoint()
-        cp = Checkpoint.from_json(stored) if stored else Checkpoint()
-        plan = TablePlan(pair.source_db, "orders", pair.dest_db, "orders", None, frozenset())
-        cp.tables.setdefault(plan.name, TableProgress(destination=f"{pair.dest_db}.orders"))
-        schema = source.table_schema(pair.source_db, "orders")
-        assert schema is not None
-        fullcopy.create_tables(sink, [plan], {plan.name: schema}, cp, Progress(), copying=True)
+        cp, plan, schema = start_orders_copy(pair, source, sink)
         with copy_writers(sink, None) as sinks:
             assert len(sinks) == MysqlSink.copy_writers == 2
             if hold_first_chunk:

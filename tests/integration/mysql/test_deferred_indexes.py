@@ -10,16 +10,10 @@ import pytest
 
 from dtsctl.connectors.mysql.sink import MysqlSink
 from dtsctl.connectors.mysql.source import MysqlSource
-from dtsctl.engine.checkpoint import Checkpoint, TableProgress
 from dtsctl.engine.progress import Progress
 from dtsctl.engine.tables import fullcopy
-from dtsctl.engine.tables.selection import TablePlan
 from dtsctl.engine.throttle import Throttle
-from tests.integration.mysql.conftest import create_orders, endpoint, table_definition, table_rows
-
-
-class Crash(Exception):
-    """Stands for the agent dying at this point (kill -9): nothing after it runs."""
+from tests.integration.mysql.conftest import Crash, create_orders, endpoint, table_definition, table_rows, start_orders_copy
 
 
 def run_schema_and_copy(pair: Any, crash_in: str | None) -> None:
@@ -35,13 +29,7 @@ def run_schema_and_copy(pair: Any, crash_in: str | None) -> None:
 
         setattr(sink, crash_in, crash_after)
     try:
-        stored = sink.load_checkpoint()
-        cp = Checkpoint.from_json(stored) if stored else Checkpoint()
-        plan = TablePlan(pair.source_db, "orders", pair.dest_db, "orders", None, frozenset())
-        cp.tables.setdefault(plan.name, TableProgress(destination=f"{pair.dest_db}.orders"))
-        schema = source.table_schema(pair.source_db, "orders")
-        assert schema is not None
-        fullcopy.create_tables(sink, [plan], {plan.name: schema}, cp, Progress(), copying=True)
+        cp, plan, schema = start_orders_copy(pair, source, sink)
         assert fullcopy.copy_table(source, [sink], plan, schema, cp, Throttle(0, 0), Progress(), threading.Event(),
                                    incremental=False)
     finally:
