@@ -35,17 +35,20 @@ class ApplierStatus:
         self._shared = shared
         self._also = also
         self._refreshed_at = 0.0
+        self._shown = False  # a position was reported
 
     def refresh(self, applied_seq: int) -> None:
-        """Report the position after `applied_seq` (at most every REFRESH_SECONDS); for a shared log,
-        also as the checkpoint, with what the reader saw."""
+        """Report the position after `applied_seq` (at most every REFRESH_SECONDS once one is shown,
+        so that a first position appears with the first change applied); for a shared log, also as
+        the checkpoint, with what the reader saw."""
         now = time.monotonic()
-        if now - self._refreshed_at < REFRESH_SECONDS:
+        if self._shown and now - self._refreshed_at < REFRESH_SECONDS:
             return
         self._refreshed_at = now
         found, position = self._changelog.applied_position(applied_seq)
         # a trimmed change keeps the position shown until the next one is applied
         shown = self._describe(position) if found and position is not None else None
+        self._shown = self._shown or shown is not None
         self._progress.applier_advanced(shown)
         if self._shared:
             self._progress.reader_advanced(shown, self._changelog.newest_commit_time())

@@ -109,7 +109,9 @@ class Progress:
         applied = self._checkpoint.applied_commit_time
         if self.caught_up or self.newest_seen is None:
             return 0.0
-        return round(max(0.0, self.newest_seen - (applied if applied is not None else self.newest_seen)), 3)
+        if applied is None:
+            return None  # behind, by how much is known once a first change is applied
+        return round(max(0.0, self.newest_seen - applied), 3)
 
     def snapshot(self) -> dict[str, Any]:
         now = time.monotonic()

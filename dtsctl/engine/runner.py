@@ -110,6 +110,7 @@ class PipelineRunner:
         `completed()` says so while nothing is left to apply, STOPPED when asked to stop. `status`
         reports the applied position (and a shared log's destination its lag)."""
         trimmed_at = 0.0
+        self.progress.committed(cp, caught_up=cp.applied_seq >= changelog.last_seq())  # no lag of 0 while behind
         while not self.stop.is_set():
             status.refresh(cp.applied_seq)  # before each_round, which may announce a new phase
             each_round()

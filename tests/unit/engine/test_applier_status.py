@@ -78,3 +78,31 @@ def test_a_destination_at_a_change_its_peers_released_shows_its_position(tmp_pat
     log.append([_tx(3)], 3)
     assert log.count() == 1
     assert _report(log, Progress(), 2, 100.0)["checkpoint"] == "pos 2"
+
+
+def test_a_destination_with_changes_to_apply_that_applied_none_yet_shows_no_lag_yet(tmp_path):
+    """A destination that joined a shared log and has changes to apply but applied none yet showed
+    a lag of 0, so `wait --max-lag` returned before it applied anything (and before it had a
+    checkpoint to show)."""
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([_tx(1, 100.0)], 1)
+    progress = Progress()
+    progress.set_phase("incremental")
+    progress.committed(Checkpoint(applied_seq=0), caught_up=False)
+    ApplierStatus(log, progress, lambda position: f"pos {position}", True).refresh(0)
+    assert progress.snapshot()["lag_seconds"] is None
+    progress.committed(Checkpoint(applied_seq=1, applied_commit_time=100.0), caught_up=True)
+    assert progress.snapshot()["lag_seconds"] == 0.0
+
+
+def test_the_first_position_is_reported_at_once_later_ones_at_most_every_refresh_interval(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([_tx(1), _tx(2)], 2)
+    progress = Progress()
+    status = ApplierStatus(log, progress, lambda position: f"pos {position}", True)
+    status.refresh(0)  # nothing applied, the change trimmed or not: nothing to show yet
+    assert progress.snapshot()["checkpoint"] is None
+    status.refresh(1)  # at once, though within the refresh interval
+    assert progress.snapshot()["checkpoint"] == "pos 1"
+    status.refresh(2)  # within the interval: unchanged until it passes
+    assert progress.snapshot()["checkpoint"] == "pos 1"
