@@ -269,18 +269,26 @@ def write_backlog(src: MariaDBServer, first_id: int, count: int, rows_per_transa
 
 
 def catch_up_rate(src: MariaDBServer, dst: MariaDBServer, changes: int, stop: Callable[[], None],
-                  resume: Callable[[], None], agent: AgentCpu | None) -> tuple[float, tuple[float, ...]]:
-    """Rows/s applied from `resume()` until `changes` rows written during `stop()` have arrived, and
-    the CPU seconds of (source server, destination server, `agent`) meanwhile."""
+                  resume: Callable[[], None], agent: AgentCpu | None,
+                  marker: int = -1) -> tuple[float, tuple[float, ...]]:
+    """Rows/s applied from `resume()` until the `changes` rows written during `stop()` have arrived, and
+    the CPU seconds of (source server, destination server, `agent`) meanwhile. The end is seen by
+    a primary-key lookup of probe row `marker`, written on the source after those rows (both sides
+    apply in source commit order): counting the table every poll cost the destination as much CPU as
+    applying the rows did, and the longer a catch-up took the more of it."""
     target = rows_in(dst, "orders") + changes
     stop()
+    src.execute("INSERT INTO bench.probes VALUES (%s, 0, 'end of the backlog')", marker)
     cpu = CpuUse(src, dst)
     if agent is not None:
         agent.start()
     start = time.monotonic()
     resume()
-    done = wait_until(lambda: rows_in(dst, "orders") >= target, timeout=3600, poll=0.02)
+    done = wait_until(lambda: dst.scalar("SELECT COUNT(*) FROM bench.probes WHERE id = %s", marker) == 1,
+                      timeout=3600, poll=0.02)
     source, destination, _ = cpu.seconds()
+    if rows_in(dst, "orders") < target:
+        raise RuntimeError(f"the backlog's end arrived before all of its {changes} rows")
     return changes / (done - start), (source, destination, 0.0 if agent is None else agent.seconds())
 
 
@@ -450,7 +458,8 @@ def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Pa
             for running in profiler:
                 running.send_signal(signal.SIGINT)
                 running.wait(timeout=60)
-            grouped, grouped_cpu = catch_up_rate(src, dst, changes, pause(changes + 1, 10), resume, agent_cpu)
+            grouped, grouped_cpu = catch_up_rate(src, dst, changes, pause(changes + 1, 10), resume, agent_cpu,
+                                                 marker=-2)
             p50, p99 = paced_lag(src, dst, 2 * changes + 1, rate, seconds)
             peak = (0.0, 0.0)
             if memory is not None:
