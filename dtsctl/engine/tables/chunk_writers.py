@@ -89,13 +89,13 @@ class ChunkWriters:
 
     def __init__(self, sinks: Sequence[Sink], write: Callable[[Sink, Any], None]) -> None:
         self._write = write
+        self._count = len(sinks)
         self._inline = sinks[0] if len(sinks) == 1 else None
-        self._idle: queue.SimpleQueue[Sink] = queue.SimpleQueue()
+        self._idle: queue.SimpleQueue[Sink] = queue.SimpleQueue()  # a sink is here while it writes nothing
         for sink in sinks:
             self._idle.put(sink)
         self._pool = ThreadPoolExecutor(len(sinks), "chunk-writer") if self._inline is None else None
-        self._writing: set[Future[None]] = set()
-        self._lock = threading.Lock()
+        self._failure: BaseException | None = None  # the first failed write's error
 
     def submit(self, chunk: Any) -> None:
         """Write `chunk` once a writer is idle; raises the error of a write that failed."""
@@ -105,31 +105,24 @@ class ChunkWriters:
         assert self._pool is not None
         sink = self._idle.get()
         self._raise_failure()
-        future = self._pool.submit(self._write, sink, chunk)
-        with self._lock:
-            self._writing.add(future)
-        future.add_done_callback(lambda done: self._finished(done, sink))
+        self._pool.submit(self._write, sink, chunk).add_done_callback(lambda done: self._finished(done, sink))
 
     def _finished(self, future: Future[None], sink: Sink) -> None:
-        if future.exception() is None:
-            with self._lock:
-                self._writing.discard(future)
-        self._idle.put(sink)  # a failed write stays in `_writing`, to be raised
+        if self._failure is None:
+            self._failure = future.exception()
+        self._idle.put(sink)  # after the failure is recorded: whoever takes the sink sees it
 
     def _raise_failure(self) -> None:
-        with self._lock:
-            failed = [future for future in self._writing if future.done() and future.exception() is not None]
-        if failed:
-            raise failed[0].exception()  # type: ignore[misc]
+        if self._failure is not None:
+            raise self._failure
 
     def drain(self) -> None:
         """Wait for every chunk handed over to be written; raises the error of one that failed."""
         if self._pool is None:
             return
-        with self._lock:
-            writing = list(self._writing)
-        for future in writing:
-            future.exception()  # waits
+        idle = [self._idle.get() for _ in range(self._count)]  # every writer done
+        for sink in idle:
+            self._idle.put(sink)
         self._raise_failure()
 
     def close(self) -> None:
