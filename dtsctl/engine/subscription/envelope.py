@@ -32,13 +32,15 @@ _DURATION = re.compile(r"(-?)(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 
 
 def transaction_records(tx: Transaction, first_seq: int) -> list[Envelope]:
-    """`begin`, one record per event, `commit`, numbered from `first_seq`; [] for an empty transaction."""
+    """`begin`, one record per event, `commit`, numbered from `first_seq`; [] for an empty transaction.
+    Every record carries the transaction's commit time: a source stamps each statement's events
+    with the time the statement began, which may be an earlier second than the commit."""
     if not tx.events:
         return []
     xid = first_seq
     records = [_record(first_seq, "begin", None, xid, tx.commit_time, tx.events[0].position)]
     for event in tx.events:
-        records.append(_event_record(first_seq + len(records), xid, event))
+        records.append(_event_record(first_seq + len(records), xid, event, tx.commit_time))
     records.append(_record(first_seq + len(records), "commit", None, xid, tx.commit_time, tx.position))
     return records
 
@@ -55,8 +57,8 @@ def gap_record(first_lost: int, last_lost: int, now: float) -> Envelope:
     return record
 
 
-def _event_record(seq: int, xid: int, event: ChangeEvent) -> Envelope:
-    record = _record(seq, event.op, f"{event.database}.{event.table}", xid, event.commit_time, event.position)
+def _event_record(seq: int, xid: int, event: ChangeEvent, commit_ts: float) -> Envelope:
+    record = _record(seq, event.op, f"{event.database}.{event.table}", xid, commit_ts, event.position)
     types: dict[str, str] = {}
     record["before"] = _encode_row(event.before, types)
     record["after"] = _encode_row(event.after, types)

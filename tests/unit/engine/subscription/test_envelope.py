@@ -30,6 +30,13 @@ def test_a_transaction_is_begin_rows_commit_sharing_the_begin_seq_as_xid():
     assert transaction_records(Transaction((), 5, T), 1) == []
 
 
+def test_every_record_of_a_transaction_carries_its_commit_time():
+    """A statement's events are stamped when it began, possibly a second before the commit."""
+    earlier = ChangeEvent("shop", "orders", "insert", None, {"id": 1}, T - 1, 11)
+    records = transaction_records(Transaction((earlier, _event("insert", None, {"id": 2}, 12)), 12, T), 1)
+    assert {r["commit_ts"] for r in records} == {T}
+
+
 def test_typed_values_are_strings_named_in_types_and_read_back_exactly():
     row = {"amount": decimal.Decimal("12345678901234567890.0100"), "blob": b"\x00\xffx",
            "at": datetime.datetime(2024, 5, 1, 10, 0, 0, 250), "day": datetime.date(2024, 2, 29),
