@@ -35,6 +35,9 @@ DRAIN_SECONDS = 30.0  # how long open write transactions may take to end after t
 NARROWING_PASSES = 4  # verifies of what changed meanwhile, before the freeze
 SHORT_PASS_SECONDS = 1.0  # a pass this short leaves little for the one in the freeze
 REVERSE_START_SECONDS = 60.0
+# A task that has just entered incremental with changes to apply shows no lag until it applies
+# its first one (docs/operations.md): the precheck waits this long for it before refusing.
+LAG_KNOWN_SECONDS = 15.0
 
 
 class CutoverRun:
@@ -118,12 +121,17 @@ class CutoverRun:
 
     # -- steps ----------------------------------------------------------------------
     def _precheck_lag(self) -> None:
-        view = self.agent.view()
-        if view.state != "running" or view.phase != "incremental":
-            raise DtsError(f"{self.resource.address}: a cutover needs the task running in incremental; it is "
-                           f"{view.state} in {view.phase or 'no phase yet'}. Wait (`dtsctl wait {self.resource.address} "
-                           "--phase incremental`) and apply again")
-        lag = view.status.get("lag_seconds")
+        deadline = time.monotonic() + LAG_KNOWN_SECONDS
+        while True:
+            view = self.agent.view()
+            if view.state != "running" or view.phase != "incremental":
+                raise DtsError(f"{self.resource.address}: a cutover needs the task running in incremental; it is "
+                               f"{view.state} in {view.phase or 'no phase yet'}. Wait (`dtsctl wait "
+                               f"{self.resource.address} --phase incremental`) and apply again")
+            lag = view.status.get("lag_seconds")
+            if lag is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         if lag is None or lag > self.options.max_lag:
             raise DtsError(f"{self.resource.address}: lag is {'unknown' if lag is None else f'{lag:.1f}s'}, over the "
                            f"cutover's max_lag of {self.options.max_lag:g}s; apply again when it has caught up")
