@@ -7,7 +7,7 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   echo "dtsctl needs Python 3.11 or newer as '$python' (set PYTHON=/path/to/python3.11)" >&2
   exit 1
 fi
-# dtsctl builds one small C extension (the Redis snapshot's RDB cutter): a compiler and Python's headers.
+# dtsctl builds two small C extensions (the Redis RDB cutter, the MySQL row-image decoder): a compiler and Python's headers.
 compiler="${CC:-$("$python" -c 'import sysconfig; print((sysconfig.get_config_var("CC") or "cc").split()[0])')}"
 if ! command -v "${compiler%% *}" >/dev/null 2>&1 || \
    ! "$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then

@@ -105,7 +105,7 @@ class ChangeEvent:
     def __getattr__(self, name: str) -> Any:
         """A recorded event's row image, decoded now that it is first read (only called for an
         attribute not yet in the instance's dict)."""
-        stored = _STORED_IMAGES.get(name)
+        stored = records.STORED_IMAGES.get(name)
         if stored is None or stored not in self.__dict__:
             raise AttributeError(name)
         value = self.__dict__[name] = records.row(self.__dict__.pop(stored))
@@ -127,8 +127,7 @@ class ChangeEvent:
 
 
 # records.Fields' order, with the row images kept as stored until read
-_STORED_IMAGES = {"before": "_stored_before", "after": "_stored_after"}
-_STORED_FIELDS = tuple(_STORED_IMAGES.get(item.name, item.name) for item in dataclasses.fields(ChangeEvent))
+_STORED_FIELDS = tuple(records.STORED_IMAGES.get(item.name, item.name) for item in dataclasses.fields(ChangeEvent))
 
 
 @dataclass(frozen=True)

@@ -34,25 +34,30 @@ _MARSHAL_VERSION = 4  # refers back to objects already written
 _ZERO = datetime.datetime(1, 1, 1)
 _MICROSECOND = datetime.timedelta(microseconds=1)
 _PLAIN = frozenset({int, str, bytes, float, type(None), bool, dict, list, set, frozenset})
+# Where a ChangeEvent holds a row image still in stored form (dtsctl.engine.events, `from_record_fields`)
+STORED_IMAGES = {"before": "_stored_before", "after": "_stored_after"}
+_ABSENT = object()
 
 
 def encode_events(events: Iterable[Any], native: Any = None) -> bytes:
     """The record of `events` (dtsctl.engine.events.ChangeEvent) and their `native` encoding (plain
-    data, None when there is none)."""
+    data, None when there is none). An event whose row images are still in stored form (read
+    from a record, or decoded so by its source) is written without decoding them."""
     shared: dict[Any, Any] = {}
 
     def one(value: Any) -> Any:
         return shared.setdefault(value, value)
 
-    def image(row: Row | None) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
-        if row is None:
-            return None
-        return one(tuple(row)), tuple(value if type(value) in _PLAIN else _marshallable(value) for value in row.values())
+    def image(held: dict[str, Any], name: str) -> Image | None:
+        stored = held.get(STORED_IMAGES[name], _ABSENT)
+        if stored is _ABSENT:
+            stored = stored_image(held[name])
+        return None if stored is None else (one(stored[0]), stored[1])
 
     fields = [
-        (one(event.database), one(event.table), event.op, image(event.before), image(event.after),
-         event.commit_time, event.position, None if event.ddl is None else event.ddl.to_json(),
-         event.repair)
+        (one(event.database), one(event.table), event.op, image(event.__dict__, "before"),
+         image(event.__dict__, "after"), event.commit_time, event.position,
+         None if event.ddl is None else event.ddl.to_json(), event.repair)
         for event in events]
     record = (RECORD_VERSION, fields) if native is None else (NATIVE_VERSION, fields, native)
     return marshal.dumps(record, _MARSHAL_VERSION)
@@ -70,6 +75,13 @@ def decode_record(record: bytes) -> tuple[list[Fields], Any]:
     if version == _WITHOUT_REPAIR:
         return [(*fields, False) for fields in events], None
     raise ValueError(f"change-log record version {version} is not one this dtsctl reads")
+
+
+def stored_image(row: Row | None) -> Image | None:
+    """A row image as a record stores it; `row` reads it back."""
+    if row is None:
+        return None
+    return tuple(row), tuple(value if type(value) in _PLAIN else _marshallable(value) for value in row.values())
 
 
 def row(image: Image | None) -> Row | None:

@@ -1,11 +1,13 @@
-/* Row images of a MySQL/MariaDB rows event, decoded in one call per event.
+/* Row images of a MySQL/MariaDB rows event, decoded in one call per event, straight into the
+ * form the change log stores (dtsctl.engine.records): each image is (names, values), with
+ * DECIMAL, DATETIME, TIMESTAMP, DATE and TIME values tagged as `records._marshallable` tags
+ * them, so that a row the reader only stores never becomes Decimal or datetime objects.
  *
  * A `Plan` is built once per table map from its columns (row_decoder.build): each column is
  * one of the kinds below, decoded here, or a Python reader `(data, pos) -> (value, pos)` for
- * the rare types row_decoder.py reads itself (YEAR, ENUM, SET, BIT). `Plan.decode(data, pos, end, op)` returns the
- * event's images as row_decoder.TableDecoder.decode did in Python, value for value and type
- * for type (tests/integration/mysql/test_row_decoder.py compares them with
- * python-mysql-replication's decoding for every type). CPython C API only.
+ * the rare types row_decoder.py reads itself (YEAR, ENUM, SET, BIT). `records.row` of each
+ * image is exactly, value for value and type for type, python-mysql-replication's decoding
+ * normalised (tests/integration/mysql/test_row_decoder.py checks every type). CPython C API only.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,8 +33,11 @@ enum { OP_INSERT = 0, OP_UPDATE = 1, OP_DELETE = 2 };
 
 static const int DECIMAL_BYTES[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4}; /* bytes of 0..9 leftover digits */
 
-static PyObject *Decimal; /* decimal.Decimal */
-static PyObject *Epoch;   /* datetime.datetime(1970, 1, 1) */
+/* records._marshallable's tags: ("d", text), ("dt", microseconds since 0001-01-01),
+   ("date", "YYYY-MM-DD"), ("td", microseconds) */
+static PyObject *TagDecimal, *TagDatetime, *TagDate, *TagDuration;
+
+static const int64_t EPOCH_DAYS = 719162; /* days from 0001-01-01 to 1970-01-01 */
 
 typedef struct {
     int kind;
@@ -54,6 +59,33 @@ typedef struct {
     const unsigned char *bytes;
     Py_ssize_t pos, end;
 } Cursor;
+
+/* (tag, value), stealing the reference to `value`. */
+static PyObject *tagged(PyObject *tag, PyObject *value) {
+    if (value == NULL) return NULL;
+    PyObject *pair = PyTuple_Pack(2, tag, value);
+    Py_DECREF(value);
+    return pair;
+}
+
+static int leap(int year) { return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0); }
+
+static int days_in_month(int year, int month) {
+    static const int days[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return month == 2 && leap(year) ? 29 : days[month];
+}
+
+/* True for a date Python's datetime accepts. */
+static int valid_date(int year, int month, int day) {
+    return year >= 1 && year <= 9999 && month >= 1 && month <= 12 && day >= 1 && day <= days_in_month(year, month);
+}
+
+/* Days from 0001-01-01 to a valid date (date.toordinal() - 1). */
+static int64_t days_since_year_one(int year, int month, int day) {
+    int64_t y = year - 1, days = y * 365 + y / 4 - y / 100 + y / 400;
+    for (int m = 1; m < month; m++) days += days_in_month(year, m);
+    return days + day - 1;
+}
 
 static int need(Cursor *c, Py_ssize_t n) {
     if (n < 0 || c->pos + n > c->end) {
@@ -140,7 +172,8 @@ static PyObject *read_bytes(Cursor *c, Column *col) {
 }
 
 /* MySQL's packed DECIMAL: groups of 9 digits in 4 big-endian bytes, leftover digits in fewer,
-   the sign in the top bit of the first byte, negative values stored inverted. */
+   the sign in the top bit of the first byte, negative values stored inverted. Written as
+   text without leading zeros ("-12.50", "0.5", "7." for a scale of 0), which Decimal reads. */
 static PyObject *read_decimal(Cursor *c, Column *col) {
     long integral = col->a - col->b;
     long whole_int = integral / 9, left_int = integral % 9;
@@ -148,7 +181,7 @@ static PyObject *read_decimal(Cursor *c, Column *col) {
     int head = DECIMAL_BYTES[left_int], tail = DECIMAL_BYTES[left_frac];
     Py_ssize_t total = head + 4 * (whole_int + whole_frac) + tail;
     unsigned char raw[64];
-    char text[160];
+    char digits[160], text[162];
     if (total > (Py_ssize_t)sizeof(raw)) {
         PyErr_SetString(PyExc_ValueError, "a DECIMAL wider than MySQL allows");
         return NULL;
@@ -160,21 +193,26 @@ static PyObject *read_decimal(Cursor *c, Column *col) {
     if (negative)
         for (Py_ssize_t i = 0; i < total; i++) raw[i] ^= 0xFF;
     int n = 0, at = 0;
-    if (negative) text[n++] = '-';
     if (head) {
-        n += sprintf(text + n, "%llu", (unsigned long long)big(raw, head));
+        n += sprintf(digits + n, "%llu", (unsigned long long)big(raw, head));
         at = head;
     }
-    for (long i = 0; i < whole_int; i++, at += 4) n += sprintf(text + n, "%09llu", (unsigned long long)big(raw + at, 4));
-    text[n++] = '.';
-    for (long i = 0; i < whole_frac; i++, at += 4) n += sprintf(text + n, "%09llu", (unsigned long long)big(raw + at, 4));
-    if (tail) n += sprintf(text + n, "%0*llu", (int)left_frac, (unsigned long long)big(raw + at, tail));
+    for (long i = 0; i < whole_int; i++, at += 4) n += sprintf(digits + n, "%09llu", (unsigned long long)big(raw + at, 4));
+    int first = 0;
+    while (first < n - 1 && digits[first] == '0') first++;
+    int length = 0;
+    if (negative) text[length++] = '-';
+    if (n) {
+        memcpy(text + length, digits + first, n - first);
+        length += n - first;
+    } else {
+        text[length++] = '0';
+    }
+    text[length++] = '.';
+    for (long i = 0; i < whole_frac; i++, at += 4) length += sprintf(text + length, "%09llu", (unsigned long long)big(raw + at, 4));
+    if (tail) length += sprintf(text + length, "%0*llu", (int)left_frac, (unsigned long long)big(raw + at, tail));
     c->pos += total;
-    PyObject *string = PyUnicode_FromStringAndSize(text, n);
-    if (string == NULL) return NULL;
-    PyObject *v = PyObject_CallOneArg(Decimal, string);
-    Py_DECREF(string);
-    return v;
+    return tagged(TagDecimal, PyUnicode_FromStringAndSize(text, length));
 }
 
 /* The error datetime.replace raises for microseconds past 999,999 (row_decoder set them so). */
@@ -189,21 +227,16 @@ static PyObject *read_datetime2(Cursor *c, Column *col) {
     const unsigned char *p = c->bytes + c->pos;
     uint64_t packed = big(p, 5);
     long year_month = (long)((packed >> 22) & 0x1FFFF);
+    int year = (int)(year_month / 13), month = (int)(year_month % 13), day = (int)((packed >> 17) & 0x1F);
+    int hour = (int)((packed >> 12) & 0x1F), minute = (int)((packed >> 6) & 0x3F), second = (int)(packed & 0x3F);
     int64_t micro = fraction(p + 5, col->a, frac); /* not positive: none */
     c->pos += 5 + frac;
-    PyObject *v = PyDateTime_FromDateAndTime((int)(year_month / 13), (int)(year_month % 13), (int)((packed >> 17) & 0x1F),
-                                             (int)((packed >> 12) & 0x1F), (int)((packed >> 6) & 0x3F),
-                                             (int)(packed & 0x3F), micro > 0 && micro <= 999999 ? (int)micro : 0);
-    if (v == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_ValueError)) return NULL;
-        PyErr_Clear(); /* a zero date: python-mysql-replication gives None, whatever the fraction */
-        Py_RETURN_NONE;
-    }
-    if (micro > 999999) {
-        Py_DECREF(v);
-        return microseconds_out_of_range();
-    }
-    return v;
+    if (!valid_date(year, month, day) || hour > 23 || minute > 59 || second > 59)
+        Py_RETURN_NONE; /* a zero date: python-mysql-replication gives None, whatever the fraction */
+    if (micro > 999999) return microseconds_out_of_range();
+    if (micro < 0) micro = 0;
+    int64_t seconds = days_since_year_one(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    return tagged(TagDatetime, PyLong_FromLongLong(seconds * 1000000 + micro));
 }
 
 static PyObject *read_timestamp2(Cursor *c, Column *col) {
@@ -212,12 +245,10 @@ static PyObject *read_timestamp2(Cursor *c, Column *col) {
     const unsigned char *p = c->bytes + c->pos;
     int64_t micro = fraction(p + 4, col->a, frac); /* not positive: none */
     if (micro > 999999) return microseconds_out_of_range();
-    PyObject *since_epoch = PyDelta_FromDSU(0, (int)signed_big(p, 4), micro > 0 ? (int)micro : 0);
-    if (since_epoch == NULL) return NULL;
-    PyObject *v = PyNumber_Add(Epoch, since_epoch);
-    Py_DECREF(since_epoch);
-    if (v != NULL) c->pos += 4 + frac;
-    return v;
+    if (micro < 0) micro = 0;
+    int64_t seconds = signed_big(p, 4);
+    c->pos += 4 + frac;
+    return tagged(TagDatetime, PyLong_FromLongLong((EPOCH_DAYS * 86400 + seconds) * 1000000 + micro));
 }
 
 static PyObject *read_date(Cursor *c) {
@@ -226,7 +257,8 @@ static PyObject *read_date(Cursor *c) {
     int year = (int)(packed >> 9 & 0x7FFF), month = (int)(packed >> 5 & 0xF), day = (int)(packed & 0x1F);
     c->pos += 3;
     if (!(year && month && day)) Py_RETURN_NONE; /* a zero date: python-mysql-replication gives None */
-    return PyDate_FromDate(year, month, day);
+    if (!valid_date(year, month, day)) return PyDate_FromDate(year, month, day); /* the error it raises */
+    return tagged(TagDate, PyUnicode_FromFormat("%04d-%02d-%02d", year, month, day));
 }
 
 static PyObject *read_time2(Cursor *c, Column *col) {
@@ -239,7 +271,7 @@ static PyObject *read_time2(Cursor *c, Column *col) {
     int64_t seconds = ((packed >> 12) & 0x3FF) * 3600 + ((packed >> 6) & 0x3F) * 60 + (packed & 0x3F);
     int64_t micro = fraction(p + 3, col->a, frac);
     c->pos += 3 + frac;
-    return PyDelta_FromDSU(0, (int)(sign * seconds), (int)(sign * micro)); /* normalised, as timedelta() is */
+    return tagged(TagDuration, PyLong_FromLongLong(sign * (seconds * 1000000 + micro)));
 }
 
 static PyObject *read_python(Cursor *c, Column *col) {
@@ -280,31 +312,28 @@ static PyObject *read_value(Cursor *c, Column *col) {
     }
 }
 
-/* One row image: its NULL bitmap, then each non-NULL column's value. */
+/* One row image, (names, values): its NULL bitmap, then each non-NULL column's value. */
 static PyObject *read_image(Plan *plan, Cursor *c) {
     Py_ssize_t bitmap = (plan->count + 7) / 8;
     if (need(c, bitmap) < 0) return NULL;
     const unsigned char *nulls = c->bytes + c->pos;
     c->pos += bitmap;
-    PyObject *row = PyDict_New();
-    if (row == NULL) return NULL;
+    PyObject *values = PyTuple_New(plan->count);
+    if (values == NULL) return NULL;
     for (Py_ssize_t i = 0; i < plan->count; i++) {
         PyObject *value;
         if (nulls[i / 8] >> (i % 8) & 1) {
             value = Py_None;
             Py_INCREF(value);
         } else if ((value = read_value(c, &plan->columns[i])) == NULL) {
-            Py_DECREF(row);
+            Py_DECREF(values);
             return NULL;
         }
-        int failed = PyDict_SetItem(row, PyTuple_GET_ITEM(plan->names, i), value);
-        Py_DECREF(value);
-        if (failed) {
-            Py_DECREF(row);
-            return NULL;
-        }
+        PyTuple_SET_ITEM(values, i, value);
     }
-    return row;
+    PyObject *image = PyTuple_Pack(2, plan->names, values);
+    Py_DECREF(values);
+    return image;
 }
 
 static PyObject *Plan_decode(Plan *self, PyObject *args) {
@@ -400,8 +429,8 @@ static int Plan_init(Plan *self, PyObject *args, PyObject *kwds) {
 
 static PyMethodDef Plan_methods[] = {
     {"decode", (PyCFunction)Plan_decode, METH_VARARGS,
-     "decode(data, pos, end, op) -> [(before, after), ...]: the row images in data[pos:end]; "
-     "op is 0 insert, 1 update, 2 delete."},
+     "decode(data, pos, end, op) -> [(before, after), ...]: the row images in data[pos:end], each "
+     "(names, values) as the change log stores it; op is 0 insert, 1 update, 2 delete."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -424,13 +453,12 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__rowimage(void) {
     PyDateTime_IMPORT;
     if (PyDateTimeAPI == NULL) return NULL;
-    PyObject *decimal = PyImport_ImportModule("decimal");
-    if (decimal == NULL) return NULL;
-    Decimal = PyObject_GetAttrString(decimal, "Decimal");
-    Py_DECREF(decimal);
-    if (Decimal == NULL) return NULL;
-    Epoch = PyDateTime_FromDateAndTime(1970, 1, 1, 0, 0, 0, 0);
-    if (Epoch == NULL || PyType_Ready(&PlanType) < 0) return NULL;
+    TagDecimal = PyUnicode_InternFromString("d");
+    TagDatetime = PyUnicode_InternFromString("dt");
+    TagDate = PyUnicode_InternFromString("date");
+    TagDuration = PyUnicode_InternFromString("td");
+    if (TagDecimal == NULL || TagDatetime == NULL || TagDate == NULL || TagDuration == NULL ||
+        PyType_Ready(&PlanType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&PlanType);

@@ -34,8 +34,9 @@ from dtsctl.connectors.mysql.connection import settings
 from dtsctl.connectors.mysql.handoff import Handoff
 from dtsctl.connectors.mysql.hot_events import Gtid, HotStreamReader, Rows, Xid
 from dtsctl.connectors.mysql.schema import CHECKPOINT_TABLE, META_DATABASE, ORIGIN_COLUMN
-from dtsctl.connectors.mysql.row_decoder import Decoders, Images
+from dtsctl.connectors.mysql.row_decoder import Decoders, StoredImages
 from dtsctl.connectors.mysql.row_events import TransactionEvents
+from dtsctl.engine import records
 from dtsctl.engine.events import ChangeEvent, Op, SchemaChange, Transaction
 from dtsctl.engine.peer_writes import row_key
 
@@ -185,13 +186,14 @@ class BinlogStream(threading.Thread):
         self._gtid = (event.domain_id, event.server_id, event.gtid_seq_no)
 
     def _rows(self, schema: str, table: str, op: Op, log_pos: int, timestamp: int,
-              images: Callable[[], list[Images]]) -> bool:
-        """A rows event, the library's or a hot one: `images` decodes its rows. True when its
-        changes are the transaction's."""
+              images: Callable[[], list[StoredImages]]) -> bool:
+        """A rows event, the library's or a hot one: `images` decodes its rows as the change log
+        stores them, which the events keep until something reads them. True when its changes
+        are the transaction's."""
         if schema == META_DATABASE:
             if self._dropped_origin is not None and table == CHECKPOINT_TABLE:
                 for before, after in images():
-                    values = after or before or {}
+                    values = records.row(after or before) or {}
                     if values.get(ORIGIN_COLUMN) == self._dropped_origin:
                         self._tagged = True
                         self._peer_applied = max(self._peer_applied, _applied_seq(values.get("data")))
@@ -201,9 +203,10 @@ class BinlogStream(threading.Thread):
         pos = {"file": self._file, "pos": log_pos}
         when = float(timestamp)
         for before, after in images():
-            self._pending.append(ChangeEvent(schema, table, op, before, after, when, pos))
+            self._pending.append(ChangeEvent.from_record_fields((schema, table, op, before, after, when, pos,
+                                                                 None, False)))
             if self._dropped_origin is not None:
-                self._record_keys(schema, table, before, after)
+                self._record_keys(schema, table, records.row(before), records.row(after))
         return True
 
     def _record_keys(self, database: str, table: str, *images: dict[str, Any] | None) -> None:

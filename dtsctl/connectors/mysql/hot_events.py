@@ -36,7 +36,7 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.constants import BINLOG
 
 from dtsctl.connectors.mysql.connection import Connection
-from dtsctl.connectors.mysql.row_decoder import Decoders, Images, TableDecoder
+from dtsctl.connectors.mysql.row_decoder import Decoders, StoredImages, TableDecoder
 
 _HEADER = struct.Struct("<xIBIIIH")  # OK byte, then timestamp, type, server id, size, log pos, flags
 _BODY = 1 + 19  # the OK byte and the event header
@@ -67,7 +67,8 @@ class Xid:
 
 @dataclass(slots=True)
 class Rows:
-    """A rows event of a table with a row decoder; `images()` decodes its rows."""
+    """A rows event of a table with a row decoder; `images()` decodes its rows as the change log
+    stores them (dtsctl.engine.records)."""
 
     schema: str
     table: str
@@ -85,7 +86,7 @@ class Rows:
         """The rows event as the source wrote it (its checksum included, if any)."""
         return self._data[1:]
 
-    def images(self) -> list[Images]:
+    def images(self) -> list[StoredImages]:
         return self._decoder.decode(self._data, self._start, self._end, self.op)
 
 

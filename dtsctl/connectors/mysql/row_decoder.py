@@ -1,15 +1,17 @@
-"""Row images decoded straight from a rows event's bytes, by decoders built once per table map.
+"""Row images decoded straight from a rows event's bytes, by decoders built once per table map,
+into the form the change log stores them in (dtsctl.engine.records): the reader only stores
+rows, so it never builds their Decimal and datetime values.
 
 python-mysql-replication decodes every value through its packet wrapper (a method call,
 a slice and a `struct.unpack` per field, several per temporal or decimal field). Here a
 table map's columns become a plan for the compiled decoder (`_rowimage.c`), which reads a
 whole event's rows in one call: integers, floats, text and bytes, DECIMAL, DATETIME,
 TIMESTAMP, TIME and DATE in C, the rarer YEAR, ENUM, SET and BIT with the small Python
-readers below, which it calls. The values are exactly those of `values.normalise_binlog`
-applied to the library's decoding (tests/integration/mysql/test_row_decoder.py checks every
-type). A table with a column type or image this module does not decode exactly (JSON,
-GEOMETRY, the pre-5.6 temporal formats, a MINIMAL row image, a charset Python does not
-know) is decoded by the library, as before.
+readers below, which it calls. `records.row` of each image gives exactly the values of
+`values.normalise_binlog` applied to the library's decoding
+(tests/integration/mysql/test_row_decoder.py checks every type). A table with a column type
+or image this module does not decode exactly (JSON, GEOMETRY, the pre-5.6 temporal formats,
+a MINIMAL row image, a charset Python does not know) is decoded by the library, as before.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 
 from dtsctl.connectors.mysql import _rowimage
 from dtsctl.connectors.mysql.values import normalise_binlog
+from dtsctl.engine import records
 from dtsctl.engine.events import Row
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
 ColumnPlan = tuple[int, int, int, Any]  # one column of a _rowimage.Plan: (kind, size, flag, other)
 Images = tuple[Optional[Row], Optional[Row]]  # (before, after)
+StoredImages = tuple[Optional[records.Image], Optional[records.Image]]  # the same, as the change log stores them
 
 _INT_BYTES = {FIELD_TYPE.TINY: 1, FIELD_TYPE.SHORT: 2, FIELD_TYPE.INT24: 3, FIELD_TYPE.LONG: 4, FIELD_TYPE.LONGLONG: 8}
 _OPS = {"insert": _rowimage.INSERT, "update": _rowimage.UPDATE, "delete": _rowimage.DELETE}
@@ -41,7 +45,7 @@ class TableDecoder:
         self._all_present = b"\xff" * (len(columns) // 8) + (
             bytes([(1 << (len(columns) % 8)) - 1]) if len(columns) % 8 else b"")
 
-    def rows(self, event: Any) -> list[Images] | None:
+    def rows(self, event: Any) -> list[StoredImages] | None:
         """The event's row images, or None if they are not FULL images of every column."""
         if event.columns_present_bitmap != self._all_present:
             return None
@@ -54,7 +58,7 @@ class TableDecoder:
         op = "update" if update else "insert" if isinstance(event, WriteRowsEvent) else "delete"
         return self.decode(packet.packet._data, start, start + wrapper_left, op)
 
-    def decode(self, data: bytes, pos: int, end: int, op: str) -> list[Images]:
+    def decode(self, data: bytes, pos: int, end: int, op: str) -> list[StoredImages]:
         """The row images in `data[pos:end]`, a rows event's body after its column bitmaps."""
         return self._plan.decode(data, pos, end, _OPS[op])
 
@@ -87,14 +91,14 @@ class Decoders:
             known = self._by_table[table_id] = (table, build(table.columns))
         return known[1]
 
-    def rows(self, event: Any) -> list[Images]:
+    def rows(self, event: Any) -> list[StoredImages]:
         """The row images of a write, update or delete rows event."""
         decoder = self.of(event.table_id, event.table_map[event.table_id])
         if decoder is not None and event.event_type != BINLOG.PARTIAL_UPDATE_ROWS_EVENT and event.complete:
             decoded = decoder.rows(event)
             if decoded is not None:
                 return decoded
-        return library_rows(event)
+        return [(records.stored_image(before), records.stored_image(after)) for before, after in library_rows(event)]
 
 
 def library_rows(event: Any) -> list[Images]:

@@ -14,6 +14,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 from dtsctl.connectors.mysql.connection import Connection, settings
 from dtsctl.connectors.mysql.hot_events import Gtid, HotStreamReader, Rows, Xid
 from dtsctl.connectors.mysql.row_decoder import Decoders, library_rows
+from dtsctl.engine import records
 from tests.integration.mysql.conftest import endpoint
 from tests.integration.mysql.test_row_decoder import write_types
 
@@ -35,7 +36,8 @@ def _summary(event: Any) -> tuple[Any, ...] | None:
     if isinstance(event, XidEvent):
         return ("xid", event.packet.log_pos, event.timestamp)
     if isinstance(event, Rows):
-        return ("rows", event.schema, event.table, event.op, event.log_pos, event.timestamp, event.images())
+        return ("rows", event.schema, event.table, event.op, event.log_pos, event.timestamp,
+                [(records.row(before), records.row(after)) for before, after in event.images()])
     if isinstance(event, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
         return ("rows", event.schema, event.table, _OPS[type(event)], event.packet.log_pos, event.timestamp,
                 library_rows(event))

@@ -10,6 +10,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 
 from dtsctl.connectors.mysql.connection import settings
 from dtsctl.connectors.mysql.row_decoder import build, library_rows
+from dtsctl.engine import records
 from tests.integration.mysql.conftest import endpoint
 from tests.integration.mysql.test_types_and_ddl import FULL, TYPES
 
@@ -29,6 +30,11 @@ def _stream(server: Any, database: str, gtid: str) -> BinLogStreamReader:
 
 def _types(rows: list[Any]) -> list[Any]:
     return [[None if image is None else {name: type(value) for name, value in image.items()} for image in images]
+            for images in rows]
+
+
+def _exactly(rows: list[Any]) -> list[Any]:
+    return [[None if image is None else {name: repr(value) for name, value in image.items()} for image in images]
             for images in rows]
 
 
@@ -63,11 +69,13 @@ def test_fast_decoders_match_the_library_for_every_type(mariadb_source, fresh_da
         for event in stream:
             decoder = build(event.columns)
             assert decoder is not None, f"no fast decoder for {event.table}"
-            fast = decoder.rows(event)
-            assert fast is not None
+            stored = decoder.rows(event)
+            assert stored is not None
+            fast = [(records.row(before), records.row(after)) for before, after in stored]
             library = library_rows(event)
             assert fast == library
             assert _types(fast) == _types(library)  # not only equal values (1 == 1.0 == True)
+            assert _exactly(fast) == _exactly(library)  # repr: Decimal("1.50") == Decimal("1.5"), but not exactly
             decoded[event.table].extend(fast)
     finally:
         stream.close()

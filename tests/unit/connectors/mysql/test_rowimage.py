@@ -9,11 +9,12 @@ from dtsctl.connectors.mysql import _rowimage
 INT_AND_TEXT = (("id", "name"), ((_rowimage.INT, 4, 0, None), (_rowimage.TEXT, 1, 1, None)))
 
 
-def test_a_row_image_is_decoded_to_a_dict_of_its_columns():
+def test_a_row_image_is_decoded_to_its_column_names_and_values():
     plan = _rowimage.Plan(*INT_AND_TEXT)
     row = b"\x00" + (7).to_bytes(4, "little") + b"\x02hi"
-    assert plan.decode(row + row, 0, 2 * len(row), _rowimage.UPDATE) == [({"id": 7, "name": "hi"},) * 2]
-    assert plan.decode(b"\x02" + (7).to_bytes(4, "little"), 0, 5, _rowimage.DELETE) == [({"id": 7, "name": None}, None)]
+    names = INT_AND_TEXT[0]
+    assert plan.decode(row + row, 0, 2 * len(row), _rowimage.UPDATE) == [((names, (7, "hi")),) * 2]
+    assert plan.decode(b"\x02" + (7).to_bytes(4, "little"), 0, 5, _rowimage.DELETE) == [((names, (7, None)), None)]
 
 
 @pytest.mark.parametrize("cut", [1, 3, 6, 7])
