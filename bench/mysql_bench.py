@@ -289,12 +289,12 @@ def catch_up_rate(src: MariaDBServer, dst: MariaDBServer, changes: int, stop: Ca
     source, destination, _ = cpu.seconds()
     if rows_in(dst, "orders") < target:
         raise RuntimeError(f"the backlog's end arrived before all of its {changes} rows")
-    return changes / (done - start), (source, destination, 0.0 if agent is None else agent.seconds())
+    return changes / (done - start), (source, destination, *((0.0, 0.0) if agent is None else agent.seconds()))
 
 
 class AgentCpu:
-    """CPU seconds the task's agent and its reader process used since `start`, summed. A paused
-    task's agent exits, so a catch-up's figure includes its new agent's start."""
+    """CPU seconds the task's agent (its applier) and its reader process used since `start`. A
+    paused task's agent exits, so a catch-up's figure includes its new agent's start."""
 
     def __init__(self, workspace: Path) -> None:
         self.pid_file = workspace / ".dtsctl" / "tasks" / "task.bench" / "agent.pid"
@@ -309,8 +309,10 @@ class AgentCpu:
     def start(self) -> None:
         self.before = self._now()
 
-    def seconds(self) -> float:
-        return sum(used - self.before.get(pid, 0.0) for pid, used in self._now().items())
+    def seconds(self) -> tuple[float, float]:
+        """(the agent's process, its reader process)."""
+        used = [seconds - self.before.get(pid, 0.0) for pid, seconds in self._now().items()]
+        return (used[0], sum(used[1:])) if used else (0.0, 0.0)
 
 
 def paced_lag(src: MariaDBServer, dst: MariaDBServer, first_id: int, rate: int, seconds: float) -> tuple[float, float]:
@@ -476,8 +478,9 @@ def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Pa
 
 
 def catch_up_cpu(used: tuple[float, ...]) -> str:
-    source, destination, agent = used
-    return f"source {source:.1f} + destination {destination:.1f} + agent {agent:.1f} = {sum(used):.1f}"
+    source, destination, applier, reader = used
+    agent = f"agent {applier + reader:.1f}" + (f" (applier {applier:.1f}, reader {reader:.1f})" if reader else "")
+    return f"source {source:.1f} + destination {destination:.1f} + {agent} = {sum(used):.1f}"
 
 
 def cpu_line(used: tuple[float, ...]) -> str:
