@@ -106,6 +106,11 @@ class Progress:
     def _lag(self) -> float | None:
         if self.phase not in ("incremental",):
             return None
+        if not self.position:
+            # No checkpoint to show yet: a destination of a shared log that joined it empty stands
+            # nowhere until it applies its first change, which another agent may have appended
+            # while this one still counts itself caught up.
+            return None
         applied = self._checkpoint.applied_commit_time
         if self.caught_up or self.newest_seen is None:
             return 0.0

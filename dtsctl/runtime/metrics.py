@@ -46,7 +46,7 @@ METRICS: tuple[MetricDef, ...] = (
     _task("dtsctl_task_up", "gauge", "1 while the task's agent process is alive."),
     _task("dtsctl_task_state", "gauge", "1 for the task's current state (running, paused, failed, stopped, completed), 0 for the others.", "state"),
     _task("dtsctl_task_phase", "gauge", "1 for the task's current phase (precheck, schema, full, incremental, done), 0 for the others.", "phase"),
-    _task("dtsctl_task_lag_seconds", "gauge", "Source commit time of the newest change seen minus that of the newest applied; absent before incremental, and while a task with changes to apply has applied none yet."),
+    _task("dtsctl_task_lag_seconds", "gauge", "Source commit time of the newest change seen minus that of the newest applied; absent before incremental, and while a task with changes to apply has applied none yet or has no checkpoint to show."),
     _task("dtsctl_task_rows_copied_total", "counter", "Rows copied by the full copy since the task was created."),
     _task("dtsctl_task_rows_estimated", "gauge", "Rows the full copy expects to copy, summed over the task's tables."),
     _task("dtsctl_task_events_read_total", "counter", "Change events the agent read from the source since it started."),

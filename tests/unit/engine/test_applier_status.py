@@ -89,10 +89,29 @@ def test_a_destination_with_changes_to_apply_that_applied_none_yet_shows_no_lag_
     progress = Progress()
     progress.set_phase("incremental")
     progress.committed(Checkpoint(applied_seq=0), caught_up=False)
-    ApplierStatus(log, progress, lambda position: f"pos {position}", True).refresh(0)
+    status = ApplierStatus(log, progress, lambda position: f"pos {position}", True)
+    status.refresh(0)
     assert progress.snapshot()["lag_seconds"] is None
     progress.committed(Checkpoint(applied_seq=1, applied_commit_time=100.0), caught_up=True)
+    status.refresh(1)
     assert progress.snapshot()["lag_seconds"] == 0.0
+
+
+def test_a_destination_that_joined_an_empty_log_shows_no_lag_until_it_has_a_checkpoint(tmp_path):
+    """It joined at seq 0; another agent then appended a change, which this one has not seen yet
+    (it still counts itself caught up). It showed a lag of 0 without a checkpoint, and
+    `wait --max-lag` returned then (CI, test_one_to_many_status)."""
+    log = ChangeLog(tmp_path / "changelog.db")
+    progress = Progress()
+    progress.set_phase("incremental")
+    progress.committed(Checkpoint(applied_seq=0), caught_up=True)
+    log.append([_tx(1, 100.0)], 1)
+    status = ApplierStatus(log, progress, lambda position: f"pos {position}", True)
+    status.refresh(0)
+    assert progress.snapshot()["checkpoint"] is None and progress.snapshot()["lag_seconds"] is None
+    progress.committed(Checkpoint(applied_seq=1, applied_commit_time=100.0), caught_up=True)
+    status.refresh(1)
+    assert progress.snapshot()["checkpoint"] == "pos 1" and progress.snapshot()["lag_seconds"] == 0.0
 
 
 def test_the_first_position_is_reported_at_once_later_ones_at_most_every_refresh_interval(tmp_path):
