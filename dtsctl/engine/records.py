@@ -52,7 +52,10 @@ def encode_events(events: Iterable[Any], native: Any = None) -> bytes:
         stored = held.get(STORED_IMAGES[name], _ABSENT)
         if stored is _ABSENT:
             stored = stored_image(held[name])
-        return None if stored is None else (one(stored[0]), stored[1])
+        if stored is None:
+            return None
+        names = one(stored[0])  # the first equal tuple of names stands for all (marshal writes it once)
+        return stored if names is stored[0] else (names, stored[1])
 
     fields = [
         (one(event.database), one(event.table), event.op, image(event.__dict__, "before"),
