@@ -238,16 +238,19 @@ class ChangeLog:
         """(True, the source position after change `applied_seq`): where a consumer that applied up
         to it stands; the reader's position once it applied every change. (False, None) when that
         change was trimmed already, unless it was the newest change trimmed (a consumer that joined
-        at the end of a shared log stands there until its first change)."""
-        if applied_seq >= self.last_seq():
-            return self.reader_position()
-        row = self.conn.execute("SELECT position FROM changes WHERE seq = ?", (applied_seq,)).fetchone()
-        if row is not None:
-            return True, orjson.loads(row[0])
-        newest_trimmed = self._get(_TRIMMED_THROUGH)
-        if newest_trimmed is not None and newest_trimmed["seq"] == applied_seq:
-            return True, newest_trimmed["position"]
-        return False, None
+        at the end of a shared log stands there until its first change). Read in one snapshot: the
+        reader appends its changes and its position together, and a position read after an append
+        that `last_seq` did not see would count that append's changes as applied."""
+        with _snapshot(self.conn):
+            if applied_seq >= self.last_seq():
+                return self.reader_position()
+            row = self.conn.execute("SELECT position FROM changes WHERE seq = ?", (applied_seq,)).fetchone()
+            if row is not None:
+                return True, orjson.loads(row[0])
+            newest_trimmed = self._get(_TRIMMED_THROUGH)
+            if newest_trimmed is not None and newest_trimmed["seq"] == applied_seq:
+                return True, newest_trimmed["position"]
+            return False, None
 
     def last_seq(self) -> int:
         """The highest sequence number ever assigned (0 for an empty log), trimmed or not."""
@@ -406,6 +409,16 @@ class _transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+@contextlib.contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction: every read in it sees the log as of its first read (WAL)."""
+    conn.execute("BEGIN DEFERRED")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
 def stream_started_for(path: Path, task_id: str) -> bool:

@@ -207,3 +207,23 @@ def test_positions_round_trip_and_those_written_as_json_by_earlier_versions_are_
                      (earlier, 101.0, _tx(2).payload()))
     log.conn.execute("UPDATE meta SET value = ? WHERE key = 'reader_position'", (earlier,))
     assert log.read(1, 1)[0][1].position == json.loads(earlier) and log.reader_position() == (True, json.loads(earlier))
+
+
+def test_an_applier_at_the_end_is_not_placed_past_an_append_made_while_its_position_is_read(tmp_path, monkeypatch):
+    """verify waits until the applier passed a source position; an append landing between reading
+    the log's end and the reader's position once made an applier at the old end look past the new
+    changes, and verify reported their rows missing."""
+    log, reader = ChangeLog(tmp_path / "changelog.db"), ChangeLog(tmp_path / "changelog.db")
+    log.append([_tx(1)], 1)
+    read_end = ChangeLog.last_seq
+
+    def end_then_reader_appends(self: ChangeLog) -> int:
+        end = read_end(self)
+        if self is log:
+            reader.append([_tx(2)], 2)
+        return end
+
+    monkeypatch.setattr(ChangeLog, "last_seq", end_then_reader_appends)
+    assert log.applied_position(1) == (True, 1)
+    monkeypatch.undo()
+    assert log.applied_position(1) == (True, 1) and log.applied_position(2) == (True, 2)
