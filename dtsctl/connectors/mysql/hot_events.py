@@ -20,10 +20,18 @@ Every other packet (rotate, heartbeat, format description, a new table map, DDL,
 extra header data, a table only the library decodes) is handed back to the library, which
 reads it as before, so connection, reconnection, checksums, positions and rare events stay
 the library's. The only state it keeps per event, the log position, is updated the same way.
+
+The connection reads the socket ahead, as much as it has, and `_binlogscan` (compiled) frames
+those packets and sorts the hot events in one call: a table map seen before and a BEGIN cost no
+Python at all, a GTID or XID one tuple. The packet it stops at (any other event, an incomplete
+or very large packet, an error) is read from the bytes read ahead by the packet-at-a-time path
+above, which the library's own reads also go through.
 """
 
 from __future__ import annotations
 
+import collections
+import errno
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +43,7 @@ from pymysql.protocol import MysqlPacket
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.constants import BINLOG
 
+from dtsctl.connectors.mysql import _binlogscan
 from dtsctl.connectors.mysql.connection import Connection
 from dtsctl.connectors.mysql.row_decoder import Decoders, StoredImages, TableDecoder
 
@@ -49,6 +58,8 @@ _ROWS: dict[int, tuple[str, int]] = {  # event type -> (operation, post-header l
 _QUERY_POST_HEADER = 13
 _TABLE_MAP_POST_HEADER = 8
 _SKIP = object()  # a packet read and dropped, as the library drops it
+# What one socket read may bring ahead; a packet longer than this is read by the packet path.
+READ_AHEAD = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -101,6 +112,53 @@ class _StreamConnection(Connection):
     that raises `_HandedBack`, so that the hot reader reads the next packet again."""
 
     handed_back: list[MysqlPacket | BaseException] | None = None
+    _ahead = b""  # bytes read from the socket beyond the packets taken so far
+
+    def scan(self, checksum: int, kept_maps: dict[int, bytes], mapped: dict[int, Any],
+             schemas: frozenset[bytes] | None) -> tuple[list[tuple[Any, ...]], bytes, int]:
+        """`_binlogscan.scan` of the bytes read ahead, after reading more if they hold no whole packet
+        short enough to read ahead: (its items, the bytes their offsets index, the last log position)."""
+        buffer = self._ahead
+        if len(buffer) < 4 or len(buffer) < 4 + (buffer[0] | buffer[1] << 8 | buffer[2] << 16) <= READ_AHEAD:
+            buffer += self._receive()
+        items, taken, self._next_seq_id, log_pos = _binlogscan.scan(buffer, self._next_seq_id, checksum,
+                                                                    kept_maps, mapped, schemas)
+        self._ahead = buffer[taken:]
+        return items, buffer, log_pos
+
+    def _receive(self) -> bytes:
+        """What the socket has now (at least a byte: waits for one), with `_read_bytes`'s errors."""
+        if self._current_timeout != self._read_timeout:
+            self._sock.settimeout(self._read_timeout)
+            self._current_timeout = self._read_timeout
+        while True:
+            try:
+                data = self._rfile.read1(READ_AHEAD)
+                break
+            except OSError as error:
+                if error.errno == errno.EINTR:
+                    continue
+                self._force_close()
+                raise pymysql.err.OperationalError(CR.CR_SERVER_LOST,
+                                                   f"Lost connection to MySQL server during query ({error})")
+            except BaseException:
+                self._force_close()
+                raise
+        if not data:
+            self._force_close()
+            raise pymysql.err.OperationalError(CR.CR_SERVER_LOST, "Lost connection to MySQL server during query")
+        return data
+
+    def _read_bytes(self, num_bytes: int) -> bytes:
+        """The bytes read ahead first, then the socket's."""
+        ahead = self._ahead
+        if not ahead:
+            return super()._read_bytes(num_bytes)
+        if len(ahead) >= num_bytes:
+            self._ahead = ahead[num_bytes:]
+            return ahead[:num_bytes]
+        self._ahead = b""
+        return ahead + super()._read_bytes(num_bytes - len(ahead))
 
     def read_payload(self) -> bytes:
         """The next packet's payload, read as `_read_packet` reads it (sequence check, packets of
@@ -150,8 +208,11 @@ class HotStreamReader(BinLogStreamReader):
         super().__init__(pymysql_wrapper=_StreamConnection, **kwargs)
         self._decoders = decoders
         self._schemas = kwargs.get("only_schemas")
+        self._selected = None if self._schemas is None else frozenset(name.encode() for name in self._schemas)
         self.format_description = b""  # the stream's FORMAT_DESCRIPTION event, as read
         self.table_maps: dict[int, bytes] = {}  # table id -> its last TABLE_MAP event, as read
+        # Scanned ahead, in stream order: hot events, and packets (bytes) for the library to read
+        self._ready: collections.deque[Any] = collections.deque()
 
     def fetchone(self) -> Any:
         while True:
@@ -159,21 +220,56 @@ class HotStreamReader(BinLogStreamReader):
             if connection is None:  # (re)connecting is the library's
                 return super().fetchone()
             connection.handed_back = None  # (the library may have returned an event without reading on)
-            try:
-                data = connection.read_payload()
-            except pymysql.OperationalError as error:  # the library decides: reconnect or raise
-                connection.handed_back = [error]
-            else:
-                event = self._hot(data) if data[0] == 0 and len(data) >= _BODY else None  # an OK packet: an event
-                if event is _SKIP:
-                    continue
-                if event is not None:
+            if self._ready:
+                event = self._ready.popleft()
+                if type(event) is not bytes:
                     return event
-                connection.handed_back = [MysqlPacket(data, connection.encoding)]
+                connection.handed_back = [MysqlPacket(event, connection.encoding)]
+            else:
+                try:
+                    if self._scannable() and self._scan(connection):
+                        continue
+                    data = connection.read_payload()
+                except pymysql.OperationalError as error:  # the library decides: reconnect or raise
+                    connection.handed_back = [error]
+                else:
+                    event = self._hot(data) if data[0] == 0 and len(data) >= _BODY else None  # an OK packet: an event
+                    if event is _SKIP:
+                        continue
+                    if event is not None:
+                        return event
+                    connection.handed_back = [MysqlPacket(data, connection.encoding)]
             try:
                 return super().fetchone()
             except _HandedBack:  # the library read it and returned nothing (a table map, a filtered event)
                 continue
+
+    def _scan(self, connection: _StreamConnection) -> bool:
+        """Queue the hot events of the packets read ahead (see the module's docstring); False when
+        the next packet is for the packet-at-a-time path."""
+        checksum = 4 if self._BinLogStreamReader__use_checksum else 0
+        items, buffer, log_pos = connection.scan(checksum, self.table_maps, self.table_map, self._selected)
+        if log_pos:
+            self.log_pos = log_pos
+        ready = self._ready
+        for item in items:
+            kind = item[0]
+            if kind == BINLOG.MARIADB_GTID_EVENT:
+                ready.append(Gtid(item[5], item[3], item[4], item[6]))
+            elif kind == BINLOG.XID_EVENT:
+                ready.append(Xid(item[1], item[2]))
+            else:
+                _, log_pos, timestamp, start, end, table_id = item
+                data = buffer[start:end]
+                rows = self._rows(data, kind, end - start - checksum, log_pos, timestamp, table_id)
+                ready.append(data if rows is None else rows)
+        return bool(items) or len(connection._ahead) < len(buffer)
+
+    def _scannable(self) -> bool:
+        """True when the server declares the post-header lengths `_binlogscan` reads."""
+        return (self._post_header(BINLOG.QUERY_EVENT, _QUERY_POST_HEADER)
+                and self._post_header(BINLOG.TABLE_MAP_EVENT, _TABLE_MAP_POST_HEADER)
+                and all(self._post_header(kind, length) for kind, (_, length) in _ROWS.items()))
 
     def _hot(self, data: bytes) -> Any:
         timestamp, kind, server_id, _, log_pos, _ = _HEADER.unpack_from(data)
@@ -222,11 +318,13 @@ class HotStreamReader(BinLogStreamReader):
         statement = _BODY + _QUERY_POST_HEADER + status_length + schema_length + 1
         return data[statement:end] == b"BEGIN"
 
-    def _rows(self, data: bytes, kind: int, end: int, log_pos: int, timestamp: int) -> Rows | None:
+    def _rows(self, data: bytes, kind: int, end: int, log_pos: int, timestamp: int,
+              table_id: int | None = None) -> Rows | None:
         op, post_header = _ROWS[kind]
         if not self._post_header(kind, post_header):
             return None
-        table_id = _table_id(data)
+        if table_id is None:
+            table_id = _table_id(data)
         table = self.table_map.get(table_id)
         if table is None or (self._schemas is not None and table.schema not in self._schemas):
             return None  # filtered out: the library drops it

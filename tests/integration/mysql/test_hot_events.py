@@ -113,3 +113,32 @@ def test_an_event_of_more_than_one_packet_is_read_whole(mariadb_factory):
     assert kinds[Rows] == 1
     [rows] = [event for event in hot if event[0] == "rows"]
     assert rows[-1] == [(None, {"id": 1, "body": body})]
+
+
+def test_repeated_table_maps_begins_and_hot_events_are_scanned_without_the_packet_path(
+        mariadb_source, fresh_database, monkeypatch):
+    """After a table's first map, the compiled scan takes every packet of its transactions; rows
+    of a table of another database, inside those transactions, still reach the library in order."""
+    server = mariadb_source
+    db, other = fresh_database(server), fresh_database(server)
+    for name in (db, other):
+        server.execute(f"CREATE TABLE `{name}`.t (id INT PRIMARY KEY, v VARCHAR(20))")
+    start = server.gtid_binlog_pos()
+    connection = server.root_connect(autocommit=False)
+    with connection.cursor() as cursor:
+        for number in range(50):
+            cursor.execute(f"INSERT INTO `{db}`.t VALUES ({number}, 'a')")
+            cursor.execute(f"INSERT INTO `{other}`.t VALUES ({number}, 'b')")
+            cursor.execute(f"UPDATE `{db}`.t SET v = 'c' WHERE id = {number}")
+            connection.commit()
+    connection.close()
+    packets: Counter[int] = Counter()
+    hot_one = HotStreamReader._hot
+    monkeypatch.setattr(HotStreamReader, "_hot", lambda self, data: (packets.update([data[5]]), hot_one(self, data))[1])
+
+    library, _ = _read(BinLogStreamReader(**_options(server, db, start, 95_000 + server.port)))
+    hot, kinds = _read(HotStreamReader(Decoders(), **_options(server, db, start, 96_000 + server.port)))
+
+    assert hot == library and kinds[Rows] == 100 and kinds[Xid] == 50
+    assert packets[19] <= 4  # table maps: the first of each table (and the stream's first packets)
+    assert sum(packets.values()) < 20  # of 50 transactions of 7 packets, 350 in all
