@@ -19,7 +19,7 @@ import decimal
 import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from dtsctl.engine import records
 
@@ -102,6 +102,23 @@ class ChangeEvent:
             event.__dict__["ddl"] = SchemaChange.from_json(fields[7])
         return event
 
+    @classmethod
+    def from_stored_images(cls, database: str, table: str, op: EventOp, images: Iterable[tuple[Any, Any]],
+                           commit_time: float, position: Position) -> list["ChangeEvent"]:
+        """The events of one statement's row images, each (before, after) as the change log stores
+        them, decoded when first read: `from_record_fields` for many rows at once."""
+        common = {"database": database, "table": table, "op": op, "commit_time": commit_time,
+                  "position": position, "ddl": None, "repair": False}
+        events = []
+        for before, after in images:
+            event = object.__new__(cls)
+            attributes = event.__dict__
+            attributes.update(common)
+            attributes[_STORED_BEFORE] = before
+            attributes[_STORED_AFTER] = after
+            events.append(event)
+        return events
+
     def __getattr__(self, name: str) -> Any:
         """A recorded event's row image, decoded now that it is first read (only called for an
         attribute not yet in the instance's dict)."""
@@ -128,6 +145,7 @@ class ChangeEvent:
 
 # records.Fields' order, with the row images kept as stored until read
 _STORED_FIELDS = tuple(records.STORED_IMAGES.get(item.name, item.name) for item in dataclasses.fields(ChangeEvent))
+_STORED_BEFORE, _STORED_AFTER = records.STORED_IMAGES["before"], records.STORED_IMAGES["after"]
 
 
 @dataclass(frozen=True)

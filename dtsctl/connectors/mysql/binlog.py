@@ -200,12 +200,11 @@ class BinlogStream(threading.Thread):
             return False
         if not self._wanted(schema, table):
             return False
-        pos = {"file": self._file, "pos": log_pos}
-        when = float(timestamp)
-        for before, after in images():
-            self._pending.append(ChangeEvent.from_record_fields((schema, table, op, before, after, when, pos,
-                                                                 None, False)))
-            if self._dropped_origin is not None:
+        stored = images()
+        self._pending += ChangeEvent.from_stored_images(schema, table, op, stored, float(timestamp),
+                                                        {"file": self._file, "pos": log_pos})
+        if self._dropped_origin is not None:
+            for before, after in stored:
                 self._record_keys(schema, table, records.row(before), records.row(after))
         return True
 

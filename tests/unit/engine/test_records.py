@@ -11,6 +11,7 @@ import pickle
 
 import pytest
 
+from dtsctl.engine import records
 from dtsctl.engine.events import ChangeEvent, SchemaChange, Transaction, context_key
 
 ZERO, MICROSECOND = datetime.datetime(1, 1, 1), datetime.timedelta(microseconds=1)
@@ -104,3 +105,16 @@ def test_a_recorded_event_decodes_its_row_images_only_when_they_are_read():
     assert pickle.loads(pickle.dumps(back)) == event
     with pytest.raises(AttributeError):
         back.missing  # noqa: B018 (an unknown attribute is still an error)
+
+
+def test_the_events_of_a_statement_s_stored_images_equal_the_recorded_ones():
+    """The binlog reader makes a statement's events from its stored row images at once."""
+    position = {"file": "b.1", "pos": 9}
+    images = [(records.stored_image(_orders_row(1)), records.stored_image(_orders_row(2))),
+              (None, records.stored_image(_orders_row(3)))]
+    first, second = ChangeEvent.from_stored_images("shop", "orders", "update", images, 1.0, position)
+    assert "after" not in vars(first)  # decoded when read
+    assert first == ChangeEvent("shop", "orders", "update", _orders_row(1), _orders_row(2), 1.0, position)
+    assert second == ChangeEvent("shop", "orders", "update", None, _orders_row(3), 1.0, position)
+    [back] = Transaction.from_payload(Transaction((second,), 9, 1.0).payload(), 9, 1.0).events
+    assert back == second
