@@ -44,3 +44,14 @@ def test_threads_hand_over_every_item_in_order_without_a_missed_wakeup():
     received = [handoff.get(timeout=10) for _ in range(count)]
     producer.join()
     assert not refused and received == list(range(count))
+
+
+def test_the_capacity_is_a_weight_and_one_item_may_go_over_it():
+    """The binlog stream weighs a transaction by its changes: the hand-over holds about as many
+    changes whatever the transactions' sizes, and a transaction larger than it still goes in."""
+    handoff: Handoff[list[int]] = Handoff(10, len)
+    assert handoff.put([1] * 6, timeout=0) and handoff.put([2] * 6, timeout=0)  # 6 < 10: it goes in
+    assert not handoff.put([3], timeout=0.01) and len(handoff) == 2  # 12 >= 10: full
+    assert handoff.get(timeout=0) == [1] * 6
+    assert handoff.put([3] * 4, timeout=0) and not handoff.put([4], timeout=0.01)  # 6 + 4 >= 10: full again
+    assert handoff.get(timeout=0) == [2] * 6 and handoff.put([5] * 30, timeout=0)  # 4 < 10: a large one goes in
