@@ -220,8 +220,11 @@ class KeyspaceRecorder(Recorder):
                  on_phase: Callable[[str], None] = lambda phase: None) -> None:
         super().__init__(store, changelog)
         self._on_phase = on_phase
-        if not store.get(STREAMING):
-            on_phase("full")
+
+    def phase(self) -> str:
+        """`full` until the end of the first full resync is recorded: a write made before it may be
+        in the snapshot (kept only with `full` in `phases`) rather than in the stream."""
+        return "incremental" if self.store.get(STREAMING) else "full"
 
     def record_next(self) -> int:
         batch = self.changelog.read_raw(self.source_seq, MAX_TRANSACTIONS_PER_BATCH)

@@ -26,6 +26,10 @@ class Recorder:
     def source_seq(self) -> int:
         return int(self.store.get(SOURCE_SEQ, 0))
 
+    def phase(self) -> str:
+        """The task's phase as the records stand: every write from now on is recorded."""
+        return "incremental"
+
     def record_next(self) -> int:
         """Record the next change-log transactions with the change-log seq they reach, atomically.
         Returns how many transactions were recorded (0: nothing new)."""

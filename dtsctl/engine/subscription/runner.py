@@ -83,8 +83,9 @@ class SubscriptionRunner(PipelineRunner):
             if self.pipeline.make_target is not None:
                 delivery = Delivery(self.store_path, self.pipeline.make_target, self.progress)
                 delivery.start()
-            self.progress.set_phase("incremental")
-            self._loop(self._recorder(store, changelog), reader, appended)
+            recorder = self._recorder(store, changelog)
+            self.progress.set_phase(recorder.phase())
+            self._loop(recorder, reader, appended)
             return Outcome.STOPPED
         finally:
             stop_threads(reader, delivery)
