@@ -7,6 +7,8 @@ A transaction holding DDL is applied on its own: DDL commits by itself on most
 engines, so the checkpoint first records it as pending, and a restart replays it
 tolerating "already done". CREATE/RENAME/DROP change the selection as they go.
 
+The next batch is read while the destination applies the current one (`BatchReadAhead`).
+
 A batch whose changes the destination would get exactly as the source made them (no filter,
 dml selection or two-way peer; past the full copy's hand-over; renames are the sink's to
 apply) and whose transactions carry their source's own encoding goes to `Sink.apply_native`
@@ -25,6 +27,7 @@ from dtsctl.engine.checkpoint import Checkpoint, TableProgress
 from dtsctl.engine.conflicts import Conflicts
 from dtsctl.engine.events import ChangeEvent, ConflictCounts, Position, RowChange, Transaction, format_key
 from dtsctl.engine.tables.filters import FilterEvaluator
+from dtsctl.engine.tables.read_ahead import BatchReadAhead
 from dtsctl.engine.tables.interfaces import Sink, TableSchema
 from dtsctl.engine.peer_writes import CONCURRENT_WRITE, PeerWrites, peer_seen_of, resolve_concurrent, row_key
 from dtsctl.engine.tables.selection import TablePlan, plan_for
@@ -61,13 +64,18 @@ class Applier:
         # already made the same change on both ends) but must still follow what it does to
         # the selection: tables created, renamed, dropped, keys changed.
         self._follow_unreplayed_ddl = follow_unreplayed_ddl
+        self._read_ahead = BatchReadAhead(changelog.path, _next_batch)
+
+    def close(self) -> None:
+        self._read_ahead.close()
 
     def apply_next(self, cp: Checkpoint) -> int:
         """Apply the next batch from the change log; mutate `cp` to what was committed.
         Returns the number of change-log transactions applied (0: nothing new)."""
-        batch = self._next_batch(cp.applied_seq)
+        batch = self._read_ahead.take(cp.applied_seq) or _next_batch(self._changelog, cp.applied_seq)
         if not batch:
             return 0
+        self._read_ahead.start(batch[-1][0])
         if _has_ddl(batch[0][1]):
             self._apply_ddl(*batch[0], cp)
             return 1
@@ -170,29 +178,6 @@ class Applier:
         """Trim the keys this direction's reader recorded to what the peer may still need."""
         if self._peer is not None:
             self._peer.forget_own_writes(self._changelog)
-
-    def _next_batch(self, after_seq: int) -> list[tuple[int, Transaction]]:
-        """Whole transactions for one destination transaction, read a page at a time so that
-        records past the batch's end are not decoded for nothing."""
-        batch: list[tuple[int, Transaction]] = []
-        events = 0
-        while len(batch) < MAX_TRANSACTIONS_PER_BATCH:
-            wanted = min(READ_PAGE, MAX_TRANSACTIONS_PER_BATCH - len(batch))
-            page = self._changelog.read(after_seq, wanted)
-            for seq, tx in page:
-                ddl = _has_ddl(tx)
-                if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or ddl):
-                    return batch  # never split a transaction; a single large one still goes alone
-                batch.append((seq, tx))
-                events += len(tx.events)
-                if ddl:
-                    return batch  # DDL goes alone
-                if _has_repair(tx):
-                    return batch  # later changes see the copy end it extends (_extend_copy_ends)
-            if len(page) < wanted:
-                break  # the end of the log
-            after_seq = page[-1][0]
-        return batch
 
     # -- DDL ------------------------------------------------------------------------
     def _apply_ddl(self, seq: int, tx: Transaction, cp: Checkpoint) -> None:
@@ -302,6 +287,30 @@ class Applier:
         assert row is not None
         identity = event.before if op == "update" and event.before is not None else row
         return [RowChange(plan.dest_database, plan.dest_table, op, {k: identity[k] for k in key}, row, replay)]
+
+
+def _next_batch(changelog: ChangeLog, after_seq: int) -> list[tuple[int, Transaction]]:
+    """Whole transactions for one destination transaction, read a page at a time so that
+    records past the batch's end are not decoded for nothing."""
+    batch: list[tuple[int, Transaction]] = []
+    events = 0
+    while len(batch) < MAX_TRANSACTIONS_PER_BATCH:
+        wanted = min(READ_PAGE, MAX_TRANSACTIONS_PER_BATCH - len(batch))
+        page = changelog.read(after_seq, wanted)
+        for seq, tx in page:
+            ddl = _has_ddl(tx)
+            if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or ddl):
+                return batch  # never split a transaction; a single large one still goes alone
+            batch.append((seq, tx))
+            events += len(tx.events)
+            if ddl:
+                return batch  # DDL goes alone
+            if _has_repair(tx):
+                return batch  # later changes see the copy end it extends (_extend_copy_ends)
+        if len(page) < wanted:
+            break  # the end of the log
+        after_seq = page[-1][0]
+    return batch
 
 
 def _has_ddl(tx: Transaction) -> bool:

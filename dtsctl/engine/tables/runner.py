@@ -284,6 +284,7 @@ class TaskRunner(PipelineRunner):
         try:
             return self._apply_loop(applier, cp, changelog, reader, appended, status)
         finally:
+            applier.close()
             if peer is not None:
                 peer.close()
 
