@@ -50,6 +50,7 @@ class MysqlSink(Sink):
     # Two LOAD DATA connections load a table in about two thirds of one's time on a 2-core
     # machine; a third adds nothing there (docs/benchmarks.md, issue 13's fourth round).
     copy_writers = 2
+    applies_elsewhere = True
 
     def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None, writer: int = 0) -> None:
         super().__init__(endpoint, task_id, origin)

@@ -7,7 +7,7 @@ A transaction holding DDL is applied on its own: DDL commits by itself on most
 engines, so the checkpoint first records it as pending, and a restart replays it
 tolerating "already done". CREATE/RENAME/DROP change the selection as they go.
 
-The next batch is read while the destination applies the current one (`BatchReadAhead`).
+Where a server applies what the sink sends, the next batch is read meanwhile (`BatchReadAhead`).
 
 A batch whose changes the destination would get exactly as the source made them (no filter,
 dml selection or two-way peer; past the full copy's hand-over; renames are the sink's to
@@ -64,18 +64,22 @@ class Applier:
         # already made the same change on both ends) but must still follow what it does to
         # the selection: tables created, renamed, dropped, keys changed.
         self._follow_unreplayed_ddl = follow_unreplayed_ddl
-        self._read_ahead = BatchReadAhead(changelog.path, _next_batch)
+        self._read_ahead = BatchReadAhead(changelog.path, _next_batch) if sink.applies_elsewhere else None
 
     def close(self) -> None:
-        self._read_ahead.close()
+        if self._read_ahead is not None:
+            self._read_ahead.close()
 
     def apply_next(self, cp: Checkpoint) -> int:
         """Apply the next batch from the change log; mutate `cp` to what was committed.
         Returns the number of change-log transactions applied (0: nothing new)."""
-        batch = self._read_ahead.take(cp.applied_seq) or _next_batch(self._changelog, cp.applied_seq)
+        ahead = self._read_ahead
+        batch = (ahead.take(cp.applied_seq) if ahead is not None else None) or _next_batch(self._changelog,
+                                                                                           cp.applied_seq)
         if not batch:
             return 0
-        self._read_ahead.start(batch[-1][0])
+        if ahead is not None:
+            ahead.start(batch[-1][0])
         if _has_ddl(batch[0][1]):
             self._apply_ddl(*batch[0], cp)
             return 1

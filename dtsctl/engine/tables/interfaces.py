@@ -221,6 +221,10 @@ class Sink(ABC):
     # its own (engine/tables/chunk_writers.py); more than one only where the server applies them
     # in parallel.
     copy_writers: int = 1
+    # True where a server applies what the sink sends (not this process): the applier then reads
+    # its next batch meanwhile (engine/tables/read_ahead.py). An in-process destination (SQLite)
+    # would only share the interpreter lock with the read.
+    applies_elsewhere: bool = False
 
     def __init__(self, endpoint: dict[str, Any], task_id: str, origin: str | None = None) -> None:
         self.endpoint = endpoint
