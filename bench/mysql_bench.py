@@ -7,7 +7,7 @@
 few minutes; `--full-only` runs only measure 1, `--incremental-only` only 2 to 4;
 `--profile FILE` records the agent (every thread, and its reader process) with py-spy
 (collapsed stacks) into FILE during the full copy, or with `--incremental-only` during the
-catch-up of single-row transactions.
+catch-up of single-row transactions (of 10-row ones with `--profile-grouped`).
 `--runtime etcd` runs the dtsctl side on the cluster runtime (docs/cluster.md): a private
 1-member etcd and one `dtsctl node run`, so its agents fence every checkpoint write.
 `--replica-binlog` has the native replica write what it applies to its own binlog
@@ -413,7 +413,7 @@ def record_agent_tree(workspace: Path, output: Path) -> subprocess.Popen:
 
 
 def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Path | None = None,
-                replica_logs: bool = False) -> dict[str, tuple[Any, ...]]:
+                replica_logs: bool = False, profile_grouped: bool = False) -> dict[str, tuple[Any, ...]]:
     """Per side: (single-row rows/s, 10-row rows/s, lag p50, lag p99, agent peak MB (resident,
     proportional), and the CPU seconds of each catch-up: source, destination, agent). With
     `replica_logs`, the native replica writes what it applies to its own binlog, as dtsctl's
@@ -445,23 +445,30 @@ def incremental(root: Path, changes: int, rate: int, seconds: float, profile: Pa
                     write_backlog(src, first_id, changes, rows_per_transaction)
                 return stop
 
-            def resume() -> None:
-                if native:
-                    dst.execute("START SLAVE")
-                else:
+            def resume(profiled: bool) -> Callable[[], None]:
+                def start() -> None:
+                    if native:
+                        dst.execute("START SLAVE")
+                        return
                     set_status(workspace, "running")
                     if memory is not None and not memory.is_alive():
                         memory.start()
-                    if profile is not None and not profiler:
+                    if profile is not None and profiled:
                         profiler.append(record_agent_tree(workspace, profile))
+                return start
+
+            def stop_profiler() -> None:
+                for running in profiler:
+                    running.send_signal(signal.SIGINT)
+                    running.wait(timeout=60)
+                profiler.clear()
 
             agent_cpu = None if native else AgentCpu(workspace)
-            single, single_cpu = catch_up_rate(src, dst, changes, pause(1, 1), resume, agent_cpu)
-            for running in profiler:
-                running.send_signal(signal.SIGINT)
-                running.wait(timeout=60)
-            grouped, grouped_cpu = catch_up_rate(src, dst, changes, pause(changes + 1, 10), resume, agent_cpu,
-                                                 marker=-2)
+            single, single_cpu = catch_up_rate(src, dst, changes, pause(1, 1), resume(not profile_grouped), agent_cpu)
+            stop_profiler()
+            grouped, grouped_cpu = catch_up_rate(src, dst, changes, pause(changes + 1, 10), resume(profile_grouped),
+                                                 agent_cpu, marker=-2)
+            stop_profiler()
             p50, p99 = paced_lag(src, dst, 2 * changes + 1, rate, seconds)
             peak = (0.0, 0.0)
             if memory is not None:
@@ -519,6 +526,8 @@ def main() -> int:
     parser.add_argument("--full-only", action="store_true", help="only the full-copy measure")
     parser.add_argument("--incremental-only", action="store_true", help="only the incremental measures")
     parser.add_argument("--profile", type=Path, help="py-spy the agent into this file (see above)")
+    parser.add_argument("--profile-grouped", action="store_true",
+                        help="with --incremental-only, profile the catch-up of 10-row transactions instead")
     parser.add_argument("--runtime", choices=["local", "etcd"], default="local", help="where dtsctl's agents run")
     parser.add_argument("--replica-binlog", action="store_true",
                         help="the native replica also writes its binlog (log_slave_updates), as dtsctl's "
@@ -538,7 +547,7 @@ def main() -> int:
             copy = full_copy(root, args.rows, args.profile)
         stream = {} if args.full_only else incremental(root, args.changes, args.paced_rate, args.paced_seconds,
                                                        args.profile if args.incremental_only else None,
-                                                       args.replica_binlog)
+                                                       args.replica_binlog, args.profile_grouped)
     finally:
         if cluster is not None:
             cluster.close()
