@@ -6,7 +6,8 @@ A transaction's events are the rows events of its selected tables, each statemen
 the TABLE_MAP events it uses, with the stream's FORMAT_DESCRIPTION (which says how to read them,
 checksums included). A transaction that cannot be carried exactly this way (a statement that is
 not a row event, a statement cut off after a selected rows event) carries none, and is applied as
-SQL.
+SQL. A `BINLOG` statement joins its transactions' source statements into one
+(dtsctl.connectors.mysql._rowstatement): the destination opens and closes their tables once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import base64
 import struct
 import zlib
 from typing import Iterator, Mapping, Sequence
+
+from dtsctl.connectors.mysql._rowstatement import one_statement
 
 Native = tuple[bytes, tuple[bytes, ...]]  # (format description event, the transaction's table map and rows events)
 Names = Mapping[tuple[str, str], tuple[str, str]]  # source (database, table) -> destination's
@@ -77,7 +80,7 @@ def renamed(natives: Sequence[Native], names: Names) -> list[Native]:
 
     out = []
     for description, events in natives:
-        checksum = 4 if description[-5] == _CRC32 else 0
+        checksum = 4 if _checksummed(description) else 0
         out.append((description, tuple(table_map(event, checksum) if event[4] == _TABLE_MAP else event
                                        for event in events)))
     return out
@@ -99,10 +102,15 @@ def _renamed_map(event: bytes, names: Names, checksum: int) -> bytes:
     return body + (struct.pack("<I", zlib.crc32(body)) if checksum else b"")
 
 
+def _checksummed(description: bytes) -> bool:
+    """Whether the events a format description describes end in a CRC32."""
+    return description[-5] == _CRC32
+
+
 def binlog_statements(natives: Sequence[Native], max_bytes: int) -> Iterator[str]:
     """`BINLOG` statements applying `natives` in order, each under `max_bytes` (whole transactions,
-    a larger one alone), each first preceded by a statement of its format description when it is
-    not the previous one's."""
+    a larger one alone) and joined into one source statement, each first preceded by a statement
+    of its format description when it is not the previous one's."""
     described = b""
     run: list[bytes] = []
     size = 0
@@ -110,7 +118,7 @@ def binlog_statements(natives: Sequence[Native], max_bytes: int) -> Iterator[str
     for description, events in natives:
         length = sum(map(len, events))
         if run and (description != described or size + length > budget):
-            yield _statement(b"".join(run))
+            yield _statement(_one_statement(run, described))
             run, size = [], 0
         if description != described:
             yield _statement(description)
@@ -118,7 +126,15 @@ def binlog_statements(natives: Sequence[Native], max_bytes: int) -> Iterator[str
         run.extend(events)
         size += length
     if run:
-        yield _statement(b"".join(run))
+        yield _statement(_one_statement(run, described))
+
+
+def _one_statement(events: list[bytes], description: bytes) -> bytes:
+    """`events` as one source statement, or as they are if they cannot be (maps no rows event uses)."""
+    try:
+        return one_statement(events, _checksummed(description))
+    except ValueError:
+        return b"".join(events)
 
 
 def _statement(events: bytes) -> str:
