@@ -177,15 +177,79 @@ class Transaction:
                      contexts: Callable[[str], bytes | None] = lambda key: None) -> "Transaction":
         """Read a record back; JSON text is how earlier versions wrote them. `contexts` gives the
         native encoding's context by its key (None: unknown, and the transaction has no native
-        encoding)."""
+        encoding). A record's events are built when first read (`__getattr__`): an applier that
+        hands the native encoding on reads only the `summary`."""
         if isinstance(payload, str):
             events = tuple(ChangeEvent.from_json(item) for item in json.loads(payload))
-        else:
-            fields, stored = records.decode_record(payload)
-            context = None if stored is None else contexts(stored[0])
-            return cls(events=tuple(map(ChangeEvent.from_record_fields, fields)), position=position,
-                       commit_time=commit_time, native=None if context is None else (context, stored[1]))
-        return cls(events=events, position=position, commit_time=commit_time)
+            return cls(events=events, position=position, commit_time=commit_time)
+        fields, stored = records.decode_record(payload)
+        context = None if stored is None else contexts(stored[0])
+        tx = object.__new__(cls)
+        tx.__dict__.update(_fields=fields, position=position, commit_time=commit_time, keys=(),
+                           native=None if context is None else (context, stored[1]))
+        return tx
+
+    def __getattr__(self, name: str) -> Any:
+        """The events of a transaction read from a record, built now that they are first read (only
+        called for an attribute not in the instance's dict)."""
+        if name != "events" or "_fields" not in self.__dict__:
+            raise AttributeError(name)
+        events = self.__dict__["events"] = tuple(map(ChangeEvent.from_record_fields, self.__dict__["_fields"]))
+        del self.__dict__["_fields"]
+        return events
+
+    def summary(self) -> "TransactionSummary":
+        """What the events do, table by table, without building them for a transaction read from a
+        record; computed once."""
+        known = self.__dict__.get("_summary")
+        if known is None:
+            fields = self.__dict__.get("_fields")
+            if fields is None:
+                fields = [(event.database, event.table, event.op, _names(event.before), _names(event.after), None,
+                           event.position, None, event.repair) for event in self.events]
+            known = self.__dict__["_summary"] = TransactionSummary.of(fields)
+        return known
+
+
+def _names(row: Row | None) -> tuple[tuple[str, ...], None] | None:
+    return None if row is None else (tuple(row), None)
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    """A transaction's events on one table: their operations, the first one's position, and the
+    columns of its first row image."""
+
+    ops: frozenset[str]
+    first_position: Position
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TransactionSummary:
+    count: int
+    has_ddl: bool
+    has_repair: bool
+    tables: dict[tuple[str, str], TableSummary]
+
+    @classmethod
+    def of(cls, fields: Iterable[records.Fields]) -> "TransactionSummary":
+        """The summary of events given as record fields (row images: anything whose first item is
+        the column names)."""
+        count, repair = 0, False
+        seen: dict[tuple[str, str], tuple[set[str], Position, tuple[str, ...]]] = {}
+        for database, table, op, before, after, _, position, _, repaired in fields:
+            count += 1
+            repair = repair or repaired
+            found = seen.get((database, table))
+            if found is None:
+                image = after if after is not None else before
+                seen[(database, table)] = ({op}, position, tuple(image[0]) if image is not None else ())
+            else:
+                found[0].add(op)
+        tables = {table: TableSummary(frozenset(ops), position, columns)
+                  for table, (ops, position, columns) in seen.items()}
+        return cls(count, any("ddl" in table.ops for table in tables.values()), repair, tables)
 
 
 @dataclass(frozen=True)

@@ -80,13 +80,13 @@ class Applier:
             return 0
         if ahead is not None:
             ahead.start(batch[-1][0])
-        if _has_ddl(batch[0][1]):
+        if batch[0][1].summary().has_ddl:
             self._apply_ddl(*batch[0], cp)
             return 1
         native = self._native(batch, cp)
         if native is not None:
             natives, names, columns = native
-            events = sum(len(tx.events) for _, tx in batch)
+            events = sum(tx.summary().count for _, tx in batch)
             self._throttle_batch(batch, events)
             after = self._checkpoint_after(cp, batch, events, ConflictCounts())
             if self._sink.apply_native(natives, names, columns, after):
@@ -138,23 +138,22 @@ class Applier:
         names: dict[tuple[str, str], tuple[str, str]] = {}
         columns: dict[tuple[str, str], tuple[str, ...]] = {}
         for _, tx in batch:
-            if not tx.events:
+            summary = tx.summary()  # the events themselves are never built on this path
+            if not summary.count:
                 continue  # a position past changes not selected
-            if tx.native is None:
+            if tx.native is None or summary.has_repair:
                 return None
             natives.append(tx.native)
-            for event in tx.events:
-                table = (event.database, event.table)
-                plan = self._plans.get(f"{event.database}.{event.table}")
-                if plan is None or event.repair or event.op not in plan.dml or plan.filter is not None:
+            for table, changes in summary.tables.items():
+                plan = self._plans.get(f"{table[0]}.{table[1]}")
+                if plan is None or not changes.ops.issubset(plan.dml) or plan.filter is not None:
                     return None
                 if table not in names:  # a table's first change in the batch is its oldest
                     copy_end = cp.tables[plan.name].copy_end
-                    if copy_end is None or self._order(event.position) <= tuple(copy_end):
+                    if copy_end is None or self._order(changes.first_position) <= tuple(copy_end):
                         return None
-                    image = event.after if event.after is not None else event.before
                     names[table] = (plan.dest_database, plan.dest_table)
-                    columns[names[table]] = tuple(image or ())
+                    columns[names[table]] = changes.columns
         return (natives, names, columns) if natives else None
 
     def _resolve_concurrent(self, changes: list[tuple[Transaction, RowChange]]
@@ -302,27 +301,19 @@ def _next_batch(changelog: ChangeLog, after_seq: int) -> list[tuple[int, Transac
         wanted = min(READ_PAGE, MAX_TRANSACTIONS_PER_BATCH - len(batch))
         page = changelog.read(after_seq, wanted)
         for seq, tx in page:
-            ddl = _has_ddl(tx)
-            if batch and (events + len(tx.events) > MAX_EVENTS_PER_BATCH or ddl):
+            summary = tx.summary()
+            if batch and (events + summary.count > MAX_EVENTS_PER_BATCH or summary.has_ddl):
                 return batch  # never split a transaction; a single large one still goes alone
             batch.append((seq, tx))
-            events += len(tx.events)
-            if ddl:
+            events += summary.count
+            if summary.has_ddl:
                 return batch  # DDL goes alone
-            if _has_repair(tx):
+            if summary.has_repair:
                 return batch  # later changes see the copy end it extends (_extend_copy_ends)
         if len(page) < wanted:
             break  # the end of the log
         after_seq = page[-1][0]
     return batch
-
-
-def _has_ddl(tx: Transaction) -> bool:
-    return any(event.op == "ddl" for event in tx.events)
-
-
-def _has_repair(tx: Transaction) -> bool:
-    return any(event.repair for event in tx.events)
 
 
 def _extend_copy_ends(cp: Checkpoint, batch: list[tuple[int, Transaction]],
@@ -331,6 +322,8 @@ def _extend_copy_ends(cp: Checkpoint, batch: list[tuple[int, Transaction]],
     position that the reader appends after it are already in them, and are applied idempotently
     like changes a full copy may hold (a repair is a small copy)."""
     for _, tx in batch:
+        if not tx.summary().has_repair:
+            continue
         for event in tx.events:
             if not event.repair:
                 continue
