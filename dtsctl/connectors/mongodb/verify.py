@@ -159,6 +159,10 @@ def _stream_order(stream: str) -> Order:
 
 
 def _token_order(data: str) -> tuple[Any, ...]:
-    """A resume token's place in its stream: MongoDB's `_data` is a hex KeyString, ordered as text
-    (case aside)."""
+    """A resume token's place in its stream. MongoDB's `_data` is a hex KeyString, ordered as text
+    (case aside). A server that numbers its change log instead (nx-27017's `nx:<row id>`) orders by
+    that number: as text, `nx:95` would come after `nx:104`."""
+    prefix, colon, number = data.rpartition(":")
+    if colon and number.isdigit():
+        return (prefix, int(number))
     return (data.upper(),)

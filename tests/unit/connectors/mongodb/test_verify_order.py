@@ -16,6 +16,11 @@ def test_mongodb_tokens_order_as_hex_text_whatever_their_case() -> None:
     assert ORDER(at("8263A0000000010000")) < ORDER(at("8263a0000000020000")) < ORDER(at("8263B0"))
 
 
+def test_numbered_tokens_order_by_their_number_not_as_text() -> None:
+    assert ORDER(at("nx:95")) < ORDER(at("nx:104")) < ORDER(at("nx:1000"))
+    assert ORDER(at("nx:104")) == ORDER(at("nx:104"))
+
+
 def test_a_position_still_copying_comes_before_every_stream_position() -> None:
     assert ORDER(at("82FF", copy={"todo": ["shop.orders"], "after": None})) < ORDER(at("8200"))
     assert ORDER(None) < ORDER(at("8200"))
