@@ -45,9 +45,9 @@ def read_backlog(source: MysqlSource, start: object, changes: int, changelog: Ch
         transactions = source.read_changes(position, MAX_EVENTS_PER_READ, POLL_SECONDS)
         if transactions:
             position = transactions[-1].position
-            read += sum(len(tx.events) for tx in transactions)
+            read += sum(tx.change_count() for tx in transactions)
             if changelog is not None:
-                changelog.append([tx for tx in transactions if tx.events], position)
+                changelog.append([tx for tx in transactions if tx.change_count()], position)
     return time.monotonic() - began
 
 

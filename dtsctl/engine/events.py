@@ -102,23 +102,6 @@ class ChangeEvent:
             event.__dict__["ddl"] = SchemaChange.from_json(fields[7])
         return event
 
-    @classmethod
-    def from_stored_images(cls, database: str, table: str, op: EventOp, images: Iterable[tuple[Any, Any]],
-                           commit_time: float, position: Position) -> list["ChangeEvent"]:
-        """The events of one statement's row images, each (before, after) as the change log stores
-        them, decoded when first read: `from_record_fields` for many rows at once."""
-        common = {"database": database, "table": table, "op": op, "commit_time": commit_time,
-                  "position": position, "ddl": None, "repair": False}
-        events = []
-        for before, after in images:
-            event = object.__new__(cls)
-            attributes = event.__dict__
-            attributes.update(common)
-            attributes[_STORED_BEFORE] = before
-            attributes[_STORED_AFTER] = after
-            events.append(event)
-        return events
-
     def __getattr__(self, name: str) -> Any:
         """A recorded event's row image, decoded now that it is first read (only called for an
         attribute not yet in the instance's dict)."""
@@ -145,7 +128,6 @@ class ChangeEvent:
 
 # records.Fields' order, with the row images kept as stored until read
 _STORED_FIELDS = tuple(records.STORED_IMAGES.get(item.name, item.name) for item in dataclasses.fields(ChangeEvent))
-_STORED_BEFORE, _STORED_AFTER = records.STORED_IMAGES["before"], records.STORED_IMAGES["after"]
 
 
 @dataclass(frozen=True)
@@ -170,7 +152,25 @@ class Transaction:
     def payload(self) -> bytes:
         """The change log's record of the events (dtsctl.engine.records)."""
         native = None if self.native is None else (context_key(self.native[0]), self.native[1])
+        fields = self.__dict__.get("_fields")
+        if fields is not None:
+            return records.encode_fields(fields, native)
         return records.encode_events(self.events, native)
+
+    @classmethod
+    def recorded(cls, fields: list[records.Fields], position: Position, commit_time: float,
+                 keys: tuple[bytes, ...] = (), native: tuple[bytes, Any] | None = None) -> "Transaction":
+        """A transaction of events given as record fields (dtsctl.engine.records), built only when
+        `events` is first read (`__getattr__`): a reader that only appends it, and an applier that
+        hands the native encoding on, never build them."""
+        tx = object.__new__(cls)
+        tx.__dict__.update(_fields=fields, position=position, commit_time=commit_time, keys=keys, native=native)
+        return tx
+
+    def change_count(self) -> int:
+        """How many events it holds, without building them."""
+        fields = self.__dict__.get("_fields")
+        return len(fields) if fields is not None else len(self.events)
 
     @classmethod
     def from_payload(cls, payload: str | bytes, position: Position, commit_time: float,
@@ -184,10 +184,7 @@ class Transaction:
             return cls(events=events, position=position, commit_time=commit_time)
         fields, stored = records.decode_record(payload)
         context = None if stored is None else contexts(stored[0])
-        tx = object.__new__(cls)
-        tx.__dict__.update(_fields=fields, position=position, commit_time=commit_time, keys=(),
-                           native=None if context is None else (context, stored[1]))
-        return tx
+        return cls.recorded(fields, position, commit_time, native=None if context is None else (context, stored[1]))
 
     def __getattr__(self, name: str) -> Any:
         """The events of a transaction read from a record, built now that they are first read (only

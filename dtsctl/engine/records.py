@@ -57,13 +57,25 @@ def encode_events(events: Iterable[Any], native: Any = None) -> bytes:
         names = one(stored[0])  # the first equal tuple of names stands for all (marshal writes it once)
         return stored if names is stored[0] else (names, stored[1])
 
-    fields = [
+    return encode_fields([
         (one(event.database), one(event.table), event.op, image(event.__dict__, "before"),
          image(event.__dict__, "after"), event.commit_time, event.position,
          None if event.ddl is None else event.ddl.to_json(), event.repair)
-        for event in events]
+        for event in events], native)
+
+
+def encode_fields(fields: list[Fields], native: Any = None) -> bytes:
+    """The record of events given as their fields (`decode_record`'s form). Marshal writes an
+    object that recurs (a table's column names, a statement's position) once and refers back to it."""
     record = (RECORD_VERSION, fields) if native is None else (NATIVE_VERSION, fields, native)
     return marshal.dumps(record, _MARSHAL_VERSION)
+
+
+def statement_fields(database: str, table: str, op: str, images: Iterable[tuple[Image | None, Image | None]],
+                     commit_time: float, position: Any) -> list[Fields]:
+    """The fields of one statement's row changes, each (before, after) as stored: what a source
+    whose rows arrive decoded so (the MySQL binlog reader) keeps instead of building events."""
+    return [(database, table, op, before, after, commit_time, position, None, False) for before, after in images]
 
 
 def decode_record(record: bytes) -> tuple[list[Fields], Any]:

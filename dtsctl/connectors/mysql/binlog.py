@@ -37,7 +37,7 @@ from dtsctl.connectors.mysql.schema import CHECKPOINT_TABLE, META_DATABASE, ORIG
 from dtsctl.connectors.mysql.row_decoder import Decoders, StoredImages
 from dtsctl.connectors.mysql.row_events import TransactionEvents
 from dtsctl.engine import records
-from dtsctl.engine.events import ChangeEvent, Op, SchemaChange, Transaction
+from dtsctl.engine.events import Op, SchemaChange, Transaction
 from dtsctl.engine.peer_writes import row_key
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class BinlogStream(threading.Thread):
         self._halt = threading.Event()
         self._gtids = positions.parse_gtid_state(start.get("gtid", ""))
         self._file = start.get("file") or ""
-        self._pending: list[ChangeEvent] = []
+        self._pending: list[records.Fields] = []  # the open transaction's changes, as the change log records them
         self._gtid = (0, 0, 0)  # (domain, server, seq) of the open transaction
         self._standalone = False
         self._skipping = False
@@ -202,8 +202,8 @@ class BinlogStream(threading.Thread):
         if not self._wanted(schema, table):
             return False
         stored = images()
-        self._pending += ChangeEvent.from_stored_images(schema, table, op, stored, float(timestamp),
-                                                        {"file": self._file, "pos": log_pos})
+        self._pending += records.statement_fields(schema, table, op, stored, float(timestamp),
+                                                  {"file": self._file, "pos": log_pos})
         if self._dropped_origin is not None:
             for before, after in stored:
                 self._record_keys(schema, table, records.row(before), records.row(after))
@@ -231,8 +231,8 @@ class BinlogStream(threading.Thread):
                     entry.change.new_table and self._wanted(entry.database, entry.change.new_table)):
                 change = _with_key(entry.change, self._key_of(entry.database, entry.change.new_table or entry.table))
                 self._table_keys.pop((entry.database, entry.table), None)  # ALTER may change the key
-                self._pending.append(ChangeEvent(entry.database, entry.table, "ddl", None, None,
-                                                 float(event.timestamp), pos, ddl=change))
+                self._pending.append((entry.database, entry.table, "ddl", None, None, float(event.timestamp), pos,
+                                      change.to_json(), False))
         if self._standalone:
             self._commit(event.packet.log_pos, event.timestamp)
 
@@ -251,8 +251,7 @@ class BinlogStream(threading.Thread):
             self._maybe_record_skipped()
             return
         native = self._native.native(self._reader.format_description) if self._reader is not None else None
-        self._put(Transaction(events=tuple(self._pending), position=here, commit_time=float(timestamp),
-                              keys=tuple(self._keys), native=native))
+        self._put(Transaction.recorded(self._pending, here, float(timestamp), tuple(self._keys), native))
         self._pending = []
         self._skipped_to = None
         self._emitted_at = time.monotonic()
@@ -272,7 +271,7 @@ class BinlogStream(threading.Thread):
 
 def _changes(item: Transaction | StreamEnded) -> int:
     """An item's weight in the hand-over: its row changes (at least 1)."""
-    return max(1, len(item.events)) if isinstance(item, Transaction) else 1
+    return max(1, item.change_count()) if isinstance(item, Transaction) else 1
 
 
 def _applied_seq(checkpoint_data: Any) -> int:

@@ -181,7 +181,7 @@ class MysqlSource(Source):
                         break  # the next call reopens it after what was handed over
                     self._raise(item.cause)
                 transactions.append(item)
-                events += len(item.events)
+                events += item.change_count()
                 if events >= max_events:
                     break
                 item = self._stream.queue.get(timeout=max(0.0, gather_until - time.monotonic()))

@@ -35,11 +35,11 @@ class Reader(ChangeLogReader[Source]):
                 # Position-only transactions (nothing selected, or dropped as a peer's) move
                 # the reader position but add no record: the applier then writes nothing,
                 # so an idle two-way pair stays idle instead of trading checkpoints.
-                recorded = [tx for tx in transactions if tx.events]
+                recorded = [tx for tx in transactions if tx.change_count()]
                 changelog.append(recorded, position)
                 self._appended.set()
                 self._advanced(source.describe_position(position), changelog.newest_commit_time(),
-                               sum(len(tx.events) for tx in recorded))
+                               sum(tx.change_count() for tx in recorded))
             if position != released and time.monotonic() - released_at >= RELEASE_EVERY_SECONDS:
                 self._release(source, position)
                 released, released_at = position, time.monotonic()

@@ -107,17 +107,23 @@ def test_a_recorded_event_decodes_its_row_images_only_when_they_are_read():
         back.missing  # noqa: B018 (an unknown attribute is still an error)
 
 
-def test_the_events_of_a_statement_s_stored_images_equal_the_recorded_ones():
-    """The binlog reader makes a statement's events from its stored row images at once."""
+def test_a_transaction_of_a_statement_s_stored_images_is_recorded_without_building_events():
+    """The binlog reader keeps a statement's rows as record fields: a transaction it only appends to
+    the change log never builds an event per row."""
     position = {"file": "b.1", "pos": 9}
-    images = [(records.stored_image(_orders_row(1)), records.stored_image(_orders_row(2))),
-              (None, records.stored_image(_orders_row(3)))]
-    first, second = ChangeEvent.from_stored_images("shop", "orders", "update", images, 1.0, position)
-    assert "after" not in vars(first)  # decoded when read
-    assert first == ChangeEvent("shop", "orders", "update", _orders_row(1), _orders_row(2), 1.0, position)
-    assert second == ChangeEvent("shop", "orders", "update", None, _orders_row(3), 1.0, position)
-    [back] = Transaction.from_payload(Transaction((second,), 9, 1.0).payload(), 9, 1.0).events
-    assert back == second
+    names = tuple(_orders_row(1))  # one tuple for a table's rows, as the row decoder gives them
+    images = [((names, records.stored_image(_orders_row(1))[1]), (names, records.stored_image(_orders_row(2))[1])),
+              (None, (names, records.stored_image(_orders_row(3))[1]))]
+    fields = records.statement_fields("shop", "orders", "update", images, 1.0, position)
+    tx = Transaction.recorded(fields, 9, 1.0, keys=(b"k",))
+    assert tx.change_count() == 2
+    payload = tx.payload()
+    assert "events" not in vars(tx)
+    expected = (ChangeEvent("shop", "orders", "update", _orders_row(1), _orders_row(2), 1.0, position),
+                ChangeEvent("shop", "orders", "update", None, _orders_row(3), 1.0, position))
+    assert Transaction.from_payload(payload, 9, 1.0).events == expected
+    assert len(payload) <= len(Transaction(expected, 9, 1.0).payload())  # column names written once
+    assert tx.events == expected and tx.keys == (b"k",) and tx.change_count() == 2
 
 
 def test_a_recorded_transaction_builds_its_events_only_when_they_are_read():
