@@ -86,6 +86,7 @@ class ChangeLog:
         conn.executescript(_SCHEMA)
         self.conn = conn
         self._newest: float | None = None  # newest commit time this instance appended (one reader appends)
+        self._stored_contexts: set[bytes] = set()  # native contexts known to be in `meta` (not removed but by reset)
         self._contexts: dict[str, bytes] = {}
 
     def close(self) -> None:
@@ -113,6 +114,7 @@ class ChangeLog:
             self.conn.execute("DELETE FROM local_writes")
             self.conn.execute("DELETE FROM meta WHERE key != ?", (_TASK_ID,))
         self._newest = None
+        self._stored_contexts = set()
 
     # -- reader side ----------------------------------------------------------------
     def reader_position(self) -> tuple[bool, Position]:
@@ -121,26 +123,31 @@ class ChangeLog:
         return (False, None) if row is None else (True, orjson.loads(row[0]))
 
     def append(self, transactions: Sequence[LogRecord], position: Position) -> None:
-        """Append `transactions` and set the reader position, atomically."""
+        """Append `transactions` and set the reader position, atomically. Few statements: each is a
+        call that lets go of the interpreter lock, which a reader's busy binlog thread then holds
+        for up to a switch interval before this thread gets it back."""
         rows = [(_json_text(tx.position), tx.commit_time, tx.payload()) for tx in transactions]
         newest = max((tx.commit_time for tx in transactions), default=None)
         with _transaction(self.conn):
-            first_seq = self.last_seq() + 1  # AUTOINCREMENT: consecutive under the write lock
             self._insert_changes(rows)
-            written = [(key, first_seq + index) for index, tx in enumerate(transactions)
-                       for key in getattr(tx, "keys", ())]
+            written = [(key, index) for index, tx in enumerate(transactions) for key in getattr(tx, "keys", ())]
             if written:
+                first_seq = self.last_seq() - len(rows) + 1  # AUTOINCREMENT: consecutive under the write lock
                 self.conn.executemany("INSERT INTO local_writes (key, seq) VALUES (?, ?) "
-                                      "ON CONFLICT(key) DO UPDATE SET seq = excluded.seq", written)
+                                      "ON CONFLICT(key) DO UPDATE SET seq = excluded.seq",
+                                      [(key, first_seq + index) for key, index in written])
             contexts = {tx.native[0] for tx in transactions if getattr(tx, "native", None) is not None}
-            if contexts:
+            if not contexts <= self._stored_contexts:
                 self.conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
                                       [(_CONTEXT + context_key(context), _json_text(context.hex()))
                                        for context in contexts])
-            self._set(_READER_POSITION, position)
+            settings = [(_READER_POSITION, _json_text(position))]
             if newest is not None:
-                self._newest = max(newest, self._newest if self._newest is not None else self.newest_commit_time() or newest)
-                self._set(_NEWEST_COMMIT_TIME, self._newest)
+                known = self._newest if self._newest is not None else self._get(_NEWEST_COMMIT_TIME)
+                self._newest = max(newest, known if known is not None else newest)
+                settings.append((_NEWEST_COMMIT_TIME, _json_text(self._newest)))
+            self.conn.execute(_set_statement(len(settings)), [value for setting in settings for value in setting])
+        self._stored_contexts |= contexts
 
     def _insert_changes(self, rows: Sequence[tuple[str, float, str | bytes]]) -> None:
         """Insert `rows` as multi-row INSERTs of the sizes in INSERT_SIZES (those SQLite's variable
@@ -187,6 +194,10 @@ class ChangeLog:
     def newest_commit_time(self) -> float | None:
         """Source commit time of the newest change ever appended."""
         return self._get(_NEWEST_COMMIT_TIME)
+
+    def newest_appended(self) -> float | None:
+        """`newest_commit_time` as the one reader that appends knows it, without reading the log."""
+        return self._newest if self._newest is not None else self.newest_commit_time()
 
     # -- consumer side --------------------------------------------------------------
     def read(self, after_seq: int, limit: int) -> list[tuple[int, Transaction]]:
@@ -391,6 +402,12 @@ def _json_text(value: Any) -> str:
     """`value` as JSON text. orjson, not json: a position is written and read back once for every
     transaction, 2.7 and 2.1 us with json against 0.25 and 0.27 us."""
     return orjson.dumps(value).decode()
+
+
+@functools.cache
+def _set_statement(rows: int) -> str:
+    return ("INSERT INTO meta (key, value) VALUES " + ",".join(["(?, ?)"] * rows)
+            + " ON CONFLICT(key) DO UPDATE SET value = excluded.value")
 
 
 @functools.cache

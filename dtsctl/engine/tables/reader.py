@@ -38,7 +38,7 @@ class Reader(ChangeLogReader[Source]):
                 recorded = [tx for tx in transactions if tx.change_count()]
                 changelog.append(recorded, position)
                 self._appended.set()
-                self._advanced(source.describe_position(position), changelog.newest_commit_time(),
+                self._advanced(source.describe_position(position), changelog.newest_appended(),
                                sum(tx.change_count() for tx in recorded))
             if position != released and time.monotonic() - released_at >= RELEASE_EVERY_SECONDS:
                 self._release(source, position)

@@ -38,10 +38,16 @@ class _RecordingConnection:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self.statements: set[str] = set()
+        self.calls: list[str] = []  # every execute and executemany, in order
 
     def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
         self.statements.add(sql)
+        self.calls.append(sql)
         return self._conn.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: object) -> sqlite3.Cursor:
+        self.calls.append(sql)
+        return self._conn.executemany(sql, *args)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._conn, name)
@@ -57,6 +63,31 @@ def test_appends_of_every_batch_size_use_a_few_insert_statements(tmp_path):
     inserts = {sql for sql in recording.statements if sql.startswith("INSERT INTO changes")}
     assert 1 < len(inserts) <= len(INSERT_SIZES)  # the sqlite3 module caches each distinct statement
     assert [seq for seq, _ in log.read(0, position)] == list(range(1, position + 1))
+
+
+def test_a_streaming_reader_s_append_is_four_statements(tmp_path):
+    """Each statement lets go of the interpreter lock, which the reader's busy binlog thread then
+    holds for up to a switch interval: an append writes its rows, the reader position and the newest
+    commit time in one transaction of few statements, and a native context only the first time."""
+    context = b"\x0f" * 250
+    log = ChangeLog(tmp_path / "changelog.db")
+    recording = log.conn = _RecordingConnection(log.conn)
+
+    def append(first: int) -> list[str]:
+        recording.calls.clear()
+        batch = [_tx(position) for position in range(first, first + 8)]  # one INSERT_SIZES statement
+        log.append([Transaction(tx.events, tx.position, tx.commit_time, native=(context, (b"x",))) for tx in batch],
+                   first + 7)
+        return [sql.split(" (")[0] for sql in recording.calls]
+
+    assert sum("native_context" in sql or "INSERT OR IGNORE" in sql for sql in append(1)) == 1
+    assert append(9) == ["BEGIN IMMEDIATE", "INSERT INTO changes", "INSERT INTO meta", "COMMIT"]
+    assert log.reader_position() == (True, 16) and log.newest_commit_time() == 100.0 == log.newest_appended()
+    assert [seq for seq, _ in log.read(0, 100)] == list(range(1, 17))
+    assert log.bind("task-b") is True  # emptied: the context is stored again with the next append
+    append(17)
+    other = ChangeLog(tmp_path / "changelog.db")
+    assert [tx.native for _, tx in other.read(0, 100)] == [(context, (b"x",))] * 8
 
 
 def test_append_commits_position_with_rows_or_neither(tmp_path):
