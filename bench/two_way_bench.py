@@ -83,7 +83,7 @@ def dtsctl_case(root: Path, name: str, changes: int, two_way: bool, b_writes: bo
                 write_backlog(b, 10_000_000, changes)
 
         if not b_writes:
-            rate, _ = catch_up_rate(a, b, changes, stop, lambda: declare(workspace, a, b, two_way, "running"), None)
+            rate = catch_up_rate(a, b, changes, stop, lambda: declare(workspace, a, b, two_way, "running"), None).rate
         else:  # both directions apply `changes` rows at once: rows/s applied in all
             stop()
             start = time.monotonic()
@@ -104,9 +104,8 @@ def native_case(changes: int) -> float:
         start_native_replica(a, b)
         prepare_stream_source(a)
         wait_until(lambda: rows_in(b, "orders") == 0, timeout=60)
-        rate, _ = catch_up_rate(a, b, changes, lambda: (b.execute("STOP SLAVE"), write_backlog(a, 1, changes)),
-                                lambda: b.execute("START SLAVE"), None)
-        return rate
+        return catch_up_rate(a, b, changes, lambda: (b.execute("STOP SLAVE"), write_backlog(a, 1, changes)),
+                             lambda: b.execute("START SLAVE"), None).rate
     finally:
         a.close()
         b.close()
