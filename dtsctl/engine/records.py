@@ -78,6 +78,11 @@ def statement_fields(database: str, table: str, op: str, images: Iterable[tuple[
     return [(database, table, op, before, after, commit_time, position, None, False) for before, after in images]
 
 
+def ddl_fields(database: str, table: str, ddl: dict[str, Any], commit_time: float, position: Any) -> Fields:
+    """The fields of a DDL event (`ddl`: its SchemaChange.to_json), for the same sources."""
+    return (database, table, "ddl", None, None, commit_time, position, ddl, False)
+
+
 def decode_record(record: bytes) -> tuple[list[Fields], Any]:
     """Each event's fields, in ChangeEvent's order (its DDL as SchemaChange.to_json, its row images
     as stored: `row` decodes one), and the events' native encoding (None when the record has none).

@@ -231,8 +231,8 @@ class BinlogStream(threading.Thread):
                     entry.change.new_table and self._wanted(entry.database, entry.change.new_table)):
                 change = _with_key(entry.change, self._key_of(entry.database, entry.change.new_table or entry.table))
                 self._table_keys.pop((entry.database, entry.table), None)  # ALTER may change the key
-                self._pending.append((entry.database, entry.table, "ddl", None, None, float(event.timestamp), pos,
-                                      change.to_json(), False))
+                self._pending.append(records.ddl_fields(entry.database, entry.table, change.to_json(),
+                                                        float(event.timestamp), pos))
         if self._standalone:
             self._commit(event.packet.log_pos, event.timestamp)
 
