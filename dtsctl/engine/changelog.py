@@ -73,13 +73,10 @@ R = TypeVar("R", bound=LogRecord)
 
 class ChangeLog:
     def __init__(self, path: Path) -> None:
-        import sqlite_utils  # 50 ms to import: not for an agent that copies without a change log
-
         self.path = path
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=True)
-        self.db = sqlite_utils.Database(conn)
-        self.db.enable_wal()
+        _enable_wal(conn)
         # FULL: the capture rows at the source are discarded once appended here, so an
         # append must survive power loss, not only a crash of the process.
         conn.execute("PRAGMA synchronous=FULL")
@@ -396,6 +393,15 @@ class ChangeLog:
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, _json_text(value)),
         )
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Put a new log in WAL mode, which its file then keeps. sqlite_utils is imported only for
+    that: 50 ms that a resuming agent would otherwise spend before its reader starts."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        import sqlite_utils
+
+        sqlite_utils.Database(conn).enable_wal()
 
 
 def _json_text(value: Any) -> str:

@@ -158,7 +158,7 @@ class Agent:
         path = self.runtime.changelog(self.address, attributes)
         if path == self.paths.changelog or not path.exists():
             return
-        from dtsctl.engine.changelog import ChangeLog  # sqlite_utils: not for every command that lists agents
+        from dtsctl.engine.changelog import ChangeLog  # not for every command that lists agents
 
         changelog = ChangeLog(path)
         try:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -13,6 +15,17 @@ from dtsctl.engine.keyspace.interfaces import Record
 def _tx(position: int, commit_time: float = 100.0) -> Transaction:
     event = ChangeEvent("main", "orders", "insert", None, {"id": position, "b": b"\x00"}, commit_time, position)
     return Transaction((event,), position, commit_time)
+
+
+def test_a_new_log_is_in_wal_mode_and_reopening_it_does_not_import_sqlite_utils(tmp_path):
+    """A resuming agent opens the log its earlier run made: the 50 ms import is not on its way."""
+    path = tmp_path / "changelog.db"
+    ChangeLog(path).close()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    reopen = ("import sys; from dtsctl.engine.changelog import ChangeLog; "
+              f"ChangeLog({str(path)!r}).close(); print('sqlite_utils' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", reopen], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_append_then_read_from_a_sequence_number_in_order(tmp_path):
