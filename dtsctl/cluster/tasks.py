@@ -7,6 +7,7 @@ alike, but it never holds credentials: the spec goes to etcd with its secrets as
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -81,6 +82,10 @@ class ClusterTask:
         changed_at = time.time()
         self.store.put(task_key(self.store, self.address, "desired"), {"desired": desired, "changed_at": changed_at})
         return changed_at
+
+    def starting(self) -> contextlib.AbstractContextManager[None]:
+        """The owning node starts the agent: nothing to start ahead of it here."""
+        return contextlib.nullcontext()
 
     def start(self) -> None:
         self.set_desired("running")

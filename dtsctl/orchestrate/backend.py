@@ -4,6 +4,7 @@ recorded in `.dtsctl/workspace.json`; apply, destroy, refresh and status ask it.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from dtsctl.errors import DtsError
@@ -30,6 +31,8 @@ class TaskHandle(Protocol):
     def write_config(self, task_id: str, attributes: dict[str, Any], sensitive_paths: Any) -> None: ...
 
     def set_desired(self, desired: Any) -> Any: ...
+
+    def starting(self) -> AbstractContextManager[None]: ...
 
     def start(self) -> Any: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -54,18 +55,21 @@ def reconfigure_task(agent: Agent, task_id: str, resource: DesiredResource) -> N
     The precheck runs before the agent is stopped, and if anything fails after
     the stop the agent goes back to its previous configuration. Pausing needs no
     endpoint, so it works while one is down (to stop a pair during a failover);
-    the precheck runs when the task resumes.
+    the precheck runs when the task resumes. The new agent's interpreter starts
+    meanwhile (`starting`).
     """
-    if resource.attributes["status"] == "running":
-        run_precheck(agent.address, resource.attributes, task_id, resource.reads_from)
-    previous = agent.config()
-    agent.stop("stopped")
-    try:
-        _run(agent, task_id, resource.attributes, resource.sensitive_paths)
-    except BaseException:
-        if previous:
-            _run(agent, task_id, previous["attributes"], previous.get("sensitive_paths", ()))
-        raise
+    running = resource.attributes["status"] == "running"
+    with agent.starting() if running and not resource.attributes.get("schedule") else contextlib.nullcontext():
+        if running:
+            run_precheck(agent.address, resource.attributes, task_id, resource.reads_from)
+        previous = agent.config()
+        agent.stop("stopped")
+        try:
+            _run(agent, task_id, resource.attributes, resource.sensitive_paths)
+        except BaseException:
+            if previous:
+                _run(agent, task_id, previous["attributes"], previous.get("sensitive_paths", ()))
+            raise
 
 
 def delete_task(agent: Agent, task_id: str, attributes: dict[str, Any]) -> None:

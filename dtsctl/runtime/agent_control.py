@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from dtsctl.engine.throttle import limits_at
 from dtsctl.jsonfile import read_json, write_json_atomic
-from dtsctl.runtime.layout import RuntimePaths, TaskPaths
+from dtsctl.runtime.layout import AGENT_HELD, AGENT_RELEASE, RuntimePaths, TaskPaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
 from dtsctl.runtime.runs import RunBook
 from dtsctl.runtime.verify_runs import last_result
@@ -84,6 +86,7 @@ class Agent:
         self.address = address
         self.runtime = runtime
         self.paths: TaskPaths = runtime.task(address)
+        self._held: subprocess.Popen[bytes] | None = None  # an agent `starting` holds for `start`
 
     @property
     def exists(self) -> bool:
@@ -114,6 +117,22 @@ class Agent:
     def set_desired(self, desired: Desired) -> None:
         write_json_atomic(self.paths.control, {"desired": desired, "changed_at": time.time()})
 
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        """Start a new agent's interpreter now, held before it touches the task, so that its
+        start-up (about 0.15 s: the interpreter and its imports) runs while `apply` prechecks and
+        stops the old agent; `start` within the block lets it go on. Unused, it exits at the end."""
+        self._held = spawn_detached(AGENT_MODULE, self.paths.root, self.paths.log, cwd=self.paths.root,
+                                    options=(AGENT_HELD,), stdin_pipe=True) if self.exists else None
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            if held is not None:
+                assert held.stdin is not None
+                held.stdin.close()  # the end of its input: it exits without the task
+                held.wait()
+
     def start(self) -> int:
         """Start the agent now, clearing any failure so the supervisor watches it again."""
         self.set_desired("running")
@@ -121,7 +140,8 @@ class Agent:
         status.update(state="running", last_error=None)
         write_json_atomic(self.paths.status, status)
         write_json_atomic(self.paths.supervisor, {"restarts": 0, "started_at": time.time()})
-        process = spawn_detached(AGENT_MODULE, self.paths.root, self.paths.log, cwd=self.paths.root)
+        process = self._release_held() or spawn_detached(AGENT_MODULE, self.paths.root, self.paths.log,
+                                                         cwd=self.paths.root)
         # The agent writes agent.pid itself once it holds agent.lock. Writing the spawned pid
         # here raced with it: a duplicate started by the supervisor (which exits at once because
         # the lock is held) could leave its dead pid in the file, hiding the live agent.
@@ -129,6 +149,20 @@ class Agent:
         while process.poll() is None and read_pid(self.paths.pid) != process.pid and time.monotonic() < deadline:
             time.sleep(0.01)
         return process.pid
+
+    def _release_held(self) -> subprocess.Popen[bytes] | None:
+        """The agent `starting` holds, let go; None when there is none or it died meanwhile."""
+        held, self._held = self._held, None
+        if held is None:
+            return None
+        try:
+            assert held.stdin is not None
+            held.stdin.write(AGENT_RELEASE)
+            held.stdin.close()
+        except BrokenPipeError:  # killed while held
+            held.wait()
+            return None
+        return held
 
     def stop(self, desired: Desired) -> None:
         """Record why the agent stops (so the supervisor leaves it alone), then stop it gracefully."""

@@ -34,6 +34,11 @@ from dtsctl.engine.task import shares_change_log
 
 RUNTIME_ENV = "DTSCTL_RUNTIME_DIR"
 EXIT_FATAL = 3
+# An agent started with AGENT_HELD has imported its code and waits, before it touches its task,
+# until AGENT_RELEASE arrives on its standard input (agent_control.Agent.starting); the end of
+# its input instead makes it exit.
+AGENT_HELD = "--held"
+AGENT_RELEASE = b"go"
 
 # Keys of status.json (a superset of `dtsctl status --json`, contract section 5).
 STATUS_KEYS = (

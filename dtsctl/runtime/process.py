@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 
-def spawn_detached(module: str, argument: Path, log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    """Start `python -m module argument` in a new session, output appended to `log_path`.
+def spawn_detached(module: str, argument: Path, log_path: Path, cwd: Path,
+                   options: tuple[str, ...] = (), stdin_pipe: bool = False) -> subprocess.Popen[bytes]:
+    """Start `python -m module [options] argument` in a new session, output appended to `log_path`;
+    with `stdin_pipe`, its standard input is a pipe from this process (`Popen.stdin`).
 
     A new session means the process outlives the CLI and is not hit by the
     terminal's Ctrl-C.
@@ -19,8 +21,8 @@ def spawn_detached(module: str, argument: Path, log_path: Path, cwd: Path) -> su
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", module, str(argument)],
-            stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", module, *options, str(argument)],
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=cwd,

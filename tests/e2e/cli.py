@@ -58,7 +58,7 @@ class Workspace:
         supervisor = self.supervisor_pid()
         if supervisor is not None:
             _kill(supervisor)  # first, so that it cannot start agents again
-        for pid in _processes_mentioning(str(self.runtime)):
+        for pid in processes_mentioning(str(self.runtime)):
             _kill(pid)
 
 
@@ -69,7 +69,7 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _processes_mentioning(text: str) -> list[int]:
+def processes_mentioning(text: str) -> list[int]:
     """Pids of processes whose command line contains `text`."""
     found = []
     for entry in Path("/proc").iterdir():

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import Workspace, execute, rows, same_rows, wait_for
+from tests.e2e.cli import Workspace, execute, processes_mentioning, rows, same_rows, wait_for
 
 ADDRESS = "task.shop_sync"
 
@@ -177,6 +177,8 @@ def test_a_task_can_be_paused_while_its_source_is_unreachable(workspace: Workspa
     workspace.write("main.dts.yaml", declaration(["orders"]))
     refused = workspace.run("apply", "--auto-approve", check=False)
     assert refused.returncode == 1 and "shop.db" in refused.stderr, "resuming runs the precheck"
+    assert processes_mentioning(str(workspace.runtime / "tasks" / ADDRESS)) == [], \
+        "the agent started ahead of the failed precheck is gone with it"
     (workspace.root / "away.db").rename(workspace.root / "shop.db")
     workspace.run("apply", "--auto-approve")
     workspace.run("wait", ADDRESS, "--timeout", "60")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.cli import _processes_mentioning
+from tests.e2e.cli import processes_mentioning
 
 
 class NodeProcess:
@@ -35,7 +35,7 @@ class NodeProcess:
 
     def agent_pids(self) -> list[int]:
         """The agents this node started (their command lines name its data directory)."""
-        return [pid for pid in _processes_mentioning(str(self.root / ".dtsctl-node"))
+        return [pid for pid in processes_mentioning(str(self.root / ".dtsctl-node"))
                 if self.process is None or pid != self.process.pid]
 
     def signal_all(self, signum: int) -> None:
