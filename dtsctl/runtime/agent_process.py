@@ -162,6 +162,10 @@ def main(argv: list[str]) -> int:
     # The reader process the agent forks must not keep the task locked after the agent died.
     os.register_at_fork(after_in_child=lock.close)
     (task_dir / "agent.pid").write_text(f"{os.getpid()}\n")
+    # A stop records why before it looks for the agent's pid (agent_control.Agent.stop), so an agent
+    # started just before a stop and missed by it reads the stop here, and leaves the task alone.
+    if (read_json(task_dir / "control.json", None) or {}).get("desired", "running") != "running":
+        return 0
 
     config = read_json(task_dir / "config.json")
     redactor = RedactSecrets(secrets_in(config["attributes"], config.get("sensitive_paths", ())))
