@@ -31,12 +31,18 @@ def _run(agent: Agent, task_id: str, attributes: dict[str, Any], sensitive_paths
     # does it as it starts with this configuration
     if attributes["type"] == "subscription" and isinstance(agent, Agent):
         lifecycle.sync_groups(agent.paths.root, attributes)
-    if attributes["status"] == "running" and attributes.get("schedule"):
-        agent.set_desired("running")  # the supervisor starts each run at its time
-    elif attributes["status"] == "running":
+    if _starts_agent(attributes):
         agent.start()
+    elif attributes["status"] == "running":
+        agent.set_desired("running")  # the supervisor starts each run at its time
     else:
         agent.set_desired("paused")
+
+
+def _starts_agent(attributes: dict[str, Any]) -> bool:
+    """Whether applying `attributes` starts the task's agent now (a scheduled migration's runs start
+    at their times)."""
+    return attributes["status"] == "running" and not attributes.get("schedule")
 
 
 def create_task(agent: Agent, task_id: str, resource: DesiredResource) -> None:
@@ -59,7 +65,7 @@ def reconfigure_task(agent: Agent, task_id: str, resource: DesiredResource) -> N
     meanwhile (`starting`).
     """
     running = resource.attributes["status"] == "running"
-    with agent.starting() if running and not resource.attributes.get("schedule") else contextlib.nullcontext():
+    with agent.starting() if _starts_agent(resource.attributes) else contextlib.nullcontext():
         if running:
             run_precheck(agent.address, resource.attributes, task_id, resource.reads_from)
         previous = agent.config()

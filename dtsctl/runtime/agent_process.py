@@ -32,7 +32,7 @@ from dtsctl.engine.retry import RetryWindow
 from dtsctl.engine.worker import Worker
 from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
-from dtsctl.runtime.layout import AGENT_HELD, AGENT_RELEASE, EXIT_FATAL, shared_changelog
+from dtsctl.runtime.layout import AGENT_HELD, AGENT_RELEASE, EXIT_FATAL, TaskPaths, shared_changelog
 from dtsctl.secret_keys import ALWAYS_SENSITIVE_KEYS
 from dtsctl.runtime.lifecycle import pipeline_for
 from dtsctl.schedule import with_run_window
@@ -147,27 +147,27 @@ def run_task(runner: Runner, progress: Progress, stop: threading.Event, window: 
 def main(argv: list[str]) -> int:
     if argv[:1] == [AGENT_HELD]:
         argv = argv[1:]
-        import_connectors(Path(argv[-1]))
+        import_connectors(TaskPaths(Path(argv[-1])))
         if sys.stdin.buffer.read(len(AGENT_RELEASE)) != AGENT_RELEASE:
             return 0  # its starter went on without it (a failed precheck) or died
     if len(argv) != 1:
         print(f"usage: python -m dtsctl.runtime.agent_process [{AGENT_HELD}] <task dir>", file=sys.stderr)
         return 2
-    task_dir = Path(argv[0])
-    lock = open(task_dir / "agent.lock", "a+")
+    paths = TaskPaths(Path(argv[0]))
+    lock = open(paths.lock, "a+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another agent runs this task
     # The reader process the agent forks must not keep the task locked after the agent died.
     os.register_at_fork(after_in_child=lock.close)
-    (task_dir / "agent.pid").write_text(f"{os.getpid()}\n")
+    paths.pid.write_text(f"{os.getpid()}\n")
     # A stop records why before it looks for the agent's pid (agent_control.Agent.stop), so an agent
     # started just before a stop and missed by it reads the stop here, and leaves the task alone.
-    if (read_json(task_dir / "control.json", None) or {}).get("desired", "running") != "running":
+    if (read_json(paths.control, None) or {}).get("desired", "running") != "running":
         return 0
 
-    config = read_json(task_dir / "config.json")
+    config = read_json(paths.config)
     redactor = RedactSecrets(secrets_in(config["attributes"], config.get("sensitive_paths", ())))
     configure_logging(redactor)
     stop = threading.Event()
@@ -176,7 +176,7 @@ def main(argv: list[str]) -> int:
 
     attributes = config["attributes"]
     if attributes.get("schedule"):
-        run = read_json(task_dir / "run.json", None)
+        run = read_json(paths.run, None)
         if run is None:
             log.info("a scheduled migration runs when the supervisor starts a run; nothing to do")
             return 0
@@ -187,7 +187,7 @@ def main(argv: list[str]) -> int:
         progress = pipeline.progress()
     except BaseException as exc:  # bad attributes: reported like a failed run
         pipeline, progress, failed = None, Progress(), exc
-    status = StatusWriter(task_dir / "status.json", progress, redactor)
+    status = StatusWriter(paths.status, progress, redactor)
     status.start()
     if pipeline is None:
         return _finish(status, failed)
@@ -195,9 +195,9 @@ def main(argv: list[str]) -> int:
     tune_garbage_collection()
     window = RetryWindow(pipeline.spec.connection_minutes)
     try:
-        changelog = task_dir / "changelog.db"
+        changelog = paths.changelog
         if pipeline.spec.shares_log:
-            changelog = shared_changelog(task_dir.parent.parent, config["address"])
+            changelog = shared_changelog(paths.root.parent.parent, config["address"])
             changelog.parent.mkdir(parents=True, exist_ok=True)
         runner = pipeline.runner(changelog, progress, stop, on_commit=window.succeeded)
         outcome = run_task(runner, progress, stop, window)
@@ -206,11 +206,11 @@ def main(argv: list[str]) -> int:
     return _finish(status, outcome)
 
 
-def import_connectors(task_dir: Path) -> None:
+def import_connectors(paths: TaskPaths) -> None:
     """Import the connectors of the endpoints the task's recorded configuration names, while the
     agent is held: a resume keeps its engines, so the 30 ms this takes is off its way. Only a
     head start: a configuration that names no known engine is reported once the agent runs."""
-    attributes = (read_json(task_dir / "config.json", None) or {}).get("attributes", {})
+    attributes = (read_json(paths.config, None) or {}).get("attributes", {})
     for key in ("source_endpoint", "destination_endpoint"):
         with contextlib.suppress(Exception):
             engine = registry.engine(attributes[key]["engine"])

@@ -69,8 +69,10 @@ def task_dir_name(address: str) -> str:
 
 
 class TaskPaths:
-    def __init__(self, runtime: Path, address: str) -> None:
-        self.root = runtime / "tasks" / task_dir_name(address)
+    """The files of one task's directory (`RuntimePaths.task`), as the CLI and its agent name them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
         self.config = self.root / "config.json"
         self.control = self.root / "control.json"
         self.lock = self.root / "agent.lock"
@@ -99,7 +101,7 @@ class RuntimePaths:
         self.settings = runtime / "workspace.json"
 
     def task(self, address: str) -> TaskPaths:
-        return TaskPaths(self.root, address)
+        return TaskPaths(self.tasks / task_dir_name(address))
 
     def changelog(self, address: str, attributes: dict[str, Any]) -> Path:
         """Where a task's change log is: its own, or its one-to-many topology's."""

@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
     task_dir = Path(argv[0]).resolve()
     config = read_json(task_dir / "config.json")
     attributes = config["attributes"]
-    book = VerifyBook(TaskPaths(task_dir.parent.parent, config["address"]), config["task_id"],
+    book = VerifyBook(TaskPaths(task_dir), config["task_id"],
                       attributes.get("verify") or {})
     try:
         reports = verify_task(RuntimePaths(task_dir.parent.parent), config["address"], config["task_id"], attributes)
