@@ -1,8 +1,8 @@
 """The typed task specification the engine acts on.
 
-The runtime builds it from a task's attributes parsed back with the declaration
-model that wrote them (dtsctl.runtime.lifecycle.task_spec); the declaration's
-defaults are the constants below.
+The runtime builds it from what the declaration model that wrote a task's
+attributes reads of them (dtsctl.runtime.lifecycle.declaration and task_spec);
+the declaration's defaults are the constants below.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from dtsctl.engine.throttle import limits_at
+from dtsctl.errors import DtsError
 from dtsctl.jsonfile import read_json, write_json_atomic
 from dtsctl.runtime.layout import AGENT_HELD, AGENT_RELEASE, RuntimePaths, TaskPaths
 from dtsctl.runtime.process import is_running, read_pid, spawn_detached, stop_process
@@ -107,11 +108,17 @@ class Agent:
     def write_config(self, task_id: str, attributes: dict[str, Any], sensitive_paths: Iterable[Sequence[Any]]) -> None:
         """config.json holds credentials the agent needs to restart by itself: owner-only.
 
-        The sensitive paths travel along so the agent can keep those values out of its log.
+        The sensitive paths travel along so the agent can keep those values out of its log, and
+        the attributes' declaration (lifecycle.declaration) so it can start without the model that
+        reads it; attributes the model refuses are reported by the agent when it runs.
         """
+        from dtsctl.runtime.lifecycle import declaration  # the model: only where a configuration is written
+
         self.paths.root.mkdir(parents=True, exist_ok=True)
         document = {"address": self.address, "task_id": task_id, "attributes": attributes,
                     "sensitive_paths": sorted(list(path) for path in sensitive_paths)}
+        with contextlib.suppress(DtsError):
+            document["declared"] = declaration(attributes)
         write_json_atomic(self.paths.config, document, mode=0o600)
 
     def set_desired(self, desired: Desired) -> None:

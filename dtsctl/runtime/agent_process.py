@@ -174,7 +174,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    attributes = config["attributes"]
+    attributes, declared = config["attributes"], config.get("declared")
     if attributes.get("schedule"):
         run = read_json(paths.run, None)
         if run is None:
@@ -182,8 +182,9 @@ def main(argv: list[str]) -> int:
             return 0
         # this run's window in its filters; "run" starts the copy over when it is a new run
         attributes = {**with_run_window(attributes, run["window"]), "run": run["id"]}
+        declared = None  # the window changes its filters: read the declaration from these attributes
     try:
-        pipeline = pipeline_for(attributes, config["task_id"])
+        pipeline = pipeline_for(attributes, config["task_id"], declared)
         progress = pipeline.progress()
     except BaseException as exc:  # bad attributes: reported like a failed run
         pipeline, progress, failed = None, Progress(), exc

@@ -91,7 +91,7 @@ def test_supervisor_marks_a_task_failed_after_its_retry_window(workspace: Worksp
     ws.run("wait", "task.copy", "--timeout", "60")
     config = ws.root / ".dtsctl" / "tasks" / "task.copy" / "config.json"
     broken = json.loads(config.read_text())
-    broken["attributes"]["objects"] = None  # the agent now crashes on every start
+    broken["declared"]["objects"] = None  # what the agent reads of its declaration: it now crashes on every start
     config.write_text(json.dumps(broken))
     os.kill(ws.agent_pid("task.copy"), signal.SIGKILL)
     wait_for(lambda: ws.status("task.copy")["state"] == "failed", timeout=30, what="the task to be marked failed")
