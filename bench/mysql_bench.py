@@ -299,7 +299,8 @@ def catch_up_rate(src: MariaDBServer, dst: MariaDBServer, changes: int, stop: Ca
     seen by a primary-key lookup of probe row `marker`, written on the source after those rows (both
     sides apply in source commit order): counting the table every poll cost the destination as much
     CPU as applying the rows did, and the longer a catch-up took the more of it. The first row is
-    seen by the table's highest key (the backlog's keys are above every earlier row's)."""
+    seen by the table's highest key (the backlog's keys are above every earlier row's), from the resume
+    on."""
     target = rows_in(dst, "orders") + changes
     highest_before = dst.scalar("SELECT COALESCE(MAX(id), 0) FROM bench.orders")
     stop()
@@ -308,9 +309,14 @@ def catch_up_rate(src: MariaDBServer, dst: MariaDBServer, changes: int, stop: Ca
     if agent is not None:
         agent.start()
     start = time.monotonic()
+    arrived: list[float] = []  # watched while `resume()` runs: `apply` returns only once the supervisor is up
+    watcher = threading.Thread(target=lambda: arrived.append(wait_until(
+        lambda: dst.scalar("SELECT COALESCE(MAX(id), 0) FROM bench.orders") > highest_before, timeout=3600,
+        poll=0.01)), daemon=True)
+    watcher.start()
     resume()
-    first = wait_until(lambda: dst.scalar("SELECT COALESCE(MAX(id), 0) FROM bench.orders") > highest_before,
-                       timeout=3600, poll=0.01)
+    watcher.join()
+    first = arrived[0]
     done = wait_until(lambda: dst.scalar("SELECT COUNT(*) FROM bench.probes WHERE id = %s", marker) == 1,
                       timeout=3600, poll=0.02)
     source, destination, _ = cpu.seconds()
