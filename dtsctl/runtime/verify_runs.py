@@ -72,13 +72,12 @@ def main(argv: list[str]) -> int:
     """Run the due verification of the task in directory argv[0] and record its result."""
     from dtsctl.runtime.verification import verify_task  # connectors: only in this process
 
-    task_dir = Path(argv[0]).resolve()
-    config = read_json(task_dir / "config.json")
+    paths = TaskPaths(Path(argv[0]).resolve())
+    config = read_json(paths.config)
     attributes = config["attributes"]
-    book = VerifyBook(TaskPaths(task_dir), config["task_id"],
-                      attributes.get("verify") or {})
+    book = VerifyBook(paths, config["task_id"], attributes.get("verify") or {})
     try:
-        reports = verify_task(RuntimePaths(task_dir.parent.parent), config["address"], config["task_id"], attributes)
+        reports = verify_task(RuntimePaths(paths.root.parent.parent), config["address"], config["task_id"], attributes)
     except DtsError as error:
         book.finished({"error": error.message})
         return 1
