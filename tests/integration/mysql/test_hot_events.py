@@ -109,10 +109,13 @@ def test_an_event_of_more_than_one_packet_is_read_whole(mariadb_factory):
     start = server.scalar("SELECT @@gtid_binlog_pos")
     body = bytes(range(256)) * (17 * 2 ** 12)  # 17 MiB
     server.execute("INSERT INTO big.big VALUES (1, %s)", body)
-    hot, kinds = _read(HotStreamReader(Decoders(), **_options(server, "big", start, 94_000 + server.port)))
-    assert kinds[Rows] == 1
-    [rows] = [event for event in hot if event[0] == "rows"]
-    assert rows[-1] == [(None, {"id": 1, "body": body})]
+    hot, _ = _read(HotStreamReader(Decoders(), **_options(server, "big", start, 94_000 + server.port)))
+    rows = [event for event in hot if event[0] == "rows"]
+    # One event at one position, holding the whole row. Under load the library may lose the
+    # connection mid-event and read the event again from its start: a replay repeats the
+    # position and the whole row, where a split event would give pieces at several positions.
+    assert len({event[4] for event in rows}) == 1
+    assert all(event[-1] == [(None, {"id": 1, "body": body})] for event in rows)
 
 
 def test_repeated_table_maps_begins_and_hot_events_are_scanned_without_the_packet_path(
