@@ -1,11 +1,17 @@
-"""The binlog stream: whole source transactions from a GTID position, read on a thread.
+"""The binlog stream: whole source transactions from a GTID position, read when asked.
 
-python-mysql-replication is used in blocking mode with a server heartbeat, so the
-thread wakes at least every HEARTBEAT_SECONDS to see its stop flag. Transactions are
-handed over only once complete (XID, COMMIT, or a standalone DDL), so a transaction
-is never split. The library reconnects by itself after a lost connection and then
-replays from the position it was opened at: GTIDs at or below the state already
-handed over are skipped, which also makes that replay harmless.
+`pull` reads on the calling thread: it waits for a first complete transaction, then takes
+what the connection has already received (up to a number of row changes), so one change-log
+append carries many small transactions. No thread of its own: a second thread handing
+transactions over to the appending one cost the reader process about an eighth of its CPU
+in hand-overs and GIL switches (docs/benchmarks.md).
+
+python-mysql-replication is used in blocking mode with a server heartbeat, so a read waits
+at most HEARTBEAT_SECONDS when the source is idle. Transactions are handed over only once
+complete (XID, COMMIT, or a standalone DDL), so a transaction is never split. The library
+reconnects by itself after a lost connection and then replays from the position it was
+opened at: GTIDs at or below the state already handed over are skipped, which also makes
+that replay harmless.
 
 With a `dropped_origin` (the reverse of a two-way pair), a transaction that writes
 a checkpoint row carrying that origin tag was written by the peer's applier and is
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
+import select
 import time
 from typing import Any, Callable
 
@@ -31,7 +37,6 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 from dtsctl.connectors.mysql import ddl
 from dtsctl.connectors.mysql import position as positions
 from dtsctl.connectors.mysql.connection import settings
-from dtsctl.connectors.mysql.handoff import Handoff
 from dtsctl.connectors.mysql.hot_events import Gtid, HotStreamReader, Rows, Xid
 from dtsctl.connectors.mysql.schema import CHECKPOINT_TABLE, META_DATABASE, ORIGIN_COLUMN
 from dtsctl.connectors.mysql.row_decoder import Decoders, StoredImages
@@ -43,10 +48,6 @@ from dtsctl.engine.peer_writes import row_key
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 0.5
-# Read-ahead for the appending thread, which takes up to 2,000 events at a time: two appends'
-# worth of row changes, however many a transaction holds. 20,000 held about 35 MB more in a
-# catch-up, for no speed, and 4,000 ten-row transactions about 35 MB more than 400.
-QUEUE_CHANGES = 4_000
 EMPTY_EVERY_SECONDS = 1.0  # how often a position-only transaction records progress past unselected ones
 FL_STANDALONE = 0x01  # MariaDB GTID flag: the group is one statement with no COMMIT/XID (DDL)
 
@@ -61,21 +62,15 @@ class Reconnected(Exception):
     lifetime's table ids, so the stream is reopened from what was handed over instead."""
 
 
-class StreamEnded(Exception):
-    """The stream thread stopped with an error; `cause` is the original exception."""
+class BinlogStream:
+    """Reads from `start`; `pull` returns the complete `Transaction`s read since the last pull.
 
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-class BinlogStream(threading.Thread):
-    """Reads from `start` and puts complete `Transaction`s (or a `StreamEnded`) on `queue`."""
+    `reconnected` turns true when the library reconnected by itself (see `Reconnected`): the
+    stream is closed then, and its owner opens another after what was handed over.
+    """
 
     def __init__(self, endpoint: dict[str, Any], server_id: int, start: positions.Position, wanted: Wanted,
                  databases: frozenset[str] | None, key_of: KeyOf, dropped_origin: str | None = None) -> None:
-        super().__init__(name="binlog", daemon=True)
-        self.queue: Handoff[Transaction | StreamEnded] = Handoff(QUEUE_CHANGES, _changes)
         self._endpoint = endpoint
         self._server_id = server_id
         self._start = start
@@ -93,7 +88,6 @@ class BinlogStream(threading.Thread):
         self._decoders = Decoders()
         self._native = TransactionEvents()
         self._reader: HotStreamReader | None = None
-        self._halt = threading.Event()
         self._gtids = positions.parse_gtid_state(start.get("gtid", ""))
         self._file = start.get("file") or ""
         self._pending: list[records.Fields] = []  # the open transaction's changes, as the change log records them
@@ -104,12 +98,55 @@ class BinlogStream(threading.Thread):
         self._connected = False
         self._skipped_to: tuple[positions.Position, float] | None = None
         self._emitted_at = time.monotonic()
+        self._done: list[Transaction] = []  # complete transactions not pulled yet
+        self._done_changes = 0
+        self._failure: BaseException | None = None  # raised by the next pull, after what was read before it
+        self.reconnected = False
 
-    def stop(self) -> None:
-        self._halt.set()
+    def pull(self, max_changes: int, wait_seconds: float, gather_seconds: float) -> list[Transaction]:
+        """The transactions completed since the last call. It waits for a first one, up to
+        `wait_seconds` (a read already begun waits for the source's next heartbeat at most), then
+        reads on while the source has more for it within `gather_seconds`, up to `max_changes`
+        row changes. Each call reads at least one event, so nothing received is ever left
+        waiting in a buffer for a call that would not read it."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            self.close()
+            raise failure
+        reader = self._reader or self._open_reader()
+        wait_until = time.monotonic() + wait_seconds
+        gather_until: float | None = None
+        try:
+            while True:
+                event = reader.fetchone()
+                if event is None:
+                    raise pymysql.err.OperationalError(2013, "the source ended the binlog stream")
+                self._handle(event, reader)
+                if self._done:
+                    now = time.monotonic()
+                    gather_until = gather_until or now + gather_seconds
+                    if self._done_changes >= max_changes or not self._arriving(reader, gather_until - now):
+                        break
+                elif time.monotonic() >= wait_until:
+                    break
+        except Reconnected:
+            self.reconnected = True
+            self.close()
+        except Exception as exc:  # the owner classifies it, after the transactions read before it
+            if not self._done:
+                self.close()
+                raise
+            self._failure = exc
+        done, self._done, self._done_changes = self._done, [], 0
+        return done
 
-    def run(self) -> None:
-        reader = HotStreamReader(
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _open_reader(self) -> HotStreamReader:
+        self._reader = HotStreamReader(
             self._decoders,
             connection_settings=settings(self._endpoint),
             server_id=self._server_id,
@@ -123,18 +160,20 @@ class BinlogStream(threading.Thread):
                          WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
             enable_logging=False,
         )
-        self._reader = reader
-        try:
-            while not self._halt.is_set():
-                event = reader.fetchone()
-                if event is None:
-                    raise pymysql.err.OperationalError(2013, "the source ended the binlog stream")
-                self._handle(event, reader)
-        except BaseException as exc:  # handed to the consumer, which classifies it
-            if not self._halt.is_set():
-                self._put(StreamEnded(exc))
-        finally:
-            reader.close()
+        return self._reader
+
+    @staticmethod
+    def _arriving(reader: HotStreamReader, timeout: float) -> bool:
+        """True when the next event is read ahead already, or its bytes arrive within `timeout`
+        seconds. False may be wrong (bytes buffered by the library or by TLS): the caller then
+        only hands over what it has sooner."""
+        if reader.has_read_ahead():
+            return True
+        sock = reader.stream_socket()
+        if sock is None:
+            return False
+        readable, _, _ = select.select([sock], [], [], max(0.0, timeout))
+        return bool(readable)
 
     def _schemas(self) -> list[str] | None:
         if self._databases is None:
@@ -264,14 +303,9 @@ class BinlogStream(threading.Thread):
             self._skipped_to = None
             self._emitted_at = time.monotonic()
 
-    def _put(self, item: Transaction | StreamEnded) -> None:
-        while not self._halt.is_set() and not self.queue.put(item, timeout=HEARTBEAT_SECONDS):
-            continue
-
-
-def _changes(item: Transaction | StreamEnded) -> int:
-    """An item's weight in the hand-over: its row changes (at least 1)."""
-    return max(1, item.change_count()) if isinstance(item, Transaction) else 1
+    def _put(self, transaction: Transaction) -> None:
+        self._done.append(transaction)
+        self._done_changes += transaction.change_count()
 
 
 def _applied_seq(checkpoint_data: Any) -> int:

@@ -244,6 +244,17 @@ class HotStreamReader(BinLogStreamReader):
             except _HandedBack:  # the library read it and returned nothing (a table map, a filtered event)
                 continue
 
+    def has_read_ahead(self) -> bool:
+        """True when events or bytes of the stream were read ahead: a read would not wait long."""
+        connection = self._stream_connection if self._BinLogStreamReader__connected_stream else None
+        return bool(self._ready) or (connection is not None and bool(connection._ahead))
+
+    def stream_socket(self) -> Any:
+        """The binlog connection's socket while connected, else None."""
+        if not self._BinLogStreamReader__connected_stream:
+            return None
+        return getattr(self._stream_connection, "_sock", None)
+
     def _scan(self, connection: _StreamConnection) -> bool:
         """Queue the hot events of the packets read ahead (see the module's docstring); False when
         the next packet is for the packet-at-a-time path."""

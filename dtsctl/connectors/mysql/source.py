@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import queue
-import time
 import zlib
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 import pymysql
 
 from dtsctl.connectors.mysql import position as positions
 from dtsctl.connectors.mysql import freeze, literals, precheck, schema as schemas, snapshot
-from dtsctl.connectors.mysql.binlog import BinlogStream, Reconnected, StreamEnded
+from dtsctl.connectors.mysql.binlog import BinlogStream
 from dtsctl.connectors.mysql.connection import connect, error_code, qualified, scalar, translate_errors
 from dtsctl.engine.tables.checksum import table_checksum
 from dtsctl.engine.errors import PositionLost
@@ -166,27 +164,16 @@ class MysqlSource(Source):
         self._dropped_origin = origin
 
     def read_changes(self, position: Position, max_events: int, wait_seconds: float) -> list[Transaction]:
-        if self._stream is None or position != self._stream_at or not self._stream.is_alive():
+        if self._stream is None or position != self._stream_at:
             self._start_stream(position)
         assert self._stream is not None
-        transactions: list[Transaction] = []
-        events = 0
         try:
-            item = self._stream.queue.get(timeout=wait_seconds)
-            gather_until = time.monotonic() + GROUP_COMMIT_SECONDS
-            while True:
-                if isinstance(item, StreamEnded):
-                    self._stop_stream()
-                    if isinstance(item.cause, Reconnected):
-                        break  # the next call reopens it after what was handed over
-                    self._raise(item.cause)
-                transactions.append(item)
-                events += item.change_count()
-                if events >= max_events:
-                    break
-                item = self._stream.queue.get(timeout=max(0.0, gather_until - time.monotonic()))
-        except queue.Empty:
-            pass
+            transactions = self._stream.pull(max_events, wait_seconds, GROUP_COMMIT_SECONDS)
+        except Exception as exc:
+            self._stop_stream()
+            self._raise(exc)
+        if self._stream.reconnected:
+            self._stop_stream()  # the next call reopens it after what was handed over
         if transactions:
             self._stream_at = transactions[-1].position
         return transactions
@@ -197,11 +184,10 @@ class MysqlSource(Source):
         self._stream = BinlogStream(self.endpoint, _replica_server_id(replica), position, self._wanted,
                                     self._databases, self._key_of, self._dropped_origin)
         self._stream_at = position
-        self._stream.start()
 
     def _stop_stream(self) -> None:
         if self._stream is not None:
-            self._stream.stop()
+            self._stream.close()
             self._stream = None
 
     def _key_of(self, database: str, table: str) -> tuple[str, ...]:
@@ -219,7 +205,7 @@ class MysqlSource(Source):
         finally:
             conn.close()
 
-    def _raise(self, cause: BaseException) -> None:
+    def _raise(self, cause: BaseException) -> NoReturn:
         if error_code(cause) == ER_GTID_NOT_IN_BINLOG:
             raise PositionLost(
                 f"the source no longer has the binlog to resume from ({cause.args[1] if len(cause.args) > 1 else cause})",
