@@ -172,8 +172,9 @@ class BinlogStream:
         sock = reader.stream_socket()
         if sock is None:
             return False
-        readable, _, _ = select.select([sock], [], [], max(0.0, timeout))
-        return bool(readable)
+        poller = select.poll()  # not select(): it refuses a descriptor numbered above 1023
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(max(0, int(timeout * 1000))))
 
     def _schemas(self) -> list[str] | None:
         if self._databases is None:
