@@ -47,7 +47,9 @@ from dtsctl.engine.peer_writes import row_key
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 0.5
+# The longest a read waits on an idle source, so also how long a reader asked to stop may take to
+# see it (it reads on its only thread): at 0.5 s pausing a task took up to 0.5 s longer.
+HEARTBEAT_SECONDS = 0.1
 EMPTY_EVERY_SECONDS = 1.0  # how often a position-only transaction records progress past unselected ones
 FL_STANDALONE = 0x01  # MariaDB GTID flag: the group is one statement with no COMMIT/XID (DDL)
 
