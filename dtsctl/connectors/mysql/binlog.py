@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import select
 import time
 from typing import Any, Callable
 
@@ -127,7 +126,7 @@ class BinlogStream:
                 if self._done:
                     now = time.monotonic()
                     gather_until = gather_until or now + gather_seconds
-                    if self._done_changes >= max_changes or not self._arriving(reader, gather_until - now):
+                    if self._done_changes >= max_changes or not reader.arriving(gather_until - now):
                         break
                 elif time.monotonic() >= wait_until:
                     break
@@ -163,20 +162,6 @@ class BinlogStream:
             enable_logging=False,
         )
         return self._reader
-
-    @staticmethod
-    def _arriving(reader: HotStreamReader, timeout: float) -> bool:
-        """True when the next event is read ahead already, or its bytes arrive within `timeout`
-        seconds. False may be wrong (bytes buffered by the library or by TLS): the caller then
-        only hands over what it has sooner."""
-        if reader.has_read_ahead():
-            return True
-        sock = reader.stream_socket()
-        if sock is None:
-            return False
-        poller = select.poll()  # not select(): it refuses a descriptor numbered above 1023
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(max(0, int(timeout * 1000))))
 
     def _schemas(self) -> list[str] | None:
         if self._databases is None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import select
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,18 @@ class _StreamConnection(Connection):
 
     handed_back: list[MysqlPacket | BaseException] | None = None
     _ahead = b""  # bytes read from the socket beyond the packets taken so far
+    _poller: Any = None  # watches the socket for `arriving`; made on first use, after any TLS handshake
+
+    def arriving(self, timeout: float) -> bool:
+        """True when bytes were read ahead, or the socket has some within `timeout` seconds."""
+        if self._ahead:
+            return True
+        if self._sock is None:
+            return False
+        if self._poller is None:
+            self._poller = select.poll()  # not select(): it refuses a descriptor numbered above 1023
+            self._poller.register(self._sock, select.POLLIN)
+        return bool(self._poller.poll(max(0, int(timeout * 1000))))
 
     def scan(self, checksum: int, kept_maps: dict[int, bytes], mapped: dict[int, Any],
              schemas: frozenset[bytes] | None) -> tuple[list[tuple[Any, ...]], bytes, int]:
@@ -244,16 +257,13 @@ class HotStreamReader(BinLogStreamReader):
             except _HandedBack:  # the library read it and returned nothing (a table map, a filtered event)
                 continue
 
-    def has_read_ahead(self) -> bool:
-        """True when events or bytes of the stream were read ahead: a read would not wait long."""
-        connection = self._stream_connection if self._BinLogStreamReader__connected_stream else None
-        return bool(self._ready) or (connection is not None and bool(connection._ahead))
-
-    def stream_socket(self) -> Any:
-        """The binlog connection's socket while connected, else None."""
-        if not self._BinLogStreamReader__connected_stream:
-            return None
-        return getattr(self._stream_connection, "_sock", None)
+    def arriving(self, timeout: float) -> bool:
+        """True when the next event was read ahead, or its bytes arrive within `timeout` seconds.
+        False may be wrong (bytes buffered by the library or by TLS): a caller deciding whether to
+        read on then only hands over what it has sooner."""
+        if self._ready:
+            return True
+        return bool(self._BinLogStreamReader__connected_stream) and self._stream_connection.arriving(timeout)
 
     def _scan(self, connection: _StreamConnection) -> bool:
         """Queue the hot events of the packets read ahead (see the module's docstring); False when
