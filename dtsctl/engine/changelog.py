@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence, TypeVar
 
 import orjson
 
+from dtsctl.engine import log_database
 from dtsctl.engine.events import Position, Transaction, context_key
 from dtsctl.errors import DtsError
 
@@ -74,12 +75,7 @@ R = TypeVar("R", bound=LogRecord)
 class ChangeLog:
     def __init__(self, path: Path) -> None:
         self.path = path
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                               check_same_thread=True)
-        _enable_wal(conn)
-        # FULL: the capture rows at the source are discarded once appended here, so an
-        # append must survive power loss, not only a crash of the process.
-        conn.execute("PRAGMA synchronous=FULL")
+        conn = log_database.connect(path, BUSY_TIMEOUT_MS / 1000)
         conn.executescript(_SCHEMA)
         self.conn = conn
         self._newest: float | None = None  # newest commit time this instance appended (one reader appends)
@@ -393,15 +389,6 @@ class ChangeLog:
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, _json_text(value)),
         )
-
-
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    """Put a new log in WAL mode, which its file then keeps. sqlite_utils is imported only for
-    that: 50 ms that a resuming agent would otherwise spend before its reader starts."""
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        import sqlite_utils
-
-        sqlite_utils.Database(conn).enable_wal()
 
 
 def _json_text(value: Any) -> str:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from dtsctl.engine import log_database
 from dtsctl.engine.subscription.envelope import Envelope, gap_record, iso_time
 from dtsctl.errors import DtsError
 
@@ -92,10 +92,7 @@ class SubscriptionStore:
         if not create and not path.exists():
             raise StoreMissing(f"no change stream at {path}")
         self.path = path
-        self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: the change log is trimmed once records are here, so they must survive power loss.
-        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn = log_database.connect(path, BUSY_TIMEOUT_SECONDS)
         if create:
             self.conn.executescript(_SCHEMA)
 
