@@ -54,7 +54,7 @@ def test_a_killed_applier_takes_its_reader_along_and_the_restarted_agent_resumes
 
 
 def test_a_reader_killed_during_the_full_copy_is_started_again_and_the_copy_goes_on(pair):
-    task, writer = copying_under_writes(pair, 30_000)
+    task, writer = copying_under_writes(pair, 60_000)  # the throttle lets 20,000 through at once
     try:
         task.apply()
         reader = task.reader_pid()
