@@ -232,6 +232,10 @@ class MysqlSink(Sink):
         )
 
     # -- tables ---------------------------------------------------------------------
+    def table_exists(self, database: str, table: str) -> bool:
+        with self._errors():
+            return self._table_exists(database, table)
+
     def _table_exists(self, database: str, table: str) -> bool:
         return bool(scalar(self.conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
                                       "AND TABLE_NAME = %s", (database, table)))

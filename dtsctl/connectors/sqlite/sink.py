@@ -93,6 +93,12 @@ class SqliteSink(SqliteFile, Sink):
         )
 
     # -- tables ---------------------------------------------------------------------
+    def table_exists(self, database: str, table: str) -> bool:
+        if not self._file_exists():
+            return False
+        with self._errors():
+            return self._exists(table)
+
     def row_count(self, database: str, table: str) -> int | None:
         if not self._file_exists():
             return None

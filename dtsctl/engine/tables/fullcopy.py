@@ -46,7 +46,7 @@ def create_tables(sink: Sink, plans: list[TablePlan], schemas: dict[str, TableSc
         if table.schema_done:
             continue
         if table.deferred_indexes is None:  # decided once, and stored before the table exists
-            exists = sink.row_count(plan.dest_database, plan.dest_table) is not None
+            exists = sink.table_exists(plan.dest_database, plan.dest_table)
             table.deferred_indexes = sink.deferrable_indexes(schemas[plan.name]) if copying and not exists else []
             sink.save_checkpoint(cp.to_json())
         sink.create_table(schemas[plan.name], plan.dest_database, plan.dest_table, table.deferred_indexes)

@@ -284,8 +284,13 @@ class Sink(ABC):
         """Delete every row of a copied table (a re-seed copies it again); a missing table is left so."""
 
     @abstractmethod
+    def table_exists(self, database: str, table: str) -> bool:
+        """Whether the destination table exists, without reading its rows."""
+
+    @abstractmethod
     def row_count(self, database: str, table: str) -> int | None:
-        """Rows in the destination table, or None when it does not exist."""
+        """Rows in the destination table, or None when it does not exist. It reads the whole
+        table: ask only when the number is needed."""
 
     @abstractmethod
     def create_table(self, schema: TableSchema, database: str, table: str, deferred: Sequence[str] = ()) -> None:

@@ -235,14 +235,18 @@ def _check_destination(spec: TaskSpec, sink: Sink, plans: list[TablePlan]) -> li
         return results
     resuming = sink.load_checkpoint() is not None  # a restart or reconfigure of this very task
     for plan in plans:
-        count = sink.row_count(plan.dest_database, plan.dest_table)
-        if count is None and "schema" not in spec.phases:
-            results.append(CheckResult(
-                "conflicts", False,
-                f"destination table {plan.dest_name} does not exist and `schema` is not in phases; "
-                "create it or add schema to `phases`",
-            ))
-        elif count and not resuming and "full" in spec.phases:  # without a copy, rows there are expected
+        if not sink.table_exists(plan.dest_database, plan.dest_table):
+            if "schema" not in spec.phases:
+                results.append(CheckResult(
+                    "conflicts", False,
+                    f"destination table {plan.dest_name} does not exist and `schema` is not in phases; "
+                    "create it or add schema to `phases`",
+                ))
+            continue
+        if resuming or "full" not in spec.phases:  # rows there are this task's, or expected without a copy
+            continue
+        count = sink.row_count(plan.dest_database, plan.dest_table)  # a scan: only for a copy's first start
+        if count:
             if spec.conflict_policy is ConflictPolicy.FAIL:
                 results.append(CheckResult(
                     "conflicts", False,

@@ -41,7 +41,7 @@ class TableVerifier:
     def verify(self, plan: TablePlan, schema: TableSchema) -> ObjectReport:
         report = ObjectReport(plan.name, plan.dest_name, schema.key)
         self._progress.object_started(plan.name, self._source.estimate_rows(plan.source_database, plan.source_table))
-        if self._sink.row_count(plan.dest_database, plan.dest_table) is None:
+        if not self._sink.table_exists(plan.dest_database, plan.dest_table):
             report.destination_count = None
             report.source_count = self._source.checksum(schema, plan.filter)[0]
             return report

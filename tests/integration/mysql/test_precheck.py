@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dtsctl.connectors.mysql.sink import MysqlSink
 from dtsctl.runtime import lifecycle
 from dtsctl.runtime.layout import EXIT_FATAL
 from tests.integration.mysql.conftest import Task, attributes, endpoint, selection
@@ -71,3 +72,29 @@ def test_destination_rows_conflict_unless_policy_allows(pair):
         "`table_rename`, or set conflict_policy to ignore or overwrite"
     ]
     assert _failures(pair.task(conflict_policy="overwrite").attributes) == []
+
+
+def test_a_restart_or_a_task_without_a_copy_does_not_count_the_destination_s_rows(pair):
+    """Counting reads the whole table: on a large destination it would hold up every restart and
+    every resume of a paused task. Only a copy's first start needs to know whether rows are there."""
+    pair.source.execute(f"CREATE TABLE `{pair.source_db}`.orders (id INT PRIMARY KEY)")
+    pair.destination.execute(f"CREATE DATABASE `{pair.dest_db}`")
+    pair.destination.execute(f"CREATE TABLE `{pair.dest_db}`.orders (id INT PRIMARY KEY)")
+    pair.destination.execute(f"INSERT INTO `{pair.dest_db}`.orders VALUES (1)")
+    first_start, streaming = pair.task(), pair.task(phases=["incremental"])
+
+    def counts_during(check) -> list[str]:
+        pair.destination.execute("TRUNCATE TABLE mysql.general_log")
+        pair.destination.execute("SET GLOBAL log_output = 'TABLE', general_log = ON")
+        try:
+            check()
+        finally:
+            pair.destination.execute("SET GLOBAL general_log = OFF")
+        return [statement for (statement,) in pair.destination.query("SELECT CONVERT(argument USING utf8mb4) FROM "
+                                                                      "mysql.general_log")
+                if "count(" in statement.lower() and "orders" in statement]
+
+    assert len(counts_during(lambda: _failures(first_start.attributes))) == 1  # the check this test watches for
+    assert counts_during(lambda: _failures(streaming.attributes)) == []
+    MysqlSink(endpoint(pair.destination), "precheck-test").save_checkpoint({"applied_seq": 0})
+    assert counts_during(lambda: _failures(first_start.attributes)) == []  # a restart: the rows are its own
