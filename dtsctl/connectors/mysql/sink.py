@@ -177,7 +177,7 @@ class MysqlSink(Sink):
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         with self._errors():
-            if self.row_count(META_DATABASE, CHECKPOINT_TABLE) is None:
+            if not self._table_exists(META_DATABASE, CHECKPOINT_TABLE):
                 return None
             data = scalar(self.conn, f"SELECT data FROM {qualified(META_DATABASE, CHECKPOINT_TABLE)} "
                                      "WHERE task_id = %s", (self.task_id,))
@@ -192,7 +192,7 @@ class MysqlSink(Sink):
         write-locked from the count to its drop, so a checkpoint committed meanwhile is never lost
         (a first one of a starting task fails, and that task starts again)."""
         with self._errors():
-            if self.row_count(META_DATABASE, CHECKPOINT_TABLE) is None:
+            if not self._table_exists(META_DATABASE, CHECKPOINT_TABLE):
                 return
             table = qualified(META_DATABASE, CHECKPOINT_TABLE)
             query(self.conn, f"DELETE FROM {table} WHERE task_id = %s", (self.task_id,))
