@@ -231,7 +231,7 @@ class ChangeLog:
         finally:
             cursor.close()
 
-    def latest_starting_with(self, prefix: bytes | str) -> int | None:
+    def _latest_starting_with(self, prefix: bytes | str) -> int | None:
         """The newest sequence number still in the log whose payload starts with `prefix` (of the
         payloads' type: bytes for a key-value log, text for a document log)."""
         row = self.conn.execute("SELECT max(seq) FROM changes WHERE substr(events, 1, ?) = ?",
@@ -293,18 +293,37 @@ class ChangeLog:
         return hold["seq"] if hold is not None and time.time() - hold["at"] < HOLD_SECONDS else float("inf")
 
     # -- consumers of a shared log ----------------------------------------------------------
-    def join(self, consumer: str, start: Callable[[], Position] | None = None, after_seq: int | None = None) -> int:
-        """Register `consumer` at the end of the log (or after `after_seq`) and return the sequence
-        number it has applied up to (everything before is not for it). The first consumer fixes
-        the reader's start with `start`; without it the reader starts from scratch (a full resync)."""
+    def join(self, consumer: str, start: Callable[[], Position] | None = None) -> int:
+        """Register `consumer` at the end of the log and return the sequence number it has applied
+        up to (everything before is not for it). The first consumer fixes the reader's start with
+        `start`; without it the reader starts from scratch (a full resync)."""
         with _transaction(self.conn):
             unset = self.conn.execute("SELECT 1 FROM meta WHERE key = ?", (_READER_POSITION,)).fetchone() is None
             if unset and start is not None:
                 self._set(_READER_POSITION, start())
-            seq = self.last_seq() if after_seq is None else after_seq
-            self.conn.execute("INSERT INTO consumers (task_id, applied_seq) VALUES (?, ?) ON CONFLICT(task_id) "
-                              "DO UPDATE SET applied_seq = excluded.applied_seq", (consumer, seq))
-        return seq
+            return self._register(consumer, self.last_seq())
+
+    def join_at_latest_copy(self, consumer: str, copy_begins: bytes | str) -> int:
+        """Register `consumer` where the log's latest copy begins (its first payload starts with
+        `copy_begins`) while the log still holds it: the records before are not for it. Else register
+        it at the end and, unless the reader is still to start (its first copy is to come), ask the
+        reader for a new copy, which every consumer then applies. Returns the sequence number the
+        consumer has applied up to.
+
+        One transaction: a reader appending its first copy, or another consumer trimming the
+        latest one, between the look and the join would leave the consumer waiting for a copy
+        that never comes."""
+        with _transaction(self.conn):
+            begin = self._latest_starting_with(copy_begins)
+            streaming, _ = self.reader_position()
+            if begin is None and streaming:
+                self._set(_RESYNC_REQUESTED, True)
+            return self._register(consumer, self.last_seq() if begin is None else begin - 1)
+
+    def _register(self, consumer: str, applied_seq: int) -> int:
+        self.conn.execute("INSERT INTO consumers (task_id, applied_seq) VALUES (?, ?) ON CONFLICT(task_id) "
+                          "DO UPDATE SET applied_seq = excluded.applied_seq", (consumer, applied_seq))
+        return applied_seq
 
     def joined(self, consumer: str) -> bool:
         return self.conn.execute("SELECT 1 FROM consumers WHERE task_id = ?", (consumer,)).fetchone() is not None
@@ -329,16 +348,12 @@ class ChangeLog:
                 self._trim_through(slowest)
             return self.conn.execute("SELECT count(*) FROM consumers").fetchone()[0]
 
-    def request_resync(self) -> None:
-        """Ask whichever process reads the source to copy everything again (a new consumer needs it)."""
-        with _transaction(self.conn):
-            self._set(_RESYNC_REQUESTED, True)
-
     def resync_requested(self) -> bool:
         return self.conn.execute("SELECT 1 FROM meta WHERE key = ?", (_RESYNC_REQUESTED,)).fetchone() is not None
 
     def take_resync_request(self) -> bool:
-        """True once after `request_resync`; the reader then forgets its position."""
+        """True once after a consumer asked for a new copy (`join_at_latest_copy`); the reader then
+        forgets its position."""
         with _transaction(self.conn):
             requested = self.conn.execute("DELETE FROM meta WHERE key = ?", (_RESYNC_REQUESTED,)).rowcount > 0
             if requested:

@@ -92,23 +92,12 @@ class DocumentRunner(ChangeLogRunner):
                                  "would overwrite what was written there; destroy the topology and apply it again")
             log.warning("%s: copying everything again", reason)
         if shared:
-            cp.applied_seq = self._join(changelog)
+            cp.applied_seq = changelog.join_at_latest_copy(self.spec.task_id, COPY_BEGIN_PREFIX)
         else:
             changelog.reset()
             cp.applied_seq = changelog.last_seq()
         cp.tables, cp.replay_until_seq, cp.source_position = {}, None, None
         sink.save_checkpoint(cp.to_json())
-
-    def _join(self, changelog: ChangeLog) -> int:
-        """Join the shared log where its latest copy begins while it still holds it (the records
-        before are not for this destination); else at its end, asking the reader for a new copy
-        unless the first one is still to come. The seq this destination has applied up to."""
-        copy_begin = changelog.latest_starting_with(COPY_BEGIN_PREFIX)
-        streaming, _ = changelog.reader_position()
-        applied = changelog.join(self.spec.task_id, after_seq=None if copy_begin is None else copy_begin - 1)
-        if copy_begin is None and streaming:
-            changelog.request_resync()
-        return applied
 
 
 def _selection_changed(selection: Selection, cp: Checkpoint, copies: bool) -> bool:

@@ -69,15 +69,9 @@ class KeyspaceRunner(ChangeLogRunner):
         if cp.tables:
             log.warning("%s: copying everything again (full resync)", reason)
         if shared:
-            # Other destinations apply this log too. Join where its latest snapshot begins while
-            # the log still holds it; otherwise at its end, and unless the first snapshot is still
-            # to come, have the reader copy everything again (for every destination).
-            snapshot = changelog.latest_starting_with(SNAPSHOT_BEGIN_PREFIX)
-            streaming, _ = changelog.reader_position()
-            cp.applied_seq = changelog.join(self.spec.task_id, after_seq=None if snapshot is None else snapshot - 1)
-            cp.tables = {}  # the records before the snapshot are not for this destination
-            if snapshot is None and streaming:
-                changelog.request_resync()
+            # Other destinations apply this log too: join at its latest snapshot (or have the reader copy again).
+            cp.applied_seq = changelog.join_at_latest_copy(self.spec.task_id, SNAPSHOT_BEGIN_PREFIX)
+            cp.tables = {}
         else:
             changelog.reset()
             cp.applied_seq = changelog.last_seq()

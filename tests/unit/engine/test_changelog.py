@@ -4,12 +4,14 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
 from dtsctl.engine.changelog import INSERT_SIZES, ChangeLog, stream_started_for
 from dtsctl.engine.events import ChangeEvent, Transaction
-from dtsctl.engine.keyspace.interfaces import Record
+from dtsctl.engine.keyspace.interfaces import SNAPSHOT_BEGIN_PREFIX, Record
 
 
 def _tx(position: int, commit_time: float = 100.0) -> Transaction:
@@ -155,8 +157,6 @@ def test_a_shared_log_is_trimmed_to_its_slowest_consumer_and_the_first_fixes_the
 
 
 def test_recent_changes_stay_for_a_destination_that_joins_soon_after(tmp_path):
-    import time
-
     log = ChangeLog(tmp_path / "changelog.db")
     log.join("b")
     log.append([_tx(1, commit_time=time.time())], 1)
@@ -164,13 +164,66 @@ def test_recent_changes_stay_for_a_destination_that_joins_soon_after(tmp_path):
     assert log.count() == 1
 
 
-def test_a_resync_request_is_taken_once_and_forgets_the_reader_position(tmp_path):
+_COPY_BEGINS = SNAPSHOT_BEGIN_PREFIX
+
+
+def _copy_begin(offset: int) -> Record:
+    return Record(_COPY_BEGINS + b"}", {"offset": offset}, time.time(), ())
+
+
+def test_a_destination_joins_where_the_latest_copy_begins(tmp_path):
     log = ChangeLog(tmp_path / "changelog.db")
-    log.set_reader_position({"offset": 5})
-    log.request_resync()
+    log.append([Record(b"x", {"offset": 1}, time.time(), ()), _copy_begin(2),
+                Record(b"y", {"offset": 3}, time.time(), ())], {"offset": 3})
+    assert log.join_at_latest_copy("late", _COPY_BEGINS) == 1, "it applies the copy and what follows"
+    assert not log.resync_requested()
+
+
+def test_a_destination_that_joins_before_the_reader_starts_waits_for_its_first_copy(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    assert log.join_at_latest_copy("early", _COPY_BEGINS) == 0
+    assert not log.resync_requested()
+
+
+def test_a_destination_that_joins_a_streaming_log_without_a_copy_asks_for_one_once(tmp_path):
+    log = ChangeLog(tmp_path / "changelog.db")
+    log.append([Record(b"x", {"offset": 1}, time.time(), ())], {"offset": 1})
+    assert log.join_at_latest_copy("late", _COPY_BEGINS) == 1
     assert log.resync_requested()
     assert log.take_resync_request() and not log.take_resync_request()
-    assert log.reader_position() == (False, None)
+    assert log.reader_position() == (False, None), "the reader starts over, with a copy"
+
+
+def test_a_reader_appending_its_first_copy_cannot_slip_between_a_destinations_look_and_its_join(tmp_path):
+    """The reader process appends its first copy just after a joining destination saw no copy and
+    no reader position: the destination must still apply that copy, not wait for one forever."""
+    path = tmp_path / "changelog.db"
+    joining = ChangeLog(path)
+    appended = threading.Event()
+
+    def reader_appends_its_first_copy() -> None:
+        reader = ChangeLog(path)
+        reader.append([_copy_begin(1), Record(b"x", {"offset": 2}, time.time(), ())], {"offset": 2})
+        reader.close()
+        appended.set()
+
+    looked_at_reader_position = False
+
+    def right_after_the_look(statement: str) -> None:
+        nonlocal looked_at_reader_position
+        if looked_at_reader_position:
+            joining.conn.set_trace_callback(None)
+            appender = threading.Thread(target=reader_appends_its_first_copy)
+            appender.start()
+            appender.join(timeout=1.0)  # blocked while the join's transaction lasts
+        looked_at_reader_position = "FROM meta WHERE key" in statement
+
+    joining.conn.set_trace_callback(right_after_the_look)
+    applied = joining.join_at_latest_copy("b", _COPY_BEGINS)
+    assert appended.wait(timeout=15)
+    copy_seq = [seq for seq, _, _, payload in joining.read_raw(0, 10) if payload.startswith(_COPY_BEGINS)]
+    assert copy_seq == [1]
+    assert applied < copy_seq[0] or joining.resync_requested(), "the destination would never see a copy"
 
 
 def test_a_log_streams_for_its_task_only_once_its_reader_has_a_position(tmp_path):
