@@ -164,31 +164,28 @@ def test_recent_changes_stay_for_a_destination_that_joins_soon_after(tmp_path):
     assert log.count() == 1
 
 
-_COPY_BEGINS = SNAPSHOT_BEGIN_PREFIX
-
-
 def _copy_begin(offset: int) -> Record:
-    return Record(_COPY_BEGINS + b"}", {"offset": offset}, time.time(), ())
+    return Record(SNAPSHOT_BEGIN_PREFIX + b"}", {"offset": offset}, time.time(), ())
 
 
 def test_a_destination_joins_where_the_latest_copy_begins(tmp_path):
     log = ChangeLog(tmp_path / "changelog.db")
     log.append([Record(b"x", {"offset": 1}, time.time(), ()), _copy_begin(2),
                 Record(b"y", {"offset": 3}, time.time(), ())], {"offset": 3})
-    assert log.join_at_latest_copy("late", _COPY_BEGINS) == 1, "it applies the copy and what follows"
+    assert log.join_at_latest_copy("late", SNAPSHOT_BEGIN_PREFIX) == 1, "it applies the copy and what follows"
     assert not log.resync_requested()
 
 
 def test_a_destination_that_joins_before_the_reader_starts_waits_for_its_first_copy(tmp_path):
     log = ChangeLog(tmp_path / "changelog.db")
-    assert log.join_at_latest_copy("early", _COPY_BEGINS) == 0
+    assert log.join_at_latest_copy("early", SNAPSHOT_BEGIN_PREFIX) == 0
     assert not log.resync_requested()
 
 
 def test_a_destination_that_joins_a_streaming_log_without_a_copy_asks_for_one_once(tmp_path):
     log = ChangeLog(tmp_path / "changelog.db")
     log.append([Record(b"x", {"offset": 1}, time.time(), ())], {"offset": 1})
-    assert log.join_at_latest_copy("late", _COPY_BEGINS) == 1
+    assert log.join_at_latest_copy("late", SNAPSHOT_BEGIN_PREFIX) == 1
     assert log.resync_requested()
     assert log.take_resync_request() and not log.take_resync_request()
     assert log.reader_position() == (False, None), "the reader starts over, with a copy"
@@ -219,9 +216,9 @@ def test_a_reader_appending_its_first_copy_cannot_slip_between_a_destinations_lo
         looked_at_reader_position = "FROM meta WHERE key" in statement
 
     joining.conn.set_trace_callback(right_after_the_look)
-    applied = joining.join_at_latest_copy("b", _COPY_BEGINS)
+    applied = joining.join_at_latest_copy("b", SNAPSHOT_BEGIN_PREFIX)
     assert appended.wait(timeout=15)
-    copy_seq = [seq for seq, _, _, payload in joining.read_raw(0, 10) if payload.startswith(_COPY_BEGINS)]
+    copy_seq = [seq for seq, _, _, payload in joining.read_raw(0, 10) if payload.startswith(SNAPSHOT_BEGIN_PREFIX)]
     assert copy_seq == [1]
     assert applied < copy_seq[0] or joining.resync_requested(), "the destination would never see a copy"
 
