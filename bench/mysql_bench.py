@@ -11,8 +11,8 @@ catch-up of single-row transactions (of 10-row ones with `--profile-grouped`).
 `--runtime etcd` runs the dtsctl side on the cluster runtime (docs/cluster.md): a private
 1-member etcd and one `dtsctl node run`, so its agents fence every checkpoint write.
 The native replica the incremental goals are measured against writes what it applies to its own
-binlog (`log_slave_updates`), as dtsctl's destination always does: the issue asks for the same
-durability settings on both sides, and a destination's binlog is what point-in-time recovery,
+binlog (`log_slave_updates`), as dtsctl's destination always does: the goals ask for the same
+durability settings on both sides (issue 13), and a destination's binlog is what point-in-time recovery,
 its own replicas and a cutover's reverse task read. MariaDB's default replica does not
 (`log_slave_updates` is off by default); its catch-ups are run and printed too, beside the goal's.
 
