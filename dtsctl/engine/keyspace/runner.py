@@ -71,7 +71,7 @@ class KeyspaceRunner(ChangeLogRunner):
         if shared:
             # Other destinations apply this log too: join at its latest snapshot (or have the reader copy again).
             cp.applied_seq = changelog.join_at_latest_copy(self.spec.task_id, SNAPSHOT_BEGIN_PREFIX)
-            cp.tables = {}
+            cp.tables = {}  # the records before the snapshot are not for this destination
         else:
             changelog.reset()
             cp.applied_seq = changelog.last_seq()
